@@ -1,0 +1,61 @@
+# The two commands in README.md are a contract: on a fresh Debian 12 machine,
+# `make run` sets everything up and runs a broker, `make test` sets everything
+# up and runs every test suite.
+
+JOBS ?= $(shell nproc)
+PYTHON ?= /usr/bin/python3
+HOLDFAST_RELEASE := build/release/src/cli/holdfast
+
+.PHONY: all deps build build-debug run test unit-test e2e-test sanitize fuzz bench soak format clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS)
+
+build-debug: deps
+	@cmake --preset debug >/dev/null
+	@cmake --build --preset debug -j $(JOBS)
+
+# A single-node broker on 127.0.0.1:9092 with its data in ./data.
+run: build
+	@mkdir -p data
+	$(HOLDFAST_RELEASE) serve --data-dir ./data --listen 127.0.0.1:9092
+
+# Unit tests (CTest) then end-to-end tests with real clients (pytest).
+test: build
+	@bash scripts/run-tests.sh build/release
+
+unit-test: build
+	@cd build/release && ctest --output-on-failure -j $(JOBS)
+
+e2e-test: build
+	@bash scripts/run-e2e.sh build/release
+
+# Unit and end-to-end tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+sanitize: deps
+	@cmake --preset sanitize >/dev/null
+	@cmake --build --preset sanitize -j $(JOBS)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		bash scripts/run-tests.sh build/sanitize
+
+# The request-decoder fuzzer (clang + libFuzzer), bounded in time.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz --target request_decoder_fuzz -j $(JOBS)
+	@mkdir -p build/fuzz/corpus
+	build/fuzz/src/protocol/request_decoder_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 build/fuzz/corpus
+
+bench: build
+	@bash bench/run.sh
+
+format:
+	@find src bench -name '*.h' -o -name '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf build

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test suite against one build directory:
+#   1. unit tests (CTest / GoogleTest),
+#   2. the request-decoder fuzzer for a bounded time (release builds only),
+#   3. end-to-end tests with real Kafka clients (pytest).
+# Usage: scripts/run-tests.sh <build-dir>
+set -euo pipefail
+build_dir=${1:-build/release}
+cd "$(dirname "$0")/.."
+
+echo "== unit tests ($build_dir)"
+(cd "$build_dir" && ctest --output-on-failure -j "$(nproc)")
+
+if [ "$build_dir" = "build/release" ] && [ "${HOLDFAST_SKIP_FUZZ:-0}" != "1" ]; then
+  echo "== request-decoder fuzzer (${FUZZ_SECONDS:-60} s)"
+  make --no-print-directory fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+fi
+
+echo "== end-to-end tests"
+bash scripts/run-e2e.sh "$build_dir"

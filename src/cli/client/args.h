@@ -1,0 +1,60 @@
+// Pure argument parsing for the client subcommands (topic, produce, consume).
+// Kept free of librdkafka and CLI11 so that it is unit-tested in isolation.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "base/result.h"
+
+namespace holdfast::cli {
+
+enum class ArgErrc { kInvalid };
+
+template <typename T>
+using ArgResult = Result<T, ArgErrc>;
+
+// Where `consume --from` starts reading a partition.
+struct StartPosition {
+  enum class Kind { kBeginning, kEnd, kOffset, kTimestamp };
+  Kind kind = Kind::kBeginning;
+  int64_t value = 0;  // the offset (kOffset) or milliseconds since the epoch (kTimestamp)
+
+  bool operator==(const StartPosition&) const = default;
+};
+
+// Parses `beginning`, `end`, `<offset>` (a non-negative integer) or
+// `@<timestamp-ms>` (a non-negative integer after '@').
+ArgResult<StartPosition> parse_start_position(std::string_view spec);
+
+// A produced message's key and value. A missing key (nullopt) is sent as a
+// null key, which is not the same as an empty key.
+struct KeyAndValue {
+  std::optional<std::string> key;
+  std::string value;
+
+  bool operator==(const KeyAndValue&) const = default;
+};
+
+// Splits `line` at the first occurrence of `separator`: the part before is the
+// key, the rest is the value. With an empty separator, or when the separator
+// does not occur, the whole line is the value and the key is null (as kcat -K).
+KeyAndValue split_key_value(std::string_view line, std::string_view separator);
+
+// Parses `key=value` (split at the first '='; the key must be non-empty, the
+// value may be empty or contain further '=').
+ArgResult<std::pair<std::string, std::string>> parse_assignment(std::string_view text);
+
+// Maps `--acks 0|1|all|-1` to librdkafka's `acks` value ("0", "1", "all").
+ArgResult<std::string> parse_acks(std::string_view acks);
+
+// Accepts none|gzip|snappy|lz4|zstd and returns it unchanged.
+ArgResult<std::string> parse_compression(std::string_view codec);
+
+// Parses a whole string as a base-10 integer within [min, max].
+ArgResult<int64_t> parse_integer(std::string_view text, int64_t min, int64_t max);
+
+}  // namespace holdfast::cli

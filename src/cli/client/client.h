@@ -1,0 +1,87 @@
+// Shared plumbing for the librdkafka-based subcommands: common options
+// (--brokers, -X, --timeout-ms), configuration, handles, metadata and errors.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace holdfast::cli {
+
+// Exit codes of the client subcommands (CLI11's own parse errors use others).
+constexpr int kExitFailure = 1;  // the operation failed (broker error, delivery failure, ...)
+constexpr int kExitUsage = 2;    // an argument was invalid
+
+struct ClientOptions {
+  std::string brokers = "127.0.0.1:9092";
+  std::vector<std::string> properties;  // -X key=value, passed to librdkafka as is
+  int timeout_ms = 10000;               // for metadata and admin requests
+};
+
+// Registers --brokers, -X and --timeout-ms on `command`, storing into `options`
+// (which must outlive parsing and the callback).
+void add_client_options(CLI::App* command, ClientOptions& options);
+
+// Prints `message` as one line to stderr, prefixed with "holdfast: ", and
+// throws CLI::RuntimeError(exit_code); main() turns that into the exit code.
+[[noreturn]] void fail(const std::string& message, int exit_code = kExitFailure);
+
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
+};
+struct HandleDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* queue) const { rd_kafka_queue_destroy(queue); }
+};
+struct EventDeleter {
+  void operator()(rd_kafka_event_t* event) const { rd_kafka_event_destroy(event); }
+};
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
+using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
+
+// Sets one librdkafka property; fails (kExitUsage) on an unknown key or bad value.
+void set_property(rd_kafka_conf_t* conf, const std::string& key, const std::string& value);
+
+// A configuration with bootstrap.servers = options.brokers, then `defaults`,
+// then every -X property (so -X overrides both).
+ConfPtr make_conf(const ClientOptions& options,
+                  const std::vector<std::pair<std::string, std::string>>& defaults);
+
+// Creates a client handle of `type`, taking ownership of `conf`.
+HandlePtr make_handle(rd_kafka_type_t type, ConfPtr conf);
+
+struct PartitionInfo {
+  int32_t id = 0;
+  int32_t leader = -1;
+  std::vector<int32_t> replicas;
+  std::vector<int32_t> isr;
+  rd_kafka_resp_err_t error = RD_KAFKA_RESP_ERR_NO_ERROR;
+};
+
+struct TopicInfo {
+  std::string name;
+  std::vector<PartitionInfo> partitions;  // sorted by id
+  rd_kafka_resp_err_t error = RD_KAFKA_RESP_ERR_NO_ERROR;
+};
+
+// All topics in the cluster (a Metadata request for all topics, which never
+// auto-creates). Fails with a clear message if the brokers cannot be reached.
+std::vector<TopicInfo> fetch_all_topics(rd_kafka_t* rk, int timeout_ms);
+
+// One topic's metadata; fails with "topic '<name>' does not exist" if absent.
+TopicInfo fetch_topic(rd_kafka_t* rk, const std::string& name, int timeout_ms);
+
+// Waits up to `timeout_ms` for the result event of an admin request that was
+// sent with reply queue `queue`; fails if none arrives or the request failed.
+EventPtr wait_admin_result(rd_kafka_queue_t* queue, int timeout_ms, const std::string& what);
+
+}  // namespace holdfast::cli

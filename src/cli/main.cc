@@ -1,0 +1,14 @@
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Holdfast: a Kafka-compatible broker that does not lose acknowledged messages"};
+  app.require_subcommand(1);
+  holdfast::cli::add_serve_command(app);
+  holdfast::cli::add_topic_command(app);
+  holdfast::cli::add_produce_command(app);
+  holdfast::cli::add_consume_command(app);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}

@@ -1,0 +1,156 @@
+#include "metadata/metadata_store.h"
+
+#include <random>
+#include <sstream>
+
+#include "base/bytes.h"
+#include "base/crc32c.h"
+#include "base/log.h"
+
+namespace holdfast::metadata {
+namespace {
+
+constexpr size_t kEntryHeader = 8;
+
+Error<Errc> io_failure(const Error<io::Errc>& e) { return make_error(Errc::io_error, e.message); }
+
+}  // namespace
+
+TopicId random_id() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  TopicId id{};
+  for (size_t i = 0; i < id.size(); i += 8) {
+    uint64_t r = rng();
+    for (size_t k = 0; k < 8; ++k) id[i + k] = uint8_t(r >> (8 * k));
+  }
+  return id;
+}
+
+std::string base64_url_id(const TopicId& id) {
+  static const char* alphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (uint8_t b : id) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(alphabet[(acc >> bits) & 63]);
+    }
+  }
+  if (bits > 0) out.push_back(alphabet[(acc << (6 - bits)) & 63]);
+  return out;
+}
+
+MetadataStore::MetadataStore(io::FileSystem& fs, std::string path, std::unique_ptr<io::File> file,
+                             ImagePtr image)
+    : fs_(fs), path_(std::move(path)), file_(std::move(file)), image_(std::move(image)) {}
+
+Result<std::unique_ptr<MetadataStore>, Errc> MetadataStore::open(io::FileSystem& fs,
+                                                                 const std::string& data_dir) {
+  const std::string dir = io::join_path(data_dir, "__metadata");
+  if (auto r = io::create_dirs(fs, dir); !r) return io_failure(r.error());
+  const std::string path = io::join_path(dir, "metadata.log");
+  const bool existed = fs.exists(path);
+  auto file = fs.open(path, io::OpenMode::create);
+  if (!file) return io_failure(file.error());
+  if (!existed) {
+    if (auto r = fs.sync_dir(dir); !r) return io_failure(r.error());
+  }
+
+  auto contents = io::read_file(fs, path);
+  if (!contents) return io_failure(contents.error());
+  const std::vector<uint8_t>& data = *contents;
+
+  ImagePtr image = std::make_shared<MetadataImage>();
+  size_t pos = 0;
+  int64_t index = 0;
+  while (pos + kEntryHeader <= data.size()) {
+    uint32_t length = load_be32(&data[pos]);
+    uint32_t crc = load_be32(&data[pos + 4]);
+    if (length > data.size() - pos - kEntryHeader) break;  // torn tail
+    const uint8_t* payload = &data[pos + kEntryHeader];
+    if (crc32c(payload, length) != crc) break;  // corrupt tail
+    auto record = decode_record(std::string_view(reinterpret_cast<const char*>(payload), length));
+    if (!record) return make_error(Errc::corrupt, path + ": " + record.error().message);
+    auto next = apply_record(*image, *record, index);
+    if (!next) {
+      return make_error(Errc::corrupt,
+                        path + ": record " + std::to_string(index) + ": " + next.error().message);
+    }
+    image = std::move(*next);
+    pos += kEntryHeader + length;
+    ++index;
+  }
+  if (pos != data.size()) {
+    HF_WARN("metadata log {}: cutting {} bytes of torn or corrupt tail after record {}", path,
+            data.size() - pos, index);
+    if (auto r = (*file)->truncate(pos); !r) return io_failure(r.error());
+    if (auto r = (*file)->sync(); !r) return io_failure(r.error());
+  }
+  return std::unique_ptr<MetadataStore>(
+      new MetadataStore(fs, path, std::move(*file), std::move(image)));
+}
+
+ImagePtr MetadataStore::current() const {
+  std::lock_guard lock(mutex_);
+  return image_;
+}
+
+Result<ImagePtr, Errc> MetadataStore::append(const MetadataRecord& record) {
+  std::lock_guard lock(mutex_);
+  auto next = apply_record(*image_, record, image_->last_record_index + 1);
+  if (!next) return next.error();
+
+  std::string payload = encode_record(record);
+  std::vector<uint8_t> entry(kEntryHeader + payload.size());
+  store_be32(entry.data(), static_cast<uint32_t>(payload.size()));
+  store_be32(entry.data() + 4,
+             crc32c(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+  std::memcpy(entry.data() + kEntryHeader, payload.data(), payload.size());
+  if (auto r = file_->append(entry); !r) return io_failure(r.error());
+  if (auto r = file_->sync_data(); !r) return io_failure(r.error());
+  image_ = std::move(*next);
+  return image_;
+}
+
+Result<NodeIdentity, Errc> load_or_create_identity(io::FileSystem& fs, const std::string& data_dir,
+                                                   int32_t node_id) {
+  const std::string path = io::join_path(data_dir, "meta.properties");
+  if (fs.exists(path)) {
+    auto contents = io::read_file(fs, path);
+    if (!contents) return io_failure(contents.error());
+    std::istringstream in(std::string(contents->begin(), contents->end()));
+    std::string line;
+    NodeIdentity identity{-1, ""};
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      auto eq = line.find('=');
+      if (eq == std::string::npos) continue;
+      std::string key = line.substr(0, eq), value = line.substr(eq + 1);
+      if (key == "node.id") identity.node_id = std::atoi(value.c_str());
+      if (key == "cluster.id") identity.cluster_id = value;
+    }
+    if (identity.cluster_id.empty()) {
+      return make_error(Errc::corrupt, path + ": no cluster.id");
+    }
+    if (identity.node_id != node_id) {
+      return make_error(Errc::corrupt, path + ": data directory belongs to node.id " +
+                                           std::to_string(identity.node_id) +
+                                           ", but this broker is configured with node.id " +
+                                           std::to_string(node_id));
+    }
+    return identity;
+  }
+  NodeIdentity identity{node_id, base64_url_id(random_id())};
+  std::string text = "# Holdfast node identity; do not edit\nversion=1\nnode.id=" +
+                     std::to_string(node_id) + "\ncluster.id=" + identity.cluster_id + "\n";
+  auto written = io::write_file_atomically(
+      fs, path, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+  if (!written) return io_failure(written.error());
+  return identity;
+}
+
+}  // namespace holdfast::metadata

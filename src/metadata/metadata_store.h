@@ -1,0 +1,58 @@
+// The metadata log on one node: a local file of records, each applied to the
+// image in order (DESIGN §5). A record is durable (fsynced) before it is
+// applied, so a restart replays exactly the changes that were acknowledged.
+//
+// File format (docs/storage-format.md, "metadata log"): a sequence of entries
+//   length u32 BE | crc32c(payload) u32 BE | payload (one JSON object)
+// A torn or corrupt tail is cut off at the last good entry on open.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "io/file_system.h"
+#include "metadata/metadata_image.h"
+
+namespace holdfast::metadata {
+
+class MetadataStore {
+ public:
+  // Opens (creating if needed) `<data_dir>/__metadata/metadata.log` and replays it.
+  static Result<std::unique_ptr<MetadataStore>, Errc> open(io::FileSystem& fs,
+                                                           const std::string& data_dir);
+
+  // The current image; never changes under the caller.
+  ImagePtr current() const;
+
+  // Checks the record against the current image, writes and fsyncs it, then
+  // applies it. Returns the new image. Writers are serialised internally.
+  Result<ImagePtr, Errc> append(const MetadataRecord& record);
+
+ private:
+  MetadataStore(io::FileSystem& fs, std::string path, std::unique_ptr<io::File> file,
+                ImagePtr image);
+
+  io::FileSystem& fs_;
+  std::string path_;
+  std::unique_ptr<io::File> file_;
+  mutable std::mutex mutex_;  // guards image_ and file_ appends
+  ImagePtr image_;
+};
+
+// meta.properties: the node id and the cluster id this data directory belongs
+// to. Created on first start with a fresh cluster id; on later starts a node id
+// that differs from the configured one is an error (the wrong directory).
+struct NodeIdentity {
+  int32_t node_id = 0;
+  std::string cluster_id;
+};
+Result<NodeIdentity, Errc> load_or_create_identity(io::FileSystem& fs, const std::string& data_dir,
+                                                   int32_t node_id);
+
+// A fresh random id: 16 random bytes.
+TopicId random_id();
+// Kafka's cluster id form: URL-safe base64 of 16 bytes without padding (22 chars).
+std::string base64_url_id(const TopicId& id);
+
+}  // namespace holdfast::metadata

@@ -1,0 +1,59 @@
+// Bridges from callback-style completions (the flusher thread, the log's
+// high-watermark listener) into coroutines on a connection's executor.
+#pragma once
+
+#include <asio.hpp>
+#include <memory>
+
+namespace holdfast::server {
+
+template <typename T>
+using Awaitable = asio::awaitable<T>;
+
+// Suspends the calling coroutine until `start` calls the callback it was given
+// (exactly once, from any thread); resumes on the coroutine's own executor with
+// the value passed.
+template <typename T, typename Start>
+asio::awaitable<T> await_callback(Start start) {
+  auto executor = co_await asio::this_coro::executor;
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
+      [executor, start = std::move(start)](auto handler) mutable {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        start([executor, shared](T value) {
+          asio::post(executor,
+                     [shared, value = std::move(value)]() mutable { (*shared)(std::move(value)); });
+        });
+      },
+      asio::use_awaitable);
+}
+
+// A one-shot wake-up: a coroutine waits until notify() or a deadline.
+// notify() may be called from any thread; the wait runs on the timer's executor.
+class Wakeup : public std::enable_shared_from_this<Wakeup> {
+ public:
+  explicit Wakeup(asio::any_io_executor executor) : timer_(executor) {}
+
+  void notify() {
+    asio::post(timer_.get_executor(), [self = shared_from_this()] {
+      self->notified_ = true;
+      self->timer_.cancel();
+    });
+  }
+
+  // Returns once notified or at the deadline. Must run on the timer's executor.
+  asio::awaitable<void> wait_until(std::chrono::steady_clock::time_point deadline) {
+    if (notified_) co_return;
+    timer_.expires_at(deadline);
+    asio::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  bool notified() const { return notified_; }
+  void reset() { notified_ = false; }
+
+ private:
+  asio::steady_timer timer_;
+  bool notified_ = false;
+};
+
+}  // namespace holdfast::server

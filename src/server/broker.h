@@ -1,0 +1,56 @@
+// The broker: everything a request handler may use, and the start-up and
+// shutdown sequence around the network server.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "io/file_system.h"
+#include "metadata/metadata_store.h"
+#include "server/broker_config.h"
+#include "server/fetch_waiters.h"
+#include "server/topic_manager.h"
+#include "storage/log_manager.h"
+
+namespace holdfast::server {
+
+class NetworkServer;
+
+class Broker {
+ public:
+  Broker(BrokerConfig config, io::FileSystem& fs);
+  ~Broker();
+
+  // Opens the data directory (identity, metadata log, partition logs with
+  // recovery), starts the flusher and the network listener. Start-up failures
+  // are returned with a message for the operator.
+  Result<void, std::string> start();
+  // Blocks until SIGTERM/SIGINT, then shuts down cleanly: stop accepting, let
+  // in-flight requests finish (bounded), flush, write the clean-shutdown marker.
+  void run_until_signalled();
+  void shutdown();
+
+  const BrokerConfig& config() const { return config_; }
+  const std::string& cluster_id() const { return identity_.cluster_id; }
+  int32_t node_id() const { return config_.node_id; }
+  TopicManager& topics() { return *topics_; }
+  storage::LogManager& logs() { return *logs_; }
+  FetchWaiters& fetch_waiters() { return fetch_waiters_; }
+  uint16_t bound_port() const;
+  bool stopping() const { return stopping_.load(); }
+
+ private:
+  BrokerConfig config_;
+  io::FileSystem& fs_;
+  metadata::NodeIdentity identity_;
+  std::unique_ptr<metadata::MetadataStore> metadata_;
+  std::unique_ptr<storage::LogManager> logs_;
+  std::unique_ptr<TopicManager> topics_;
+  FetchWaiters fetch_waiters_;
+  std::unique_ptr<NetworkServer> network_;
+  std::atomic<bool> stopping_{false};
+  bool stopped_ = false;
+};
+
+}  // namespace holdfast::server

@@ -1,0 +1,278 @@
+#include "server/broker_config.h"
+
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+namespace holdfast::server {
+namespace {
+
+Error<ConfigErrc> invalid(const std::string& key, const std::string& value, const std::string& why) {
+  return make_error(ConfigErrc::invalid_value,
+                    "invalid value '" + value + "' for setting '" + key + "': " + why);
+}
+
+template <typename Int>
+Result<Int, ConfigErrc> parse_int(const std::string& key, const std::string& value, Int min,
+                                  Int max) {
+  Int parsed{};
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+  if (ec != std::errc() || end != value.data() + value.size() || value.empty()) {
+    return invalid(key, value, "expected an integer");
+  }
+  if (parsed < min || parsed > max) {
+    return invalid(key, value,
+                   "must be between " + std::to_string(min) + " and " + std::to_string(max));
+  }
+  return parsed;
+}
+
+Result<bool, ConfigErrc> parse_bool(const std::string& key, const std::string& value) {
+  if (value == "true") return true;
+  if (value == "false") return false;
+  return invalid(key, value, "expected true or false");
+}
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(" \t\r");
+  return s.substr(b, e - b + 1);
+}
+
+using Setter = std::function<Result<void, ConfigErrc>(BrokerConfig&, const std::string& key,
+                                                      const std::string& value)>;
+
+template <typename Int, typename Field>
+Setter int_setter(Field BrokerConfig::*field, Int min, Int max, int64_t scale = 1) {
+  return [=](BrokerConfig& c, const std::string& key, const std::string& value)
+             -> Result<void, ConfigErrc> {
+    auto parsed = parse_int<Int>(key, value, min, max);
+    if (!parsed) return parsed.error();
+    c.*field = static_cast<Field>(*parsed * scale);
+    return {};
+  };
+}
+
+const std::map<std::string, Setter>& setters() {
+  static const std::map<std::string, Setter> table = [] {
+    std::map<std::string, Setter> t;
+    constexpr int64_t kMax = INT64_MAX / 3600000;
+    t["node.id"] = int_setter<int32_t>(&BrokerConfig::node_id, 0, INT32_MAX);
+    t["broker.id"] = t["node.id"];
+    t["log.dirs"] = [](BrokerConfig& c, const std::string& key,
+                       const std::string& value) -> Result<void, ConfigErrc> {
+      if (value.empty()) return invalid(key, value, "must not be empty");
+      if (value.find(',') != std::string::npos) {
+        return invalid(key, value, "only one log directory is supported");
+      }
+      c.data_dir = value;
+      return {};
+    };
+    t["log.dir"] = t["log.dirs"];
+    t["listeners"] = [](BrokerConfig& c, const std::string& key,
+                        const std::string& value) -> Result<void, ConfigErrc> {
+      // Accepts "host:port" or Kafka's "PLAINTEXT://host:port" (one listener).
+      std::string v = value;
+      if (auto p = v.find("://"); p != std::string::npos) {
+        if (v.substr(0, p) != "PLAINTEXT") {
+          return invalid(key, value, "only a PLAINTEXT listener is supported");
+        }
+        v = v.substr(p + 3);
+      }
+      auto hp = parse_host_port(v);
+      if (!hp) return invalid(key, value, "expected host:port");
+      c.listen_host = hp->first.empty() ? "0.0.0.0" : hp->first;
+      c.listen_port = hp->second;
+      return {};
+    };
+    t["advertised.listeners"] = [](BrokerConfig& c, const std::string& key,
+                                   const std::string& value) -> Result<void, ConfigErrc> {
+      std::string v = value;
+      if (auto p = v.find("://"); p != std::string::npos) v = v.substr(p + 3);
+      auto hp = parse_host_port(v);
+      if (!hp || hp->first.empty()) return invalid(key, value, "expected host:port");
+      c.advertise_host = hp->first;
+      c.advertise_port = hp->second;
+      return {};
+    };
+    t["num.partitions"] = int_setter<int32_t>(&BrokerConfig::num_partitions, 1, 100000);
+    t["auto.create.topics.enable"] = [](BrokerConfig& c, const std::string& key,
+                                        const std::string& value) -> Result<void, ConfigErrc> {
+      auto b = parse_bool(key, value);
+      if (!b) return b.error();
+      c.auto_create_topics = *b;
+      return {};
+    };
+    t["default.replication.factor"] =
+        int_setter<int16_t>(&BrokerConfig::default_replication_factor, 1, 1);
+    t["log.retention.ms"] = int_setter<int64_t>(&BrokerConfig::log_retention_ms, -1, INT64_MAX);
+    t["log.retention.minutes"] =
+        int_setter<int64_t>(&BrokerConfig::log_retention_ms, -1, kMax, 60 * 1000);
+    t["log.retention.hours"] =
+        int_setter<int64_t>(&BrokerConfig::log_retention_ms, -1, kMax, 3600 * 1000);
+    t["log.retention.bytes"] =
+        int_setter<int64_t>(&BrokerConfig::log_retention_bytes, -1, INT64_MAX);
+    t["log.segment.bytes"] =
+        int_setter<int64_t>(&BrokerConfig::log_segment_bytes, 1024, INT32_MAX);
+    t["log.roll.ms"] = int_setter<int64_t>(&BrokerConfig::log_roll_ms, 1, INT64_MAX);
+    t["log.roll.hours"] = int_setter<int64_t>(&BrokerConfig::log_roll_ms, 1, kMax, 3600 * 1000);
+    t["log.index.interval.bytes"] =
+        int_setter<int32_t>(&BrokerConfig::log_index_interval_bytes, 0, INT32_MAX);
+    t["log.retention.check.interval.ms"] =
+        int_setter<int64_t>(&BrokerConfig::log_retention_check_interval_ms, 1, INT64_MAX);
+    t["socket.request.max.bytes"] =
+        int_setter<int32_t>(&BrokerConfig::socket_request_max_bytes, 1024, INT32_MAX);
+    t["message.max.bytes"] =
+        int_setter<int32_t>(&BrokerConfig::message_max_bytes, 0, INT32_MAX);
+    t["log.flush.interval.messages"] =
+        int_setter<int64_t>(&BrokerConfig::log_flush_interval_messages, 1, INT64_MAX);
+    t["log.flush.interval.ms"] =
+        int_setter<int64_t>(&BrokerConfig::log_flush_interval_ms, 0, INT64_MAX);
+    // Kafka's scheduler knob; accepted for compatibility, the flusher is event driven.
+    t["log.flush.scheduler.interval.ms"] = [](BrokerConfig&, const std::string& key,
+                                              const std::string& value)
+        -> Result<void, ConfigErrc> {
+      auto parsed = parse_int<int64_t>(key, value, 0, INT64_MAX);
+      if (!parsed) return parsed.error();
+      return {};
+    };
+    t["flush.policy"] = [](BrokerConfig& c, const std::string& key,
+                           const std::string& value) -> Result<void, ConfigErrc> {
+      auto p = parse_flush_policy(value);
+      if (!p) return invalid(key, value, "expected always, never or interval:<ms>");
+      c.flush_policy = *p;
+      c.flush_policy_explicit = true;
+      return {};
+    };
+    t["num.network.threads"] =
+        int_setter<int32_t>(&BrokerConfig::num_network_threads, 0, 256);
+    t["queued.max.requests"] =
+        int_setter<int32_t>(&BrokerConfig::queued_max_requests_per_connection, 1, 100000);
+    t["log.level"] = [](BrokerConfig& c, const std::string& key,
+                        const std::string& value) -> Result<void, ConfigErrc> {
+      static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
+      for (const char* l : kLevels) {
+        if (value == l) {
+          c.log_level = value;
+          return {};
+        }
+      }
+      return invalid(key, value, "expected trace, debug, info, warn, error or off");
+    };
+    t["log.message.timestamp.type"] = [](BrokerConfig& c, const std::string& key,
+                                         const std::string& value) -> Result<void, ConfigErrc> {
+      if (value != "CreateTime" && value != "LogAppendTime") {
+        return invalid(key, value, "expected CreateTime or LogAppendTime");
+      }
+      c.log_message_timestamp_type = value;
+      return {};
+    };
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
+std::string FlushPolicy::to_string() const {
+  switch (kind) {
+    case FlushPolicyKind::always:
+      return "always";
+    case FlushPolicyKind::never:
+      return "never";
+    case FlushPolicyKind::interval:
+      return "interval:" + std::to_string(interval_ms);
+  }
+  return "always";
+}
+
+std::optional<FlushPolicy> parse_flush_policy(const std::string& text) {
+  if (text == "always") return FlushPolicy{FlushPolicyKind::always, 0};
+  if (text == "never") return FlushPolicy{FlushPolicyKind::never, 0};
+  const std::string prefix = "interval:";
+  if (text.rfind(prefix, 0) == 0) {
+    std::string ms = text.substr(prefix.size());
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(ms.data(), ms.data() + ms.size(), v);
+    if (ec != std::errc() || end != ms.data() + ms.size() || ms.empty() || v < 1) {
+      return std::nullopt;
+    }
+    return FlushPolicy{FlushPolicyKind::interval, v};
+  }
+  return std::nullopt;
+}
+
+std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::string& text) {
+  std::string host;
+  std::string port;
+  if (!text.empty() && text[0] == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return std::nullopt;
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos) return std::nullopt;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  uint32_t p = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (ec != std::errc() || end != port.data() + port.size() || port.empty() || p > 65535) {
+    return std::nullopt;
+  }
+  return std::make_pair(host, static_cast<uint16_t>(p));
+}
+
+Result<void, ConfigErrc> apply_setting(BrokerConfig& config, const std::string& key,
+                                       const std::string& value) {
+  const auto& table = setters();
+  auto it = table.find(key);
+  if (it == table.end()) {
+    return make_error(ConfigErrc::unknown_key, "unknown setting '" + key + "'");
+  }
+  return it->second(config, key, value);
+}
+
+Result<std::vector<std::pair<std::string, std::string>>, ConfigErrc> parse_properties(
+    const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::istringstream in(text);
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    std::string t = trim(line);
+    if (t.empty() || t[0] == '#' || t[0] == '!') continue;
+    size_t sep = t.find_first_of("=:");
+    if (sep == std::string::npos) {
+      return make_error(ConfigErrc::invalid_value,
+                        "line " + std::to_string(line_no) + ": expected key=value, got '" + t + "'");
+    }
+    out.emplace_back(trim(t.substr(0, sep)), trim(t.substr(sep + 1)));
+  }
+  return out;
+}
+
+Result<void, ConfigErrc> load_properties_file(BrokerConfig& config, const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return make_error(ConfigErrc::io_error, "cannot read config file '" + path + "'");
+  std::stringstream buffer;
+  buffer << file.rdbuf();
+  auto pairs = parse_properties(buffer.str());
+  if (!pairs) {
+    return make_error(pairs.code(), path + ": " + pairs.error().message);
+  }
+  for (const auto& [key, value] : *pairs) {
+    auto applied = apply_setting(config, key, value);
+    if (!applied) return make_error(applied.code(), path + ": " + applied.error().message);
+  }
+  return {};
+}
+
+}  // namespace holdfast::server

@@ -1,0 +1,94 @@
+// Broker configuration: a Kafka-style .properties file plus overrides.
+//
+// Kafka's names where Kafka has the setting (num.partitions, log.retention.ms,
+// ...), so operators' files carry over. Unknown keys and invalid values are
+// start-up errors that name the key.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace holdfast::server {
+
+enum class FlushPolicyKind { always, interval, never };
+
+struct FlushPolicy {
+  FlushPolicyKind kind = FlushPolicyKind::always;
+  int64_t interval_ms = 0;  // for kind == interval
+  std::string to_string() const;
+};
+
+// Parses "always", "never" or "interval:<ms>".
+std::optional<FlushPolicy> parse_flush_policy(const std::string& text);
+
+struct BrokerConfig {
+  int32_t node_id = 0;
+  std::string data_dir = "./data";
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 9092;
+  std::string advertise_host;  // empty = listen host
+  uint16_t advertise_port = 0;  // 0 = listen port
+
+  int32_t num_partitions = 4;
+  bool auto_create_topics = true;
+  int16_t default_replication_factor = 1;
+  int64_t log_retention_ms = 7LL * 24 * 3600 * 1000;
+  int64_t log_retention_bytes = -1;
+  int64_t log_segment_bytes = 1LL << 30;
+  int64_t log_roll_ms = 7LL * 24 * 3600 * 1000;
+  int32_t log_index_interval_bytes = 4096;
+  int64_t log_retention_check_interval_ms = 5 * 60 * 1000;
+  int32_t socket_request_max_bytes = 100 * 1024 * 1024;
+  int32_t message_max_bytes = 1048588;
+  // Kafka's log.flush.interval.messages / log.flush.interval.ms. When either
+  // is set (and flush.policy is not), it selects the interval policy.
+  int64_t log_flush_interval_messages = INT64_MAX;
+  int64_t log_flush_interval_ms = -1;
+  FlushPolicy flush_policy;
+  bool flush_policy_explicit = false;  // flush.policy given; otherwise log.flush.* may pick it
+  int32_t num_network_threads = 0;  // 0 = one per core
+  int32_t queued_max_requests_per_connection = 128;
+  std::string log_level = "info";
+  std::string log_message_timestamp_type = "CreateTime";
+
+  // The policy in force: flush.policy when given, else interval:<log.flush.interval.ms>
+  // when that is set, else always (durable by default, DESIGN §1).
+  FlushPolicy effective_flush_policy() const {
+    if (!flush_policy_explicit && log_flush_interval_ms >= 0) {
+      return FlushPolicy{FlushPolicyKind::interval, log_flush_interval_ms < 1 ? 1 : log_flush_interval_ms};
+    }
+    return flush_policy;
+  }
+
+  std::string effective_advertise_host() const {
+    return advertise_host.empty() ? listen_host : advertise_host;
+  }
+  uint16_t effective_advertise_port() const {
+    return advertise_port == 0 ? listen_port : advertise_port;
+  }
+};
+
+enum class ConfigErrc { unknown_key, invalid_value, io_error };
+
+// Applies key=value settings in order onto `config`. An unknown key or a bad
+// value is an error whose message names the key and what was wrong.
+Result<void, ConfigErrc> apply_setting(BrokerConfig& config, const std::string& key,
+                                       const std::string& value);
+
+// Reads a .properties file (key=value or key: value, # and ! comments, blank
+// lines) and applies each setting.
+Result<void, ConfigErrc> load_properties_file(BrokerConfig& config, const std::string& path);
+
+// Parses a properties text (for tests and for the file loader).
+Result<std::vector<std::pair<std::string, std::string>>, ConfigErrc> parse_properties(
+    const std::string& text);
+
+// "host:port" → host, port. IPv6 in brackets.
+std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::string& text);
+
+}  // namespace holdfast::server

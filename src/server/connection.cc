@@ -1,0 +1,181 @@
+#include "server/connection.h"
+
+#include "base/log.h"
+#include "server/broker.h"
+
+namespace holdfast::server {
+
+namespace {
+constexpr auto kForever = std::chrono::steady_clock::time_point::max();
+}
+
+Connection::Connection(Broker& broker, asio::ip::tcp::socket socket,
+                       std::atomic<int64_t>& in_flight)
+    : broker_(broker),
+      socket_(std::move(socket)),
+      in_flight_(in_flight),
+      writer_wakeup_(socket_.get_executor()),
+      reader_wakeup_(socket_.get_executor()) {
+  asio::error_code ec;
+  auto endpoint = socket_.remote_endpoint(ec);
+  peer_ = ec ? "unknown" : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+}
+
+void Connection::start() {
+  auto self = shared_from_this();
+  asio::co_spawn(socket_.get_executor(), read_loop(), asio::detached);
+  asio::co_spawn(socket_.get_executor(), write_loop(), asio::detached);
+}
+
+void Connection::stop_reading() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->reading_ = false;
+    asio::error_code ec;
+    self->socket_.shutdown(asio::ip::tcp::socket::shutdown_receive, ec);
+    self->reader_wakeup_.cancel();
+  });
+}
+
+void Connection::close() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->closed_ = true;
+    asio::error_code ec;
+    self->socket_.close(ec);
+    self->writer_wakeup_.cancel();
+    self->reader_wakeup_.cancel();
+  });
+}
+
+asio::awaitable<void> Connection::read_loop() {
+  auto self = shared_from_this();
+  const uint32_t max_frame = static_cast<uint32_t>(broker_.config().socket_request_max_bytes);
+  const size_t max_pending = static_cast<size_t>(broker_.config().queued_max_requests_per_connection);
+  try {
+    while (reading_ && !closed_) {
+      uint8_t size_bytes[4];
+      co_await asio::async_read(socket_, asio::buffer(size_bytes), asio::use_awaitable);
+      int32_t size = static_cast<int32_t>(load_be32(size_bytes));
+      if (size < 8 || static_cast<uint32_t>(size) > max_frame) {
+        HF_WARN("closing connection from {}: request size {} is outside [8, {}] "
+                "(socket.request.max.bytes)",
+                peer_, size, max_frame);
+        break;
+      }
+      std::vector<uint8_t> buffer(static_cast<size_t>(size));
+      co_await asio::async_read(socket_, asio::buffer(buffer), asio::use_awaitable);
+      Bytes frame(std::move(buffer));
+
+      auto slot = std::make_shared<Slot>();
+      slots_.push_back(slot);
+      in_flight_.fetch_add(1);
+      // Started in arrival order on this one thread, and a handler runs until
+      // its first suspension before the next starts, so pipelined produces to
+      // one partition append in request order.
+      asio::co_spawn(socket_.get_executor(), handle(slot, std::move(frame)), asio::detached);
+
+      while (slots_.size() >= max_pending && reading_ && !closed_) {
+        reader_wakeup_.expires_at(kForever);
+        asio::error_code ec;
+        co_await reader_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+    }
+  } catch (const std::system_error& e) {
+    if (e.code() != asio::error::eof && e.code() != asio::error::operation_aborted &&
+        e.code() != asio::error::connection_reset) {
+      HF_DEBUG("connection from {}: read failed: {}", peer_, e.what());
+    }
+  }
+  reading_ = false;
+  // Nothing more will arrive; let the writer drain what is pending and close.
+  writer_wakeup_.cancel();
+}
+
+asio::awaitable<Response> Connection::dispatch(const Bytes& frame) {
+  const int16_t api_key = static_cast<int16_t>(load_be16(frame.data()));
+  const int16_t api_version = static_cast<int16_t>(load_be16(frame.data() + 2));
+  const int32_t correlation_id = static_cast<int32_t>(load_be32(frame.data() + 4));
+
+  const ApiHandler* handler = find_api_handler(api_key);
+  if (!handler) {
+    HF_WARN("closing connection from {}: unknown api key {}", peer_, api_key);
+    co_return close_connection();
+  }
+  RequestContext ctx{broker_, api_key, api_version, correlation_id, std::nullopt, {}, peer_};
+  if (api_version < handler->min_version || api_version > handler->max_version) {
+    if (api_key != protocol::ApiVersionsRequest::kApiKey) {
+      HF_WARN("closing connection from {}: {} v{} is not supported (supported: v{}-v{})", peer_,
+              protocol::api_name(api_key), api_version, handler->min_version,
+              handler->max_version);
+      co_return close_connection();
+    }
+    // KIP-511: an ApiVersions request of an unknown version is answered (in
+    // v0 format) without parsing its body; the handler does that.
+    co_return co_await handler->handle(ctx);
+  }
+
+  protocol::Reader reader(frame);
+  protocol::RequestHeader header;
+  auto parsed = header.decode(reader, protocol::request_header_version(api_key, api_version));
+  if (!parsed) {
+    HF_WARN("closing connection from {}: malformed request header: {}", peer_,
+            parsed.error().message);
+    co_return close_connection();
+  }
+  ctx.client_id = header.client_id;
+  ctx.body = frame.slice(reader.position());
+  co_return co_await handler->handle(ctx);
+}
+
+asio::awaitable<void> Connection::handle(std::shared_ptr<Slot> slot, Bytes frame) {
+  auto self = shared_from_this();
+  Response response;
+  try {
+    response = co_await dispatch(frame);
+  } catch (const std::exception& e) {
+    HF_ERROR("closing connection from {}: handler failed: {}", peer_, e.what());
+    response = close_connection();
+  }
+  slot->response = std::move(response);
+  slot->done = true;
+  in_flight_.fetch_sub(1);
+  writer_wakeup_.cancel();
+}
+
+asio::awaitable<void> Connection::write_loop() {
+  auto self = shared_from_this();
+  std::vector<uint8_t> out;
+  try {
+    while (!closed_) {
+      // Gather every completed response at the front, in order, into one write.
+      out.clear();
+      bool close_after = false;
+      while (!slots_.empty() && slots_.front()->done) {
+        Response& r = slots_.front()->response;
+        if (r.send) out.insert(out.end(), r.frame.begin(), r.frame.end());
+        close_after = r.close_connection;
+        slots_.pop_front();
+        if (close_after) break;
+      }
+      if (!out.empty()) {
+        co_await asio::async_write(socket_, asio::buffer(out), asio::use_awaitable);
+      }
+      reader_wakeup_.cancel();  // room for more requests
+      if (close_after) break;
+      if (!slots_.empty() && slots_.front()->done) continue;
+      if (!reading_ && slots_.empty()) break;
+      writer_wakeup_.expires_at(kForever);
+      asio::error_code ec;
+      co_await writer_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  } catch (const std::system_error& e) {
+    HF_DEBUG("connection from {}: write failed: {}", peer_, e.what());
+  }
+  closed_ = true;
+  reading_ = false;
+  asio::error_code ec;
+  socket_.close(ec);
+  reader_wakeup_.cancel();
+}
+
+}  // namespace holdfast::server

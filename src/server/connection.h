@@ -1,0 +1,53 @@
+// One client connection. A reader coroutine takes frames off the socket and
+// starts a handler for each; handlers may finish out of order (a produce
+// waiting for fsync, a long-poll fetch), but a writer coroutine sends the
+// responses strictly in request order (kafka-python fails on any reorder).
+// Everything here runs on the connection's one io_context thread.
+#pragma once
+
+#include <asio.hpp>
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "server/request.h"
+
+namespace holdfast::server {
+
+class Broker;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Broker& broker, asio::ip::tcp::socket socket, std::atomic<int64_t>& in_flight);
+
+  void start();
+  // Stops reading new requests; in-flight ones still complete and are sent.
+  void stop_reading();
+  // Closes the socket now.
+  void close();
+
+ private:
+  struct Slot {
+    Response response;
+    bool done = false;
+  };
+
+  asio::awaitable<void> read_loop();
+  asio::awaitable<void> write_loop();
+  asio::awaitable<void> handle(std::shared_ptr<Slot> slot, Bytes frame);
+  // Parses the header and runs the handler; never throws.
+  asio::awaitable<Response> dispatch(const Bytes& frame);
+
+  Broker& broker_;
+  asio::ip::tcp::socket socket_;
+  std::string peer_;
+  std::atomic<int64_t>& in_flight_;
+  std::deque<std::shared_ptr<Slot>> slots_;
+  asio::steady_timer writer_wakeup_;
+  asio::steady_timer reader_wakeup_;  // back-pressure: too many requests pending
+  bool reading_ = true;
+  bool closed_ = false;
+};
+
+}  // namespace holdfast::server

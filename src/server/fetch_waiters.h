@@ -1,0 +1,70 @@
+// Long-poll Fetch requests waiting for data. A waiter registers on the
+// partitions it reads; when a partition's high watermark advances the log's
+// listener wakes every waiter registered on it.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "server/async.h"
+#include "storage/log_manager.h"
+
+namespace holdfast::server {
+
+class FetchWaiters {
+ public:
+  void add(storage::PartitionLog* log, const std::shared_ptr<Wakeup>& waiter) {
+    std::lock_guard lock(mutex_);
+    waiters_[log].push_back(waiter);
+  }
+
+  // Wakes and forgets every waiter on `log`. Safe from any thread.
+  void notify(storage::PartitionLog* log) {
+    std::vector<std::weak_ptr<Wakeup>> woken;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = waiters_.find(log);
+      if (it == waiters_.end()) return;
+      woken.swap(it->second);
+      waiters_.erase(it);
+    }
+    for (auto& w : woken) {
+      if (auto live = w.lock()) live->notify();
+    }
+  }
+
+  // Wakes everyone (shutdown, topic deletion).
+  void notify_all() {
+    std::unordered_map<storage::PartitionLog*, std::vector<std::weak_ptr<Wakeup>>> all;
+    {
+      std::lock_guard lock(mutex_);
+      all.swap(waiters_);
+    }
+    for (auto& [log, list] : all) {
+      for (auto& w : list) {
+        if (auto live = w.lock()) live->notify();
+      }
+    }
+  }
+
+  // Drops `waiter`'s registration on `log`, and any that expired.
+  void remove(storage::PartitionLog* log, const Wakeup* waiter) {
+    std::lock_guard lock(mutex_);
+    auto it = waiters_.find(log);
+    if (it == waiters_.end()) return;
+    auto& list = it->second;
+    std::erase_if(list, [waiter](const std::weak_ptr<Wakeup>& w) {
+      auto live = w.lock();
+      return !live || live.get() == waiter;
+    });
+    if (list.empty()) waiters_.erase(it);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<storage::PartitionLog*, std::vector<std::weak_ptr<Wakeup>>> waiters_;
+};
+
+}  // namespace holdfast::server

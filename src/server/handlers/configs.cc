@@ -1,0 +1,128 @@
+#include "server/broker.h"
+#include "server/handlers/handlers.h"
+#include "server/kafka_error.h"
+#include "server/topic_config.h"
+
+namespace holdfast::server {
+namespace {
+
+constexpr int8_t kTopicResource = 2;
+constexpr int8_t kBrokerResource = 4;
+constexpr int8_t kSourceDynamicTopic = 1;
+constexpr int8_t kSourceStaticBroker = 4;
+constexpr int8_t kSourceDefault = 5;
+
+// The broker settings DescribeConfigs reports (read-only: they come from the
+// properties file and flags at start-up).
+std::vector<std::pair<std::string, std::string>> broker_settings(const BrokerConfig& c) {
+  return {
+      {"auto.create.topics.enable", c.auto_create_topics ? "true" : "false"},
+      {"flush.policy", c.effective_flush_policy().to_string()},
+      {"log.dirs", c.data_dir},
+      {"log.retention.bytes", std::to_string(c.log_retention_bytes)},
+      {"log.retention.ms", std::to_string(c.log_retention_ms)},
+      {"log.roll.ms", std::to_string(c.log_roll_ms)},
+      {"log.segment.bytes", std::to_string(c.log_segment_bytes)},
+      {"message.max.bytes", std::to_string(c.message_max_bytes)},
+      {"node.id", std::to_string(c.node_id)},
+      {"num.partitions", std::to_string(c.num_partitions)},
+      {"socket.request.max.bytes", std::to_string(c.socket_request_max_bytes)},
+  };
+}
+
+}  // namespace
+
+Awaitable<Response> handle_describe_configs(RequestContext& ctx) {
+  using protocol::DescribeConfigsRequest;
+  using protocol::DescribeConfigsResponse;
+  auto request = decode_request<DescribeConfigsRequest>(ctx);
+  if (!request) co_return close_connection();
+  Broker& broker = ctx.broker;
+
+  DescribeConfigsResponse response;
+  for (const auto& resource : request->resources) {
+    auto& out = response.results.emplace_back();
+    out.resource_type = resource.resource_type;
+    out.resource_name = resource.resource_name;
+    out.error_code = code(KafkaError::none);
+    auto wanted = [&](const std::string& name) {
+      if (!resource.configuration_keys) return true;
+      for (const auto& k : *resource.configuration_keys) {
+        if (k == name) return true;
+      }
+      return false;
+    };
+    auto add = [&](const std::string& name, const std::string& value, bool is_default,
+                   bool read_only, int8_t source) {
+      if (!wanted(name)) return;
+      auto& c = out.configs.emplace_back();
+      c.name = name;
+      c.value = value;
+      c.read_only = read_only;
+      c.is_default = is_default;
+      c.config_source = source;
+      c.is_sensitive = false;
+    };
+    if (resource.resource_type == kTopicResource) {
+      auto image = broker.topics().image();
+      const auto* info = image->find_topic(resource.resource_name);
+      if (!info) {
+        out.error_code = code(KafkaError::unknown_topic_or_partition);
+        out.error_message = "topic '" + resource.resource_name + "' does not exist";
+        continue;
+      }
+      for (const auto& e : describe_topic_configs(broker.config(), info->configs)) {
+        add(e.name, e.value, e.is_default, e.read_only,
+            e.is_default ? kSourceDefault : kSourceDynamicTopic);
+      }
+    } else if (resource.resource_type == kBrokerResource) {
+      if (!resource.resource_name.empty() &&
+          resource.resource_name != std::to_string(broker.node_id())) {
+        out.error_code = code(KafkaError::invalid_request);
+        out.error_message = "unknown broker '" + resource.resource_name + "'";
+        continue;
+      }
+      for (const auto& [name, value] : broker_settings(broker.config())) {
+        add(name, value, false, true, kSourceStaticBroker);
+      }
+    } else {
+      out.error_code = code(KafkaError::invalid_request);
+      out.error_message = "resource type " + std::to_string(resource.resource_type) +
+                          " is not supported (topics: 2, brokers: 4)";
+    }
+  }
+  co_return make_response(ctx, response);
+}
+
+Awaitable<Response> handle_alter_configs(RequestContext& ctx) {
+  using protocol::AlterConfigsRequest;
+  using protocol::AlterConfigsResponse;
+  auto request = decode_request<AlterConfigsRequest>(ctx);
+  if (!request) co_return close_connection();
+  Broker& broker = ctx.broker;
+
+  AlterConfigsResponse response;
+  for (const auto& resource : request->resources) {
+    auto& out = response.responses.emplace_back();
+    out.resource_type = resource.resource_type;
+    out.resource_name = resource.resource_name;
+    if (resource.resource_type != kTopicResource) {
+      out.error_code = code(KafkaError::invalid_request);
+      out.error_message =
+          "only topic configs can be altered; broker settings come from the properties file";
+      continue;
+    }
+    // AlterConfigs replaces the whole set: what is not named returns to its default.
+    metadata::ConfigMap configs;
+    for (const auto& c : resource.configs) {
+      if (c.value) configs[c.name] = *c.value;
+    }
+    auto outcome =
+        broker.topics().replace_configs(resource.resource_name, configs, request->validate_only);
+    out.error_code = code(outcome.error);
+    if (!outcome.ok()) out.error_message = outcome.message;
+  }
+  co_return make_response(ctx, response);
+}
+
+}  // namespace holdfast::server

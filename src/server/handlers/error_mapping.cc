@@ -1,0 +1,42 @@
+#include "server/handlers/error_mapping.h"
+
+namespace holdfast::server {
+
+KafkaError to_kafka_error(record::Errc e) {
+  switch (e) {
+    case record::Errc::truncated:
+    case record::Errc::corrupt_message:
+      return KafkaError::corrupt_message;
+    case record::Errc::invalid_record:
+      return KafkaError::invalid_record;
+    case record::Errc::message_too_large:
+      return KafkaError::message_too_large;
+    case record::Errc::unsupported_compression:
+      return KafkaError::unsupported_compression_type;
+    case record::Errc::unsupported_magic:
+      return KafkaError::unsupported_for_message_format;
+    case record::Errc::invalid_timestamp:
+      return KafkaError::invalid_timestamp;
+  }
+  return KafkaError::unknown_server_error;
+}
+
+KafkaError to_kafka_error(storage::Errc e) {
+  switch (e) {
+    case storage::Errc::offset_out_of_range:
+      return KafkaError::offset_out_of_range;
+    case storage::Errc::not_found:
+      return KafkaError::unknown_topic_or_partition;
+    case storage::Errc::corrupt:
+      return KafkaError::corrupt_message;
+    case storage::Errc::invalid_argument:
+      return KafkaError::invalid_request;
+    case storage::Errc::io_error:
+    case storage::Errc::already_exists:
+    case storage::Errc::closed:
+      return KafkaError::unknown_server_error;
+  }
+  return KafkaError::unknown_server_error;
+}
+
+}  // namespace holdfast::server

@@ -1,0 +1,126 @@
+#include <chrono>
+
+#include "base/log.h"
+#include "server/broker.h"
+#include "server/handlers/error_mapping.h"
+#include "server/handlers/handlers.h"
+
+namespace holdfast::server {
+namespace {
+
+using protocol::FetchRequest;
+using protocol::FetchResponse;
+
+constexpr int8_t kReadCommitted = 1;
+
+// One pass over the requested partitions: reads what is there now, within
+// the request's byte limits. Returns the number of record bytes gathered.
+size_t read_once(Broker& broker, const FetchRequest& request, int16_t version,
+                 FetchResponse& response) {
+  response = FetchResponse{};
+  response.error_code = code(KafkaError::none);
+  response.session_id = 0;  // no fetch sessions: every client sends session 0 / epoch -1
+  const size_t max_bytes =
+      version >= 3 ? static_cast<size_t>(std::max(request.max_bytes, 0)) : SIZE_MAX;
+  size_t total = 0;
+  for (const auto& topic : request.topics) {
+    auto& topic_out = response.responses.emplace_back();
+    topic_out.topic = topic.topic;
+    for (const auto& partition : topic.partitions) {
+      auto& out = topic_out.partitions.emplace_back();
+      out.partition_index = partition.partition;
+      out.high_watermark = -1;
+      out.last_stable_offset = -1;
+      out.log_start_offset = -1;
+      if (request.isolation_level == kReadCommitted) {
+        out.aborted_transactions.emplace();  // none: there are no transactions yet
+      }
+      storage::PartitionLog* log = broker.topics().log(topic.topic, partition.partition);
+      if (!log) {
+        out.error_code = code(KafkaError::unknown_topic_or_partition);
+        continue;
+      }
+      const int64_t high_watermark = log->high_watermark();
+      const int64_t log_start = log->log_start_offset();
+      out.high_watermark = high_watermark;
+      out.last_stable_offset = high_watermark;  // LSO == HW while there are no transactions
+      out.log_start_offset = log_start;
+      const int64_t offset = partition.fetch_offset;
+      if (offset < log_start || offset > log->log_end_offset()) {
+        out.error_code = code(KafkaError::offset_out_of_range);
+        continue;
+      }
+      out.error_code = code(KafkaError::none);
+      if (offset >= high_watermark || total >= max_bytes) continue;
+      const size_t partition_limit =
+          std::min(static_cast<size_t>(std::max(partition.partition_max_bytes, 0)),
+                   max_bytes - total);
+      // KIP-74: the first batch of the first non-empty partition is returned
+      // whole even when it is larger than the limits, so a consumer can
+      // always make progress.
+      auto read = log->read(offset, partition_limit, /*min_one_batch=*/total == 0, high_watermark);
+      if (!read) {
+        out.error_code = code(to_kafka_error(read.code()));
+        continue;
+      }
+      out.high_watermark = read->high_watermark;
+      out.last_stable_offset = read->high_watermark;
+      out.log_start_offset = read->log_start_offset;
+      if (!read->records.empty()) {
+        total += read->records.size();
+        out.records = std::move(read->records);
+      }
+    }
+  }
+  return total;
+}
+
+}  // namespace
+
+Awaitable<Response> handle_fetch(RequestContext& ctx) {
+  auto request = decode_request<FetchRequest>(ctx);
+  if (!request) co_return close_connection();
+  Broker& broker = ctx.broker;
+
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(std::max(request->max_wait_ms, 0));
+  const size_t min_bytes = static_cast<size_t>(std::max(request->min_bytes, 1));
+
+  // Register for wake-ups before the first read, so data that lands between
+  // the read and the wait is not missed.
+  auto wakeup = std::make_shared<Wakeup>(co_await asio::this_coro::executor);
+  std::vector<storage::PartitionLog*> watched;
+  FetchResponse response;
+  while (true) {
+    for (auto* log : watched) broker.fetch_waiters().remove(log, wakeup.get());
+    watched.clear();
+    wakeup->reset();
+    for (const auto& topic : request->topics) {
+      for (const auto& partition : topic.partitions) {
+        if (auto* log = broker.topics().log(topic.topic, partition.partition)) {
+          broker.fetch_waiters().add(log, wakeup);
+          watched.push_back(log);
+        }
+      }
+    }
+    size_t gathered = read_once(broker, *request, ctx.api_version, response);
+    bool any_error = false;
+    for (const auto& t : response.responses) {
+      for (const auto& p : t.partitions) any_error |= p.error_code != 0;
+    }
+    if (gathered >= min_bytes || any_error || broker.stopping() ||
+        std::chrono::steady_clock::now() >= deadline) {
+      break;
+    }
+    co_await wakeup->wait_until(deadline);
+    if (!wakeup->notified() && std::chrono::steady_clock::now() >= deadline) {
+      // Timed out: one last read so the answer reflects the latest state.
+      read_once(broker, *request, ctx.api_version, response);
+      break;
+    }
+  }
+  for (auto* log : watched) broker.fetch_waiters().remove(log, wakeup.get());
+  co_return make_response(ctx, response);
+}
+
+}  // namespace holdfast::server

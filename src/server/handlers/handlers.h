@@ -1,0 +1,21 @@
+// One handler per API. Each decodes its request, does the work through the
+// broker, and maps module errors to Kafka error codes at this boundary only.
+#pragma once
+
+#include "server/request.h"
+
+namespace holdfast::server {
+
+Awaitable<Response> handle_api_versions(RequestContext& ctx);
+Awaitable<Response> handle_metadata(RequestContext& ctx);
+Awaitable<Response> handle_produce(RequestContext& ctx);
+Awaitable<Response> handle_fetch(RequestContext& ctx);
+Awaitable<Response> handle_list_offsets(RequestContext& ctx);
+Awaitable<Response> handle_create_topics(RequestContext& ctx);
+Awaitable<Response> handle_delete_topics(RequestContext& ctx);
+Awaitable<Response> handle_create_partitions(RequestContext& ctx);
+Awaitable<Response> handle_describe_configs(RequestContext& ctx);
+Awaitable<Response> handle_alter_configs(RequestContext& ctx);
+Awaitable<Response> handle_delete_records(RequestContext& ctx);
+
+}  // namespace holdfast::server

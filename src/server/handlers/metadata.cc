@@ -1,0 +1,102 @@
+#include "base/log.h"
+#include "server/broker.h"
+#include "server/handlers/handlers.h"
+#include "server/kafka_error.h"
+#include "server/topic_config.h"
+
+namespace holdfast::server {
+namespace {
+
+using protocol::MetadataRequest;
+using protocol::MetadataResponse;
+
+MetadataResponse::MetadataResponseTopic describe(const Broker& broker,
+                                                 const metadata::TopicInfo& info) {
+  MetadataResponse::MetadataResponseTopic topic;
+  topic.error_code = code(KafkaError::none);
+  topic.name = info.name;
+  topic.topic_id = info.id;
+  topic.is_internal = false;
+  for (int32_t p = 0; p < info.partition_count; ++p) {
+    MetadataResponse::MetadataResponsePartition partition;
+    partition.error_code = code(KafkaError::none);
+    partition.partition_index = p;
+    partition.leader_id = broker.node_id();
+    partition.leader_epoch = 0;
+    partition.replica_nodes = {broker.node_id()};
+    partition.isr_nodes = {broker.node_id()};
+    topic.partitions.push_back(std::move(partition));
+  }
+  return topic;
+}
+
+MetadataResponse::MetadataResponseTopic topic_error(const std::string& name, KafkaError error) {
+  MetadataResponse::MetadataResponseTopic topic;
+  topic.error_code = code(error);
+  topic.name = name;
+  return topic;
+}
+
+}  // namespace
+
+Awaitable<Response> handle_metadata(RequestContext& ctx) {
+  auto request = decode_request<MetadataRequest>(ctx);
+  if (!request) co_return close_connection();
+  Broker& broker = ctx.broker;
+
+  MetadataResponse response;
+  MetadataResponse::MetadataResponseBroker self;
+  self.node_id = broker.node_id();
+  self.host = broker.config().effective_advertise_host();
+  self.port = broker.config().advertise_port != 0 ? broker.config().advertise_port
+                                                  : broker.bound_port();
+  response.brokers.push_back(self);
+  response.cluster_id = broker.cluster_id();
+  response.controller_id = broker.node_id();
+
+  // v0: an empty list means every topic. v1+: null means every topic and an
+  // empty list means none (librdkafka asks for brokers only that way).
+  bool all_topics = !request->topics.has_value() ||
+                    (ctx.api_version == 0 && request->topics->empty());
+  auto image = broker.topics().image();
+  if (all_topics) {
+    for (const auto& [name, info] : image->topics) {
+      response.topics.push_back(describe(broker, info));
+    }
+    co_return make_response(ctx, response);
+  }
+
+  const bool allow_auto_create =
+      broker.config().auto_create_topics &&
+      (ctx.api_version < 4 || request->allow_auto_topic_creation);
+  for (const auto& requested : *request->topics) {
+    const std::string name = requested.name.value_or("");
+    if (const auto* info = image->find_topic(name)) {
+      response.topics.push_back(describe(broker, *info));
+      continue;
+    }
+    if (!is_valid_topic_name(name)) {
+      response.topics.push_back(topic_error(name, KafkaError::invalid_topic_exception));
+      continue;
+    }
+    if (!allow_auto_create) {
+      response.topics.push_back(topic_error(name, KafkaError::unknown_topic_or_partition));
+      continue;
+    }
+    auto outcome = broker.topics().create_topic(name, -1, -1, {}, false);
+    if (!outcome.ok() && outcome.error != KafkaError::topic_already_exists) {
+      response.topics.push_back(topic_error(name, outcome.error));
+      continue;
+    }
+    image = broker.topics().image();
+    if (const auto* info = image->find_topic(name)) {
+      HF_INFO("auto-created topic {} for {}", name, ctx.client());
+      response.topics.push_back(describe(broker, *info));
+    } else {
+      response.topics.push_back(topic_error(name, KafkaError::leader_not_available));
+    }
+  }
+  co_return make_response(ctx, response);
+}
+
+}  // namespace holdfast::server

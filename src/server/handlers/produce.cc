@@ -1,0 +1,148 @@
+#include <memory>
+
+#include "base/log.h"
+#include "record/batch.h"
+#include "server/broker.h"
+#include "server/handlers/error_mapping.h"
+#include "server/handlers/handlers.h"
+
+namespace holdfast::server {
+namespace {
+
+using protocol::ProduceRequest;
+using protocol::ProduceResponse;
+using PartitionResponse = ProduceResponse::PartitionProduceResponse;
+
+}  // namespace
+
+Awaitable<Response> handle_produce(RequestContext& ctx) {
+  auto request = decode_request<ProduceRequest>(ctx);
+  if (!request) co_return close_connection();
+  Broker& broker = ctx.broker;
+  const int16_t acks = request->acks;
+
+  ProduceResponse response;
+  // (log, end offset, response) for every append that must be durable before
+  // we answer.
+  struct ToSync {
+    storage::PartitionLog* log;
+    int64_t end_offset;
+    PartitionResponse* response;
+  };
+  std::vector<ToSync> to_sync;
+  bool any_error = false;
+
+  response.responses.reserve(request->topic_data.size());
+  for (auto& topic : request->topic_data) {
+    auto& topic_response = response.responses.emplace_back();
+    topic_response.name = topic.name;
+    topic_response.partition_responses.reserve(topic.partition_data.size());
+    storage::LogConfig config;
+    bool have_config = false;
+    for (auto& partition : topic.partition_data) {
+      auto& out = topic_response.partition_responses.emplace_back();
+      out.index = partition.index;
+      out.base_offset = -1;
+      out.log_append_time_ms = -1;
+      out.log_start_offset = -1;
+      auto fail = [&](KafkaError error, const std::string& why) {
+        out.error_code = code(error);
+        if (!why.empty()) out.error_message = why;
+        any_error = true;
+      };
+      if (acks != 0 && acks != 1 && acks != -1) {
+        fail(KafkaError::invalid_required_acks, "acks must be -1, 0 or 1");
+        continue;
+      }
+      storage::PartitionLog* log = broker.topics().log(topic.name, partition.index);
+      if (!log) {
+        fail(KafkaError::unknown_topic_or_partition, "");
+        continue;
+      }
+      if (!have_config) {
+        config = broker.topics().log_config(topic.name);
+        have_config = true;
+      }
+      if (!partition.records || partition.records->empty()) {
+        fail(KafkaError::invalid_record, "no records");
+        continue;
+      }
+      const Bytes& records = *partition.records;
+      auto header = record::validate_produced_batch(
+          records.span(), {static_cast<size_t>(config.max_message_bytes), ctx.api_version >= 7});
+      if (!header) {
+        HF_DEBUG("produce to {}-{} from {} rejected: {}", topic.name, partition.index,
+                 ctx.client(), header.error().message);
+        fail(to_kafka_error(header.code()), header.error().message);
+        continue;
+      }
+      if (header->is_transactional()) {
+        fail(KafkaError::invalid_txn_state, "transactions are not supported yet");
+        continue;
+      }
+      auto appended = log->append(records.span(), *header, /*leader_epoch=*/0);
+      if (!appended) {
+        HF_ERROR("append to {}-{} failed: {}", topic.name, partition.index,
+                 appended.error().message);
+        fail(to_kafka_error(appended.code()), appended.error().message);
+        continue;
+      }
+      out.error_code = code(KafkaError::none);
+      out.base_offset = appended->base_offset;
+      out.log_append_time_ms = appended->log_append_time_ms;
+      out.log_start_offset = log->log_start_offset();
+      if (acks != 0 && config.flush_mode == storage::FlushMode::always) {
+        to_sync.push_back({log, appended->last_offset + 1, &out});
+      }
+    }
+  }
+
+  if (acks == 0) {
+    // No response at all; on error Kafka closes the connection so the
+    // producer notices.
+    if (any_error) {
+      HF_WARN("closing connection from {}: acks=0 produce failed", ctx.client());
+      co_return close_connection();
+    }
+    co_return no_response();
+  }
+
+  if (!to_sync.empty()) {
+    // Group commit: one fdatasync on the flusher thread covers many requests.
+    auto failed = co_await await_callback<std::shared_ptr<std::vector<size_t>>>(
+        [&broker, &to_sync](auto resume) {
+          struct State {
+            std::mutex mutex;
+            size_t remaining;
+            std::shared_ptr<std::vector<size_t>> failed = std::make_shared<std::vector<size_t>>();
+            decltype(resume) resume_fn;
+          };
+          auto state = std::make_shared<State>();
+          state->remaining = to_sync.size();
+          state->resume_fn = std::move(resume);
+          for (size_t i = 0; i < to_sync.size(); ++i) {
+            broker.logs().wait_durable(
+                to_sync[i].log, to_sync[i].end_offset,
+                [state, i](Result<void, storage::Errc> synced) {
+                  bool last = false;
+                  {
+                    std::lock_guard lock(state->mutex);
+                    if (!synced) state->failed->push_back(i);
+                    last = --state->remaining == 0;
+                  }
+                  if (last) state->resume_fn(state->failed);
+                });
+          }
+        });
+    for (size_t i : *failed) {
+      // The batch was written but its fsync failed: it is not acknowledged.
+      // The client retries; the log refuses further writes until restart.
+      to_sync[i].response->error_code = code(KafkaError::kafka_storage_error);
+      to_sync[i].response->error_message = "the log could not be made durable (fsync failed)";
+      to_sync[i].response->base_offset = -1;
+    }
+  }
+  co_return make_response(ctx, response);
+}
+
+}  // namespace holdfast::server

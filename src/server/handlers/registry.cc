@@ -1,0 +1,51 @@
+#include <algorithm>
+
+#include "server/handlers/handlers.h"
+
+namespace holdfast::server {
+namespace {
+
+// Registers a handler for `Request`, checking at compile time that the
+// advertised range lies inside what the schema (and so the codec) covers.
+template <typename Request, int16_t Min, int16_t Max>
+ApiHandler entry(HandlerFn fn) {
+  static_assert(Min >= Request::kMinVersion && Max <= Request::kMaxVersion,
+                "advertised versions must be covered by the schema");
+  return ApiHandler{Request::kApiKey, Min, Max, fn};
+}
+
+std::vector<ApiHandler> build() {
+  using namespace protocol;
+  std::vector<ApiHandler> table = {
+      entry<ProduceRequest, 3, 7>(handle_produce),
+      entry<FetchRequest, 4, 11>(handle_fetch),
+      entry<ListOffsetsRequest, 0, 3>(handle_list_offsets),
+      entry<MetadataRequest, 0, 8>(handle_metadata),
+      entry<ApiVersionsRequest, 0, 3>(handle_api_versions),
+      entry<CreateTopicsRequest, 0, 4>(handle_create_topics),
+      entry<DeleteTopicsRequest, 0, 1>(handle_delete_topics),
+      entry<DeleteRecordsRequest, 0, 1>(handle_delete_records),
+      entry<DescribeConfigsRequest, 0, 1>(handle_describe_configs),
+      entry<AlterConfigsRequest, 0, 1>(handle_alter_configs),
+      entry<CreatePartitionsRequest, 0, 1>(handle_create_partitions),
+  };
+  std::sort(table.begin(), table.end(),
+            [](const ApiHandler& a, const ApiHandler& b) { return a.api_key < b.api_key; });
+  return table;
+}
+
+}  // namespace
+
+const std::vector<ApiHandler>& api_handlers() {
+  static const std::vector<ApiHandler> table = build();
+  return table;
+}
+
+const ApiHandler* find_api_handler(int16_t api_key) {
+  for (const auto& h : api_handlers()) {
+    if (h.api_key == api_key) return &h;
+  }
+  return nullptr;
+}
+
+}  // namespace holdfast::server

@@ -1,0 +1,30 @@
+#include "server/handlers/error_mapping.h"
+
+#include <gtest/gtest.h>
+
+namespace holdfast::server {
+namespace {
+
+TEST(ErrorMapping, RecordErrors) {
+  EXPECT_EQ(to_kafka_error(record::Errc::corrupt_message), KafkaError::corrupt_message);
+  EXPECT_EQ(to_kafka_error(record::Errc::truncated), KafkaError::corrupt_message);
+  EXPECT_EQ(to_kafka_error(record::Errc::invalid_record), KafkaError::invalid_record);
+  EXPECT_EQ(to_kafka_error(record::Errc::message_too_large), KafkaError::message_too_large);
+  EXPECT_EQ(to_kafka_error(record::Errc::unsupported_compression),
+            KafkaError::unsupported_compression_type);
+  EXPECT_EQ(to_kafka_error(record::Errc::unsupported_magic),
+            KafkaError::unsupported_for_message_format);
+  EXPECT_EQ(to_kafka_error(record::Errc::invalid_timestamp), KafkaError::invalid_timestamp);
+  EXPECT_EQ(code(KafkaError::corrupt_message), 2);
+  EXPECT_EQ(code(KafkaError::invalid_record), 87);
+}
+
+TEST(ErrorMapping, StorageErrors) {
+  EXPECT_EQ(to_kafka_error(storage::Errc::offset_out_of_range), KafkaError::offset_out_of_range);
+  EXPECT_EQ(to_kafka_error(storage::Errc::not_found), KafkaError::unknown_topic_or_partition);
+  EXPECT_EQ(to_kafka_error(storage::Errc::io_error), KafkaError::unknown_server_error);
+  EXPECT_EQ(code(KafkaError::offset_out_of_range), 1);
+}
+
+}  // namespace
+}  // namespace holdfast::server

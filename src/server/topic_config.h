@@ -1,0 +1,41 @@
+// Topic-level configuration: Kafka's topic config names, their validation,
+// their defaults (from the broker config) and what they mean for the log.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "metadata/metadata_image.h"
+#include "server/broker_config.h"
+#include "storage/log_manager.h"
+
+namespace holdfast::server {
+
+enum class TopicConfigErrc { unknown_key, invalid_value };
+
+struct TopicConfigEntry {
+  std::string name;
+  std::string value;
+  bool is_default = true;  // not overridden on the topic
+  bool read_only = false;
+  bool sensitive = false;
+};
+
+// Checks a set of topic config overrides: every key known, every value valid.
+Result<void, TopicConfigErrc> validate_topic_configs(const metadata::ConfigMap& configs);
+
+// Every topic config with its effective value (override or broker default), in
+// name order, as DescribeConfigs reports them.
+std::vector<TopicConfigEntry> describe_topic_configs(const BrokerConfig& broker,
+                                                     const metadata::ConfigMap& overrides);
+
+// The storage settings a topic's partitions run with.
+storage::LogConfig log_config_for(const BrokerConfig& broker, const metadata::ConfigMap& overrides);
+
+// Topic names: 1..249 chars of [a-zA-Z0-9._-], not "." or "..".
+bool is_valid_topic_name(const std::string& name);
+
+}  // namespace holdfast::server

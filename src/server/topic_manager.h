@@ -1,0 +1,55 @@
+// Topic lifecycle on one node: the metadata record first (durable), then the
+// partition logs. Serialised by one mutex; topic changes are rare and short.
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "metadata/metadata_store.h"
+#include "server/broker_config.h"
+#include "server/kafka_error.h"
+#include "storage/log_manager.h"
+
+namespace holdfast::server {
+
+struct TopicOutcome {
+  KafkaError error = KafkaError::none;
+  std::string message;  // for the error_message fields; empty on success
+  bool ok() const { return error == KafkaError::none; }
+};
+
+class TopicManager {
+ public:
+  TopicManager(const BrokerConfig& config, metadata::MetadataStore& metadata,
+               storage::LogManager& logs);
+
+  metadata::ImagePtr image() const { return metadata_.current(); }
+
+  // Creates a topic with `partitions` (-1 = num.partitions) partitions and the
+  // given config overrides. With validate_only nothing changes.
+  TopicOutcome create_topic(const std::string& name, int32_t partitions, int16_t replication,
+                            const metadata::ConfigMap& configs, bool validate_only);
+  TopicOutcome delete_topic(const std::string& name);
+  TopicOutcome create_partitions(const std::string& name, int32_t new_total, bool validate_only);
+  // Replaces the topic's overrides (AlterConfigs semantics: unspecified = default).
+  TopicOutcome replace_configs(const std::string& name, const metadata::ConfigMap& configs,
+                               bool validate_only);
+
+  // The partition's log, or nullptr if the topic or partition does not exist.
+  storage::PartitionLog* log(const std::string& topic, int32_t partition) const;
+
+  // Makes every partition log that the metadata names exist (start-up), and
+  // removes logs of topics the metadata no longer has (a crash mid-delete).
+  Result<void, storage::Errc> reconcile_logs();
+
+  storage::LogConfig log_config(const std::string& topic) const;
+
+ private:
+  const BrokerConfig& config_;
+  metadata::MetadataStore& metadata_;
+  storage::LogManager& logs_;
+  std::mutex mutex_;
+};
+
+}  // namespace holdfast::server
