@@ -60,7 +60,7 @@ void run_serve(const ServeOptions& options) {
   io::PosixFileSystem fs;
   server::Broker broker(config, fs);
   auto started = broker.start();
-  if (!started) fail(started.error());
+  if (!started) fail(started.error().message);
   std::cout << "holdfast: listening on " << config.listen_host << ":" << broker.bound_port()
             << " (data in " << config.data_dir << ")" << std::endl;
   broker.run_until_signalled();

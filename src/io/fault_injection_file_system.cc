@@ -1,8 +1,8 @@
 #include "io/fault_injection_file_system.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace holdfast::io {
 namespace {
@@ -13,7 +13,8 @@ std::string normalize_dir(std::string_view dir) {
 }
 
 bool is_under(const std::string& path, const std::string& dir) {
-  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/';
+  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+         path[dir.size()] == '/';
 }
 
 }  // namespace
@@ -93,8 +94,9 @@ class FaultInjectionFileSystem::InjectedFile final : public File {
   }
 
   Error<Errc> dead_error(std::string_view what) const {
-    return make_error(Errc::io_error,
-                      fmt::format("{} {}: handle invalidated by simulated power loss", what, path()));
+    return make_error(
+        Errc::io_error,
+        fmt::format("{} {}: handle invalidated by simulated power loss", what, path()));
   }
 
   FaultInjectionFileSystem* fs_;
@@ -234,7 +236,9 @@ IoResult<void> FaultInjectionFileSystem::sync_dir(const std::string& path) {
   return {};
 }
 
-bool FaultInjectionFileSystem::exists(const std::string& path) { return base_.exists(path); }
+bool FaultInjectionFileSystem::exists(const std::string& path) {
+  return base_.exists(path);
+}
 bool FaultInjectionFileSystem::is_directory(const std::string& path) {
   return base_.is_directory(path);
 }

@@ -80,8 +80,8 @@ class FaultInjectionFileSystem final : public FileSystem {
   enum class OpKind { create_file, create_dir, rename, remove_file, remove_dir };
   struct Op {
     OpKind kind;
-    std::string path;  // the entry (for rename: the source)
-    std::string to;    // rename target
+    std::string path;                           // the entry (for rename: the source)
+    std::string to;                             // rename target
     std::optional<std::vector<uint8_t>> stash;  // durable bytes of a removed/replaced file
   };
   struct LastWrite {

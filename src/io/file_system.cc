@@ -4,11 +4,16 @@ namespace holdfast::io {
 
 const char* to_string(Errc code) {
   switch (code) {
-    case Errc::not_found: return "not_found";
-    case Errc::already_exists: return "already_exists";
-    case Errc::no_space: return "no_space";
-    case Errc::permission_denied: return "permission_denied";
-    case Errc::io_error: return "io_error";
+    case Errc::not_found:
+      return "not_found";
+    case Errc::already_exists:
+      return "already_exists";
+    case Errc::no_space:
+      return "no_space";
+    case Errc::permission_denied:
+      return "permission_denied";
+    case Errc::io_error:
+      return "io_error";
   }
   return "unknown";
 }

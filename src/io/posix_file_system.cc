@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,21 +10,28 @@
 #include <cerrno>
 #include <system_error>
 
-#include <fmt/format.h>
-
 namespace holdfast::io {
 
 Error<Errc> errno_error(int err, std::string_view operation, std::string_view path) {
   Errc code = Errc::io_error;
   switch (err) {
-    case ENOENT: code = Errc::not_found; break;
-    case EEXIST: code = Errc::already_exists; break;
+    case ENOENT:
+      code = Errc::not_found;
+      break;
+    case EEXIST:
+      code = Errc::already_exists;
+      break;
     case ENOSPC:
-    case EDQUOT: code = Errc::no_space; break;
+    case EDQUOT:
+      code = Errc::no_space;
+      break;
     case EACCES:
     case EPERM:
-    case EROFS: code = Errc::permission_denied; break;
-    default: break;
+    case EROFS:
+      code = Errc::permission_denied;
+      break;
+    default:
+      break;
   }
   return make_error(code, fmt::format("{} {}: {}", operation, path,
                                       std::error_code(err, std::generic_category()).message()));
@@ -33,7 +41,8 @@ namespace {
 
 class PosixFile final : public File {
  public:
-  PosixFile(std::string path, int fd, uint64_t size) : path_(std::move(path)), fd_(fd), size_(size) {}
+  PosixFile(std::string path, int fd, uint64_t size)
+      : path_(std::move(path)), fd_(fd), size_(size) {}
   ~PosixFile() override { ::close(fd_); }
 
   const std::string& path() const override { return path_; }
@@ -118,7 +127,8 @@ IoResult<std::unique_ptr<File>> PosixFileSystem::open(const std::string& path, O
 }
 
 IoResult<void> PosixFileSystem::rename(const std::string& from, const std::string& to) {
-  if (::rename(from.c_str(), to.c_str()) != 0) return errno_error(errno, "rename", from + " -> " + to);
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    return errno_error(errno, "rename", from + " -> " + to);
   return {};
 }
 

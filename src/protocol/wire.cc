@@ -156,7 +156,8 @@ WireResult<std::optional<std::string>> Reader::read_nullable_string(bool compact
   auto len = read_length_prefix(*this, compact, /*int16_len=*/true);
   if (!len) return len.error();
   if (*len == -1) return std::optional<std::string>();
-  if (*len < 0 || uint64_t(*len) > remaining() || *len > INT16_MAX) return bad_length(*len, remaining());
+  if (*len < 0 || *len > INT16_MAX) return bad_length(*len, remaining());
+  if (uint64_t(*len) > remaining()) return truncated(size_t(*len));
   std::string s(reinterpret_cast<const char*>(buf_.data() + pos_), size_t(*len));
   pos_ += size_t(*len);
   return std::optional<std::string>(std::move(s));
@@ -173,7 +174,8 @@ WireResult<std::optional<Bytes>> Reader::read_nullable_bytes(bool compact) {
   auto len = read_length_prefix(*this, compact, /*int16_len=*/false);
   if (!len) return len.error();
   if (*len == -1) return std::optional<Bytes>();
-  if (*len < 0 || uint64_t(*len) > remaining()) return bad_length(*len, remaining());
+  if (*len < 0 || *len > INT32_MAX) return bad_length(*len, remaining());
+  if (uint64_t(*len) > remaining()) return truncated(size_t(*len));
   Bytes b = buf_.slice(pos_, size_t(*len));
   pos_ += size_t(*len);
   return std::optional<Bytes>(std::move(b));
@@ -215,8 +217,7 @@ WireResult<Reader::TaggedField> Reader::read_tagged_field() {
   if (!tag) return tag.error();
   auto size = read_uvarint();
   if (!size) return size.error();
-  if (*size > remaining()) return bad_length(*size, remaining());
-  auto data = read_raw(*size);
+  auto data = read_raw(*size);  // checks the size against what remains
   if (!data) return data.error();
   return TaggedField{*tag, std::move(*data)};
 }

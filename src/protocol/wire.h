@@ -25,8 +25,8 @@
 namespace holdfast::protocol {
 
 enum class Errc {
-  truncated,            // the frame ended before the value did
-  invalid_length,       // a length or count that is negative or larger than what remains
+  truncated,            // the frame ends before the value does (incl. a length past the end)
+  invalid_length,       // a negative length other than -1, or a count that cannot fit
   invalid_value,        // a value that is malformed (overlong varint, null where not allowed)
   unsupported_version,  // an api version outside the range a schema covers
 };

@@ -1,9 +1,9 @@
 #include "record/batch.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "base/crc32c.h"
 #include "base/varint.h"
@@ -13,24 +13,36 @@ namespace holdfast::record {
 
 const char* to_string(Errc code) {
   switch (code) {
-    case Errc::truncated: return "truncated";
-    case Errc::corrupt_message: return "corrupt_message";
-    case Errc::invalid_record: return "invalid_record";
-    case Errc::message_too_large: return "message_too_large";
-    case Errc::unsupported_compression: return "unsupported_compression";
-    case Errc::unsupported_magic: return "unsupported_magic";
-    case Errc::invalid_timestamp: return "invalid_timestamp";
+    case Errc::truncated:
+      return "truncated";
+    case Errc::corrupt_message:
+      return "corrupt_message";
+    case Errc::invalid_record:
+      return "invalid_record";
+    case Errc::message_too_large:
+      return "message_too_large";
+    case Errc::unsupported_compression:
+      return "unsupported_compression";
+    case Errc::unsupported_magic:
+      return "unsupported_magic";
+    case Errc::invalid_timestamp:
+      return "invalid_timestamp";
   }
   return "unknown";
 }
 
 const char* to_string(Compression compression) {
   switch (compression) {
-    case Compression::none: return "none";
-    case Compression::gzip: return "gzip";
-    case Compression::snappy: return "snappy";
-    case Compression::lz4: return "lz4";
-    case Compression::zstd: return "zstd";
+    case Compression::none:
+      return "none";
+    case Compression::gzip:
+      return "gzip";
+    case Compression::snappy:
+      return "snappy";
+    case Compression::lz4:
+      return "lz4";
+    case Compression::zstd:
+      return "zstd";
   }
   return "unknown";
 }
@@ -70,8 +82,9 @@ Result<BatchHeader, Errc> check_batch(std::span<const uint8_t> data) {
   auto header = parse_batch_header(data);
   if (!header) return header;
   if (header->length < int32_t(kBatchHeaderSize - kLogOverhead)) {
-    return make_error(Errc::corrupt_message,
-                      fmt::format("record batch length {} is smaller than the header", header->length));
+    return make_error(
+        Errc::corrupt_message,
+        fmt::format("record batch length {} is smaller than the header", header->length));
   }
   if (header->size_in_bytes() > data.size()) {
     return make_error(Errc::truncated, fmt::format("record batch of {} bytes, only {} present",
@@ -79,9 +92,10 @@ Result<BatchHeader, Errc> check_batch(std::span<const uint8_t> data) {
   }
   uint32_t crc = compute_batch_crc(data.first(header->size_in_bytes()));
   if (crc != header->crc) {
-    return make_error(Errc::corrupt_message,
-                      fmt::format("record batch CRC mismatch: header says {:#010x}, computed {:#010x}",
-                                  header->crc, crc));
+    return make_error(
+        Errc::corrupt_message,
+        fmt::format("record batch CRC mismatch: header says {:#010x}, computed {:#010x}",
+                    header->crc, crc));
   }
   return header;
 }
@@ -227,9 +241,9 @@ Result<BatchHeader, Errc> validate_produced_batch(std::span<const uint8_t> recor
                                   records.size() - h.size_in_bytes()));
   }
   if (h.base_offset != 0) {
-    return make_error(Errc::invalid_record,
-                      fmt::format("record batch base offset is {}, a producer must send 0",
-                                  h.base_offset));
+    return make_error(
+        Errc::invalid_record,
+        fmt::format("record batch base offset is {}, a producer must send 0", h.base_offset));
   }
   if (h.size_in_bytes() > rules.max_message_bytes) {
     return make_error(Errc::message_too_large,
@@ -238,9 +252,10 @@ Result<BatchHeader, Errc> validate_produced_batch(std::span<const uint8_t> recor
   }
   uint32_t crc = compute_batch_crc(records);
   if (crc != h.crc) {
-    return make_error(Errc::corrupt_message,
-                      fmt::format("record batch CRC mismatch: header says {:#010x}, computed {:#010x}",
-                                  h.crc, crc));
+    return make_error(
+        Errc::corrupt_message,
+        fmt::format("record batch CRC mismatch: header says {:#010x}, computed {:#010x}", h.crc,
+                    crc));
   }
   if (uint8_t(h.compression()) > uint8_t(Compression::zstd)) {
     return make_error(Errc::unsupported_compression,

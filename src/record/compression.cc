@@ -1,5 +1,6 @@
 #include "record/compression.h"
 
+#include <fmt/format.h>
 #include <lz4frame.h>
 #include <snappy.h>
 #include <zlib.h>
@@ -8,8 +9,6 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
-
-#include <fmt/format.h>
 
 #include "base/bytes.h"
 
@@ -38,7 +37,8 @@ size_t grow(size_t current, size_t max_output) {
 
 Result<std::vector<uint8_t>, Errc> gzip_compress(std::span<const uint8_t> input) {
   z_stream zs{};
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+      Z_OK) {
     return make_error(Errc::unsupported_compression, "gzip: deflateInit2 failed");
   }
   std::vector<uint8_t> out(deflateBound(&zs, uLong(input.size())) + 32);
@@ -54,7 +54,7 @@ Result<std::vector<uint8_t>, Errc> gzip_compress(std::span<const uint8_t> input)
 }
 
 Result<std::vector<uint8_t>, Errc> gzip_decompress(std::span<const uint8_t> input,
-                                                    size_t max_output) {
+                                                   size_t max_output) {
   z_stream zs{};
   if (inflateInit2(&zs, 15 + 32) != Z_OK) return corrupt("gzip", "inflateInit2 failed");
   std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&zs, inflateEnd);
@@ -102,7 +102,7 @@ Result<void, Errc> snappy_raw_decompress(std::span<const uint8_t> input, size_t 
 }
 
 Result<std::vector<uint8_t>, Errc> snappy_decompress(std::span<const uint8_t> input,
-                                                      size_t max_output) {
+                                                     size_t max_output) {
   std::vector<uint8_t> out;
   if (input.size() >= kXerialHeaderSize &&
       std::memcmp(input.data(), kXerialMagic, sizeof(kXerialMagic)) == 0) {
@@ -152,7 +152,7 @@ Result<std::vector<uint8_t>, Errc> lz4_compress(std::span<const uint8_t> input) 
 }
 
 Result<std::vector<uint8_t>, Errc> lz4_decompress(std::span<const uint8_t> input,
-                                                   size_t max_output) {
+                                                  size_t max_output) {
   LZ4F_dctx* raw = nullptr;
   if (LZ4F_isError(LZ4F_createDecompressionContext(&raw, LZ4F_VERSION))) {
     return corrupt("lz4", "cannot create a context");
@@ -196,7 +196,7 @@ Result<std::vector<uint8_t>, Errc> zstd_compress(std::span<const uint8_t> input)
 }
 
 Result<std::vector<uint8_t>, Errc> zstd_decompress(std::span<const uint8_t> input,
-                                                    size_t max_output) {
+                                                   size_t max_output) {
   std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
   if (!ctx) return corrupt("zstd", "cannot create a context");
   std::vector<uint8_t> out(std::min(max_output, std::max<size_t>(input.size() * 4, 4096)));
@@ -223,11 +223,16 @@ Result<std::vector<uint8_t>, Errc> zstd_decompress(std::span<const uint8_t> inpu
 
 Result<std::vector<uint8_t>, Errc> compress(Compression codec, std::span<const uint8_t> input) {
   switch (codec) {
-    case Compression::none: return std::vector<uint8_t>(input.begin(), input.end());
-    case Compression::gzip: return gzip_compress(input);
-    case Compression::snappy: return snappy_compress(input);
-    case Compression::lz4: return lz4_compress(input);
-    case Compression::zstd: return zstd_compress(input);
+    case Compression::none:
+      return std::vector<uint8_t>(input.begin(), input.end());
+    case Compression::gzip:
+      return gzip_compress(input);
+    case Compression::snappy:
+      return snappy_compress(input);
+    case Compression::lz4:
+      return lz4_compress(input);
+    case Compression::zstd:
+      return zstd_compress(input);
   }
   return make_error(Errc::unsupported_compression,
                     fmt::format("unknown compression codec {}", int(codec)));
@@ -239,10 +244,14 @@ Result<std::vector<uint8_t>, Errc> decompress(Compression codec, std::span<const
     case Compression::none:
       if (input.size() > max_output) return too_large(max_output);
       return std::vector<uint8_t>(input.begin(), input.end());
-    case Compression::gzip: return gzip_decompress(input, max_output);
-    case Compression::snappy: return snappy_decompress(input, max_output);
-    case Compression::lz4: return lz4_decompress(input, max_output);
-    case Compression::zstd: return zstd_decompress(input, max_output);
+    case Compression::gzip:
+      return gzip_decompress(input, max_output);
+    case Compression::snappy:
+      return snappy_decompress(input, max_output);
+    case Compression::lz4:
+      return lz4_decompress(input, max_output);
+    case Compression::zstd:
+      return zstd_decompress(input, max_output);
   }
   return make_error(Errc::unsupported_compression,
                     fmt::format("unknown compression codec {}", int(codec)));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <asio.hpp>
+#include <functional>
 #include <memory>
 
 namespace holdfast::server {
@@ -10,7 +11,7 @@ namespace holdfast::server {
 template <typename T>
 using Awaitable = asio::awaitable<T>;
 
-// Suspends the calling coroutine until `start` calls the callback it was given
+// Suspends the calling coroutine until `start` calls the std::function<void(T)> it was given
 // (exactly once, from any thread); resumes on the coroutine's own executor with
 // the value passed.
 template <typename T, typename Start>
@@ -19,10 +20,11 @@ asio::awaitable<T> await_callback(Start start) {
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
       [executor, start = std::move(start)](auto handler) mutable {
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        start([executor, shared](T value) {
+        std::function<void(T)> resume = [executor, shared](T value) {
           asio::post(executor,
                      [shared, value = std::move(value)]() mutable { (*shared)(std::move(value)); });
-        });
+        };
+        start(std::move(resume));
       },
       asio::use_awaitable);
 }

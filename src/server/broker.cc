@@ -15,25 +15,25 @@ Broker::~Broker() { shutdown(); }
 
 uint16_t Broker::bound_port() const { return network_ ? network_->port() : 0; }
 
-Result<void, std::string> Broker::start() {
+Result<void, StartupErrc> Broker::start() {
   if (auto made = io::create_dirs(fs_, config_.data_dir); !made) {
-    return make_error<std::string>("cannot create data directory " + config_.data_dir + ": " +
+    return make_error(StartupErrc::failed, "cannot create data directory " + config_.data_dir + ": " +
                                    made.error().message);
   }
   auto identity = metadata::load_or_create_identity(fs_, config_.data_dir, config_.node_id);
-  if (!identity) return make_error<std::string>(identity.error().message);
+  if (!identity) return make_error(StartupErrc::failed, identity.error().message);
   identity_ = *identity;
 
   auto metadata = metadata::MetadataStore::open(fs_, config_.data_dir);
-  if (!metadata) return make_error<std::string>(metadata.error().message);
+  if (!metadata) return make_error(StartupErrc::failed, metadata.error().message);
   metadata_ = std::move(*metadata);
 
   logs_ = std::make_unique<storage::LogManager>(fs_, config_.data_dir);
   topics_ = std::make_unique<TopicManager>(config_, *metadata_, *logs_);
   auto opened = logs_->open([this](const std::string& topic) { return topics_->log_config(topic); });
-  if (!opened) return make_error<std::string>("opening logs: " + opened.error().message);
+  if (!opened) return make_error(StartupErrc::failed, "opening logs: " + opened.error().message);
   if (auto reconciled = topics_->reconcile_logs(); !reconciled) {
-    return make_error<std::string>("reconciling logs with metadata: " +
+    return make_error(StartupErrc::failed, "reconciling logs with metadata: " +
                                    reconciled.error().message);
   }
   logs_->set_high_watermark_listener(

@@ -9,13 +9,12 @@
 #include "io/file_system.h"
 #include "metadata/metadata_store.h"
 #include "server/broker_config.h"
+#include "server/network_server.h"
 #include "server/fetch_waiters.h"
 #include "server/topic_manager.h"
 #include "storage/log_manager.h"
 
 namespace holdfast::server {
-
-class NetworkServer;
 
 class Broker {
  public:
@@ -25,7 +24,7 @@ class Broker {
   // Opens the data directory (identity, metadata log, partition logs with
   // recovery), starts the flusher and the network listener. Start-up failures
   // are returned with a message for the operator.
-  Result<void, std::string> start();
+  Result<void, StartupErrc> start();
   // Blocks until SIGTERM/SIGINT, then shuts down cleanly: stop accepting, let
   // in-flight requests finish (bounded), flush, write the clean-shutdown marker.
   void run_until_signalled();

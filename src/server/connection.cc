@@ -23,9 +23,8 @@ Connection::Connection(Broker& broker, asio::ip::tcp::socket socket,
 }
 
 void Connection::start() {
-  auto self = shared_from_this();
-  asio::co_spawn(socket_.get_executor(), read_loop(), asio::detached);
-  asio::co_spawn(socket_.get_executor(), write_loop(), asio::detached);
+  asio::co_spawn(socket_.get_executor(), read_loop(shared_from_this()), asio::detached);
+  asio::co_spawn(socket_.get_executor(), write_loop(shared_from_this()), asio::detached);
 }
 
 void Connection::stop_reading() {
@@ -47,8 +46,7 @@ void Connection::close() {
   });
 }
 
-asio::awaitable<void> Connection::read_loop() {
-  auto self = shared_from_this();
+asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
   const uint32_t max_frame = static_cast<uint32_t>(broker_.config().socket_request_max_bytes);
   const size_t max_pending = static_cast<size_t>(broker_.config().queued_max_requests_per_connection);
   try {
@@ -72,7 +70,7 @@ asio::awaitable<void> Connection::read_loop() {
       // Started in arrival order on this one thread, and a handler runs until
       // its first suspension before the next starts, so pipelined produces to
       // one partition append in request order.
-      asio::co_spawn(socket_.get_executor(), handle(slot, std::move(frame)), asio::detached);
+      asio::co_spawn(socket_.get_executor(), handle(self, slot, std::move(frame)), asio::detached);
 
       while (slots_.size() >= max_pending && reading_ && !closed_) {
         reader_wakeup_.expires_at(kForever);
@@ -127,8 +125,8 @@ asio::awaitable<Response> Connection::dispatch(const Bytes& frame) {
   co_return co_await handler->handle(ctx);
 }
 
-asio::awaitable<void> Connection::handle(std::shared_ptr<Slot> slot, Bytes frame) {
-  auto self = shared_from_this();
+asio::awaitable<void> Connection::handle(std::shared_ptr<Connection> self,
+                                         std::shared_ptr<Slot> slot, Bytes frame) {
   Response response;
   try {
     response = co_await dispatch(frame);
@@ -142,8 +140,7 @@ asio::awaitable<void> Connection::handle(std::shared_ptr<Slot> slot, Bytes frame
   writer_wakeup_.cancel();
 }
 
-asio::awaitable<void> Connection::write_loop() {
-  auto self = shared_from_this();
+asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
   std::vector<uint8_t> out;
   try {
     while (!closed_) {

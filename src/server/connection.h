@@ -33,9 +33,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool done = false;
   };
 
-  asio::awaitable<void> read_loop();
-  asio::awaitable<void> write_loop();
-  asio::awaitable<void> handle(std::shared_ptr<Slot> slot, Bytes frame);
+  // Each coroutine holds `self` in its frame so the connection outlives it.
+  asio::awaitable<void> read_loop(std::shared_ptr<Connection> self);
+  asio::awaitable<void> write_loop(std::shared_ptr<Connection> self);
+  asio::awaitable<void> handle(std::shared_ptr<Connection> self, std::shared_ptr<Slot> slot,
+                               Bytes frame);
   // Parses the header and runs the handler; never throws.
   asio::awaitable<Response> dispatch(const Bytes& frame);
 

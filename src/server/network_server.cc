@@ -16,10 +16,10 @@ NetworkServer::NetworkServer(Broker& broker, int threads) : broker_(broker) {
 
 NetworkServer::~NetworkServer() { stop(std::chrono::milliseconds(0)); }
 
-Result<void, std::string> NetworkServer::start(const std::string& host, uint16_t port) {
+Result<void, StartupErrc> NetworkServer::start(const std::string& host, uint16_t port) {
   asio::error_code ec;
   auto address = asio::ip::make_address(host, ec);
-  if (ec) return make_error<std::string>("invalid listen address '" + host + "': " + ec.message());
+  if (ec) return make_error(StartupErrc::failed, "invalid listen address '" + host + "': " + ec.message());
   asio::ip::tcp::endpoint endpoint(address, port);
   acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(*contexts_[0]);
   acceptor_->open(endpoint.protocol(), ec);
@@ -27,7 +27,7 @@ Result<void, std::string> NetworkServer::start(const std::string& host, uint16_t
   if (!ec) acceptor_->bind(endpoint, ec);
   if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return make_error<std::string>("cannot listen on " + host + ":" + std::to_string(port) + ": " +
+    return make_error(StartupErrc::failed, "cannot listen on " + host + ":" + std::to_string(port) + ": " +
                                    ec.message());
   }
   port_ = acceptor_->local_endpoint().port();

@@ -16,13 +16,16 @@ namespace holdfast::server {
 class Broker;
 class Connection;
 
+// Start-up failures carry their explanation in the message.
+enum class StartupErrc { failed };
+
 class NetworkServer {
  public:
   NetworkServer(Broker& broker, int threads);
   ~NetworkServer();
 
   // Binds and starts accepting; returns the error text if the bind fails.
-  Result<void, std::string> start(const std::string& host, uint16_t port);
+  Result<void, StartupErrc> start(const std::string& host, uint16_t port);
   uint16_t port() const { return port_; }
 
   // Stops accepting and reading new requests, waits (bounded) for in-flight

@@ -465,13 +465,13 @@ def cpp_string(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def is_default_expr(f, src):
+def is_default_expr(msg, f, src):
     """C++ expression: the value of field f (expression src) equals its default."""
     t, d = f.type, f.default
     if t.is_array:
         return f"!{src}.has_value()" if f.eff_nullable else f"{src}.empty()"
     if t.struct:
-        return f"{src} == {t.struct}{{}}"
+        return f"{src} == {msg.name}::{t.struct}{{}}"
     if t.prim in ("string", "bytes", "records"):
         if f.eff_nullable:
             if d is None or d == "null":
@@ -512,6 +512,7 @@ def emit_decls(msg, e):
     """The struct declaration of one message (in messages.h)."""
     e(f"struct {msg.name} {{")
     e.ind += 1
+    e(f"static constexpr const char* kName = \"{msg.name}\";")
     if msg.kind != "header":
         e(f"static constexpr int16_t kApiKey = {msg.api_key};")
     e(f"static constexpr int16_t kMinVersion = {msg.versions[0]}, kMaxVersion = {msg.versions[1]};")
@@ -573,8 +574,12 @@ def fn_name(kind, s):
     return f"{kind}_{s}"
 
 
+def msg_has_flex(msg):
+    return msg.flexible is not None and msg.flex_first <= msg.versions[1]
+
+
 def compact_expr(msg, f):
-    if f.classic or not msg.flexible:
+    if f.classic or not msg_has_flex(msg):
         return "false"
     return "flex"
 
@@ -658,10 +663,10 @@ def emit_decode_struct(msg, name, fields, ctx, ctype, e):
     e(f"WireResult<void> {fn_name('decode', name)}(Reader& r, int16_t version, {ctype}& out) {{")
     e.ind += 1
     has_flex = msg.flexible is not None and intersect(msg.flexible, ctx) is not None
-    if has_flex:
+    if msg_has_flex(msg):
         e(f"const bool flex = version >= {msg.flex_first};")
-    else:
-        e("(void)version;")
+        e("(void)flex;")
+    e("(void)version;")
     for f in fields:
         if f.tag is not None:
             continue
@@ -764,10 +769,10 @@ def emit_encode_struct(msg, name, fields, ctx, ctype, e):
     e(f"void {fn_name('encode', name)}(Writer& w, int16_t version, const {ctype}& in) {{")
     e.ind += 1
     has_flex = msg.flexible is not None and intersect(msg.flexible, ctx) is not None
-    if has_flex:
+    if msg_has_flex(msg):
         e(f"const bool flex = version >= {msg.flex_first};")
-    else:
-        e("(void)version;")
+        e("(void)flex;")
+    e("(void)version;")
     for f in fields:
         if f.tag is not None:
             continue
@@ -786,7 +791,7 @@ def emit_encode_struct(msg, name, fields, ctx, ctype, e):
         else:
             for f in tagged:
                 c = cond(f.eff, ctx)
-                e(f"const bool has{f.tag}_ = ({c}) && !({is_default_expr(f, 'in.' + f.name)});")
+                e(f"const bool has{f.tag}_ = ({c}) && !({is_default_expr(msg, f, 'in.' + f.name)});")
             e("w.put_uvarint(" + " + ".join(f"uint32_t(has{f.tag}_)" for f in tagged) + ");")
             for f in tagged:
                 e.block(f"if (has{f.tag}_)")
@@ -911,13 +916,13 @@ def emit_samples_cc(msgs):
     e("namespace holdfast::protocol {")
     e("namespace {")
     e("")
-    e("Uuid sample_uuid(uint32_t seed) {")
+    e("[[maybe_unused]] Uuid sample_uuid(uint32_t seed) {")
     e("  Uuid u{};")
     e("  for (size_t i = 0; i < u.size(); ++i) u[i] = uint8_t(seed * 31 + i + 1);")
     e("  return u;")
     e("}")
     e("")
-    e("Bytes sample_bytes(uint32_t seed) { return Bytes::copy_of(\"b\" + std::to_string(seed)); }")
+    e("[[maybe_unused]] Bytes sample_bytes(uint32_t seed) { return Bytes::copy_of(\"b\" + std::to_string(seed)); }")
     e("")
     for msg in msgs:
         for s in msg.struct_order:

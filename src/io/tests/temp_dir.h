@@ -10,7 +10,8 @@ namespace holdfast::io::testing {
 class TempDir {
  public:
   TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "holdfast-test-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "holdfast-test-XXXXXX").string();
     char* made = ::mkdtemp(pattern.data());
     if (made == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = made;

@@ -23,7 +23,7 @@ void check_round_trip(int16_t version, int variant) {
   fill_sample(original, version, variant);
   std::vector<uint8_t> bytes = encode_message(original, version);
 
-  Reader reader(Bytes(std::vector<uint8_t>(bytes)));
+  Reader reader{Bytes(bytes)};
   Msg decoded;
   auto res = decoded.decode(reader, version);
   ASSERT_TRUE(res.ok()) << res.error().message;
@@ -35,14 +35,7 @@ void check_round_trip(int16_t version, int variant) {
 std::vector<RoundTripCase> all_cases() {
   std::vector<RoundTripCase> cases;
   for_each_message_type([&]<class Msg>() {
-    const std::string type_name = [] {
-      // The test samples carry no names; derive one through a decode error.
-      Msg m;
-      Reader empty;
-      auto res = m.decode(empty, Msg::kMaxVersion + 1);
-      const std::string& msg = res.error().message;
-      return msg.substr(0, msg.find(':'));
-    }();
+    const std::string type_name = Msg::kName;
     for (int v = Msg::kMinVersion; v <= Msg::kMaxVersion; ++v) {
       cases.push_back({type_name + "_v" + std::to_string(v), [v] {
                          check_round_trip<Msg>(int16_t(v), 0);
@@ -70,7 +63,11 @@ TEST(RoundTripSamples, VariantZeroIsNotDefault) {
     for (int v = Msg::kMinVersion; v <= Msg::kMaxVersion; ++v) {
       Msg m;
       fill_sample(m, int16_t(v), 0);
-      EXPECT_FALSE(m == Msg{});
+      // Only messages without fields at this version may equal their default.
+      const std::string name = Msg::kName;
+      const bool no_fields = (name == "ApiVersionsRequest" && v <= 2) ||
+                             (name == "ListGroupsRequest" && v <= 3);
+      EXPECT_EQ(m == Msg{}, no_fields) << Msg::kName << " v" << v;
     }
   });
 }

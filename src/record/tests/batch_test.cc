@@ -13,7 +13,9 @@ namespace {
 
 const ProduceValidation kRules{1048588, true};
 
-std::vector<uint8_t> to_vector(const Bytes& b) { return {b.data(), b.data() + b.size()}; }
+std::vector<uint8_t> to_vector(const Bytes& b) {
+  return {b.data(), b.data() + b.size()};
+}
 
 Bytes simple_batch(Compression c = Compression::none, int n = 3) {
   BatchBuilder builder(c);

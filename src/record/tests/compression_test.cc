@@ -14,7 +14,8 @@ const Compression kCodecs[] = {Compression::gzip, Compression::snappy, Compressi
 std::vector<uint8_t> sample(size_t n, uint32_t seed, bool compressible) {
   std::mt19937 rng(seed);
   std::vector<uint8_t> out(n);
-  for (size_t i = 0; i < n; ++i) out[i] = compressible ? uint8_t("abcdefgh"[rng() % 8]) : uint8_t(rng());
+  for (size_t i = 0; i < n; ++i)
+    out[i] = compressible ? uint8_t("abcdefgh"[rng() % 8]) : uint8_t(rng());
   return out;
 }
 
@@ -48,7 +49,8 @@ TEST_P(CodecTest, DamagedInputIsCorruptNeverACrash) {
   auto packed = compress(GetParam(), input);
   ASSERT_TRUE(packed.ok());
   // Every truncation point of the first few hundred bytes and the tail.
-  for (size_t cut = 0; cut < packed->size(); cut += (cut < 300 || cut > packed->size() - 300) ? 1 : 97) {
+  for (size_t cut = 0; cut < packed->size();
+       cut += (cut < 300 || cut > packed->size() - 300) ? 1 : 97) {
     std::span<const uint8_t> prefix(packed->data(), cut);
     auto r = decompress(GetParam(), prefix, 1 << 20);
     if (r.ok()) {

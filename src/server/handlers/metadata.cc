@@ -15,7 +15,6 @@ MetadataResponse::MetadataResponseTopic describe(const Broker& broker,
   MetadataResponse::MetadataResponseTopic topic;
   topic.error_code = code(KafkaError::none);
   topic.name = info.name;
-  topic.topic_id = info.id;
   topic.is_internal = false;
   for (int32_t p = 0; p < info.partition_count; ++p) {
     MetadataResponse::MetadataResponsePartition partition;
@@ -70,7 +69,7 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
       broker.config().auto_create_topics &&
       (ctx.api_version < 4 || request->allow_auto_topic_creation);
   for (const auto& requested : *request->topics) {
-    const std::string name = requested.name.value_or("");
+    const std::string& name = requested.name;
     if (const auto* info = image->find_topic(name)) {
       response.topics.push_back(describe(broker, *info));
       continue;

@@ -110,12 +110,12 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
   if (!to_sync.empty()) {
     // Group commit: one fdatasync on the flusher thread covers many requests.
     auto failed = co_await await_callback<std::shared_ptr<std::vector<size_t>>>(
-        [&broker, &to_sync](auto resume) {
+        [&broker, &to_sync](std::function<void(std::shared_ptr<std::vector<size_t>>)> resume) {
           struct State {
             std::mutex mutex;
             size_t remaining;
             std::shared_ptr<std::vector<size_t>> failed = std::make_shared<std::vector<size_t>>();
-            decltype(resume) resume_fn;
+            std::function<void(std::shared_ptr<std::vector<size_t>>)> resume_fn;
           };
           auto state = std::make_shared<State>();
           state->remaining = to_sync.size();

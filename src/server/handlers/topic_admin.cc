@@ -62,15 +62,15 @@ Awaitable<Response> handle_create_topics(RequestContext& ctx) {
     out.error_code = code(KafkaError::none);
     out.num_partitions = partitions == -1 ? broker.config().num_partitions : partitions;
     out.replication_factor = 1;
+    out.configs.emplace();
     for (const auto& entry : describe_topic_configs(broker.config(), configs)) {
-      auto& c = out.configs.emplace_back();
+      auto& c = out.configs->emplace_back();
       c.name = entry.name;
       c.value = entry.value;
       c.read_only = entry.read_only;
       c.config_source = entry.is_default ? 5 : 1;  // DEFAULT_CONFIG : DYNAMIC_TOPIC_CONFIG
       c.is_sensitive = entry.sensitive;
     }
-    if (auto* info = broker.topics().image()->find_topic(topic.name)) out.topic_id = info->id;
   }
   co_return make_response(ctx, response);
 }
@@ -88,7 +88,6 @@ Awaitable<Response> handle_delete_topics(RequestContext& ctx) {
     out.name = name;
     auto outcome = broker.topics().delete_topic(name);
     out.error_code = code(outcome.error);
-    if (!outcome.ok()) out.error_message = outcome.message;
   }
   broker.fetch_waiters().notify_all();
   co_return make_response(ctx, response);

@@ -1,0 +1,53 @@
+// On-disk format constants. docs/storage-format.md is the prose spec; every
+// constant here is mirrored there and the two change together.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace holdfast::storage::format {
+
+// <data.dir>/<topic>-<partition>/<20-digit base offset><suffix>
+constexpr std::string_view kLogSuffix = ".log";
+constexpr std::string_view kIndexSuffix = ".index";
+constexpr std::string_view kTimeIndexSuffix = ".timeindex";
+constexpr size_t kOffsetDigits = 20;
+// Suffix of a file being replaced atomically (write, fsync, rename, fsync dir).
+constexpr std::string_view kTempSuffix = ".tmp";
+
+// Offset index entry: relative offset (u32 BE, batch base offset - segment
+// base offset), file position of that batch (u32 BE).
+constexpr size_t kOffsetIndexEntrySize = 8;
+// Time index entry: max timestamp so far (i64 BE), relative offset of the
+// first batch that reached it (u32 BE).
+constexpr size_t kTimeIndexEntrySize = 12;
+
+// Data-dir-level files. Checkpoints are text: a version line, a count line,
+// then one "topic partition offset" line per partition.
+constexpr std::string_view kRecoveryPointCheckpointFile = "recovery-point-offset-checkpoint";
+constexpr std::string_view kLogStartOffsetCheckpointFile = "log-start-offset-checkpoint";
+constexpr int kCheckpointVersion = 0;
+// Present only between a clean shutdown and the next start.
+constexpr std::string_view kCleanShutdownFile = ".kafka_cleanshutdown";
+
+// A segment never spans more relative offsets than a u32 index entry holds.
+constexpr int64_t kMaxRelativeOffset = 0x7fffffff;
+// Segment positions are u32 in the index, so a segment stays below 2 GiB.
+constexpr int64_t kMaxSegmentBytes = 0x7fffffff;
+
+std::string segment_file_name(int64_t base_offset, std::string_view suffix);
+// The base offset of "<20 digits><suffix>", or nullopt for any other name.
+std::optional<int64_t> parse_segment_file_name(std::string_view name, std::string_view suffix);
+
+std::string partition_dir_name(std::string_view topic, int32_t partition);
+// "<topic>-<partition>" split at the last '-'; nullopt if it is not one.
+std::optional<std::pair<std::string, int32_t>> parse_partition_dir_name(std::string_view name);
+
+// Kafka's legal topic names: 1-249 characters of [a-zA-Z0-9._-], not "." or "..".
+bool is_valid_topic_name(std::string_view topic);
+
+}  // namespace holdfast::storage::format

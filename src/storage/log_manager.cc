@@ -1,0 +1,298 @@
+#include "storage/log_manager.h"
+
+#include <fmt/format.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "storage/format.h"
+
+namespace holdfast::storage {
+namespace {
+
+std::string without_trailing_slash(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
+}
+
+}  // namespace
+
+LogManager::LogManager(io::FileSystem& fs, std::string data_dir, LogManagerOptions options)
+    : fs_(fs),
+      data_dir_(without_trailing_slash(std::move(data_dir))),
+      options_(options),
+      clock_(wall_clock_ms) {}
+
+LogManager::~LogManager() {
+  stop_threads();
+  if (!shut_down_) {
+    for (const auto& log : snapshot()) log->close();
+  }
+}
+
+void LogManager::set_clock(std::function<int64_t()> clock) {
+  clock_ = std::move(clock);
+}
+
+std::vector<std::shared_ptr<PartitionLog>> LogManager::snapshot() const {
+  std::shared_lock lock(logs_mu_);
+  std::vector<std::shared_ptr<PartitionLog>> out;
+  out.reserve(logs_.size());
+  for (const auto& [tp, log] : logs_) out.push_back(log);
+  return out;
+}
+
+StorageResult<void> LogManager::open(
+    std::function<LogConfig(const std::string& topic)> config_for) {
+  if (auto r = io::create_dirs(fs_, data_dir_); !r) return io_failure(r.error());
+  std::string marker = io::join_path(data_dir_, format::kCleanShutdownFile);
+  bool clean = fs_.exists(marker);
+  auto read_or_empty = [&](std::string_view name) -> CheckpointEntries {
+    auto entries = read_checkpoint(fs_, io::join_path(data_dir_, name));
+    if (entries) return std::move(*entries);
+    if (entries.code() != Errc::not_found) {
+      HF_WARN("ignoring {}: {}", name, entries.error().message);
+    }
+    return {};
+  };
+  // A recovery point checkpoint that cannot be read means: recover everything.
+  CheckpointEntries recovery_points = read_or_empty(format::kRecoveryPointCheckpointFile);
+  CheckpointEntries log_starts = read_or_empty(format::kLogStartOffsetCheckpointFile);
+  auto names = fs_.list_dir(data_dir_);
+  if (!names) return io_failure(names.error());
+  for (const auto& name : *names) {
+    std::string dir = io::join_path(data_dir_, name);
+    auto tp = format::parse_partition_dir_name(name);
+    if (!tp || !fs_.is_directory(dir)) continue;
+    auto find = [&](const CheckpointEntries& entries) -> std::optional<int64_t> {
+      auto it = entries.find(*tp);
+      if (it == entries.end()) return std::nullopt;
+      return it->second;
+    };
+    auto log = PartitionLog::load(*this, dir, tp->first, tp->second, config_for(tp->first),
+                                  find(recovery_points), find(log_starts), clean);
+    if (!log) return log.error();
+    HF_INFO("loaded {}: offsets [{}, {}), {} segments{}", name, (*log)->log_start_offset(),
+            (*log)->log_end_offset(), (*log)->segment_count(), clean ? "" : " (recovered)");
+    std::unique_lock lock(logs_mu_);
+    logs_[*tp] = *log;
+  }
+  if (clean) {
+    // From here on a crash must trigger recovery.
+    if (auto r = fs_.remove(marker); !r) return io_failure(r.error());
+    if (auto r = fs_.sync_dir(data_dir_); !r) return io_failure(r.error());
+  }
+  return {};
+}
+
+PartitionLog* LogManager::get(const std::string& topic, int32_t partition) const {
+  std::shared_lock lock(logs_mu_);
+  auto it = logs_.find({topic, partition});
+  return it == logs_.end() ? nullptr : it->second.get();
+}
+
+StorageResult<PartitionLog*> LogManager::create(const std::string& topic, int32_t partition,
+                                                const LogConfig& config) {
+  if (!format::is_valid_topic_name(topic) || partition < 0) {
+    return make_error(Errc::invalid_argument,
+                      fmt::format("invalid topic partition '{}' {}", topic, partition));
+  }
+  std::unique_lock lock(logs_mu_);
+  if (logs_.count({topic, partition})) {
+    return make_error(Errc::already_exists, fmt::format("{}-{} exists", topic, partition));
+  }
+  std::string dir = io::join_path(data_dir_, format::partition_dir_name(topic, partition));
+  auto log = PartitionLog::create(*this, dir, topic, partition, config);
+  if (!log) return log.error();
+  logs_[{topic, partition}] = *log;
+  return log->get();
+}
+
+StorageResult<void> LogManager::remove(const std::string& topic, int32_t partition) {
+  std::shared_ptr<PartitionLog> log;
+  {
+    std::unique_lock lock(logs_mu_);
+    auto it = logs_.find({topic, partition});
+    if (it == logs_.end()) {
+      return make_error(Errc::not_found, fmt::format("{}-{} does not exist", topic, partition));
+    }
+    log = it->second;
+    logs_.erase(it);
+  }
+  log->close();
+  if (auto r = io::remove_all(fs_, log->dir()); !r) return io_failure(r.error());
+  if (auto r = fs_.sync_dir(data_dir_); !r) return io_failure(r.error());
+  return checkpoint_log_start_offsets();
+}
+
+std::vector<PartitionLog*> LogManager::all() const {
+  std::shared_lock lock(logs_mu_);
+  std::vector<PartitionLog*> out;
+  for (const auto& [tp, log] : logs_) out.push_back(log.get());
+  return out;
+}
+
+void LogManager::wait_durable(PartitionLog* log, int64_t end_offset,
+                              std::function<void(Result<void, Errc>)> on_durable) {
+  log->add_waiter(end_offset, std::move(on_durable));
+}
+
+void LogManager::set_high_watermark_listener(std::function<void(PartitionLog*)> listener) {
+  std::lock_guard lock(listener_mu_);
+  listener_ = std::move(listener);
+}
+
+void LogManager::high_watermark_advanced(PartitionLog* log) {
+  std::function<void(PartitionLog*)> listener;
+  {
+    std::lock_guard lock(listener_mu_);
+    listener = listener_;
+  }
+  if (listener) listener(log);
+}
+
+void LogManager::request_flush(const std::shared_ptr<PartitionLog>& log) {
+  if (log->flush_queued.exchange(true)) return;  // already queued
+  {
+    std::lock_guard lock(flush_mu_);
+    flush_queue_.push_back(log);
+  }
+  flush_cv_.notify_one();
+}
+
+void LogManager::flusher_loop() {
+  std::unique_lock lock(flush_mu_);
+  for (;;) {
+    flush_cv_.wait(lock, [&] { return flusher_stop_ || !flush_queue_.empty(); });
+    if (flush_queue_.empty() && flusher_stop_) return;
+    std::deque<std::shared_ptr<PartitionLog>> batch;
+    batch.swap(flush_queue_);
+    lock.unlock();
+    for (const auto& log : batch) {
+      // Cleared before flushing: appends arriving meanwhile queue the log again.
+      log->flush_queued.store(false);
+      log->flush(false);
+    }
+    lock.lock();
+  }
+}
+
+void LogManager::timer_loop() {
+  int64_t next_retention = clock_() + options_.retention_check_interval_ms;
+  int64_t next_checkpoint = clock_() + options_.recovery_point_checkpoint_interval_ms;
+  std::unique_lock lock(timer_mu_);
+  while (!timer_stop_) {
+    timer_cv_.wait_for(lock, std::chrono::milliseconds(options_.timer_tick_ms));
+    if (timer_stop_) break;
+    lock.unlock();
+    int64_t now = clock_();
+    for (const auto& log : snapshot()) {
+      if (log->needs_interval_flush(now)) {
+        log->request_sync();
+        request_flush(log);
+      }
+    }
+    if (now >= next_retention) {
+      if (auto r = run_retention_now(); !r) HF_WARN("retention: {}", r.error().message);
+      next_retention = now + options_.retention_check_interval_ms;
+    }
+    if (now >= next_checkpoint) {
+      if (auto r = write_recovery_checkpoint(); !r) HF_WARN("checkpoint: {}", r.error().message);
+      next_checkpoint = now + options_.recovery_point_checkpoint_interval_ms;
+    }
+    lock.lock();
+  }
+}
+
+void LogManager::start() {
+  if (!flusher_.joinable()) flusher_ = std::thread([this] { flusher_loop(); });
+  if (!timer_.joinable()) timer_ = std::thread([this] { timer_loop(); });
+}
+
+void LogManager::stop_threads() {
+  {
+    std::lock_guard lock(timer_mu_);
+    timer_stop_ = true;
+  }
+  timer_cv_.notify_all();
+  if (timer_.joinable()) timer_.join();
+  {
+    std::lock_guard lock(flush_mu_);
+    flusher_stop_ = true;
+  }
+  flush_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+}
+
+StorageResult<int> LogManager::run_retention_now() {
+  int deleted = 0;
+  int64_t now = clock_();
+  std::optional<Error<Errc>> first_error;
+  for (const auto& log : snapshot()) {
+    auto r = log->apply_retention(now);
+    if (!r) {
+      if (!first_error) first_error = r.error();
+      continue;
+    }
+    deleted += *r;
+  }
+  if (deleted > 0) {
+    if (auto r = checkpoint_log_start_offsets(); !r && !first_error) first_error = r.error();
+  }
+  if (first_error) return *first_error;
+  return deleted;
+}
+
+StorageResult<void> LogManager::checkpoint_log_start_offsets() {
+  std::lock_guard lock(checkpoint_mu_);
+  CheckpointEntries entries;
+  for (const auto& log : snapshot()) {
+    entries[{log->topic(), log->partition()}] = log->log_start_offset();
+  }
+  return write_checkpoint(fs_, io::join_path(data_dir_, format::kLogStartOffsetCheckpointFile),
+                          entries);
+}
+
+StorageResult<void> LogManager::write_recovery_checkpoint() {
+  std::lock_guard lock(checkpoint_mu_);
+  CheckpointEntries entries;
+  for (const auto& log : snapshot()) {
+    entries[{log->topic(), log->partition()}] = log->durable_offset();
+  }
+  return write_checkpoint(fs_, io::join_path(data_dir_, format::kRecoveryPointCheckpointFile),
+                          entries);
+}
+
+StorageResult<void> LogManager::checkpoint_now() {
+  if (auto r = write_recovery_checkpoint(); !r) return r;
+  return checkpoint_log_start_offsets();
+}
+
+StorageResult<void> LogManager::shutdown() {
+  if (shut_down_) return {};
+  stop_threads();
+  std::optional<Error<Errc>> first_error;
+  auto logs = snapshot();
+  for (const auto& log : logs) {
+    log->flush(true);
+    if (log->failed() || log->durable_offset() != log->log_end_offset()) {
+      if (!first_error) {
+        first_error = make_error(Errc::io_error, fmt::format("{}-{} could not be flushed",
+                                                             log->topic(), log->partition()));
+      }
+      continue;
+    }
+    if (auto r = log->write_index_files(); !r && !first_error) first_error = r.error();
+  }
+  if (auto r = checkpoint_now(); !r && !first_error) first_error = r.error();
+  if (!first_error) {
+    std::string marker = io::join_path(data_dir_, format::kCleanShutdownFile);
+    if (auto r = io::write_file_atomically(fs_, marker, {}); !r)
+      first_error = io_failure(r.error());
+  }
+  for (const auto& log : logs) log->close();
+  shut_down_ = true;
+  if (first_error) return *first_error;
+  return {};
+}
+
+}  // namespace holdfast::storage

@@ -1,0 +1,126 @@
+// All partition logs of one data directory, their group-commit flusher and
+// the retention / interval-flush / checkpoint timer.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "io/file_system.h"
+#include "storage/checkpoint.h"
+#include "storage/partition_log.h"
+#include "storage/types.h"
+
+namespace holdfast::storage {
+
+struct LogManagerOptions {
+  int64_t retention_check_interval_ms = 300000;           // log.retention.check.interval.ms
+  int64_t recovery_point_checkpoint_interval_ms = 60000;  // log.flush.offset.checkpoint.interval.ms
+  int64_t timer_tick_ms = 50;                             // granularity of interval flushes
+};
+
+class LogManager final : private LogServices {
+ public:
+  LogManager(io::FileSystem& fs, std::string data_dir, LogManagerOptions options = {});
+  // Without shutdown(): stops the threads without flushing (like a crash) and
+  // fails pending waiters with `closed`.
+  ~LogManager() override;
+  LogManager(const LogManager&) = delete;
+  LogManager& operator=(const LogManager&) = delete;
+
+  // Tests: the wall clock used for segment.ms, retention and LogAppendTime.
+  // Set before open().
+  void set_clock(std::function<int64_t()> clock);
+
+  // Loads every partition directory; recovers each log from its recovery
+  // point (scan batches, check length and CRC, truncate at the first bad one,
+  // rebuild indexes) unless the clean-shutdown marker is present; removes the
+  // marker. `config_for(topic)` supplies each topic's LogConfig.
+  StorageResult<void> open(std::function<LogConfig(const std::string& topic)> config_for);
+
+  // nullptr if absent; the pointer stays valid until remove().
+  PartitionLog* get(const std::string& topic, int32_t partition) const;
+  // Creates the partition directory with an empty first segment, all synced.
+  StorageResult<PartitionLog*> create(const std::string& topic, int32_t partition,
+                                      const LogConfig& config);
+  // Deletes the partition's directory (delete topic); waiters get `closed`.
+  StorageResult<void> remove(const std::string& topic, int32_t partition);
+  std::vector<PartitionLog*> all() const;
+
+  // Group commit. Calls on_durable (from the flusher thread) once an
+  // fdatasync covers every byte of the log up to end_offset (plus the
+  // directory entry of every segment file involved), or with an error if a
+  // sync failed; after a failed sync the log never acknowledges again.
+  // Under FlushMode::interval/never it fires as soon as the bytes are in the
+  // log (durability per the flush policy). Many waiters share one fdatasync.
+  // Exception: if the log is already closed (removed, or the manager shut
+  // down) on_durable runs at once on the calling thread with Errc::closed.
+  void wait_durable(PartitionLog* log, int64_t end_offset,
+                    std::function<void(Result<void, Errc>)> on_durable);
+
+  // Called from any thread, without locks held, whenever a partition's high
+  // watermark advances.
+  void set_high_watermark_listener(std::function<void(PartitionLog*)> listener);
+
+  // Starts the flusher thread and the timer thread (retention every
+  // retention_check_interval_ms, interval flushes, recovery-point checkpoints).
+  void start();
+  // Stops the threads, flushes everything, writes indexes, both checkpoints
+  // and the clean-shutdown marker (only if everything before succeeded).
+  StorageResult<void> shutdown();
+
+  // Runs one retention pass now (also what the timer does).
+  StorageResult<int> run_retention_now();
+  // Writes recovery-point-offset-checkpoint and log-start-offset-checkpoint now.
+  StorageResult<void> checkpoint_now();
+
+  const std::string& data_dir() const { return data_dir_; }
+
+ private:
+  // LogServices
+  io::FileSystem& fs() override { return fs_; }
+  int64_t now_ms() override { return clock_(); }
+  void request_flush(const std::shared_ptr<PartitionLog>& log) override;
+  void high_watermark_advanced(PartitionLog* log) override;
+  StorageResult<void> checkpoint_log_start_offsets() override;
+
+  void flusher_loop();
+  void timer_loop();
+  void stop_threads();
+  std::vector<std::shared_ptr<PartitionLog>> snapshot() const;
+  StorageResult<void> write_recovery_checkpoint();
+
+  io::FileSystem& fs_;
+  const std::string data_dir_;
+  const LogManagerOptions options_;
+  std::function<int64_t()> clock_;
+
+  mutable std::shared_mutex logs_mu_;
+  std::map<TopicPartition, std::shared_ptr<PartitionLog>> logs_;
+
+  std::mutex flush_mu_;
+  std::condition_variable flush_cv_;
+  std::deque<std::shared_ptr<PartitionLog>> flush_queue_;
+  bool flusher_stop_ = false;
+  std::thread flusher_;
+
+  std::mutex timer_mu_;
+  std::condition_variable timer_cv_;
+  bool timer_stop_ = false;
+  std::thread timer_;
+
+  std::mutex listener_mu_;
+  std::function<void(PartitionLog*)> listener_;
+
+  std::mutex checkpoint_mu_;  // one checkpoint writer at a time
+  bool shut_down_ = false;
+};
+
+}  // namespace holdfast::storage

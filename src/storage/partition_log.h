@@ -1,0 +1,183 @@
+// The log of one partition: a sequence of segments, the newest active.
+//
+// Offsets: log start <= high watermark <= log end. Under FlushMode::always the
+// high watermark is the durable offset (every byte below it covered by a
+// completed fdatasync and every segment file's directory entry synced), so a
+// consumer never reads what a power loss could take away. Under interval and
+// never it is the log end. It never moves backwards.
+//
+// Thread safety: every public method may be called from any thread. State is
+// guarded by one short mutex; file reads happen outside it on segments held
+// by shared_ptr, so reads are safe concurrent with appends, rolls and
+// retention deletes. No fsync happens inline: the LogManager's flusher thread
+// does them (group commit).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "io/file_system.h"
+#include "record/batch.h"
+#include "storage/segment.h"
+#include "storage/types.h"
+
+namespace holdfast::storage {
+
+class PartitionLog;
+
+// What a log needs from its manager. Implemented by LogManager.
+class LogServices {
+ public:
+  virtual ~LogServices() = default;
+  virtual io::FileSystem& fs() = 0;
+  virtual int64_t now_ms() = 0;
+  // Queue the log for the flusher thread (deduplicated).
+  virtual void request_flush(const std::shared_ptr<PartitionLog>& log) = 0;
+  // Tell the server's listener; called without any lock held.
+  virtual void high_watermark_advanced(PartitionLog* log) = 0;
+  // Persist every log's start offset (log-start-offset-checkpoint).
+  virtual StorageResult<void> checkpoint_log_start_offsets() = 0;
+};
+
+class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
+ public:
+  using DurableCallback = std::function<void(Result<void, Errc>)>;
+
+  const std::string& topic() const { return topic_; }
+  int32_t partition() const { return partition_; }
+  const std::string& dir() const { return dir_; }
+
+  // Appends one batch already validated by record::validate_produced_batch
+  // (`header` is its parsed header, batch.size() == header.size_in_bytes()).
+  // Stamps base offset = log end and `leader_epoch` (and LogAppendTime if the
+  // config says so) into the log's own copy, writes it to the active segment
+  // (page cache only), updates the indexes and rolls the segment first if it
+  // is full (segment.bytes) or old (segment.ms). Fails with io_error once the
+  // log has failed (a write or fsync error: fsyncgate), closed after remove().
+  StorageResult<AppendResult> append(std::span<const uint8_t> batch,
+                                     const record::BatchHeader& header, int32_t leader_epoch);
+
+  // Whole stored batches starting with the batch that contains `offset`, at
+  // most max_bytes, except that with min_one_batch the first batch is returned
+  // whole even if larger (KIP-74). Never returns batches whose base offset is
+  // at or beyond min(upper_bound, log end). offset < log start or > log end →
+  // offset_out_of_range; offset >= upper_bound → empty records.
+  StorageResult<ReadResult> read(int64_t offset, size_t max_bytes, bool min_one_batch,
+                                 int64_t upper_bound) const;
+
+  int64_t log_start_offset() const;
+  int64_t log_end_offset() const;
+  // End offset covered by a completed fdatasync (and directory sync).
+  int64_t durable_offset() const;
+  int64_t high_watermark() const;
+
+  // ListOffsets by timestamp: the offset of the first record whose timestamp
+  // >= ts, found via the time index and the first batch whose max timestamp
+  // >= ts; only batches below the high watermark count. nullopt if none.
+  std::optional<int64_t> offset_for_timestamp(int64_t ts) const;
+
+  // DeleteRecords: advances the log start to `offset` (-1 = high watermark),
+  // deletes segments wholly below it and persists log-start-offset-checkpoint.
+  // offset > high watermark → offset_out_of_range. Returns the new log start
+  // (unchanged if offset is below it).
+  StorageResult<int64_t> delete_records_before(int64_t offset);
+
+  int64_t size_bytes() const;
+  LogConfig config() const;
+  void update_config(const LogConfig& config);
+  // True after a write or fsync error: nothing more is appended or acknowledged.
+  bool failed() const;
+  size_t segment_count() const;
+
+  // ---- For LogManager ----
+
+  static StorageResult<std::shared_ptr<PartitionLog>> create(LogServices& services, std::string dir,
+                                                             std::string topic, int32_t partition,
+                                                             const LogConfig& config);
+  // Loads a partition directory. Segments that may hold offsets at or beyond
+  // `recovery_point` are scanned with CRC checks and cut at the first bad
+  // batch (later segments are deleted) unless `clean`; recovered bytes are
+  // fdatasynced before they count as durable.
+  static StorageResult<std::shared_ptr<PartitionLog>> load(LogServices& services, std::string dir,
+                                                           std::string topic, int32_t partition,
+                                                           const LogConfig& config,
+                                                           std::optional<int64_t> recovery_point,
+                                                           std::optional<int64_t> log_start,
+                                                           bool clean);
+
+  // Registers a callback for when every byte up to end_offset is durable (per
+  // the flush mode; under interval/never as soon as it is in the log). Called
+  // by flush() on the flusher thread (with an error if the log failed), or at
+  // once on the calling thread with `closed` if the log is closed.
+  void add_waiter(int64_t end_offset, DurableCallback on_durable);
+  // The flusher's work: fdatasync every segment with unsynced bytes and the
+  // directory if a segment was created (under FlushMode::always, or when
+  // force_sync or a sync was requested), advance the durable offset, write
+  // the index files of rolled segments, then complete the waiters. A sync
+  // error fails the log for good.
+  void flush(bool force_sync);
+  // Writes index files not yet on disk (shutdown).
+  StorageResult<void> write_index_files();
+  // Deletes whole non-active segments past retention.ms / retention.bytes
+  // that lie below the high watermark. Returns how many were deleted.
+  StorageResult<int> apply_retention(int64_t now_ms);
+  // Interval mode: asks the flusher for a sync if flush_interval_ms passed.
+  bool needs_interval_flush(int64_t now_ms) const;
+  void request_sync() { sync_requested_.store(true); }
+  // Stops the log: later appends fail with closed, waiters get closed.
+  void close();
+
+  std::atomic<bool> flush_queued{false};  // owned by the flusher queue
+
+  PartitionLog(LogServices& services, std::string dir, std::string topic, int32_t partition,
+               const LogConfig& config);
+
+ private:
+  struct Waiter {
+    int64_t end_offset;
+    DurableCallback callback;
+  };
+
+  StorageResult<void> roll_locked(int64_t now_ms);
+  int64_t high_watermark_locked() const { return high_watermark_; }
+  void fail_locked(std::string reason);
+  std::vector<DurableCallback> take_ready_waiters_locked(std::optional<Errc>& error,
+                                                         std::string& message);
+  StorageResult<void> remove_segments(const std::vector<std::shared_ptr<Segment>>& dead);
+
+  LogServices& services_;
+  const std::string dir_;
+  const std::string topic_;
+  const int32_t partition_;
+
+  mutable std::mutex mu_;
+  LogConfig config_;
+  std::map<int64_t, std::shared_ptr<Segment>> segments_;  // by base offset
+  std::shared_ptr<Segment> active_;
+  std::vector<std::shared_ptr<Segment>> rolled_unsynced_;  // rolled, not yet synced + indexed
+  uint64_t dir_generation_ = 0;                            // bumped when a segment file is created
+  uint64_t synced_dir_generation_ = 0;  // the generation a directory sync covered
+  int64_t log_start_offset_ = 0;
+  int64_t log_end_offset_ = 0;
+  int64_t durable_offset_ = 0;
+  int64_t high_watermark_ = 0;
+  int64_t total_bytes_ = 0;
+  int64_t last_sync_ms_ = 0;
+  bool failed_ = false;
+  std::string failure_;
+  bool closed_ = false;
+  std::vector<uint8_t> scratch_;  // the stamped copy of the batch being appended
+  std::vector<Waiter> waiters_;
+  std::atomic<bool> sync_requested_{false};
+
+  std::mutex flush_mu_;  // one flush at a time
+};
+
+}  // namespace holdfast::storage

@@ -1,0 +1,300 @@
+#include "storage/segment.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "base/log.h"
+#include "storage/format.h"
+
+namespace holdfast::storage {
+
+using record::BatchHeader;
+using record::kBatchHeaderSize;
+
+Error<Errc> io_failure(const Error<io::Errc>& error) {
+  return make_error(Errc::io_error, error.message);
+}
+
+Segment::Segment(std::string dir, int64_t base, std::unique_ptr<io::File> log, int64_t now_ms)
+    : base_offset(base),
+      next_offset(base),
+      created_ms(now_ms),
+      dir_(std::move(dir)),
+      log_path_(io::join_path(dir_, format::segment_file_name(base, format::kLogSuffix))),
+      log_(std::move(log)) {}
+
+StorageResult<std::shared_ptr<Segment>> Segment::create(io::FileSystem& fs, const std::string& dir,
+                                                        int64_t base_offset, int64_t now_ms) {
+  std::string path = io::join_path(dir, format::segment_file_name(base_offset, format::kLogSuffix));
+  auto file = fs.open(path, io::OpenMode::create_new);
+  if (!file) {
+    return make_error(
+        file.code() == io::Errc::already_exists ? Errc::already_exists : Errc::io_error,
+        file.error().message);
+  }
+  auto segment = std::shared_ptr<Segment>(new Segment(dir, base_offset, std::move(*file), now_ms));
+  segment->index_files_current = false;
+  segment->bytes_since_index_ = UINT64_MAX / 2;  // index the first batch
+  return segment;
+}
+
+StorageResult<std::shared_ptr<Segment>> Segment::open_existing(io::FileSystem& fs,
+                                                               const std::string& dir,
+                                                               int64_t base_offset,
+                                                               int64_t now_ms) {
+  std::string path = io::join_path(dir, format::segment_file_name(base_offset, format::kLogSuffix));
+  auto file = fs.open(path, io::OpenMode::open_existing);
+  if (!file) return io_failure(file.error());
+  return std::shared_ptr<Segment>(new Segment(dir, base_offset, std::move(*file), now_ms));
+}
+
+void Segment::note_batch(uint64_t position, uint64_t batch_size, int64_t base,
+                         int64_t max_timestamp, int64_t last, int32_t index_interval_bytes) {
+  if (bytes_since_index_ >= uint64_t(index_interval_bytes)) {
+    if (largest_timestamp >= 0 &&
+        (time_index_.empty() || largest_timestamp > time_index_.back().timestamp)) {
+      time_index_.push_back(
+          {largest_timestamp, uint32_t(offset_of_largest_timestamp - base_offset)});
+    }
+    index_.push_back({uint32_t(base - base_offset), uint32_t(position)});
+    bytes_since_index_ = 0;
+  }
+  bytes_since_index_ += batch_size;
+  if (max_timestamp > largest_timestamp) {
+    largest_timestamp = max_timestamp;
+    offset_of_largest_timestamp = base;
+  }
+  next_offset = last + 1;
+  size = position + batch_size;
+  ++batch_count;
+  index_files_current = false;
+}
+
+StorageResult<void> Segment::append(std::span<const uint8_t> batch, const BatchHeader& stamped,
+                                    int32_t index_interval_bytes) {
+  uint64_t position = size;
+  if (auto r = log_->append(batch); !r) {
+    // Never leave half a batch behind the bookkeeping's back.
+    if (auto t = log_->truncate(position); !t) {
+      HF_ERROR("cannot cut {} back to {} after a failed write: {}", log_path_, position,
+               t.error().message);
+    }
+    return io_failure(r.error());
+  }
+  note_batch(position, batch.size(), stamped.base_offset, stamped.max_timestamp,
+             stamped.last_offset(), index_interval_bytes);
+  return {};
+}
+
+StorageResult<void> Segment::read_exact(uint64_t position, std::span<uint8_t> out) const {
+  auto n = log_->read_at(position, out);
+  if (!n) return io_failure(n.error());
+  if (*n != out.size()) {
+    return make_error(Errc::corrupt, fmt::format("{}: short read of {} bytes at {} (got {})",
+                                                 log_path_, out.size(), position, *n));
+  }
+  return {};
+}
+
+StorageResult<BatchHeader> Segment::read_header(uint64_t position, uint64_t end) const {
+  if (end < position + kBatchHeaderSize) {
+    return make_error(Errc::corrupt,
+                      fmt::format("{}: {} bytes at {} are too few for a batch header", log_path_,
+                                  end - std::min(end, position), position));
+  }
+  uint8_t buf[kBatchHeaderSize];
+  if (auto r = read_exact(position, buf); !r) return r.error();
+  auto header = record::parse_batch_header(buf);
+  if (!header) {
+    return make_error(Errc::corrupt,
+                      fmt::format("{} at {}: {}", log_path_, position, header.error().message));
+  }
+  if (header->length < int32_t(kBatchHeaderSize - record::kLogOverhead) ||
+      position + header->size_in_bytes() > end) {
+    return make_error(Errc::corrupt, fmt::format("{} at {}: batch length {} does not fit",
+                                                 log_path_, position, header->length));
+  }
+  return *header;
+}
+
+StorageResult<uint64_t> Segment::scan_to_offset(int64_t offset, uint64_t from, uint64_t end) const {
+  uint64_t position = from;
+  while (position < end) {
+    auto header = read_header(position, end);
+    if (!header) return header.error();
+    if (header->last_offset() >= offset) return position;
+    position += header->size_in_bytes();
+  }
+  return end;
+}
+
+uint64_t Segment::index_lookup(int64_t offset) const {
+  if (offset < base_offset) return 0;
+  auto relative = uint64_t(offset - base_offset);
+  auto it =
+      std::upper_bound(index_.begin(), index_.end(), relative,
+                       [](uint64_t rel, const IndexEntry& e) { return rel < e.relative_offset; });
+  if (it == index_.begin()) return 0;
+  return std::prev(it)->position;
+}
+
+uint64_t Segment::time_index_lookup(int64_t ts) const {
+  // Entries with timestamp < ts: every batch up to that entry's offset has a
+  // max timestamp below ts, so the answer is at or after it.
+  auto it = std::lower_bound(time_index_.begin(), time_index_.end(), ts,
+                             [](const TimeIndexEntry& e, int64_t t) { return e.timestamp < t; });
+  if (it == time_index_.begin()) return 0;
+  return index_lookup(base_offset + std::prev(it)->relative_offset);
+}
+
+StorageResult<bool> Segment::scan(uint64_t from, bool check_crc, int32_t index_interval_bytes) {
+  uint64_t end = log_->size();
+  uint64_t position = from;
+  std::vector<uint8_t> buf;
+  std::string problem;
+  while (position < end) {
+    auto header = read_header(position, end);
+    if (!header) {
+      problem = header.error().message;
+      break;
+    }
+    size_t batch_size = header->size_in_bytes();
+    if (header->base_offset < next_offset || header->last_offset_delta < 0 ||
+        header->last_offset() - base_offset > format::kMaxRelativeOffset) {
+      problem = fmt::format("batch at {} has offsets {}..{}, expected to start at >= {}", position,
+                            header->base_offset, header->last_offset(), next_offset);
+      break;
+    }
+    if (check_crc) {
+      buf.resize(batch_size);
+      if (auto r = read_exact(position, buf); !r) return r.error();
+      auto checked = record::check_batch(buf);
+      if (!checked) {
+        problem = fmt::format("batch at {}: {}", position, checked.error().message);
+        break;
+      }
+    }
+    note_batch(position, batch_size, header->base_offset, header->max_timestamp,
+               header->last_offset(), index_interval_bytes);
+    position += batch_size;
+  }
+  size = position;
+  if (position == end) return false;
+  HF_WARN("{}: truncating from {} to {} bytes: {}", log_path_, end, position, problem);
+  if (auto r = log_->truncate(position); !r) return io_failure(r.error());
+  return true;
+}
+
+bool Segment::load_index_files(io::FileSystem& fs) {
+  std::string index_path =
+      io::join_path(dir_, format::segment_file_name(base_offset, format::kIndexSuffix));
+  std::string time_path =
+      io::join_path(dir_, format::segment_file_name(base_offset, format::kTimeIndexSuffix));
+  auto index_bytes = io::read_file(fs, index_path);
+  auto time_bytes = io::read_file(fs, time_path);
+  if (!index_bytes || !time_bytes) return false;
+  if (index_bytes->empty() || index_bytes->size() % format::kOffsetIndexEntrySize != 0 ||
+      time_bytes->size() % format::kTimeIndexEntrySize != 0) {
+    return false;
+  }
+  uint64_t file_size = log_->size();
+  std::vector<IndexEntry> index;
+  for (size_t i = 0; i < index_bytes->size(); i += format::kOffsetIndexEntrySize) {
+    IndexEntry e{load_be32(index_bytes->data() + i), load_be32(index_bytes->data() + i + 4)};
+    if (e.position >= file_size) return false;
+    if (!index.empty() && (e.relative_offset <= index.back().relative_offset ||
+                           e.position <= index.back().position)) {
+      return false;
+    }
+    index.push_back(e);
+  }
+  std::vector<TimeIndexEntry> time_index;
+  for (size_t i = 0; i < time_bytes->size(); i += format::kTimeIndexEntrySize) {
+    TimeIndexEntry e{int64_t(load_be64(time_bytes->data() + i)),
+                     load_be32(time_bytes->data() + i + 8)};
+    if (!time_index.empty() && (e.timestamp <= time_index.back().timestamp ||
+                                e.relative_offset < time_index.back().relative_offset)) {
+      return false;
+    }
+    time_index.push_back(e);
+  }
+  // The last entry must point at a batch with the offset it claims.
+  IndexEntry last = index.back();
+  auto header = read_header(last.position, file_size);
+  if (!header || header->base_offset != base_offset + int64_t(last.relative_offset)) return false;
+  // Rescan from the last entry: it recomputes the tail's bookkeeping.
+  index.pop_back();
+  while (!time_index.empty() && time_index.back().relative_offset >= last.relative_offset) {
+    time_index.pop_back();
+  }
+  index_ = std::move(index);
+  time_index_ = std::move(time_index);
+  if (!time_index_.empty()) {
+    largest_timestamp = time_index_.back().timestamp;
+    offset_of_largest_timestamp = base_offset + time_index_.back().relative_offset;
+  }
+  size = last.position;
+  next_offset = base_offset + last.relative_offset;
+  bytes_since_index_ = UINT64_MAX / 2;
+  return true;
+}
+
+StorageResult<bool> Segment::load(io::FileSystem& fs, bool recover, int32_t index_interval_bytes) {
+  auto reset = [&] {
+    index_.clear();
+    time_index_.clear();
+    largest_timestamp = -1;
+    offset_of_largest_timestamp = -1;
+    size = 0;
+    next_offset = base_offset;
+    batch_count = 0;
+    bytes_since_index_ = UINT64_MAX / 2;
+  };
+  reset();
+  bool from_index = !recover && load_index_files(fs);
+  auto truncated = scan(size, recover, index_interval_bytes);
+  if (!truncated) return truncated;
+  synced_size = size;
+  // Trusted index files still describe the segment unless the scan cut it.
+  index_files_current = from_index && !*truncated;
+  return truncated;
+}
+
+StorageResult<void> Segment::write_index_files(io::FileSystem& fs) const {
+  std::vector<uint8_t> index(index_.size() * format::kOffsetIndexEntrySize);
+  for (size_t i = 0; i < index_.size(); ++i) {
+    store_be32(index.data() + i * 8, index_[i].relative_offset);
+    store_be32(index.data() + i * 8 + 4, index_[i].position);
+  }
+  auto time_entries = time_index_;
+  // A final entry with the segment's largest timestamp (Kafka does the same at roll).
+  if (largest_timestamp >= 0 &&
+      (time_entries.empty() || largest_timestamp > time_entries.back().timestamp)) {
+    time_entries.push_back(
+        {largest_timestamp, uint32_t(offset_of_largest_timestamp - base_offset)});
+  }
+  std::vector<uint8_t> time(time_entries.size() * format::kTimeIndexEntrySize);
+  for (size_t i = 0; i < time_entries.size(); ++i) {
+    store_be64(time.data() + i * 12, uint64_t(time_entries[i].timestamp));
+    store_be32(time.data() + i * 12 + 8, time_entries[i].relative_offset);
+  }
+  std::string index_path =
+      io::join_path(dir_, format::segment_file_name(base_offset, format::kIndexSuffix));
+  std::string time_path =
+      io::join_path(dir_, format::segment_file_name(base_offset, format::kTimeIndexSuffix));
+  if (auto r = io::write_file_atomically(fs, index_path, index); !r) return io_failure(r.error());
+  if (auto r = io::write_file_atomically(fs, time_path, time); !r) return io_failure(r.error());
+  return {};
+}
+
+StorageResult<void> Segment::remove_files(io::FileSystem& fs) const {
+  for (auto suffix : {format::kLogSuffix, format::kIndexSuffix, format::kTimeIndexSuffix}) {
+    std::string path = io::join_path(dir_, format::segment_file_name(base_offset, suffix));
+    auto r = fs.remove(path);
+    if (!r && r.code() != io::Errc::not_found) return io_failure(r.error());
+  }
+  return {};
+}
+
+}  // namespace holdfast::storage

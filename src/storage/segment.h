@@ -1,0 +1,113 @@
+// One log segment: <base>.log holding record batches back to back, and its
+// sparse offset and time indexes. The indexes live in memory while the broker
+// runs and are written to <base>.index / <base>.timeindex when the segment
+// stops being active (roll) and at clean shutdown; on load they are validated
+// and the tail after their last entry is rescanned (docs/storage-format.md).
+//
+// Thread safety: the mutable bookkeeping (size, next_offset, indexes) is
+// guarded by the owning PartitionLog's mutex; the read helpers only touch the
+// file and may run without it, given an end position captured under it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "io/file_system.h"
+#include "record/batch.h"
+#include "storage/types.h"
+
+namespace holdfast::storage {
+
+struct IndexEntry {
+  uint32_t relative_offset;  // batch base offset - segment base offset
+  uint32_t position;         // byte position of that batch in the .log file
+};
+
+struct TimeIndexEntry {
+  int64_t timestamp;         // largest batch max timestamp so far in the segment
+  uint32_t relative_offset;  // first batch that reached it
+};
+
+class Segment {
+ public:
+  // Creates an empty segment file (fails if it exists). The caller syncs the
+  // directory before counting anything in it as durable.
+  static StorageResult<std::shared_ptr<Segment>> create(io::FileSystem& fs, const std::string& dir,
+                                                        int64_t base_offset, int64_t now_ms);
+  // Opens an existing segment; bookkeeping is empty until load() runs.
+  static StorageResult<std::shared_ptr<Segment>> open_existing(io::FileSystem& fs,
+                                                               const std::string& dir,
+                                                               int64_t base_offset, int64_t now_ms);
+
+  // Rebuilds the bookkeeping. With `recover`, every batch from position 0 is
+  // checked (framing, CRC, offsets increasing) and the file is truncated at
+  // the first bad one; otherwise the index files are trusted if they validate
+  // and only the tail after their last entry is scanned (framing only), with
+  // a full rescan if they are missing or invalid. Returns true if the file was
+  // truncated.
+  StorageResult<bool> load(io::FileSystem& fs, bool recover, int32_t index_interval_bytes);
+
+  // Appends one stamped batch to the file and the indexes. On a write error
+  // the file is cut back to its previous size (io_error either way).
+  StorageResult<void> append(std::span<const uint8_t> batch, const record::BatchHeader& stamped,
+                             int32_t index_interval_bytes);
+
+  // Writes the in-memory indexes to <base>.index/.timeindex (atomically, synced).
+  StorageResult<void> write_index_files(io::FileSystem& fs) const;
+  // Removes the segment's files (log first, so a crash leaves at most orphan indexes).
+  StorageResult<void> remove_files(io::FileSystem& fs) const;
+
+  // ---- Lookups (under the partition mutex) ----
+  // A file position at or before the batch containing `offset`.
+  uint64_t index_lookup(int64_t offset) const;
+  // The position to start a timestamp search from: at or before the first
+  // batch whose max timestamp >= ts.
+  uint64_t time_index_lookup(int64_t ts) const;
+
+  // ---- File reads (no lock needed; `end` captured under the mutex) ----
+  StorageResult<record::BatchHeader> read_header(uint64_t position, uint64_t end) const;
+  // Position of the first batch at or after `from` whose last offset >= offset, or `end`.
+  StorageResult<uint64_t> scan_to_offset(int64_t offset, uint64_t from, uint64_t end) const;
+  StorageResult<void> read_exact(uint64_t position, std::span<uint8_t> out) const;
+
+  io::File& file() { return *log_; }
+  const std::string& log_path() const { return log_path_; }
+
+  // ---- Bookkeeping (guarded by the partition mutex) ----
+  const int64_t base_offset;
+  uint64_t size = 0;    // bytes of whole batches
+  int64_t next_offset;  // last offset + 1, or base_offset when empty
+  int64_t largest_timestamp = -1;
+  int64_t offset_of_largest_timestamp = -1;
+  int64_t created_ms;                // wall time the segment was created or loaded (segment.ms)
+  uint64_t synced_size = 0;          // bytes covered by a successful fdatasync (flusher)
+  bool index_files_current = false;  // the .index/.timeindex files match memory
+  size_t batch_count = 0;
+
+  // Retention age: the largest timestamp, or the creation time if none.
+  int64_t retention_timestamp() const {
+    return largest_timestamp >= 0 ? largest_timestamp : created_ms;
+  }
+
+ private:
+  Segment(std::string dir, int64_t base_offset, std::unique_ptr<io::File> log, int64_t now_ms);
+  void note_batch(uint64_t position, uint64_t size, int64_t base, int64_t max_timestamp,
+                  int64_t last, int32_t index_interval_bytes);
+  bool load_index_files(io::FileSystem& fs);
+  StorageResult<bool> scan(uint64_t from, bool check_crc, int32_t index_interval_bytes);
+
+  std::string dir_;
+  std::string log_path_;
+  std::unique_ptr<io::File> log_;
+  std::vector<IndexEntry> index_;
+  std::vector<TimeIndexEntry> time_index_;
+  uint64_t bytes_since_index_ = 0;
+};
+
+// Maps an io error to storage::Errc::io_error with its message.
+Error<Errc> io_failure(const Error<io::Errc>& error);
+
+}  // namespace holdfast::storage

@@ -1,0 +1,52 @@
+// Vocabulary of the storage module: error codes, configuration, results.
+#pragma once
+
+#include <cstdint>
+
+#include "base/bytes.h"
+#include "base/result.h"
+
+namespace holdfast::storage {
+
+enum class Errc {
+  io_error,
+  offset_out_of_range,
+  corrupt,
+  not_found,
+  already_exists,
+  invalid_argument,
+  closed
+};
+const char* to_string(Errc code);
+
+template <typename T>
+using StorageResult = Result<T, Errc>;
+
+enum class FlushMode { always, interval, never };
+
+struct LogConfig {
+  int64_t segment_bytes = 1 << 30;
+  int64_t segment_ms = 7LL * 24 * 3600 * 1000;
+  int64_t retention_ms = 7LL * 24 * 3600 * 1000;  // -1 = keep forever
+  int64_t retention_bytes = -1;                   // -1 = no size limit
+  int32_t index_interval_bytes = 4096;
+  int32_t max_message_bytes = 1048588;
+  FlushMode flush_mode = FlushMode::always;
+  int64_t flush_interval_ms = 1000;
+  bool log_append_time = false;  // message.timestamp.type=LogAppendTime
+};
+
+struct AppendResult {
+  int64_t base_offset;
+  int64_t last_offset;
+  int64_t log_append_time_ms;  // -1 unless LogAppendTime
+};
+
+struct ReadResult {
+  Bytes records;  // whole batches, possibly empty
+  int64_t high_watermark;
+  int64_t log_start_offset;
+  int64_t log_end_offset;
+};
+
+}  // namespace holdfast::storage

@@ -1,0 +1,142 @@
+// kafkajs driver for the end-to-end tests. Usage: node client.js '<json command>'
+// Prints one JSON line on stdout: the result, or {"error": ..., "name": ...}
+// with exit code 1. kafkajs' own log goes to stderr.
+//
+// Commands:
+//   {"action": "produce", "brokers": [...], "topic": t, "acks": -1|0|1,
+//    "compression": "none"|"gzip"|"snappy", "batches": [[{key, value, headers, partition, timestamp}]]}
+//      -> {"results": [[{partition, baseOffset}], ...]}   (one entry per batch)
+//   {"action": "consume", "brokers": [...], "topic": t, "groupId": g, "count": n,
+//    "fromBeginning": true, "timeoutMs": ms}
+//      -> {"messages": [{partition, offset, key, value, headers, timestamp}]}
+//   {"action": "admin", "brokers": [...], "calls": [{"method": m, "args": [...]}]}
+//      -> {"results": [...]}  (admin[m](...args) for each call, in order)
+'use strict';
+
+const { Kafka, CompressionTypes, CompressionCodecs, logLevel } = require('kafkajs');
+const SnappyCodec = require('kafkajs-snappy');
+
+CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
+
+const COMPRESSION = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+};
+
+const stderrLogCreator = () => ({ namespace, level, label, log }) => {
+  process.stderr.write(`kafkajs ${label} ${namespace}: ${log.message} ${JSON.stringify(log)}\n`);
+};
+
+function makeKafka(command) {
+  return new Kafka({
+    clientId: 'holdfast-e2e-kafkajs',
+    brokers: command.brokers,
+    connectionTimeout: 3000,
+    requestTimeout: 15000,
+    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
+    logLevel: logLevel.WARN,
+    logCreator: stderrLogCreator,
+  });
+}
+
+const text = (buffer) => (buffer === null || buffer === undefined ? null : buffer.toString('utf8'));
+
+async function produce(command) {
+  const producer = makeKafka(command).producer({ allowAutoTopicCreation: true });
+  await producer.connect();
+  const results = [];
+  try {
+    for (const batch of command.batches) {
+      const metadata = await producer.send({
+        topic: command.topic,
+        acks: command.acks === undefined ? -1 : command.acks,
+        compression: COMPRESSION[command.compression || 'none'],
+        messages: batch.map((m) => ({
+          key: m.key === undefined ? null : m.key,
+          value: m.value,
+          headers: m.headers || {},
+          partition: m.partition,
+          timestamp: m.timestamp === undefined ? undefined : String(m.timestamp),
+        })),
+      });
+      results.push(metadata.map((r) => ({ partition: r.partition, baseOffset: r.baseOffset, errorCode: r.errorCode })));
+    }
+  } finally {
+    await producer.disconnect();
+  }
+  return { results };
+}
+
+async function consume(command) {
+  const consumer = makeKafka(command).consumer({
+    groupId: command.groupId,
+    maxWaitTimeInMs: 500,
+    sessionTimeout: 10000,
+    rebalanceTimeout: 10000,
+    heartbeatInterval: 1000,
+  });
+  const messages = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [command.topic], fromBeginning: command.fromBeginning !== false });
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(resolve, command.timeoutMs || 20000);
+      consumer
+        .run({
+          eachMessage: async ({ partition, message }) => {
+            const headers = {};
+            for (const [k, v] of Object.entries(message.headers || {})) headers[k] = text(v);
+            messages.push({
+              partition,
+              offset: Number(message.offset),
+              key: text(message.key),
+              value: text(message.value),
+              headers,
+              timestamp: Number(message.timestamp),
+            });
+            if (messages.length >= command.count) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return { messages };
+}
+
+async function admin(command) {
+  const client = makeKafka(command).admin();
+  await client.connect();
+  const results = [];
+  try {
+    for (const call of command.calls) {
+      const value = await client[call.method](...(call.args || []));
+      results.push(value === undefined ? null : value);
+    }
+  } finally {
+    await client.disconnect();
+  }
+  return { results };
+}
+
+async function main() {
+  const command = JSON.parse(process.argv[2]);
+  const actions = { produce, consume, admin };
+  const deadline = setTimeout(() => {
+    process.stdout.write(JSON.stringify({ error: 'driver deadline exceeded', name: 'Timeout' }) + '\n');
+    process.exit(1);
+  }, command.deadlineMs || 60000);
+  const result = await actions[command.action](command);
+  clearTimeout(deadline);
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+main().catch((error) => {
+  process.stdout.write(JSON.stringify({ error: String(error.message || error), name: error.name, type: error.type }) + '\n');
+  process.exit(1);
+});
