@@ -29,6 +29,9 @@ size_t read_once(Broker& broker, const FetchRequest& request, int16_t version,
     for (const auto& partition : topic.partitions) {
       auto& out = topic_out.partitions.emplace_back();
       out.partition_index = partition.partition;
+      // Kafka sends empty (never null) records; librdkafka rejects a null
+      // MessageSet ("invalid MessageSetSize -1").
+      out.records = Bytes();
       out.high_watermark = -1;
       out.last_stable_offset = -1;
       out.log_start_offset = -1;
