@@ -117,6 +117,9 @@ StorageResult<void> LogManager::remove(const std::string& topic, int32_t partiti
     }
     log = it->second;
     logs_.erase(it);
+    // Handlers on other threads may still hold the raw pointer from get();
+    // a closed log answers them with `closed`. Keep it alive until we go.
+    retired_.push_back(log);
   }
   log->close();
   if (auto r = io::remove_all(fs_, log->dir()); !r) return io_failure(r.error());

@@ -104,6 +104,8 @@ class LogManager final : private LogServices {
 
   mutable std::shared_mutex logs_mu_;
   std::map<TopicPartition, std::shared_ptr<PartitionLog>> logs_;
+  // Removed logs, kept alive (closed) so raw pointers handed out by get() stay valid.
+  std::vector<std::shared_ptr<PartitionLog>> retired_;
 
   std::mutex flush_mu_;
   std::condition_variable flush_cv_;

@@ -37,8 +37,6 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
     auto& topic_response = response.responses.emplace_back();
     topic_response.name = topic.name;
     topic_response.partition_responses.reserve(topic.partition_data.size());
-    storage::LogConfig config;
-    bool have_config = false;
     for (auto& partition : topic.partition_data) {
       auto& out = topic_response.partition_responses.emplace_back();
       out.index = partition.index;
@@ -59,10 +57,7 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
         fail(KafkaError::unknown_topic_or_partition, "");
         continue;
       }
-      if (!have_config) {
-        config = broker.topics().log_config(topic.name);
-        have_config = true;
-      }
+      const storage::LogConfig config = log->config();
       if (!partition.records || partition.records->empty()) {
         fail(KafkaError::invalid_record, "no records");
         continue;
