@@ -96,6 +96,28 @@ def ck_topic_partitions(bootstrap, topic, timeout=10):
     return sorted(t.partitions)
 
 
+def wait_for_messages(bootstrap, topic, count, timeout=10):
+    """Waits until the partitions of `topic` hold `count` messages in all (sum of
+    high minus low watermarks). Needed after acks=0, where no response tells
+    the producer when the broker has appended. Returns the count seen."""
+    consumer = ck_consumer(bootstrap)
+    try:
+        deadline = time.monotonic() + timeout
+        total = 0
+        while time.monotonic() < deadline:
+            partitions = ck_topic_partitions(bootstrap, topic) or []
+            total = 0
+            for p in partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                total += high - low
+            if total >= count:
+                break
+            time.sleep(0.1)
+        return total
+    finally:
+        consumer.close()
+
+
 def ck_consumer(bootstrap, **config):
     conf = {"bootstrap.servers": bootstrap, "group.id": "e2e-assign-only",
             "enable.auto.commit": False, "enable.auto.offset.store": False,

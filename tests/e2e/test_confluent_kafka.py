@@ -10,7 +10,8 @@ from confluent_kafka.admin import ConfigResource, NewPartitions, NewTopic
 
 from conftest import wait_until
 from support import (ACKS, CODECS, assert_roundtrip, ck_admin, ck_consume_all, ck_consumer,
-                     ck_produce, ck_producer, ck_topic_partitions, make_messages)
+                     ck_produce, ck_producer, ck_topic_partitions, make_messages,
+                     wait_for_messages)
 
 
 @pytest.mark.parametrize("compression", CODECS)
@@ -18,6 +19,8 @@ from support import (ACKS, CODECS, assert_roundtrip, ck_admin, ck_consume_all, c
 def test_produce_consume_roundtrip(bootstrap, topic_name, acks, compression):
     messages = make_messages(300, keys=8, tag=f"{acks}-{compression}")
     produced = ck_produce(bootstrap, topic_name, messages, acks=acks, compression=compression)
+    if acks == "0":  # no response: wait until the broker has appended them all
+        wait_for_messages(bootstrap, topic_name, len(messages))
     consumed = ck_consume_all(bootstrap, topic_name)
     assert_roundtrip(produced, consumed)
 

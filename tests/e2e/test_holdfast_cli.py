@@ -6,7 +6,7 @@ import pytest
 
 from conftest import cli_binary, wait_until
 from support import (ACKS, CODECS, assert_roundtrip, ck_consume_all, ck_produce,
-                     ck_topic_partitions, json_lines, make_messages, run)
+                     ck_topic_partitions, json_lines, make_messages, run, wait_for_messages)
 
 
 def holdfast(bootstrap, *args, input=None, check=True, timeout=60):
@@ -41,6 +41,8 @@ def with_partitions(sent, consumed):
 def test_produce_consume_roundtrip(bootstrap, topic_name, acks, compression):
     sent = cli_produce(bootstrap, topic_name, make_messages(200, keys=8, with_headers=False),
                        "--acks", acks, "--compression", compression)
+    if acks == "0":  # no response: wait until the broker has appended them all
+        wait_for_messages(bootstrap, topic_name, len(sent))
     consumed = cli_consume_json(bootstrap, topic_name)
     produced = with_partitions(sent, consumed)
     assert_roundtrip(produced, consumed)

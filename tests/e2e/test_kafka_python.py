@@ -16,7 +16,7 @@ from kafka.protocol.types import Array, Int16, Int32, Int64, Schema, String
 
 from conftest import wait_until
 from support import (ACKS, assert_roundtrip, ck_consume_all, ck_produce, ck_topic_partitions,
-                     make_messages, text)
+                     make_messages, text, wait_for_messages)
 
 CODEC_MODULES = {
     "gzip": (lambda: True, None),
@@ -107,6 +107,8 @@ def test_produce_consume_roundtrip(bootstrap, topic_name, acks, compression):
     messages = make_messages(300, keys=8, tag=f"{acks}-{compression}")
     produced = kp_produce(bootstrap, topic_name, messages,
                           acks=acks if acks == "all" else int(acks), compression_type=compression)
+    if acks == "0":  # no response: wait until the broker has appended them all
+        wait_for_messages(bootstrap, topic_name, len(messages))
     consumed = kp_consume_all(bootstrap, topic_name)
     assert_roundtrip(produced, consumed)
     # librdkafka reads kafka-python's batches too.

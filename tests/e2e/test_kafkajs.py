@@ -12,7 +12,7 @@ import time
 import pytest
 
 from support import (assert_roundtrip, ck_consume_all, ck_produce, ck_topic_partitions,
-                     make_messages, run)
+                     make_messages, run, wait_for_messages)
 
 JS_DIR = pathlib.Path(__file__).resolve().parent / "js"
 TOPIC_RESOURCE = 2  # kafkajs ConfigResourceTypes.TOPIC
@@ -61,6 +61,8 @@ def test_produce_roundtrip(kafkajs, bootstrap, topic_name, acks, compression):
     if acks != 0:
         for batch_result in out["results"]:
             assert all(r["errorCode"] == 0 for r in batch_result), batch_result
+    else:  # no response: wait until the broker has appended them all
+        wait_for_messages(bootstrap, topic_name, len(messages))
     reference = ck_consume_all(bootstrap, topic_name)
     partition_of = {}
     for m in reference:

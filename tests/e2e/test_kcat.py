@@ -6,7 +6,7 @@ import time
 import pytest
 
 from support import (ACKS, CODECS, assert_roundtrip, ck_consume_all, ck_produce,
-                     ck_topic_partitions, json_lines, make_messages, run)
+                     ck_topic_partitions, json_lines, make_messages, run, wait_for_messages)
 
 pytestmark = pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is not installed")
 
@@ -41,6 +41,8 @@ def kcat_consume(bootstrap, topic, *args, timeout=60):
 def test_produce_consume_roundtrip(bootstrap, topic_name, acks, compression):
     sent = kcat_produce(bootstrap, topic_name, make_messages(200, keys=8, with_headers=False),
                         acks=acks, compression=compression)
+    if acks == "0":  # no response: wait until the broker has appended them all
+        wait_for_messages(bootstrap, topic_name, len(sent))
     consumed = kcat_consume(bootstrap, topic_name, "-o", "beginning")
     # kcat does not report partitions; the reference consumer's view of which
     # partition each key went to is checked against kcat's.
