@@ -129,10 +129,10 @@ nlohmann::ordered_json run_produce(const ProduceArgs& args) {
   const auto start = Clock::now();
   int64_t sent = 0;
   while (sent < args.count && seconds_since(start) < args.max_seconds) {
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk.get(), RD_KAFKA_V_TOPIC(args.common.topic.c_str()),
-        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err =
+        rd_kafka_producev(rk.get(), RD_KAFKA_V_TOPIC(args.common.topic.c_str()),
+                          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       rd_kafka_poll(rk.get(), 1);
       continue;
@@ -285,8 +285,8 @@ nlohmann::ordered_json run_latency(const LatencyArgs& args) {
   state.latency_ms.clear();
   state.failed = 0;
 
-  const auto interval = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(1.0 / args.rate));
+  const auto interval =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / args.rate));
   const auto start = Clock::now();
   auto next = start;
   for (int64_t i = 0; i < total; ++i) {
@@ -360,7 +360,8 @@ int main(int argc, char** argv) {
   consume_cmd->callback([&] { emit(run_consume(consume)); });
 
   LatencyArgs latency;
-  auto* latency_cmd = app.add_subcommand("latency", "Produce at a fixed rate; ack latency percentiles");
+  auto* latency_cmd =
+      app.add_subcommand("latency", "Produce at a fixed rate; ack latency percentiles");
   add_common(latency_cmd, latency.common);
   latency_cmd->add_option("--rate", latency.rate, "Messages per second")->capture_default_str();
   latency_cmd->add_option("--seconds", latency.seconds, "Duration")->capture_default_str();

@@ -9,6 +9,7 @@ packages=(
   zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev libssl-dev
   librdkafka-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest python3-confluent-kafka python3-kafka kcat
+  python3-lz4 python3-snappy python3-zstandard
   fio clang libclang-rt-14-dev
 )
 

@@ -8,6 +8,23 @@
 #include "server/topic_config.h"
 
 namespace holdfast::server {
+namespace {
+
+coordinator::GroupCoordinatorOptions group_coordinator_options(const BrokerConfig& config,
+                                                               const TopicManager& topics) {
+  coordinator::GroupCoordinatorOptions o;
+  const auto* info = topics.image()->find_topic(coordinator::kOffsetsTopic);
+  o.num_partitions = info ? info->partition_count : config.offsets_topic_num_partitions;
+  o.initial_rebalance_delay_ms = config.group_initial_rebalance_delay_ms;
+  o.min_session_timeout_ms = config.group_min_session_timeout_ms;
+  o.max_session_timeout_ms = config.group_max_session_timeout_ms;
+  o.offsets_retention_ms = config.offsets_retention_ms;
+  o.offsets_retention_check_interval_ms = config.offsets_retention_check_interval_ms;
+  o.offset_metadata_max_bytes = config.offset_metadata_max_bytes;
+  return o;
+}
+
+}  // namespace
 
 Broker::Broker(BrokerConfig config, io::FileSystem& fs) : config_(std::move(config)), fs_(fs) {}
 
@@ -28,7 +45,11 @@ Result<void, StartupErrc> Broker::start() {
   if (!metadata) return make_error(StartupErrc::failed, metadata.error().message);
   metadata_ = std::move(*metadata);
 
-  logs_ = std::make_unique<storage::LogManager>(fs_, config_.data_dir);
+  storage::LogManagerOptions log_options;
+  log_options.producer_id_expiration_ms = config_.producer_id_expiration_ms;
+  log_options.producer_id_expiration_check_interval_ms =
+      config_.producer_id_expiration_check_interval_ms;
+  logs_ = std::make_unique<storage::LogManager>(fs_, config_.data_dir, log_options);
   topics_ = std::make_unique<TopicManager>(config_, *metadata_, *logs_);
   auto opened = logs_->open([this](const std::string& topic) { return topics_->log_config(topic); });
   if (!opened) return make_error(StartupErrc::failed, "opening logs: " + opened.error().message);
@@ -36,9 +57,23 @@ Result<void, StartupErrc> Broker::start() {
     return make_error(StartupErrc::failed, "reconciling logs with metadata: " +
                                    reconciled.error().message);
   }
+  auto producer_ids = coordinator::ProducerIdManager::open(fs_, config_.data_dir);
+  if (!producer_ids) {
+    return make_error(StartupErrc::failed, "producer ids: " + producer_ids.error().message);
+  }
+  producer_ids_ = std::move(*producer_ids);
   logs_->set_high_watermark_listener(
       [this](storage::PartitionLog* log) { fetch_waiters_.notify(log); });
   logs_->start();
+
+  // Consumer groups: __consumer_offsets exists before the coordinator replays it.
+  if (auto made = topics_->ensure_offsets_topic(); !made.ok()) {
+    return make_error(StartupErrc::failed, "creating __consumer_offsets: " + made.message);
+  }
+  groups_ = std::make_unique<coordinator::GroupCoordinator>(*logs_, group_coordinator_options(config_, *topics_));
+  groups_->start();
+  topics_->set_topic_deleted_listener(
+      [this](const std::string& topic) { groups_->remove_offsets_of_topic(topic); });
 
   int threads = config_.num_network_threads;
   if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
@@ -70,6 +105,7 @@ void Broker::shutdown() {
   stopped_ = true;
   stopping_ = true;
   fetch_waiters_.notify_all();
+  if (groups_) groups_->shutdown();  // answers waiting joins and syncs
   if (network_) network_->stop(std::chrono::milliseconds(5000));
   network_.reset();
   if (logs_) {

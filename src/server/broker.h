@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 
+#include "coordinator/producer_id_manager.h"
+#include "coordinator/group_coordinator.h"
 #include "io/file_system.h"
 #include "metadata/metadata_store.h"
 #include "server/broker_config.h"
@@ -36,6 +38,8 @@ class Broker {
   TopicManager& topics() { return *topics_; }
   storage::LogManager& logs() { return *logs_; }
   FetchWaiters& fetch_waiters() { return fetch_waiters_; }
+  coordinator::GroupCoordinator& groups() { return *groups_; }
+  coordinator::ProducerIdManager& producer_ids() { return *producer_ids_; }
   uint16_t bound_port() const;
   bool stopping() const { return stopping_.load(); }
 
@@ -46,6 +50,8 @@ class Broker {
   std::unique_ptr<metadata::MetadataStore> metadata_;
   std::unique_ptr<storage::LogManager> logs_;
   std::unique_ptr<TopicManager> topics_;
+  std::unique_ptr<coordinator::GroupCoordinator> groups_;
+  std::unique_ptr<coordinator::ProducerIdManager> producer_ids_;
   FetchWaiters fetch_waiters_;
   std::unique_ptr<NetworkServer> network_;
   std::atomic<bool> stopping_{false};

@@ -147,6 +147,10 @@ const std::map<std::string, Setter>& setters() {
       c.flush_policy_explicit = true;
       return {};
     };
+    t["producer.id.expiration.ms"] =
+        int_setter<int64_t>(&BrokerConfig::producer_id_expiration_ms, 1, INT64_MAX);
+    t["producer.id.expiration.check.interval.ms"] =
+        int_setter<int64_t>(&BrokerConfig::producer_id_expiration_check_interval_ms, 1, INT64_MAX);
     t["num.network.threads"] =
         int_setter<int32_t>(&BrokerConfig::num_network_threads, 0, 256);
     t["queued.max.requests"] =
@@ -162,6 +166,20 @@ const std::map<std::string, Setter>& setters() {
       }
       return invalid(key, value, "expected trace, debug, info, warn, error or off");
     };
+    t["offsets.topic.num.partitions"] =
+        int_setter<int32_t>(&BrokerConfig::offsets_topic_num_partitions, 1, 10000);
+    t["offsets.retention.minutes"] =
+        int_setter<int64_t>(&BrokerConfig::offsets_retention_ms, 1, kMax, 60 * 1000);
+    t["offsets.retention.check.interval.ms"] =
+        int_setter<int64_t>(&BrokerConfig::offsets_retention_check_interval_ms, 1, INT64_MAX);
+    t["offset.metadata.max.bytes"] =
+        int_setter<int32_t>(&BrokerConfig::offset_metadata_max_bytes, 0, INT32_MAX);
+    t["group.initial.rebalance.delay.ms"] =
+        int_setter<int32_t>(&BrokerConfig::group_initial_rebalance_delay_ms, 0, INT32_MAX);
+    t["group.min.session.timeout.ms"] =
+        int_setter<int32_t>(&BrokerConfig::group_min_session_timeout_ms, 0, INT32_MAX);
+    t["group.max.session.timeout.ms"] =
+        int_setter<int32_t>(&BrokerConfig::group_max_session_timeout_ms, 0, INT32_MAX);
     t["log.message.timestamp.type"] = [](BrokerConfig& c, const std::string& key,
                                          const std::string& value) -> Result<void, ConfigErrc> {
       if (value != "CreateTime" && value != "LogAppendTime") {

@@ -55,6 +55,20 @@ struct BrokerConfig {
   int32_t queued_max_requests_per_connection = 128;
   std::string log_level = "info";
   std::string log_message_timestamp_type = "CreateTime";
+  // Idempotent producers: how long a partition keeps an idle producer's
+  // sequence state (Kafka's producer.id.expiration.ms, default one day), and
+  // how often it looks for expired ones.
+  int64_t producer_id_expiration_ms = 86400000;
+  int64_t producer_id_expiration_check_interval_ms = 600000;
+
+  // Consumer groups (Kafka's names and defaults).
+  int32_t offsets_topic_num_partitions = 50;            // offsets.topic.num.partitions
+  int64_t offsets_retention_ms = 10080LL * 60 * 1000;   // offsets.retention.minutes
+  int64_t offsets_retention_check_interval_ms = 600000;  // offsets.retention.check.interval.ms
+  int32_t offset_metadata_max_bytes = 4096;             // offset.metadata.max.bytes
+  int32_t group_initial_rebalance_delay_ms = 3000;      // group.initial.rebalance.delay.ms
+  int32_t group_min_session_timeout_ms = 6000;          // group.min.session.timeout.ms
+  int32_t group_max_session_timeout_ms = 1800000;       // group.max.session.timeout.ms
 
   // The policy in force: flush.policy when given, else interval:<log.flush.interval.ms>
   // when that is set, else always (durable by default, DESIGN §1).

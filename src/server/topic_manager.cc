@@ -65,7 +65,28 @@ TopicOutcome TopicManager::create_topic(const std::string& name, int32_t partiti
   return {};
 }
 
+bool is_internal_topic(const std::string& name) {
+  return name == "__consumer_offsets" || name == "__transaction_state";
+}
+
+void TopicManager::set_topic_deleted_listener(std::function<void(const std::string&)> listener) {
+  std::lock_guard lock(mutex_);
+  topic_deleted_ = std::move(listener);
+}
+
+TopicOutcome TopicManager::ensure_offsets_topic() {
+  const std::string name = "__consumer_offsets";
+  if (metadata_.current()->find_topic(name)) return {};
+  auto outcome = create_topic(name, config_.offsets_topic_num_partitions, -1,
+                              {{"cleanup.policy", "compact"}}, false);
+  if (outcome.error == KafkaError::topic_already_exists) return {};
+  return outcome;
+}
+
 TopicOutcome TopicManager::delete_topic(const std::string& name) {
+  if (is_internal_topic(name)) {
+    return {KafkaError::invalid_topic_exception, "internal topic '" + name + "' cannot be deleted"};
+  }
   std::lock_guard lock(mutex_);
   const auto* info = metadata_.current()->find_topic(name);
   if (!info) {
@@ -82,6 +103,7 @@ TopicOutcome TopicManager::delete_topic(const std::string& name) {
     }
   }
   HF_INFO("deleted topic {}", name);
+  if (topic_deleted_) topic_deleted_(name);  // the coordinator never calls back into us
   return {};
 }
 

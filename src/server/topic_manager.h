@@ -2,6 +2,7 @@
 // partition logs. Serialised by one mutex; topic changes are rare and short.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -45,11 +46,24 @@ class TopicManager {
 
   storage::LogConfig log_config(const std::string& topic) const;
 
+  // Creates __consumer_offsets (offsets.topic.num.partitions partitions,
+  // cleanup.policy=compact) unless it exists; an existing topic keeps its
+  // partition count, as in Kafka.
+  TopicOutcome ensure_offsets_topic();
+  // Called (under the topic lock) after a topic is deleted; the group
+  // coordinator drops the topic's committed offsets.
+  void set_topic_deleted_listener(std::function<void(const std::string&)> listener);
+
  private:
   const BrokerConfig& config_;
   metadata::MetadataStore& metadata_;
   storage::LogManager& logs_;
   std::mutex mutex_;
+  std::function<void(const std::string&)> topic_deleted_;
 };
+
+// Internal topics (DESIGN §6): reported with is_internal, closed to client
+// produce, never deleted.
+bool is_internal_topic(const std::string& name);
 
 }  // namespace holdfast::server

@@ -15,6 +15,9 @@ namespace holdfast::storage::format {
 constexpr std::string_view kLogSuffix = ".log";
 constexpr std::string_view kIndexSuffix = ".index";
 constexpr std::string_view kTimeIndexSuffix = ".timeindex";
+// Producer state as of the named offset (idempotence), written at segment roll
+// and at clean shutdown.
+constexpr std::string_view kSnapshotSuffix = ".snapshot";
 constexpr size_t kOffsetDigits = 20;
 // Suffix of a file being replaced atomically (write, fsync, rename, fsync dir).
 constexpr std::string_view kTempSuffix = ".tmp";
@@ -33,6 +36,16 @@ constexpr std::string_view kLogStartOffsetCheckpointFile = "log-start-offset-che
 constexpr int kCheckpointVersion = 0;
 // Present only between a clean shutdown and the next start.
 constexpr std::string_view kCleanShutdownFile = ".kafka_cleanshutdown";
+
+// Producer state snapshot: version (u16), CRC-32C (u32) of every byte after
+// it, offset (i64), entry count (i32), then per entry producer id (i64), epoch
+// (i16), last update ms (i64), batch count (u8, <= 5), and per batch first
+// sequence (i32), last sequence (i32), base offset (i64), last offset (i64),
+// max timestamp (i64).
+constexpr uint16_t kSnapshotVersion = 1;
+constexpr size_t kSnapshotHeaderSize = 2 + 4 + 8 + 4;
+constexpr size_t kSnapshotEntryHeaderSize = 8 + 2 + 8 + 1;
+constexpr size_t kSnapshotBatchSize = 4 + 4 + 8 + 8 + 8;
 
 // A segment never spans more relative offsets than a u32 index entry holds.
 constexpr int64_t kMaxRelativeOffset = 0x7fffffff;

@@ -182,6 +182,7 @@ void LogManager::flusher_loop() {
 void LogManager::timer_loop() {
   int64_t next_retention = clock_() + options_.retention_check_interval_ms;
   int64_t next_checkpoint = clock_() + options_.recovery_point_checkpoint_interval_ms;
+  int64_t next_expiration = clock_() + options_.producer_id_expiration_check_interval_ms;
   std::unique_lock lock(timer_mu_);
   while (!timer_stop_) {
     timer_cv_.wait_for(lock, std::chrono::milliseconds(options_.timer_tick_ms));
@@ -197,6 +198,10 @@ void LogManager::timer_loop() {
     if (now >= next_retention) {
       if (auto r = run_retention_now(); !r) HF_WARN("retention: {}", r.error().message);
       next_retention = now + options_.retention_check_interval_ms;
+    }
+    if (now >= next_expiration) {
+      expire_producers_now();
+      next_expiration = now + options_.producer_id_expiration_check_interval_ms;
     }
     if (now >= next_checkpoint) {
       if (auto r = write_recovery_checkpoint(); !r) HF_WARN("checkpoint: {}", r.error().message);
@@ -245,6 +250,16 @@ StorageResult<int> LogManager::run_retention_now() {
   return deleted;
 }
 
+size_t LogManager::expire_producers_now() {
+  size_t expired = 0;
+  int64_t now = clock_();
+  for (const auto& log : snapshot()) {
+    expired += log->expire_producers(now, options_.producer_id_expiration_ms);
+  }
+  if (expired > 0) HF_INFO("expired the idempotence state of {} idle producers", expired);
+  return expired;
+}
+
 StorageResult<void> LogManager::checkpoint_log_start_offsets() {
   std::lock_guard lock(checkpoint_mu_);
   CheckpointEntries entries;
@@ -285,6 +300,8 @@ StorageResult<void> LogManager::shutdown() {
       continue;
     }
     if (auto r = log->write_index_files(); !r && !first_error) first_error = r.error();
+    // Producer state as of the end, so the next start replays nothing.
+    if (auto r = log->write_producer_snapshot(); !r && !first_error) first_error = r.error();
   }
   if (auto r = checkpoint_now(); !r && !first_error) first_error = r.error();
   if (!first_error) {

@@ -24,6 +24,8 @@ struct LogManagerOptions {
   int64_t retention_check_interval_ms = 300000;           // log.retention.check.interval.ms
   int64_t recovery_point_checkpoint_interval_ms = 60000;  // log.flush.offset.checkpoint.interval.ms
   int64_t timer_tick_ms = 50;                             // granularity of interval flushes
+  int64_t producer_id_expiration_ms = 86400000;                  // producer.id.expiration.ms
+  int64_t producer_id_expiration_check_interval_ms = 600000;     // ...expiration.check.interval.ms
 };
 
 class LogManager final : private LogServices {
@@ -78,6 +80,9 @@ class LogManager final : private LogServices {
 
   // Runs one retention pass now (also what the timer does).
   StorageResult<int> run_retention_now();
+  // Forgets idle producers' idempotence state now (also what the timer does
+  // every producer_id_expiration_check_interval_ms). Returns how many.
+  size_t expire_producers_now();
   // Writes recovery-point-offset-checkpoint and log-start-offset-checkpoint now.
   StorageResult<void> checkpoint_now();
 

@@ -143,6 +143,7 @@ StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::load(
     if (auto r = dead->remove_files(fs); !r) return r.error();
     dir_changed = true;
   }
+  if (auto r = log->load_producer_state(*names, dir_changed); !r) return r.error();
   // Recovered bytes may sit only in the page cache (a process crash): sync
   // them before they count as durable.
   for (const auto& segment : recovered) {
@@ -162,6 +163,9 @@ StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::load(
 StorageResult<void> PartitionLog::roll_locked(int64_t now_ms) {
   auto segment = Segment::create(services_.fs(), dir_, log_end_offset_, now_ms);
   if (!segment) return segment.error();
+  // The producer state as of the roll point, written once the rolled segment
+  // is synced (a snapshot never covers bytes that are not durable).
+  pending_snapshots_.push_back({active_, log_end_offset_, producers_.encode_snapshot(log_end_offset_)});
   rolled_unsynced_.push_back(active_);
   active_ = *segment;
   segments_[log_end_offset_] = active_;
@@ -187,6 +191,22 @@ StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
     if (closed_)
       return make_error(Errc::closed, fmt::format("log {}-{} is closed", topic_, partition_));
     if (failed_) return make_error(Errc::io_error, failure_);
+    // Idempotence: checked under the lock, atomically with the append below.
+    if (header.producer_id >= 0) {
+      auto checked = producers_.check(header);
+      if (!checked) {
+        return make_error(checked.code(), fmt::format("{}-{}: {}", topic_, partition_,
+                                                      checked.error().message));
+      }
+      if (checked->has_value()) {
+        const ProducerBatch& original = **checked;
+        result.base_offset = original.base_offset;
+        result.last_offset = original.last_offset;
+        result.log_append_time_ms = config_.log_append_time ? original.max_timestamp : -1;
+        result.duplicate = true;
+        return result;
+      }
+    }
     int64_t now = services_.now_ms();
     int64_t segment_bytes = std::min(config_.segment_bytes, format::kMaxSegmentBytes);
     bool full = int64_t(active_->size + batch.size()) > segment_bytes;
@@ -216,6 +236,8 @@ StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
     result.base_offset = stamped.base_offset;
     result.last_offset = stamped.last_offset();
     log_end_offset_ = result.last_offset + 1;
+    if (header.producer_id >= 0) producers_.record(stamped, now);
+    last_batch_producer_id_ = header.producer_id;
     total_bytes_ += int64_t(batch.size());
     mode = config_.flush_mode;
     if (mode != FlushMode::always) high_watermark_ = log_end_offset_;
@@ -355,6 +377,146 @@ void PartitionLog::flush(bool force_sync) {
       std::lock_guard lock(mu_);
       s->index_files_current = true;
     }
+  }
+  // Producer state snapshots of rolled segments that are now durable. A
+  // failure costs only a longer replay at the next start.
+  std::vector<PendingSnapshot> snapshots;
+  if (!finished.empty()) {
+    std::lock_guard lock(mu_);
+    std::erase_if(pending_snapshots_, [&](PendingSnapshot& p) {
+      if (std::find(finished.begin(), finished.end(), p.rolled) == finished.end()) return false;
+      snapshots.push_back(std::move(p));
+      return true;
+    });
+  }
+  for (const auto& p : snapshots) {
+    std::string path = io::join_path(dir_, format::segment_file_name(p.offset, format::kSnapshotSuffix));
+    if (auto r = io::write_file_atomically(services_.fs(), path, p.bytes); !r) {
+      HF_WARN("writing producer snapshot {}: {}", path, r.error().message);
+    }
+  }
+}
+
+StorageResult<void> PartitionLog::write_producer_snapshot() {
+  int64_t offset;
+  std::vector<uint8_t> bytes;
+  {
+    std::lock_guard lock(mu_);
+    if (failed_ || closed_ || durable_offset_ != log_end_offset_) {
+      return make_error(Errc::io_error,
+                        fmt::format("{}-{}: producer snapshot needs a flushed log", topic_, partition_));
+    }
+    offset = log_end_offset_;
+    bytes = producers_.encode_snapshot(offset);
+  }
+  std::string path = io::join_path(dir_, format::segment_file_name(offset, format::kSnapshotSuffix));
+  if (auto r = io::write_file_atomically(services_.fs(), path, bytes); !r) return io_failure(r.error());
+  return {};
+}
+
+size_t PartitionLog::expire_producers(int64_t now_ms, int64_t expiration_ms) {
+  std::lock_guard lock(mu_);
+  return producers_.expire(now_ms, expiration_ms, last_batch_producer_id_);
+}
+
+std::optional<ProducerEntry> PartitionLog::producer_state(int64_t producer_id) const {
+  std::lock_guard lock(mu_);
+  const ProducerEntry* e = producers_.find(producer_id);
+  if (!e) return std::nullopt;
+  return *e;
+}
+
+size_t PartitionLog::producer_count() const {
+  std::lock_guard lock(mu_);
+  return producers_.size();
+}
+
+StorageResult<void> PartitionLog::load_producer_state(const std::vector<std::string>& names,
+                                                      bool& dir_changed) {
+  io::FileSystem& fs = services_.fs();
+  const int64_t first_base = segments_.begin()->first;
+  std::vector<int64_t> offsets;
+  for (const auto& name : names) {
+    auto offset = format::parse_segment_file_name(name, format::kSnapshotSuffix);
+    if (!offset) continue;
+    // Past the (possibly truncated) end, or before the oldest batch we hold
+    // (the batches between it and the log would be missing): unusable.
+    if (*offset > log_end_offset_ || *offset < first_base) {
+      (void)fs.remove(io::join_path(dir_, name));
+      dir_changed = true;
+      continue;
+    }
+    offsets.push_back(*offset);
+  }
+  std::sort(offsets.rbegin(), offsets.rend());
+  int64_t replay_from = first_base;
+  for (int64_t offset : offsets) {
+    std::string path = io::join_path(dir_, format::segment_file_name(offset, format::kSnapshotSuffix));
+    auto data = io::read_file(fs, path);
+    if (data) {
+      auto decoded = ProducerStateTable::decode_snapshot(*data);
+      if (decoded && decoded->offset == offset) {
+        producers_ = std::move(decoded->table);
+        replay_from = offset;
+        break;
+      }
+      HF_WARN("{}: ignoring producer snapshot: {}", path,
+              decoded ? "offset does not match its name" : decoded.error().message);
+    } else {
+      HF_WARN("{}: cannot read producer snapshot: {}", path, data.error().message);
+    }
+    (void)fs.remove(path);
+    dir_changed = true;
+  }
+  // Replay the batch headers after the snapshot (Kafka's replication origin:
+  // no validation, the log is the truth).
+  const int64_t now = services_.now_ms();
+  size_t replayed = 0;
+  auto it = segments_.upper_bound(replay_from);
+  if (it != segments_.begin()) --it;
+  bool first = true;
+  for (; it != segments_.end(); ++it) {
+    const auto& segment = it->second;
+    uint64_t position = first ? segment->index_lookup(replay_from) : 0;
+    first = false;
+    while (position < segment->size) {
+      auto header = segment->read_header(position, segment->size);
+      if (!header) return header.error();
+      if (header->base_offset >= replay_from && header->producer_id >= 0 && !header->is_control()) {
+        producers_.record(*header, now);
+        ++replayed;
+      }
+      position += header->size_in_bytes();
+    }
+  }
+  // The producer of the latest batch is never expired: find it (a short scan
+  // from the last index entry of the last non-empty segment).
+  for (auto r = segments_.rbegin(); r != segments_.rend(); ++r) {
+    const auto& segment = r->second;
+    if (segment->size == 0) continue;
+    uint64_t position = segment->index_lookup(segment->next_offset - 1);
+    while (position < segment->size) {
+      auto header = segment->read_header(position, segment->size);
+      if (!header) return header.error();
+      last_batch_producer_id_ = header->producer_id;
+      position += header->size_in_bytes();
+    }
+    break;
+  }
+  if (replayed > 0 || producers_.size() > 0) {
+    HF_DEBUG("{}: producer state of {} producers, {} batches replayed from offset {}", dir_,
+             producers_.size(), replayed, replay_from);
+  }
+  return {};
+}
+
+void PartitionLog::remove_snapshots_below(int64_t offset) {
+  io::FileSystem& fs = services_.fs();
+  auto names = fs.list_dir(dir_);
+  if (!names) return;
+  for (const auto& name : *names) {
+    auto o = format::parse_segment_file_name(name, format::kSnapshotSuffix);
+    if (o && *o < offset) (void)fs.remove(io::join_path(dir_, name));
   }
 }
 
@@ -564,11 +726,14 @@ std::optional<int64_t> PartitionLog::offset_for_timestamp(int64_t ts) const {
 // ---------------------------------------------------------------- deletion
 
 StorageResult<void> PartitionLog::remove_segments(
-    const std::vector<std::shared_ptr<Segment>>& dead) {
+    const std::vector<std::shared_ptr<Segment>>& dead, int64_t first_base) {
   if (dead.empty()) return {};
   for (const auto& s : dead) {
     if (auto r = s->remove_files(services_.fs()); !r) return r;
   }
+  // Snapshots before the first remaining segment can never be used again.
+  // (The producer state itself is kept: KAFKA-7190.)
+  remove_snapshots_below(first_base);
   if (auto r = services_.fs().sync_dir(dir_); !r) return io_failure(r.error());
   return {};
 }
@@ -576,6 +741,7 @@ StorageResult<void> PartitionLog::remove_segments(
 StorageResult<int64_t> PartitionLog::delete_records_before(int64_t offset) {
   std::vector<std::shared_ptr<Segment>> dead;
   int64_t new_start;
+  int64_t first_base = 0;
   {
     std::lock_guard lock(mu_);
     if (closed_)
@@ -601,14 +767,16 @@ StorageResult<int64_t> PartitionLog::delete_records_before(int64_t offset) {
       segments_.erase(first);
     }
     new_start = log_start_offset_;
+    first_base = segments_.begin()->first;
   }
   if (auto r = services_.checkpoint_log_start_offsets(); !r) return r.error();
-  if (auto r = remove_segments(dead); !r) return r.error();
+  if (auto r = remove_segments(dead, first_base); !r) return r.error();
   return new_start;
 }
 
 StorageResult<int> PartitionLog::apply_retention(int64_t now_ms) {
   std::vector<std::shared_ptr<Segment>> dead;
+  int64_t first_base = 0;
   {
     std::lock_guard lock(mu_);
     if (closed_ || (config_.retention_ms < 0 && config_.retention_bytes < 0)) return 0;
@@ -631,8 +799,9 @@ StorageResult<int> PartitionLog::apply_retention(int64_t now_ms) {
       dead.push_back(s);
       segments_.erase(first);
     }
+    first_base = segments_.begin()->first;
   }
-  if (auto r = remove_segments(dead); !r) return r.error();
+  if (auto r = remove_segments(dead, first_base); !r) return r.error();
   return int(dead.size());
 }
 

@@ -25,6 +25,7 @@
 
 #include "io/file_system.h"
 #include "record/batch.h"
+#include "storage/producer_state.h"
 #include "storage/segment.h"
 #include "storage/types.h"
 
@@ -61,6 +62,12 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   // (page cache only), updates the indexes and rolls the segment first if it
   // is full (segment.bytes) or old (segment.ms). Fails with io_error once the
   // log has failed (a write or fsync error: fsyncgate), closed after remove().
+  // A batch with a producer id is first checked against the producer state
+  // under the same lock (producer_state.h): a retry of one of the producer's
+  // last five batches writes nothing and returns the ORIGINAL offsets with
+  // `duplicate` set (the caller waits for last_offset + 1 to be durable before
+  // acknowledging it); a sequence gap fails with out_of_order_sequence, an old
+  // epoch with invalid_producer_epoch.
   StorageResult<AppendResult> append(std::span<const uint8_t> batch,
                                      const record::BatchHeader& header, int32_t leader_epoch);
 
@@ -95,6 +102,9 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   // True after a write or fsync error: nothing more is appended or acknowledged.
   bool failed() const;
   size_t segment_count() const;
+  // The idempotence state of one producer id (tests, introspection).
+  std::optional<ProducerEntry> producer_state(int64_t producer_id) const;
+  size_t producer_count() const;
 
   // ---- For LogManager ----
 
@@ -125,6 +135,12 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   void flush(bool force_sync);
   // Writes index files not yet on disk (shutdown).
   StorageResult<void> write_index_files();
+  // Writes the producer state as of the log end as <log end>.snapshot, so the
+  // next start replays nothing (clean shutdown; the log must be flushed).
+  StorageResult<void> write_producer_snapshot();
+  // Forgets producers idle for expiration_ms (producer.id.expiration.ms),
+  // except the producer of the log's latest batch. Returns how many.
+  size_t expire_producers(int64_t now_ms, int64_t expiration_ms);
   // Deletes whole non-active segments past retention.ms / retention.bytes
   // that lie below the high watermark. Returns how many were deleted.
   StorageResult<int> apply_retention(int64_t now_ms);
@@ -150,7 +166,18 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   void fail_locked(std::string reason);
   std::vector<DurableCallback> take_ready_waiters_locked(std::optional<Errc>& error,
                                                          std::string& message);
-  StorageResult<void> remove_segments(const std::vector<std::shared_ptr<Segment>>& dead);
+  StorageResult<void> remove_segments(const std::vector<std::shared_ptr<Segment>>& dead,
+                                      int64_t first_base);
+  // Load: producer state from the newest valid snapshot plus a replay of the
+  // batch headers after it (or of the whole log without one).
+  StorageResult<void> load_producer_state(const std::vector<std::string>& names, bool& dir_changed);
+  void remove_snapshots_below(int64_t offset);
+
+  struct PendingSnapshot {
+    std::shared_ptr<Segment> rolled;  // written once this segment is synced
+    int64_t offset;
+    std::vector<uint8_t> bytes;
+  };
 
   LogServices& services_;
   const std::string dir_;
@@ -176,6 +203,9 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   std::vector<uint8_t> scratch_;  // the stamped copy of the batch being appended
   std::vector<Waiter> waiters_;
   std::atomic<bool> sync_requested_{false};
+  ProducerStateTable producers_;
+  int64_t last_batch_producer_id_ = -1;  // of the latest batch in the log; never expired
+  std::vector<PendingSnapshot> pending_snapshots_;
 
   std::mutex flush_mu_;  // one flush at a time
 };

@@ -15,7 +15,10 @@ enum class Errc {
   not_found,
   already_exists,
   invalid_argument,
-  closed
+  closed,
+  // Idempotent producer checks (PartitionLog::append, producer_state.h).
+  out_of_order_sequence,   // a gap, a non-zero first sequence in a new epoch, or a retry too old to match
+  invalid_producer_epoch,  // an epoch older than the partition has seen for the producer id
 };
 const char* to_string(Errc code);
 
@@ -40,6 +43,10 @@ struct AppendResult {
   int64_t base_offset;
   int64_t last_offset;
   int64_t log_append_time_ms;  // -1 unless LogAppendTime
+  // True when the batch was a retry of one of the producer's last five
+  // batches: nothing was written and the offsets are the ORIGINAL batch's.
+  // The caller must not acknowledge before last_offset + 1 is durable.
+  bool duplicate = false;
 };
 
 struct ReadResult {

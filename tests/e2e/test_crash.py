@@ -35,7 +35,7 @@ def test_acknowledged_messages_survive_kill_9(broker_factory, topic_name):
     seed = int(os.environ.get("HOLDFAST_CRASH_SEED", str(time.time_ns() % 2**32)))
     rng = random.Random(seed)
     print(f"crash test seed {seed} ({KILLS} kills)")
-    broker = broker_factory(settings={"log.segment.bytes": str(256 * 1024)})
+    broker = broker_factory(settings={"log.segment.bytes": str(64 * 1024)})
     bootstrap = broker.bootstrap
     ck_produce(bootstrap, topic_name, [{"key": "warm-up", "value": "warm-up"}])  # auto-create
     assert ck_topic_partitions(bootstrap, topic_name) == [0, 1, 2, 3]

@@ -143,8 +143,10 @@ def test_fetch_offsets_by_timestamp_and_delete_records(kafkajs, bootstrap, topic
     # kafkajs maps "no such offset" (-1) to the high watermark.
     assert {o["partition"]: o["offset"] for o in by_late_time}[0] == "10"
 
-    _, offsets = admin_calls(
+    # kafkajs' deleteTopicRecords needs the topic's metadata in its cache first.
+    _, _, offsets = admin_calls(
         kafkajs, bootstrap,
+        ("fetchTopicMetadata", {"topics": [topic_name]}),
         ("deleteTopicRecords", {"topic": topic_name, "partitions": [{"partition": 0, "offset": "4"}]}),
         ("fetchTopicOffsets", topic_name))
     p0 = {o["partition"]: o for o in offsets}[0]

@@ -55,7 +55,9 @@ HandlePtr make_handle(rd_kafka_type_t type, ConfPtr conf) {
 namespace {
 
 struct MetadataDeleter {
-  void operator()(const rd_kafka_metadata_t* metadata) const { rd_kafka_metadata_destroy(metadata); }
+  void operator()(const rd_kafka_metadata_t* metadata) const {
+    rd_kafka_metadata_destroy(metadata);
+  }
 };
 
 TopicInfo to_topic_info(const rd_kafka_metadata_topic_t& topic) {
@@ -88,8 +90,10 @@ std::vector<TopicInfo> fetch_all_topics(rd_kafka_t* rk, int timeout_ms) {
   }
   std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> metadata(raw);
   std::vector<TopicInfo> topics;
-  for (int i = 0; i < metadata->topic_cnt; ++i) topics.push_back(to_topic_info(metadata->topics[i]));
-  std::sort(topics.begin(), topics.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  for (int i = 0; i < metadata->topic_cnt; ++i)
+    topics.push_back(to_topic_info(metadata->topics[i]));
+  std::sort(topics.begin(), topics.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
   return topics;
 }
 

@@ -19,7 +19,9 @@ namespace holdfast::cli {
 namespace {
 
 volatile std::sig_atomic_t g_stop_requested = 0;
-void request_stop(int) { g_stop_requested = 1; }
+void request_stop(int) {
+  g_stop_requested = 1;
+}
 
 struct ConsumeOptions {
   ClientOptions client;
@@ -59,9 +61,10 @@ void resolve_start_offsets(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* list
     case StartPosition::Kind::kEnd:
     case StartPosition::Kind::kOffset:
       for (int i = 0; i < list->cnt; ++i) {
-        list->elems[i].offset = start.kind == StartPosition::Kind::kBeginning ? RD_KAFKA_OFFSET_BEGINNING
-                                : start.kind == StartPosition::Kind::kEnd     ? RD_KAFKA_OFFSET_END
-                                                                              : start.value;
+        list->elems[i].offset = start.kind == StartPosition::Kind::kBeginning
+                                    ? RD_KAFKA_OFFSET_BEGINNING
+                                : start.kind == StartPosition::Kind::kEnd ? RD_KAFKA_OFFSET_END
+                                                                          : start.value;
       }
       return;
     case StartPosition::Kind::kTimestamp: {
@@ -74,7 +77,8 @@ void resolve_start_offsets(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* list
       for (int i = 0; i < list->cnt; ++i) {
         if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
           fail("consume: cannot look up offsets for timestamp in partition " +
-               std::to_string(list->elems[i].partition) + ": " + rd_kafka_err2str(list->elems[i].err));
+               std::to_string(list->elems[i].partition) + ": " +
+               rd_kafka_err2str(list->elems[i].err));
         }
         // -1: no message at or after the timestamp, so start at the end.
         if (list->elems[i].offset < 0) list->elems[i].offset = RD_KAFKA_OFFSET_END;
@@ -159,8 +163,8 @@ void print_message(const rd_kafka_message_t* message, const std::string& format)
     const char* name;
     const void* value;
     size_t size;
-    for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
-                       RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (size_t i = 0;
+         rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
          ++i) {
       out["headers"].push_back({{"key", name}, {"value", bytes(value, size)}});
     }
@@ -231,12 +235,14 @@ void run_consume(const ConsumeOptions& opts) {
       rd_kafka_topic_partition_list_add(assignment.get(), opts.topic.c_str(), partition.id);
     }
     if (assignment->cnt == 0) {
-      fail("consume: topic '" + opts.topic + "' has no partition " + std::to_string(opts.partition));
+      fail("consume: topic '" + opts.topic + "' has no partition " +
+           std::to_string(opts.partition));
     }
     resolve_start_offsets(rk.get(), assignment.get(), state.start, opts.client.timeout_ms);
     if (opts.exit_at_end) record_end_offsets(rk.get(), assignment.get(), state);
     rd_kafka_resp_err_t err = rd_kafka_assign(rk.get(), assignment.get());
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) fail(std::string("consume: assign: ") + rd_kafka_err2str(err));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      fail(std::string("consume: assign: ") + rd_kafka_err2str(err));
     state.assigned = true;
   }
 
@@ -244,7 +250,9 @@ void run_consume(const ConsumeOptions& opts) {
   std::signal(SIGTERM, request_stop);
   int64_t consumed = 0;
   std::string failure;
-  auto reached_end = [&] { return opts.exit_at_end && state.assigned && state.end_at_start.empty(); };
+  auto reached_end = [&] {
+    return opts.exit_at_end && state.assigned && state.end_at_start.empty();
+  };
   while (!g_stop_requested && (opts.count < 0 || consumed < opts.count) && !reached_end()) {
     if (!state.fatal_error.empty()) {
       failure = "consume: " + state.fatal_error;
@@ -255,11 +263,12 @@ void run_consume(const ConsumeOptions& opts) {
       std::fflush(stdout);
       continue;
     }
-    std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> owned(message,
-                                                                            rd_kafka_message_destroy);
+    std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> owned(
+        message, rd_kafka_message_destroy);
     if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       auto it = state.end_at_start.find(message->partition);
-      if (it != state.end_at_start.end() && message->offset >= it->second) state.end_at_start.erase(it);
+      if (it != state.end_at_start.end() && message->offset >= it->second)
+        state.end_at_start.erase(it);
       continue;
     }
     if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -274,7 +283,8 @@ void run_consume(const ConsumeOptions& opts) {
     print_message(message, opts.format);
     ++consumed;
     auto it = state.end_at_start.find(message->partition);
-    if (it != state.end_at_start.end() && message->offset + 1 >= it->second) state.end_at_start.erase(it);
+    if (it != state.end_at_start.end() && message->offset + 1 >= it->second)
+      state.end_at_start.erase(it);
   }
   std::fflush(stdout);
   rd_kafka_consumer_close(rk.get());
@@ -297,7 +307,9 @@ void add_consume_command(CLI::App& app) {
                       "Join consumer group G (subscribe) instead of reading assigned partitions");
   consume->add_flag("-e,--exit-at-end", opts->exit_at_end,
                     "Exit once every partition is read up to the end it had at start");
-  consume->add_option("--format", opts->format, "text (values, one per line) or json (one object per line)")
+  consume
+      ->add_option("--format", opts->format,
+                   "text (values, one per line) or json (one object per line)")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   add_client_options(consume, opts->client);

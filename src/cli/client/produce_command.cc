@@ -57,9 +57,9 @@ void run_produce(const ProduceOptions& opts) {
   DeliveryTally tally;
   // A CLI should not sit for librdkafka's default 5 minutes when the broker is
   // gone: give up on a message after 30 s (-X message.timeout.ms=... overrides).
-  auto conf = make_conf(opts.client, {{"acks", *acks},
-                                      {"compression.codec", *compression},
-                                      {"message.timeout.ms", "30000"}});
+  auto conf = make_conf(
+      opts.client,
+      {{"acks", *acks}, {"compression.codec", *compression}, {"message.timeout.ms", "30000"}});
   rd_kafka_conf_set_opaque(conf.get(), &tally);
   rd_kafka_conf_set_dr_msg_cb(conf.get(), on_delivery);
   auto rk = make_handle(RD_KAFKA_PRODUCER, std::move(conf));
@@ -84,10 +84,9 @@ void run_produce(const ProduceOptions& opts) {
     for (;;) {
       err = rd_kafka_producev(
           rk.get(), RD_KAFKA_V_TOPIC(opts.topic.c_str()), RD_KAFKA_V_PARTITION(partition),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_KEY(key, key_size),
-          RD_KAFKA_V_VALUE(kv.value.data(), kv.value.size()),
-          RD_KAFKA_V_HEADERS(message_headers), RD_KAFKA_V_END);
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_size),
+          RD_KAFKA_V_VALUE(kv.value.data(), kv.value.size()), RD_KAFKA_V_HEADERS(message_headers),
+          RD_KAFKA_V_END);
       if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
       rd_kafka_poll(rk.get(), 100);  // the local queue is full: serve delivery reports, retry
     }
@@ -107,8 +106,8 @@ void run_produce(const ProduceOptions& opts) {
          " messages to '" + opts.topic + "' failed (first error: " + tally.first_error + ")");
   }
   std::cerr << "produced " << produced << " messages to '" << opts.topic << "' (acks=" << *acks
-            << ", compression=" << *compression << "): " << tally.delivered << " delivered, 0 failed"
-            << std::endl;
+            << ", compression=" << *compression << "): " << tally.delivered
+            << " delivered, 0 failed" << std::endl;
 }
 
 }  // namespace
@@ -125,7 +124,8 @@ void add_produce_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   produce->add_option("-z,--compression", opts->compression, "none, gzip, snappy, lz4 or zstd")
       ->capture_default_str();
-  produce->add_option("-H,--header", opts->headers, "Header key=value on every message (repeatable)");
+  produce->add_option("-H,--header", opts->headers,
+                      "Header key=value on every message (repeatable)");
   add_client_options(produce, opts->client);
   produce->callback([opts] { run_produce(*opts); });
 }

@@ -29,7 +29,9 @@ struct TopicOptions {
 };
 
 struct AdminOptionsDeleter {
-  void operator()(rd_kafka_AdminOptions_t* options) const { rd_kafka_AdminOptions_destroy(options); }
+  void operator()(rd_kafka_AdminOptions_t* options) const {
+    rd_kafka_AdminOptions_destroy(options);
+  }
 };
 using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter>;
 
@@ -76,8 +78,8 @@ void run_create(const TopicOptions& opts) {
   rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(opts.name.c_str(), opts.partitions,
                                                      opts.replication, errstr, sizeof errstr);
   if (topic == nullptr) fail("topic create: " + std::string(errstr), kExitUsage);
-  std::unique_ptr<rd_kafka_NewTopic_t, void (*)(rd_kafka_NewTopic_t*)> owned(topic,
-                                                                             rd_kafka_NewTopic_destroy);
+  std::unique_ptr<rd_kafka_NewTopic_t, void (*)(rd_kafka_NewTopic_t*)> owned(
+      topic, rd_kafka_NewTopic_destroy);
   for (const auto& config : opts.configs) {
     auto assignment = parse_assignment(config);
     if (!assignment) fail("topic create: -c " + assignment.error().message, kExitUsage);
@@ -97,8 +99,8 @@ void run_create(const TopicOptions& opts) {
   for (size_t i = 0; i < count; ++i) {
     if (rd_kafka_topic_result_error(results[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       const char* message = rd_kafka_topic_result_error_string(results[i]);
-      fail("topic create '" + opts.name + "': " +
-           (message ? message : rd_kafka_err2str(rd_kafka_topic_result_error(results[i]))));
+      fail("topic create '" + opts.name +
+           "': " + (message ? message : rd_kafka_err2str(rd_kafka_topic_result_error(results[i]))));
     }
   }
   std::cout << "created topic " << opts.name << '\n';
@@ -120,9 +122,9 @@ void run_list(const TopicOptions& opts) {
   }
   std::vector<std::vector<std::string>> rows{{"NAME", "PARTITIONS", "REPLICAS"}};
   for (const auto& topic : topics) {
-    rows.push_back({topic.name, std::to_string(topic.partitions.size()),
-                    std::to_string(topic.partitions.empty() ? 0
-                                                            : topic.partitions.front().replicas.size())});
+    rows.push_back(
+        {topic.name, std::to_string(topic.partitions.size()),
+         std::to_string(topic.partitions.empty() ? 0 : topic.partitions.front().replicas.size())});
   }
   print_table(rows);
 }
@@ -155,7 +157,8 @@ std::map<std::string, ConfigValue> describe_non_default_configs(rd_kafka_t* rk,
            (message ? message : rd_kafka_err2str(rd_kafka_ConfigResource_error(resources[r]))));
     }
     size_t entry_count = 0;
-    const rd_kafka_ConfigEntry_t** entries = rd_kafka_ConfigResource_configs(resources[r], &entry_count);
+    const rd_kafka_ConfigEntry_t** entries =
+        rd_kafka_ConfigResource_configs(resources[r], &entry_count);
     for (size_t e = 0; e < entry_count; ++e) {
       const rd_kafka_ConfigEntry_t* entry = entries[e];
       if (rd_kafka_ConfigEntry_is_default(entry)) continue;
@@ -193,7 +196,8 @@ void run_describe(const TopicOptions& opts) {
   auto configs = describe_non_default_configs(rk.get(), topic.name, opts.client.timeout_ms);
 
   if (opts.format == "json") {
-    nlohmann::ordered_json out{{"name", topic.name}, {"partitions", nlohmann::ordered_json::array()}};
+    nlohmann::ordered_json out{{"name", topic.name},
+                               {"partitions", nlohmann::ordered_json::array()}};
     for (size_t i = 0; i < topic.partitions.size(); ++i) {
       const auto& p = topic.partitions[i];
       out["partitions"].push_back({{"partition", p.id},
@@ -205,7 +209,8 @@ void run_describe(const TopicOptions& opts) {
     }
     out["configs"] = nlohmann::ordered_json::object();
     for (const auto& [key, config] : configs) {
-      out["configs"][key] = config.sensitive ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(config.value);
+      out["configs"][key] =
+          config.sensitive ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(config.value);
     }
     std::cout << out.dump() << '\n';
     return;
@@ -288,7 +293,8 @@ void add_topic_command(CLI::App& app) {
   list->callback([opts] { run_list(*opts); });
 
   auto* describe = topic->add_subcommand(
-      "describe", "Show a topic's partitions (leader, replicas, ISR, offsets) and non-default configs");
+      "describe",
+      "Show a topic's partitions (leader, replicas, ISR, offsets) and non-default configs");
   describe->add_option("name", opts->name, "Topic name")->required();
   describe->add_option("--format", opts->format, "Output format")
       ->check(CLI::IsMember({"text", "json"}))

@@ -31,6 +31,10 @@ KafkaError to_kafka_error(storage::Errc e) {
       return KafkaError::corrupt_message;
     case storage::Errc::invalid_argument:
       return KafkaError::invalid_request;
+    case storage::Errc::out_of_order_sequence:
+      return KafkaError::out_of_order_sequence_number;
+    case storage::Errc::invalid_producer_epoch:
+      return KafkaError::invalid_producer_epoch;
     case storage::Errc::io_error:
     case storage::Errc::already_exists:
     case storage::Errc::closed:

@@ -17,5 +17,17 @@ Awaitable<Response> handle_create_partitions(RequestContext& ctx);
 Awaitable<Response> handle_describe_configs(RequestContext& ctx);
 Awaitable<Response> handle_alter_configs(RequestContext& ctx);
 Awaitable<Response> handle_delete_records(RequestContext& ctx);
+Awaitable<Response> handle_find_coordinator(RequestContext& ctx);
+Awaitable<Response> handle_join_group(RequestContext& ctx);
+Awaitable<Response> handle_sync_group(RequestContext& ctx);
+Awaitable<Response> handle_heartbeat(RequestContext& ctx);
+Awaitable<Response> handle_leave_group(RequestContext& ctx);
+Awaitable<Response> handle_offset_commit(RequestContext& ctx);
+Awaitable<Response> handle_offset_fetch(RequestContext& ctx);
+Awaitable<Response> handle_offset_delete(RequestContext& ctx);
+Awaitable<Response> handle_list_groups(RequestContext& ctx);
+Awaitable<Response> handle_describe_groups(RequestContext& ctx);
+Awaitable<Response> handle_delete_groups(RequestContext& ctx);
+Awaitable<Response> handle_init_producer_id(RequestContext& ctx);
 
 }  // namespace holdfast::server

@@ -3,6 +3,7 @@
 #include "server/handlers/handlers.h"
 #include "server/kafka_error.h"
 #include "server/topic_config.h"
+#include "server/topic_manager.h"
 
 namespace holdfast::server {
 namespace {
@@ -15,7 +16,7 @@ MetadataResponse::MetadataResponseTopic describe(const Broker& broker,
   MetadataResponse::MetadataResponseTopic topic;
   topic.error_code = code(KafkaError::none);
   topic.name = info.name;
-  topic.is_internal = false;
+  topic.is_internal = is_internal_topic(info.name);
   for (int32_t p = 0; p < info.partition_count; ++p) {
     MetadataResponse::MetadataResponsePartition partition;
     partition.error_code = code(KafkaError::none);

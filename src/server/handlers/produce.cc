@@ -52,6 +52,11 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
         fail(KafkaError::invalid_required_acks, "acks must be -1, 0 or 1");
         continue;
       }
+      if (is_internal_topic(topic.name)) {
+        // Only the coordinators write there (Kafka: "Cannot append to internal topic").
+        fail(KafkaError::invalid_topic_exception, "cannot produce to internal topic " + topic.name);
+        continue;
+      }
       storage::PartitionLog* log = broker.topics().log(topic.name, partition.index);
       if (!log) {
         fail(KafkaError::unknown_topic_or_partition, "");
@@ -75,12 +80,31 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
         fail(KafkaError::invalid_txn_state, "transactions are not supported yet");
         continue;
       }
+      // The idempotence check runs inside append, under the partition lock.
+      // Handlers of pipelined requests start in arrival order and reach this
+      // append before their first suspension, so a producer's in-flight
+      // batches are checked and appended in the order it sent them.
       auto appended = log->append(records.span(), *header, /*leader_epoch=*/0);
       if (!appended) {
-        HF_ERROR("append to {}-{} failed: {}", topic.name, partition.index,
-                 appended.error().message);
+        const bool producer_error = appended.code() == storage::Errc::out_of_order_sequence ||
+                                    appended.code() == storage::Errc::invalid_producer_epoch;
+        if (producer_error) {
+          HF_DEBUG("produce to {}-{} from {} rejected: {}", topic.name, partition.index,
+                   ctx.client(), appended.error().message);
+        } else {
+          HF_ERROR("append to {}-{} failed: {}", topic.name, partition.index,
+                   appended.error().message);
+        }
         fail(to_kafka_error(appended.code()), appended.error().message);
         continue;
+      }
+      if (appended->duplicate) {
+        // A retry of a batch already in the log: success with the ORIGINAL
+        // offsets. It is acknowledged only once the original is durable (the
+        // wait below uses the original's end offset), because the first
+        // attempt may not have been fsynced yet.
+        HF_DEBUG("produce to {}-{} from {}: duplicate of the batch at offset {}", topic.name,
+                 partition.index, ctx.client(), appended->base_offset);
       }
       out.error_code = code(KafkaError::none);
       out.base_offset = appended->base_offset;

@@ -28,6 +28,18 @@ std::vector<ApiHandler> build() {
       entry<DescribeConfigsRequest, 0, 1>(handle_describe_configs),
       entry<AlterConfigsRequest, 0, 1>(handle_alter_configs),
       entry<CreatePartitionsRequest, 0, 1>(handle_create_partitions),
+      entry<FindCoordinatorRequest, 0, 2>(handle_find_coordinator),
+      entry<JoinGroupRequest, 0, 5>(handle_join_group),
+      entry<SyncGroupRequest, 0, 3>(handle_sync_group),
+      entry<HeartbeatRequest, 0, 3>(handle_heartbeat),
+      entry<LeaveGroupRequest, 0, 3>(handle_leave_group),
+      entry<OffsetCommitRequest, 0, 7>(handle_offset_commit),
+      entry<OffsetFetchRequest, 0, 7>(handle_offset_fetch),
+      entry<OffsetDeleteRequest, 0, 0>(handle_offset_delete),
+      entry<ListGroupsRequest, 0, 4>(handle_list_groups),
+      entry<DescribeGroupsRequest, 0, 4>(handle_describe_groups),
+      entry<DeleteGroupsRequest, 0, 1>(handle_delete_groups),
+      entry<InitProducerIdRequest, 0, 4>(handle_init_producer_id),
   };
   std::sort(table.begin(), table.end(),
             [](const ApiHandler& a, const ApiHandler& b) { return a.api_key < b.api_key; });

@@ -26,5 +26,14 @@ TEST(ErrorMapping, StorageErrors) {
   EXPECT_EQ(code(KafkaError::offset_out_of_range), 1);
 }
 
+TEST(ErrorMapping, IdempotentProducerErrors) {
+  EXPECT_EQ(to_kafka_error(storage::Errc::out_of_order_sequence),
+            KafkaError::out_of_order_sequence_number);
+  EXPECT_EQ(to_kafka_error(storage::Errc::invalid_producer_epoch),
+            KafkaError::invalid_producer_epoch);
+  EXPECT_EQ(code(KafkaError::out_of_order_sequence_number), 45);
+  EXPECT_EQ(code(KafkaError::invalid_producer_epoch), 47);
+}
+
 }  // namespace
 }  // namespace holdfast::server

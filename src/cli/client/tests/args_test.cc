@@ -25,8 +25,8 @@ TEST(ParseStartPosition, AcceptsTimestamps) {
 }
 
 TEST(ParseStartPosition, RejectsEverythingElse) {
-  for (const char* bad : {"", "begin", "END", "-1", "+3", "12x", "@", "@-5", "@abc", " 1",
-                          "1 ", "99999999999999999999"}) {
+  for (const char* bad : {"", "begin", "END", "-1", "+3", "12x", "@", "@-5", "@abc", " 1", "1 ",
+                          "99999999999999999999"}) {
     auto result = parse_start_position(bad);
     EXPECT_FALSE(result.ok()) << "accepted '" << bad << "'";
     if (!result.ok()) {

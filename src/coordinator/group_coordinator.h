@@ -1,0 +1,327 @@
+// The consumer group coordinator and offset store (DESIGN §6).
+//
+// A group belongs to the `__consumer_offsets` partition its id hashes to
+// (partition_for_group). Everything the coordinator must remember — committed
+// offsets and group metadata (generation, members, assignments) — is appended
+// to that partition as records (group_records.h) and is rebuilt by replaying
+// the partition at start-up; until a partition is replayed its groups answer
+// coordinator_load_in_progress.
+//
+// Threading: plain C++, no Asio. Every public method may be called from any
+// thread. Each coordinator partition has one mutex guarding its groups; it is
+// never held across a durability wait and never while a completion callback
+// runs. Completions fire from the calling thread, the timer thread (deadlines)
+// or the log's flusher thread (durability), exactly once each.
+//
+// Time: deadlines (session timeouts, rebalance timeouts, the initial rebalance
+// delay) use options.clock; stored timestamps use options.wall_clock. Both are
+// injectable, and tick() runs the timers so that tests drive time by hand.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/bytes.h"
+#include "coordinator/group_records.h"
+#include "storage/log_manager.h"
+
+namespace holdfast::coordinator {
+
+inline constexpr const char* kOffsetsTopic = "__consumer_offsets";
+
+enum class GroupErrc {
+  none = 0,
+  coordinator_load_in_progress,
+  coordinator_not_available,
+  not_coordinator,
+  invalid_group_id,
+  unknown_member_id,
+  illegal_generation,
+  inconsistent_group_protocol,
+  invalid_session_timeout,
+  rebalance_in_progress,
+  member_id_required,
+  fenced_instance_id,
+  group_id_not_found,
+  non_empty_group,
+  unstable_offset_commit,
+  offset_metadata_too_large,
+  group_subscribed_to_topic,
+  storage_error,  // the append or its fsync failed: nothing was acknowledged
+};
+const char* to_string(GroupErrc e);
+
+struct GroupCoordinatorOptions {
+  int32_t num_partitions = 50;                 // offsets.topic.num.partitions
+  int64_t initial_rebalance_delay_ms = 3000;   // group.initial.rebalance.delay.ms
+  int32_t min_session_timeout_ms = 6000;       // group.min.session.timeout.ms
+  int32_t max_session_timeout_ms = 1800000;    // group.max.session.timeout.ms
+  int64_t offsets_retention_ms = 10080LL * 60 * 1000;  // offsets.retention.minutes
+  int64_t offsets_retention_check_interval_ms = 600000;
+  int32_t offset_metadata_max_bytes = 4096;    // offset.metadata.max.bytes
+  bool start_timer_thread = true;              // false: the test calls tick()
+  int64_t tick_interval_ms = 20;
+  std::function<int64_t()> clock;       // deadlines; default steady clock (ms)
+  std::function<int64_t()> wall_clock;  // stored timestamps; default system clock (ms)
+};
+
+struct Protocol {
+  std::string name;
+  Bytes metadata;
+};
+
+struct JoinParams {
+  std::string group_id;
+  std::string member_id;  // empty for a new member
+  std::optional<std::string> group_instance_id;
+  std::string client_id;
+  std::string client_host;
+  int32_t session_timeout_ms = 0;
+  int32_t rebalance_timeout_ms = 0;
+  std::string protocol_type;
+  std::vector<Protocol> protocols;
+  bool require_known_member_id = false;  // JoinGroup v4+
+};
+
+struct JoinedMember {
+  std::string member_id;
+  std::optional<std::string> group_instance_id;
+  Bytes metadata;
+};
+
+struct JoinResult {
+  GroupErrc error = GroupErrc::none;
+  int32_t generation = -1;
+  std::string protocol_type;
+  std::string protocol_name;
+  std::string leader;
+  std::string member_id;
+  std::vector<JoinedMember> members;  // only for the leader
+};
+
+struct SyncParams {
+  std::string group_id;
+  int32_t generation = -1;
+  std::string member_id;
+  std::optional<std::string> group_instance_id;
+  std::vector<std::pair<std::string, Bytes>> assignments;  // from the leader
+};
+
+struct SyncResult {
+  GroupErrc error = GroupErrc::none;
+  Bytes assignment;
+};
+
+struct MemberIdentity {
+  std::string member_id;
+  std::optional<std::string> group_instance_id;
+};
+
+struct LeaveResult {
+  GroupErrc error = GroupErrc::none;  // group-level
+  std::vector<GroupErrc> members;     // per requested member
+};
+
+struct TopicPartitionKey {
+  std::string topic;
+  int32_t partition = 0;
+  friend auto operator<=>(const TopicPartitionKey&, const TopicPartitionKey&) = default;
+};
+
+struct OffsetCommitEntry {
+  TopicPartitionKey tp;
+  int64_t offset = 0;
+  int32_t leader_epoch = -1;
+  std::optional<std::string> metadata;
+  int64_t expire_timestamp_ms = -1;  // OffsetCommit v2-4 retention_time_ms
+};
+
+struct CommitParams {
+  std::string group_id;
+  int32_t generation = -1;
+  std::string member_id;
+  std::optional<std::string> group_instance_id;
+  std::vector<OffsetCommitEntry> offsets;
+};
+
+struct CommitResult {
+  std::vector<GroupErrc> errors;  // one per CommitParams::offsets entry
+};
+
+struct FetchedOffset {
+  TopicPartitionKey tp;
+  int64_t offset = -1;  // -1: nothing committed
+  int32_t leader_epoch = -1;
+  std::optional<std::string> metadata;
+  GroupErrc error = GroupErrc::none;
+};
+
+struct OffsetFetchResult {
+  GroupErrc error = GroupErrc::none;
+  std::vector<FetchedOffset> offsets;
+};
+
+struct GroupListing {
+  std::string group_id;
+  std::string protocol_type;
+  std::string state;
+};
+
+struct DescribedMember {
+  std::string member_id;
+  std::optional<std::string> group_instance_id;
+  std::string client_id;
+  std::string client_host;
+  Bytes metadata;
+  Bytes assignment;
+};
+
+struct GroupDescription {
+  GroupErrc error = GroupErrc::none;
+  std::string group_id;
+  std::string state;  // Empty, PreparingRebalance, CompletingRebalance, Stable, Dead
+  std::string protocol_type;
+  std::string protocol_name;
+  std::vector<DescribedMember> members;
+};
+
+struct OffsetDeleteResult {
+  GroupErrc error = GroupErrc::none;
+  std::vector<GroupErrc> partitions;  // per requested partition
+};
+
+struct Group;
+struct CoordinatorPartition;
+
+// Completions collected under a partition's mutex and run after it is released.
+using Deferred = std::vector<std::function<void()>>;
+
+class GroupCoordinator {
+ public:
+  // `logs` must outlive the coordinator and already hold every partition of
+  // kOffsetsTopic (0 .. options.num_partitions - 1).
+  GroupCoordinator(storage::LogManager& logs, GroupCoordinatorOptions options);
+  ~GroupCoordinator();
+  GroupCoordinator(const GroupCoordinator&) = delete;
+  GroupCoordinator& operator=(const GroupCoordinator&) = delete;
+
+  // Starts replaying every partition on a loader thread (groups of a partition
+  // answer coordinator_load_in_progress until it is done) and the timer thread.
+  void start();
+  // Tests: blocks until every partition is loaded.
+  bool wait_until_loaded(int64_t timeout_ms);
+  // Fails every waiting join and sync (coordinator_not_available), stops the
+  // threads; later calls answer coordinator_not_available.
+  void shutdown();
+
+  int32_t partition_for(const std::string& group_id) const;
+  int32_t num_partitions() const { return options_.num_partitions; }
+
+  // The contract of each operation is Kafka's GroupCoordinator's; see
+  // docs/consumer-groups.md. Callbacks fire exactly once, from any thread.
+  void join(JoinParams params, std::function<void(JoinResult)> done);
+  void sync(SyncParams params, std::function<void(SyncResult)> done);
+  GroupErrc heartbeat(const std::string& group_id, const std::string& member_id,
+                      const std::optional<std::string>& group_instance_id, int32_t generation);
+  LeaveResult leave(const std::string& group_id, const std::vector<MemberIdentity>& members);
+
+  // Responds once the commit is durable (LogManager::wait_durable).
+  void commit(CommitParams params, std::function<void(CommitResult)> done);
+  // topics == nullopt: every committed offset of the group.
+  OffsetFetchResult fetch_offsets(const std::string& group_id,
+                                  const std::optional<std::vector<TopicPartitionKey>>& partitions,
+                                  bool require_stable);
+  Result<std::vector<GroupListing>, GroupErrc> list_groups(const std::set<std::string>& states);
+  GroupDescription describe(const std::string& group_id);
+  void delete_groups(std::vector<std::string> group_ids,
+                     std::function<void(std::vector<GroupErrc>)> done);
+  void delete_offsets(const std::string& group_id, std::vector<TopicPartitionKey> partitions,
+                      std::function<void(OffsetDeleteResult)> done);
+  // Writes tombstones for every group's offsets of `topic` (topic deleted).
+  void remove_offsets_of_topic(const std::string& topic);
+
+  // Runs due timers: join/sync deadlines, session expiry, offset expiry.
+  void tick();
+  // Runs the offset expiry pass now (also what tick() does every
+  // offsets_retention_check_interval_ms). Returns how many offsets expired.
+  int expire_offsets_now();
+
+ private:
+  struct AppendTicket {
+    CoordinatorPartition* part = nullptr;
+    storage::PartitionLog* log = nullptr;
+    int64_t end_offset = -1;  // -1: nothing to wait for
+    GroupErrc error = GroupErrc::none;
+  };
+
+  CoordinatorPartition* partition_of(const std::string& group_id);
+  // nullopt if the partition can serve requests; otherwise the error to answer.
+  std::optional<GroupErrc> not_ready(const CoordinatorPartition& part) const;
+
+  // ---- membership (group_membership.cc); all with part.mu held ----
+  void join_locked(CoordinatorPartition& part, JoinParams params,
+                   std::function<void(JoinResult)> done, Deferred& deferred);
+  void add_member_and_rebalance(CoordinatorPartition& part, Group& group, JoinParams& params,
+                                std::string member_id, std::function<void(JoinResult)> done,
+                                Deferred& deferred);
+  void update_member_and_rebalance(CoordinatorPartition& part, Group& group,
+                                   const std::string& member_id, JoinParams& params,
+                                   std::function<void(JoinResult)> done, Deferred& deferred);
+  void prepare_rebalance(CoordinatorPartition& part, Group& group, const std::string& reason,
+                         Deferred& deferred);
+  void maybe_complete_join(CoordinatorPartition& part, Group& group, Deferred& deferred);
+  void complete_join(CoordinatorPartition& part, Group& group, Deferred& deferred);
+  void remove_member(CoordinatorPartition& part, Group& group, const std::string& member_id,
+                     const std::string& reason, Deferred& deferred);
+  void reset_and_fail_syncs(Group& group, GroupErrc error, Deferred& deferred);
+  void on_group_stored(CoordinatorPartition& part, const std::string& group_id, int32_t generation,
+                       GroupErrc stored);
+  void tick_partition(CoordinatorPartition& part, int64_t now, Deferred& deferred);
+
+  // ---- persistence (group_store.cc) ----
+  // Appends records (key, value or tombstone) as one batch to the partition's
+  // log. Requires part.mu held (appends of one partition stay in order).
+  AppendTicket append_locked(CoordinatorPartition& part,
+                             const std::vector<std::pair<std::string, std::optional<std::string>>>&
+                                 records);
+  AppendTicket store_group_locked(CoordinatorPartition& part, const Group& group);
+  // After part.mu is released: runs `then` once the ticket's records are
+  // durable (or at once if there was nothing to wait for / the append failed).
+  void when_durable(const AppendTicket& ticket, std::function<void(GroupErrc)> then);
+  void load_partition(CoordinatorPartition& part);
+  GroupValue group_value(const Group& group) const;
+
+  // ---- offsets (group_offsets.cc) ----
+  int expire_offsets_locked(CoordinatorPartition& part, int64_t now_wall,
+                            std::vector<AppendTicket>& tickets);
+
+  int64_t now() const { return options_.clock(); }
+  int64_t wall_now() const { return options_.wall_clock(); }
+  std::string new_member_id(const std::string& client_id);
+  void timer_loop();
+  void loader_loop();
+
+  storage::LogManager& logs_;
+  GroupCoordinatorOptions options_;
+  std::vector<std::unique_ptr<CoordinatorPartition>> partitions_;
+  std::atomic<bool> stopped_{false};
+  std::atomic<uint64_t> member_counter_{0};
+  int64_t last_expiry_check_ = 0;
+
+  std::mutex threads_mu_;
+  std::condition_variable threads_cv_;
+  bool stop_threads_ = false;
+  std::thread timer_;
+  std::thread loader_;
+};
+
+}  // namespace holdfast::coordinator

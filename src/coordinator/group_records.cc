@@ -1,0 +1,257 @@
+#include "coordinator/group_records.h"
+
+#include <limits>
+
+namespace holdfast::coordinator {
+namespace {
+
+class Out {
+ public:
+  void i16(int16_t v) { be(uint16_t(v), 2); }
+  void i32(int32_t v) { be(uint32_t(v), 4); }
+  void i64(int64_t v) { be(uint64_t(v), 8); }
+  void str(const std::string& s) {
+    i16(static_cast<int16_t>(s.size()));
+    buf_.append(s);
+  }
+  void nullable_str(const std::optional<std::string>& s) {
+    if (!s) return i16(-1);
+    str(*s);
+  }
+  // int32 length: commit metadata may be long.
+  void long_nullable_str(const std::optional<std::string>& s) {
+    if (!s) return i32(-1);
+    i32(static_cast<int32_t>(s->size()));
+    buf_.append(*s);
+  }
+  void bytes(const Bytes& b) {
+    i32(static_cast<int32_t>(b.size()));
+    buf_.append(b.view());
+  }
+  std::string take() { return std::move(buf_); }
+
+ private:
+  void be(uint64_t v, int n) {
+    for (int i = n - 1; i >= 0; --i) buf_.push_back(char((v >> (8 * i)) & 0xff));
+  }
+  std::string buf_;
+};
+
+class In {
+ public:
+  explicit In(std::span<const uint8_t> d) : d_(d) {}
+  bool ok() const { return ok_; }
+  bool at_end() const { return pos_ == d_.size(); }
+  int16_t i16() { return int16_t(be(2)); }
+  int32_t i32() { return int32_t(be(4)); }
+  int64_t i64() { return int64_t(be(8)); }
+  std::string str() {
+    int16_t n = i16();
+    if (n < 0) {
+      ok_ = false;
+      return {};
+    }
+    return raw(size_t(n));
+  }
+  std::optional<std::string> nullable_str() {
+    int16_t n = i16();
+    if (n < 0) return std::nullopt;
+    return raw(size_t(n));
+  }
+  std::optional<std::string> long_nullable_str() {
+    int32_t n = i32();
+    if (n < 0) return std::nullopt;
+    return raw(size_t(n));
+  }
+  Bytes bytes() {
+    int32_t n = i32();
+    if (n < 0) {
+      ok_ = false;
+      return {};
+    }
+    std::string s = raw(size_t(n));
+    return Bytes::copy_of(std::string_view(s));
+  }
+
+ private:
+  uint64_t be(int n) {
+    if (!ok_ || d_.size() - pos_ < size_t(n)) {
+      ok_ = false;
+      return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < n; ++i) v = (v << 8) | d_[pos_++];
+    return v;
+  }
+  std::string raw(size_t n) {
+    if (!ok_ || d_.size() - pos_ < n) {
+      ok_ = false;
+      return {};
+    }
+    std::string s(reinterpret_cast<const char*>(d_.data() + pos_), n);
+    pos_ += n;
+    return s;
+  }
+  std::span<const uint8_t> d_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+}  // namespace
+
+std::string encode_key(const RecordKey& key) {
+  Out out;
+  if (const auto* k = std::get_if<OffsetKey>(&key)) {
+    out.i16(kOffsetKeyVersion);
+    out.str(k->group);
+    out.str(k->topic);
+    out.i32(k->partition);
+  } else {
+    out.i16(kGroupKeyVersion);
+    out.str(std::get<GroupKey>(key).group);
+  }
+  return out.take();
+}
+
+std::string encode_offset_value(const OffsetValue& v) {
+  Out out;
+  out.i16(kOffsetValueVersion);
+  out.i64(v.offset);
+  out.i32(v.leader_epoch);
+  out.long_nullable_str(v.metadata);
+  out.i64(v.commit_timestamp_ms);
+  out.i64(v.expire_timestamp_ms);
+  return out.take();
+}
+
+std::string encode_group_value(const GroupValue& v) {
+  Out out;
+  out.i16(kGroupValueVersion);
+  out.str(v.protocol_type);
+  out.i32(v.generation);
+  out.nullable_str(v.protocol_name);
+  out.nullable_str(v.leader);
+  out.i64(v.state_timestamp_ms);
+  out.i32(static_cast<int32_t>(v.members.size()));
+  for (const auto& m : v.members) {
+    out.str(m.member_id);
+    out.nullable_str(m.group_instance_id);
+    out.str(m.client_id);
+    out.str(m.client_host);
+    out.i32(m.rebalance_timeout_ms);
+    out.i32(m.session_timeout_ms);
+    out.bytes(m.subscription);
+    out.bytes(m.assignment);
+  }
+  return out.take();
+}
+
+Result<RecordKey, RecordErrc> decode_key(std::span<const uint8_t> data) {
+  In in(data);
+  int16_t version = in.i16();
+  if (!in.ok()) return make_error(RecordErrc::malformed, "key shorter than its version");
+  RecordKey key;
+  if (version == kOffsetKeyVersion) {
+    OffsetKey k;
+    k.group = in.str();
+    k.topic = in.str();
+    k.partition = in.i32();
+    key = std::move(k);
+  } else if (version == kGroupKeyVersion) {
+    key = GroupKey{in.str()};
+  } else {
+    return make_error(RecordErrc::unknown_version, "unknown key version " + std::to_string(version));
+  }
+  if (!in.ok() || !in.at_end()) return make_error(RecordErrc::malformed, "malformed key");
+  return key;
+}
+
+Result<OffsetValue, RecordErrc> decode_offset_value(std::span<const uint8_t> data) {
+  In in(data);
+  int16_t version = in.i16();
+  if (in.ok() && version != kOffsetValueVersion) {
+    return make_error(RecordErrc::unknown_version,
+                      "unknown offset value version " + std::to_string(version));
+  }
+  OffsetValue v;
+  v.offset = in.i64();
+  v.leader_epoch = in.i32();
+  v.metadata = in.long_nullable_str();
+  v.commit_timestamp_ms = in.i64();
+  v.expire_timestamp_ms = in.i64();
+  if (!in.ok()) return make_error(RecordErrc::malformed, "malformed offset value");
+  return v;
+}
+
+Result<GroupValue, RecordErrc> decode_group_value(std::span<const uint8_t> data) {
+  In in(data);
+  int16_t version = in.i16();
+  if (in.ok() && version != kGroupValueVersion) {
+    return make_error(RecordErrc::unknown_version,
+                      "unknown group value version " + std::to_string(version));
+  }
+  GroupValue v;
+  v.protocol_type = in.str();
+  v.generation = in.i32();
+  v.protocol_name = in.nullable_str();
+  v.leader = in.nullable_str();
+  v.state_timestamp_ms = in.i64();
+  int32_t count = in.i32();
+  if (!in.ok() || count < 0) return make_error(RecordErrc::malformed, "malformed group value");
+  for (int32_t i = 0; i < count && in.ok(); ++i) {
+    StoredMember m;
+    m.member_id = in.str();
+    m.group_instance_id = in.nullable_str();
+    m.client_id = in.str();
+    m.client_host = in.str();
+    m.rebalance_timeout_ms = in.i32();
+    m.session_timeout_ms = in.i32();
+    m.subscription = in.bytes();
+    m.assignment = in.bytes();
+    v.members.push_back(std::move(m));
+  }
+  if (!in.ok()) return make_error(RecordErrc::malformed, "malformed group value");
+  return v;
+}
+
+int32_t java_string_hash(std::string_view s) {
+  uint32_t h = 0;
+  auto unit = [&h](uint32_t u) { h = 31 * h + u; };
+  size_t i = 0;
+  while (i < s.size()) {
+    uint8_t c = uint8_t(s[i]);
+    uint32_t cp;
+    size_t n;
+    if (c < 0x80) {
+      cp = c, n = 1;
+    } else if ((c >> 5) == 0x6 && i + 1 < s.size()) {
+      cp = ((c & 0x1f) << 6) | (uint8_t(s[i + 1]) & 0x3f), n = 2;
+    } else if ((c >> 4) == 0xe && i + 2 < s.size()) {
+      cp = ((c & 0x0f) << 12) | ((uint8_t(s[i + 1]) & 0x3f) << 6) | (uint8_t(s[i + 2]) & 0x3f);
+      n = 3;
+    } else if ((c >> 3) == 0x1e && i + 3 < s.size()) {
+      cp = ((c & 0x07) << 18) | ((uint8_t(s[i + 1]) & 0x3f) << 12) |
+           ((uint8_t(s[i + 2]) & 0x3f) << 6) | (uint8_t(s[i + 3]) & 0x3f);
+      n = 4;
+    } else {
+      cp = 0xfffd, n = 1;  // what Java's decoder substitutes for a bad byte
+    }
+    if (cp >= 0x10000) {
+      cp -= 0x10000;
+      unit(0xd800 + (cp >> 10));
+      unit(0xdc00 + (cp & 0x3ff));
+    } else {
+      unit(cp);
+    }
+    i += n;
+  }
+  return int32_t(h);
+}
+
+int32_t partition_for_group(std::string_view group_id, int32_t partitions) {
+  int32_t h = java_string_hash(group_id);
+  int32_t abs = h == std::numeric_limits<int32_t>::min() ? 0 : (h < 0 ? -h : h);
+  return abs % partitions;
+}
+
+}  // namespace holdfast::coordinator

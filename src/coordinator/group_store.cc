@@ -1,0 +1,230 @@
+// Persistence of the coordinator: appending records to __consumer_offsets-N,
+// waiting for their durability, and rebuilding the state by replaying the
+// partition (docs/storage-format.md, "Consumer offsets and group metadata").
+#include "base/log.h"
+#include "coordinator/group_coordinator.h"
+#include "coordinator/group_state.h"
+#include "record/batch.h"
+
+namespace holdfast::coordinator {
+
+GroupCoordinator::AppendTicket GroupCoordinator::append_locked(
+    CoordinatorPartition& part,
+    const std::vector<std::pair<std::string, std::optional<std::string>>>& records) {
+  AppendTicket ticket;
+  ticket.part = &part;
+  ticket.log = part.log;
+  if (records.empty()) return ticket;
+  if (!part.log || part.status == CoordinatorPartition::Status::failed) {
+    ticket.error = GroupErrc::coordinator_not_available;
+    return ticket;
+  }
+  record::BatchBuilder builder;
+  int64_t ts = wall_now();
+  for (const auto& [key, value] : records) {
+    builder.add(std::string_view(key),
+                value ? std::optional<std::string_view>(*value) : std::nullopt, ts);
+  }
+  Bytes batch = builder.build();
+  auto header = record::parse_batch_header(batch.span());
+  if (!header) {
+    ticket.error = GroupErrc::storage_error;
+    return ticket;
+  }
+  auto appended = part.log->append(batch.span(), *header, 0);
+  if (!appended) {
+    HF_ERROR("group coordinator: appending to {}-{} failed: {}", kOffsetsTopic, part.index,
+             appended.error().message);
+    if (appended.code() == storage::Errc::io_error || appended.code() == storage::Errc::closed) {
+      // The log will never acknowledge again; the in-memory state may now be
+      // ahead of it, so this partition stops serving.
+      part.status = CoordinatorPartition::Status::failed;
+    }
+    ticket.error = GroupErrc::storage_error;
+    return ticket;
+  }
+  ticket.end_offset = appended->last_offset + 1;
+  return ticket;
+}
+
+void GroupCoordinator::when_durable(const AppendTicket& ticket,
+                                    std::function<void(GroupErrc)> then) {
+  if (ticket.error != GroupErrc::none) return then(ticket.error);
+  if (ticket.end_offset < 0 || !ticket.log) return then(GroupErrc::none);
+  CoordinatorPartition* part = ticket.part;
+  logs_.wait_durable(ticket.log, ticket.end_offset,
+                     [part, then = std::move(then)](Result<void, storage::Errc> durable) {
+                       if (durable) return then(GroupErrc::none);
+                       HF_ERROR("group coordinator: {}-{} not durable: {}", kOffsetsTopic,
+                                part->index, durable.error().message);
+                       {
+                         std::lock_guard lock(part->mu);
+                         part->status = CoordinatorPartition::Status::failed;
+                       }
+                       then(GroupErrc::storage_error);
+                     });
+}
+
+GroupValue GroupCoordinator::group_value(const Group& group) const {
+  GroupValue v;
+  v.protocol_type = group.protocol_type;
+  v.generation = group.generation;
+  v.protocol_name = group.protocol_name;
+  v.leader = group.leader;
+  v.state_timestamp_ms = group.state_timestamp_ms;
+  for (const auto& id : group.join_order) {
+    auto it = group.members.find(id);
+    if (it == group.members.end()) continue;
+    const Member& m = it->second;
+    StoredMember s;
+    s.member_id = id;
+    s.group_instance_id = m.group_instance_id;
+    s.client_id = m.client_id;
+    s.client_host = m.client_host;
+    s.rebalance_timeout_ms = m.rebalance_timeout_ms;
+    s.session_timeout_ms = m.session_timeout_ms;
+    if (group.protocol_name) {
+      if (const auto* p = m.protocol(*group.protocol_name)) s.subscription = p->metadata;
+    }
+    s.assignment = m.assignment;
+    v.members.push_back(std::move(s));
+  }
+  return v;
+}
+
+GroupCoordinator::AppendTicket GroupCoordinator::store_group_locked(CoordinatorPartition& part,
+                                                                    const Group& group) {
+  return append_locked(part, {{encode_key(GroupKey{group.group_id}),
+                               encode_group_value(group_value(group))}});
+}
+
+void GroupCoordinator::load_partition(CoordinatorPartition& part) {
+  storage::PartitionLog* log = part.log;
+  int64_t offset = log->log_start_offset();
+  const int64_t end = log->log_end_offset();
+  std::map<std::string, GroupValue> groups;
+  std::map<std::string, std::map<TopicPartitionKey, OffsetValue>> offsets;
+  size_t records_seen = 0;
+  bool failed = false;
+  while (offset < end && !failed) {
+    auto read = log->read(offset, 1 << 20, true, end);
+    if (!read) {
+      HF_ERROR("group coordinator: reading {}-{} at {}: {}", kOffsetsTopic, part.index, offset,
+               read.error().message);
+      failed = true;
+      break;
+    }
+    auto data = read->records.span();
+    if (data.empty()) break;
+    while (!data.empty()) {
+      auto header = record::check_batch(data);
+      if (!header) {
+        HF_ERROR("group coordinator: bad batch in {}-{} near offset {}", kOffsetsTopic,
+                 part.index, offset);
+        failed = true;
+        break;
+      }
+      auto batch = data.subspan(0, header->size_in_bytes());
+      data = data.subspan(header->size_in_bytes());
+      if (header->last_offset() < offset) continue;
+      offset = header->last_offset() + 1;
+      if (header->is_control()) continue;
+      auto records = record::decode_records(batch);
+      if (!records) {
+        HF_ERROR("group coordinator: undecodable batch in {}-{} at {}", kOffsetsTopic, part.index,
+                 header->base_offset);
+        failed = true;
+        break;
+      }
+      for (const auto& r : *records) {
+        ++records_seen;
+        if (!r.key) continue;
+        auto key = decode_key(r.key->span());
+        if (!key) {
+          HF_WARN("group coordinator: skipping record at {}-{}@{}: {}", kOffsetsTopic, part.index,
+                  r.offset, key.error().message);
+          continue;
+        }
+        if (const auto* k = std::get_if<OffsetKey>(&*key)) {
+          TopicPartitionKey tp{k->topic, k->partition};
+          if (!r.value) {
+            offsets[k->group].erase(tp);
+            continue;
+          }
+          auto value = decode_offset_value(r.value->span());
+          if (!value) {
+            HF_WARN("group coordinator: skipping offset record at {}-{}@{}: {}", kOffsetsTopic,
+                    part.index, r.offset, value.error().message);
+            continue;
+          }
+          offsets[k->group][tp] = *value;
+        } else {
+          const auto& group = std::get<GroupKey>(*key).group;
+          if (!r.value) {
+            groups.erase(group);
+            continue;
+          }
+          auto value = decode_group_value(r.value->span());
+          if (!value) {
+            HF_WARN("group coordinator: skipping group record at {}-{}@{}: {}", kOffsetsTopic,
+                    part.index, r.offset, value.error().message);
+            continue;
+          }
+          groups[group] = std::move(*value);
+        }
+      }
+    }
+  }
+
+  std::lock_guard lock(part.mu);
+  if (failed) {
+    part.status = CoordinatorPartition::Status::failed;
+    return;
+  }
+  int64_t t = now();
+  for (auto& [id, value] : groups) {
+    auto group = std::make_unique<Group>();
+    group->group_id = id;
+    group->generation = value.generation;
+    group->protocol_type = value.protocol_type;
+    group->protocol_name = value.protocol_name;
+    group->leader = value.leader;
+    group->state_timestamp_ms = value.state_timestamp_ms;
+    for (auto& s : value.members) {
+      Member m;
+      m.member_id = s.member_id;
+      m.group_instance_id = s.group_instance_id;
+      m.client_id = s.client_id;
+      m.client_host = s.client_host;
+      m.session_timeout_ms = s.session_timeout_ms;
+      m.rebalance_timeout_ms = s.rebalance_timeout_ms;
+      m.protocol_type = value.protocol_type;
+      if (value.protocol_name) m.protocols.push_back(Protocol{*value.protocol_name, s.subscription});
+      m.assignment = s.assignment;
+      // Members get a full session to find the coordinator again.
+      m.session_deadline = t + m.session_timeout_ms;
+      if (m.group_instance_id) group->static_members[*m.group_instance_id] = m.member_id;
+      group->join_order.push_back(m.member_id);
+      group->members.emplace(m.member_id, std::move(m));
+    }
+    group->state = group->members.empty() ? GroupState::empty : GroupState::stable;
+    part.groups[id] = std::move(group);
+  }
+  for (auto& [id, committed] : offsets) {
+    if (committed.empty()) continue;
+    auto& group = part.groups[id];
+    if (!group) {
+      group = std::make_unique<Group>();
+      group->group_id = id;
+      group->state = GroupState::empty;
+    }
+    for (auto& [tp, value] : committed) group->offsets[tp] = CommittedOffset{value};
+  }
+  part.status = CoordinatorPartition::Status::active;
+  if (!part.groups.empty()) {
+    HF_INFO("group coordinator: {}-{} loaded: {} records, {} groups", kOffsetsTopic, part.index,
+            records_seen, part.groups.size());
+  }
+}
+
+}  // namespace holdfast::coordinator
