@@ -12,5 +12,7 @@ void add_serve_command(CLI::App& app);    // serve_command.cc
 void add_topic_command(CLI::App& app);    // topic_command.cc
 void add_produce_command(CLI::App& app);  // produce_command.cc
 void add_consume_command(CLI::App& app);  // consume_command.cc
+void add_group_command(CLI::App& app);    // group_command.cc
+void add_verify_command(CLI::App& app);   // verify_command.cc
 
 }  // namespace holdfast::cli

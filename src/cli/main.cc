@@ -9,6 +9,8 @@ int main(int argc, char** argv) {
   holdfast::cli::add_topic_command(app);
   holdfast::cli::add_produce_command(app);
   holdfast::cli::add_consume_command(app);
+  holdfast::cli::add_group_command(app);
+  holdfast::cli::add_verify_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }
