@@ -1,8 +1,12 @@
+#include <unistd.h>
+
 #include <csignal>
 #include <iostream>
+#include <memory>
 
 #include "base/log.h"
 #include "cli/commands.h"
+#include "io/fault_injection_file_system.h"
 #include "io/posix_file_system.h"
 #include "server/broker.h"
 #include "server/broker_config.h"
@@ -17,6 +21,7 @@ struct ServeOptions {
   std::string advertise;
   int node_id = -1;
   std::vector<std::string> settings;
+  bool fault_injection = false;  // test-only: see tests/faults/README.md
 };
 
 [[noreturn]] void fail(const std::string& message) {
@@ -54,11 +59,27 @@ void run_serve(const ServeOptions& options) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  // --fault-injection: SIGUSR1 is "power loss", also taken by sigwait().
+  if (options.fault_injection) sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  io::PosixFileSystem fs;
+  io::PosixFileSystem posix_fs;
+  // Test-only: the broker runs on a file system that knows what was fsynced;
+  // SIGUSR1 freezes it, drops everything not durable and exits at once, as if
+  // the power went out. The next (normal) start recovers from what remains.
+  std::unique_ptr<io::FaultInjectionFileSystem> injected;
+  if (options.fault_injection) injected = std::make_unique<io::FaultInjectionFileSystem>(posix_fs);
+  io::FileSystem& fs = injected ? static_cast<io::FileSystem&>(*injected) : posix_fs;
   server::Broker broker(config, fs);
+  if (injected) {
+    broker.set_power_loss_handler([fs = injected.get()] {
+      fs->halt();
+      fs->simulate_power_loss();
+      std::cerr << "holdfast serve: power loss simulated (unsynced data dropped)" << std::endl;
+      ::_exit(137);
+    });
+  }
   auto started = broker.start();
   if (!started) fail(started.error().message);
   std::cout << "holdfast: listening on " << config.listen_host << ":" << broker.bound_port()
@@ -78,6 +99,9 @@ void add_serve_command(CLI::App& app) {
                     "host:port clients should connect to (advertised.listeners)");
   serve->add_option("--node-id", options->node_id, "This broker's node id (node.id)");
   serve->add_option("--set", options->settings, "Override a setting: key=value (repeatable)");
+  // Hidden and test-only (tests/faults/README.md): run on the fault-injecting
+  // file system; SIGUSR1 simulates a power loss.
+  serve->add_flag("--fault-injection", options->fault_injection)->group("");
   serve->callback([options] { run_serve(*options); });
 }
 

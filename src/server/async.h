@@ -15,10 +15,13 @@ using Awaitable = asio::awaitable<T>;
 // (exactly once, from any thread); resumes on the coroutine's own executor with
 // the value passed.
 template <typename T, typename Start>
-asio::awaitable<T> await_callback(Start start) {
-  auto executor = co_await asio::this_coro::executor;
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
-      [executor, start = std::move(start)](auto handler) mutable {
+auto await_callback(Start start) {
+  // Not a coroutine itself: it returns the awaitable of the initiation, so no
+  // extra coroutine frame holds `start` (GCC 12 mishandles lambda captures
+  // kept in coroutine frames across a suspension).
+  return asio::async_initiate<const asio::use_awaitable_t<>, void(T)>(
+      [start = std::move(start)](auto handler) mutable {
+        auto executor = asio::get_associated_executor(handler);
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
         std::function<void(T)> resume = [executor, shared](T value) {
           asio::post(executor,

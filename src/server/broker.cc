@@ -94,8 +94,14 @@ void Broker::run_until_signalled() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  if (power_loss_handler_) sigaddset(&signals, SIGUSR1);
   int received = 0;
-  sigwait(&signals, &received);
+  for (;;) {
+    sigwait(&signals, &received);
+    if (received != SIGUSR1) break;
+    HF_WARN("received SIGUSR1: simulating a power loss (fault injection)");
+    power_loss_handler_();  // does not return in practice
+  }
   HF_INFO("received {}, shutting down", received == SIGTERM ? "SIGTERM" : "SIGINT");
   shutdown();
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,13 @@ class Broker {
   // Blocks until SIGTERM/SIGINT, then shuts down cleanly: stop accepting, let
   // in-flight requests finish (bounded), flush, write the clean-shutdown marker.
   void run_until_signalled();
+  // Test-only (`serve --fault-injection`): run_until_signalled() also waits
+  // for SIGUSR1 (which the caller must have blocked in every thread) and calls
+  // `handler` when it arrives, without any shutdown; the handler is expected
+  // to simulate a power loss and _exit().
+  void set_power_loss_handler(std::function<void()> handler) {
+    power_loss_handler_ = std::move(handler);
+  }
   void shutdown();
 
   const BrokerConfig& config() const { return config_; }
@@ -56,6 +64,7 @@ class Broker {
   std::unique_ptr<NetworkServer> network_;
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;
+  std::function<void()> power_loss_handler_;
 };
 
 }  // namespace holdfast::server

@@ -684,7 +684,7 @@ void PartitionLog::update_config(const LogConfig& config) {
   if (kick) services_.request_flush(shared_from_this());
 }
 
-std::optional<int64_t> PartitionLog::offset_for_timestamp(int64_t ts) const {
+std::optional<TimestampAndOffset> PartitionLog::offset_for_timestamp(int64_t ts) const {
   std::shared_ptr<Segment> segment;
   uint64_t start = 0, end = 0;
   int64_t hw;
@@ -712,11 +712,11 @@ std::optional<int64_t> PartitionLog::offset_for_timestamp(int64_t ts) const {
       if (segment->read_exact(position, batch)) {
         if (auto records = record::decode_records(batch)) {
           for (const auto& r : *records) {
-            if (r.timestamp >= ts && r.offset < hw) return r.offset;
+            if (r.timestamp >= ts && r.offset < hw) return TimestampAndOffset{r.timestamp, r.offset};
           }
         }
       }
-      return header->base_offset;
+      return TimestampAndOffset{header->max_timestamp, header->base_offset};
     }
     position += header->size_in_bytes();
   }

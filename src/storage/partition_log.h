@@ -86,9 +86,10 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   int64_t high_watermark() const;
 
   // ListOffsets by timestamp: the offset of the first record whose timestamp
-  // >= ts, found via the time index and the first batch whose max timestamp
-  // >= ts; only batches below the high watermark count. nullopt if none.
-  std::optional<int64_t> offset_for_timestamp(int64_t ts) const;
+  // >= ts (and that record's timestamp, which ListOffsets returns), found via
+  // the time index and the first batch whose max timestamp >= ts; only
+  // batches below the high watermark count. nullopt if none.
+  std::optional<TimestampAndOffset> offset_for_timestamp(int64_t ts) const;
 
   // DeleteRecords: advances the log start to `offset` (-1 = high watermark),
   // deletes segments wholly below it and persists log-start-offset-checkpoint.

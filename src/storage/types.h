@@ -49,6 +49,13 @@ struct AppendResult {
   bool duplicate = false;
 };
 
+// A ListOffsets answer: the offset of a record and that record's timestamp.
+struct TimestampAndOffset {
+  int64_t timestamp;
+  int64_t offset;
+  friend bool operator==(const TimestampAndOffset&, const TimestampAndOffset&) = default;
+};
+
 struct ReadResult {
   Bytes records;  // whole batches, possibly empty
   int64_t high_watermark;

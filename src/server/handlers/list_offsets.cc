@@ -48,7 +48,7 @@ Awaitable<Response> handle_list_offsets(RequestContext& ctx) {
             // Segment-granular in Kafka; we answer with the first offset at or
             // after the timestamp, which is what clients use it for.
             auto found = log->offset_for_timestamp(partition.timestamp);
-            out.old_style_offsets.push_back(found ? std::min(*found, latest) : latest);
+            out.old_style_offsets.push_back(found ? std::min(found->offset, latest) : latest);
           }
         }
         continue;
@@ -60,9 +60,10 @@ Awaitable<Response> handle_list_offsets(RequestContext& ctx) {
       } else if (partition.timestamp < 0) {
         out.error_code = code(KafkaError::invalid_request);
       } else if (auto found = log->offset_for_timestamp(partition.timestamp);
-                 found && *found < latest) {
-        out.offset = *found;
-        out.timestamp = partition.timestamp;
+                 found && found->offset < latest) {
+        // Kafka answers with the found record's own timestamp.
+        out.offset = found->offset;
+        out.timestamp = found->timestamp;
       }
       // Not found: offset -1, timestamp -1, as Kafka answers.
     }

@@ -340,6 +340,7 @@ TEST_F(BrokerProtocolTest, ListOffsetsEarliestLatestAndByTimestamp) {
       produce_request("t", 0, batch_of({"a", "b"}, 1000), -1), 7);
   client.call<protocol::ProduceRequest, protocol::ProduceResponse>(
       produce_request("t", 0, batch_of({"c"}, 5000), -1), 7);
+  int64_t last_timestamp = 0;
   auto query = [&](int64_t ts) {
     protocol::ListOffsetsRequest request;
     request.replica_id = -1;
@@ -349,11 +350,13 @@ TEST_F(BrokerProtocolTest, ListOffsetsEarliestLatestAndByTimestamp) {
     p.partition_index = 0;
     p.timestamp = ts;
     auto r = client.call<protocol::ListOffsetsRequest, protocol::ListOffsetsResponse>(request, 2);
+    last_timestamp = r.topics[0].partitions[0].timestamp;
     return r.topics[0].partitions[0].offset;
   };
   EXPECT_EQ(query(-2), 0);
   EXPECT_EQ(query(-1), 3);
   EXPECT_EQ(query(3000), 2);
+  EXPECT_EQ(last_timestamp, 5000);  // the found record's timestamp
   EXPECT_EQ(query(9000), -1);
 }
 

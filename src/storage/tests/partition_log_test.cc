@@ -11,6 +11,11 @@
 namespace holdfast::storage {
 namespace {
 
+std::optional<int64_t> offset_of(std::optional<TimestampAndOffset> found) {
+  if (!found) return std::nullopt;
+  return found->offset;
+}
+
 using namespace testing;
 
 class PartitionLogTest : public ::testing::Test {
@@ -260,13 +265,16 @@ TEST_F(PartitionLogTest, OffsetForTimestamp) {
   // Batch i holds records with timestamps 1000*i + 0..3.
   for (int i = 0; i < 20; ++i) append(log, make_batch("ts", 4, 1000 * i));
   EXPECT_GT(log->segment_count(), 3u);
-  EXPECT_EQ(log->offset_for_timestamp(0), 0);
-  EXPECT_EQ(log->offset_for_timestamp(5000), 20);
-  EXPECT_EQ(log->offset_for_timestamp(5002), 22);  // inside a batch: the record
-  EXPECT_EQ(log->offset_for_timestamp(5004), 24);  // between batches: the next one
-  EXPECT_EQ(log->offset_for_timestamp(19003), 79);
-  EXPECT_EQ(log->offset_for_timestamp(19004), std::nullopt);
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(log->offset_for_timestamp(1000 * i + 1), 4 * i + 1);
+  EXPECT_EQ(offset_of(log->offset_for_timestamp(0)), 0);
+  EXPECT_EQ(offset_of(log->offset_for_timestamp(5000)), 20);
+  EXPECT_EQ(offset_of(log->offset_for_timestamp(5002)), 22);  // inside a batch: the record
+  EXPECT_EQ(offset_of(log->offset_for_timestamp(5004)), 24);  // between batches: the next one
+  // The answer carries the found record's own timestamp, not the one asked for.
+  EXPECT_EQ(log->offset_for_timestamp(5004), (TimestampAndOffset{6000, 24}));
+  EXPECT_EQ(log->offset_for_timestamp(5002), (TimestampAndOffset{5002, 22}));
+  EXPECT_EQ(offset_of(log->offset_for_timestamp(19003)), 79);
+  EXPECT_EQ(offset_of(log->offset_for_timestamp(19004)), std::nullopt);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(offset_of(log->offset_for_timestamp(1000 * i + 1)), 4 * i + 1);
 }
 
 TEST_F(PartitionLogTest, RetentionByTimeDeletesWholeOldSegments) {
@@ -414,7 +422,7 @@ TEST_F(PartitionLogTest, CleanShutdownSkipsRecoveryAndTheMarkerIsRemoved) {
   auto batches = read_all(log);
   ASSERT_EQ(batches.size(), 20u);
   for (const auto& b : batches) EXPECT_EQ(b, expected_[batch_base(b)]);
-  EXPECT_EQ(log->offset_for_timestamp(110), 19);  // batch 9 holds 109 and 110
+  EXPECT_EQ(offset_of(log->offset_for_timestamp(110)), 19);  // batch 9 holds 109 and 110
   // Every segment has index files after a clean shutdown.
   for (auto base : segment_bases("t-0")) {
     EXPECT_TRUE(std::filesystem::exists(segment_path("t-0", base, format::kIndexSuffix)));

@@ -1,0 +1,305 @@
+#include "cli/client/verify_checker.h"
+
+#include <algorithm>
+#include <limits>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace holdfast::cli::verify {
+namespace {
+
+struct Position {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  bool operator==(const Position&) const = default;
+};
+
+struct PositionHash {
+  size_t operator()(const Position& p) const {
+    return std::hash<uint64_t>()((uint64_t(uint32_t(p.partition)) << 44) ^ uint64_t(p.offset));
+  }
+};
+
+struct IdHash {
+  size_t operator()(const MessageId& id) const {
+    return std::hash<uint64_t>()((uint64_t(id.producer) << 40) ^ id.seq);
+  }
+};
+
+// Stands for "a message of another run" in the offset map.
+constexpr MessageId kForeignId{std::numeric_limits<uint32_t>::max(), 0};
+
+std::string describe(const MessageId& id) {
+  if (id == kForeignId) return "a message of another run";
+  return "producer " + std::to_string(id.producer) + " seq " + std::to_string(id.seq);
+}
+
+std::string describe(const Position& p) {
+  return "partition " + std::to_string(p.partition) + " offset " + std::to_string(p.offset);
+}
+
+// Per id: where the drain found it and how often the group processed it.
+struct Observed {
+  std::vector<Position> drain_positions;  // distinct
+  uint64_t group_count = 0;
+};
+
+}  // namespace
+
+Report check(const History& history) {
+  Report r;
+  r.group_used = history.group_used;
+  r.drain_complete = history.drain_complete;
+  auto example = [&r](const std::string& kind, std::string text) {
+    auto& list = r.examples[kind];
+    if (list.size() < kMaxExamples) list.push_back(std::move(text));
+  };
+
+  std::unordered_map<MessageId, size_t, IdHash> send_index;
+  send_index.reserve(history.sends.size());
+  for (size_t i = 0; i < history.sends.size(); ++i) {
+    const auto& s = history.sends[i];
+    send_index.emplace(s.id, i);
+    ++r.attempted;
+    switch (s.outcome) {
+      case SendOutcome::kAcked: ++r.acknowledged; break;
+      case SendOutcome::kFailed: ++r.failed; break;
+      case SendOutcome::kUnknown: ++r.unknown; break;
+    }
+  }
+
+  // Every position's contents, from reads (drain and group) and from acks.
+  std::unordered_map<Position, std::vector<MessageId>, PositionHash> at;
+  auto note = [&at](const Position& p, const MessageId& id) {
+    auto& ids = at[p];
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  };
+  std::unordered_set<Position, PositionHash> corrupt;
+  std::unordered_map<MessageId, Observed, IdHash> observed;
+  std::unordered_set<MessageId, IdHash> unexpected;
+
+  auto take_read = [&](const Read& read, bool drain) {
+    Position p{read.partition, read.offset};
+    switch (read.status) {
+      case DecodedMessage::Status::kCorrupt:
+        if (corrupt.insert(p).second) example("corrupted", describe(p));
+        return;
+      case DecodedMessage::Status::kForeign:
+        if (drain) ++r.foreign;
+        note(p, kForeignId);
+        return;
+      case DecodedMessage::Status::kOk:
+        break;
+    }
+    note(p, read.id);
+    if (!send_index.contains(read.id)) {
+      if (unexpected.insert(read.id).second) {
+        example("unexpected", describe(read.id) + " at " + describe(p));
+      }
+    }
+    auto& o = observed[read.id];
+    if (drain) {
+      if (std::find(o.drain_positions.begin(), o.drain_positions.end(), p) ==
+          o.drain_positions.end()) {
+        o.drain_positions.push_back(p);
+      }
+    } else {
+      ++o.group_count;
+    }
+  };
+  for (const auto& read : history.drain_reads) {
+    ++r.drain_read;
+    take_read(read, true);
+  }
+  for (const auto& read : history.group_reads) {
+    ++r.group_processed;
+    take_read(read, false);
+  }
+  for (const auto& s : history.sends) {
+    if (s.outcome == SendOutcome::kAcked && s.offset >= 0) note({s.partition, s.offset}, s.id);
+  }
+  r.corrupted = corrupt.size();
+  r.unexpected = unexpected.size();
+
+  for (const auto& [p, ids] : at) {
+    if (ids.size() < 2) continue;
+    ++r.inconsistent_offsets;
+    std::string text = describe(p) + " holds";
+    for (size_t i = 0; i < ids.size(); ++i) text += (i ? " and " : " ") + describe(ids[i]);
+    example("inconsistent_offsets", text);
+  }
+
+  for (const auto& [id, o] : observed) {
+    if (o.group_count > 0) ++r.group_distinct;
+    if (o.group_count > 1) {
+      ++r.group_duplicated;
+      ++r.group_duplicate_distribution[o.group_count];
+      example("group_duplicated",
+              describe(id) + " processed " + std::to_string(o.group_count) + " times");
+    }
+    if (o.drain_positions.size() > 1) {
+      ++r.log_duplicated;
+      r.log_duplicate_copies += o.drain_positions.size() - 1;
+      std::string text = describe(id) + " at";
+      for (size_t i = 0; i < o.drain_positions.size(); ++i) {
+        text += (i ? ", " : " ") + describe(o.drain_positions[i]);
+      }
+      example("log_duplicated", text);
+    }
+  }
+
+  // Per send: lost, unseen, misplaced, unacknowledged-but-present; and the
+  // positions used for the order check.
+  struct Placed {
+    uint64_t seq;
+    int64_t offset;
+  };
+  std::map<std::pair<uint32_t, int32_t>, std::vector<Placed>> order;
+  for (const auto& s : history.sends) {
+    auto it = observed.find(s.id);
+    const Observed* o = it == observed.end() ? nullptr : &it->second;
+    const bool in_log = o && !o->drain_positions.empty();
+    const bool in_group = o && o->group_count > 0;
+    if (s.outcome != SendOutcome::kAcked) {
+      if (in_log || in_group) ++r.unacknowledged_present;
+      continue;
+    }
+    std::string where =
+        s.offset >= 0 ? " (acknowledged at " + describe(Position{s.partition, s.offset}) + ")" : "";
+    if (!in_log) {
+      ++r.lost;
+      example("lost", describe(s.id) + where);
+    }
+    if (history.group_used && !in_group) {
+      ++r.unseen_by_group;
+      example("unseen_by_group", describe(s.id) + where);
+    }
+    int64_t offset = -1;
+    int32_t partition = s.partition;
+    if (s.offset >= 0) {
+      offset = s.offset;
+      if (in_log && std::find(o->drain_positions.begin(), o->drain_positions.end(),
+                              Position{s.partition, s.offset}) == o->drain_positions.end()) {
+        ++r.misplaced;
+        example("misplaced", describe(s.id) + where + " read at " + describe(o->drain_positions[0]));
+      }
+    } else if (in_log) {
+      // acks=0: no acknowledged offset; use the first place the drain found it.
+      partition = o->drain_positions[0].partition;
+      offset = o->drain_positions[0].offset;
+      for (const auto& p : o->drain_positions) {
+        if (p.partition == partition) offset = std::min(offset, p.offset);
+      }
+    }
+    if (offset >= 0) order[{s.id.producer, partition}].push_back({s.id.seq, offset});
+  }
+  for (auto& [key, placed] : order) {
+    std::sort(placed.begin(), placed.end(),
+              [](const Placed& a, const Placed& b) { return a.seq < b.seq; });
+    int64_t highest = -1;
+    uint64_t highest_seq = 0;
+    for (const auto& p : placed) {
+      if (p.offset < highest) {
+        ++r.reordered;
+        example("reordered", "producer " + std::to_string(key.first) + " seq " +
+                                 std::to_string(p.seq) + " at partition " +
+                                 std::to_string(key.second) + " offset " +
+                                 std::to_string(p.offset) + ", below seq " +
+                                 std::to_string(highest_seq) + " at offset " +
+                                 std::to_string(highest));
+      } else {
+        highest = p.offset;
+        highest_seq = p.seq;
+      }
+    }
+  }
+  return r;
+}
+
+nlohmann::ordered_json report_json(const Report& r) {
+  nlohmann::ordered_json distribution = nlohmann::ordered_json::object();
+  for (const auto& [times, ids] : r.group_duplicate_distribution) {
+    distribution[std::to_string(times)] = ids;
+  }
+  nlohmann::ordered_json examples = nlohmann::ordered_json::object();
+  for (const auto& [kind, list] : r.examples) examples[kind] = list;
+  return nlohmann::ordered_json{
+      {"valid", r.valid()},
+      {"attempted", r.attempted},
+      {"acknowledged", r.acknowledged},
+      {"failed", r.failed},
+      {"unknown", r.unknown},
+      {"lost", r.lost},
+      {"corrupted", r.corrupted},
+      {"inconsistent_offsets", r.inconsistent_offsets},
+      {"unexpected", r.unexpected},
+      {"unseen_by_group", r.group_used ? nlohmann::ordered_json(r.unseen_by_group) : nullptr},
+      {"group_processed", r.group_processed},
+      {"group_distinct", r.group_distinct},
+      {"group_duplicated", r.group_duplicated},
+      {"group_duplicate_distribution", distribution},
+      {"log_duplicated", r.log_duplicated},
+      {"log_duplicate_copies", r.log_duplicate_copies},
+      {"reordered", r.reordered},
+      {"misplaced", r.misplaced},
+      {"unacknowledged_present", r.unacknowledged_present},
+      {"drain_read", r.drain_read},
+      {"foreign", r.foreign},
+      {"drain_complete", r.drain_complete},
+      {"examples", examples},
+  };
+}
+
+std::string report_summary(const Report& r) {
+  std::ostringstream out;
+  auto line = [&out](const char* label, uint64_t value, const char* note) {
+    out << "  " << label;
+    for (size_t n = std::string_view(label).size(); n < 26; ++n) out << ' ';
+    out << value;
+    if (note && *note) out << "   " << note;
+    out << '\n';
+  };
+  out << "delivery check:\n";
+  line("attempted", r.attempted, "");
+  line("acknowledged", r.acknowledged, "");
+  line("failed (not acknowledged)", r.failed, "may or may not be in the log");
+  if (r.unknown) line("no delivery report", r.unknown, "interrupted");
+  line("lost", r.lost, r.lost ? "FAIL: acknowledged, not in the log" : "");
+  line("corrupted", r.corrupted, r.corrupted ? "FAIL: checksum mismatch" : "");
+  line("inconsistent offsets", r.inconsistent_offsets,
+       r.inconsistent_offsets ? "FAIL: one offset, two messages" : "");
+  if (r.unexpected) line("unexpected", r.unexpected, "FAIL: read but never sent");
+  if (r.group_used) {
+    line("unseen by the group", r.unseen_by_group,
+         r.unseen_by_group ? "acknowledged, never processed by the group" : "");
+    std::string dist;
+    for (const auto& [times, ids] : r.group_duplicate_distribution) {
+      dist += (dist.empty() ? "" : ", ") + std::to_string(ids) + " x" + std::to_string(times);
+    }
+    if (!dist.empty()) dist = "ids processed: " + dist;
+    line("processed by the group", r.group_processed, "");
+    line("duplicates in the group", r.group_duplicated, dist.c_str());
+  }
+  line("duplicates in the log", r.log_duplicated, r.log_duplicated ? "one id at several offsets" : "");
+  line("reordered", r.reordered, r.reordered ? "a later send at a lower offset" : "");
+  if (r.misplaced) line("misplaced", r.misplaced, "read, but not at its acknowledged offset");
+  line("unacknowledged, present", r.unacknowledged_present, "fine: at-least-once");
+  if (r.foreign) line("other runs' messages", r.foreign, "ignored");
+  if (!r.drain_complete) {
+    out << "  warning: the final drain did not reach the end of every partition before its "
+           "timeout\n";
+  }
+  for (const auto& [kind, list] : r.examples) {
+    if (kind == "group_duplicated" || kind == "unseen_by_group") continue;  // expected under faults
+    out << "  e.g. " << kind << ": " << list.front() << '\n';
+  }
+  if (r.valid()) {
+    out << "OK: every acknowledged message is in the log, intact, at one offset\n";
+  } else {
+    out << "FAIL: the delivery guarantee was violated\n";
+  }
+  return out.str();
+}
+
+}  // namespace holdfast::cli::verify

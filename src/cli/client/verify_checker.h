@@ -1,0 +1,96 @@
+// The delivery checker of `holdfast verify`, in the spirit of Jepsen's queue
+// and Kafka checkers: given what the producers sent (with each delivery
+// report), what the consumer group processed and what a final drain of every
+// partition read, it finds lost, unseen, duplicated, corrupted, inconsistent
+// and reordered messages. Pure (no I/O, no librdkafka), fed synthetic histories
+// by its unit tests.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli/client/verify_message.h"
+
+namespace holdfast::cli::verify {
+
+enum class SendOutcome {
+  kAcked,    // a delivery report without error
+  kFailed,   // a delivery report with an error (may or may not be in the log)
+  kUnknown,  // no delivery report (verify was interrupted)
+};
+
+struct Send {
+  MessageId id;
+  SendOutcome outcome = SendOutcome::kUnknown;
+  int32_t partition = -1;  // the partition it was sent to
+  int64_t offset = -1;     // acknowledged offset; -1 if unknown (acks=0)
+  std::string error;       // kFailed: the delivery error
+};
+
+// One message read from the topic, by a group member or by the drain.
+struct Read {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  DecodedMessage::Status status = DecodedMessage::Status::kOk;
+  MessageId id;  // meaningful for kOk
+  int32_t consumer = -1;  // which group member process (-1: the drain)
+};
+
+struct History {
+  std::vector<Send> sends;  // every attempted message; ids unique
+  std::vector<Read> group_reads;  // everything the group processed, duplicates included
+  std::vector<Read> drain_reads;  // everything the final drain read
+  bool group_used = true;         // false: no consumers ran, "unseen by group" is not computed
+  bool drain_complete = true;     // the drain reached every partition's end
+};
+
+struct Report {
+  uint64_t attempted = 0;
+  uint64_t acknowledged = 0;
+  uint64_t failed = 0;   // delivery reported an error
+  uint64_t unknown = 0;  // no delivery report
+
+  uint64_t drain_read = 0;           // messages the drain read (all runs)
+  uint64_t foreign = 0;              // of which from other runs (ignored)
+  uint64_t group_processed = 0;      // messages the group processed, counting repeats
+  uint64_t group_distinct = 0;       // distinct ids the group processed
+
+  uint64_t lost = 0;                 // acknowledged, never read by the drain
+  uint64_t unseen_by_group = 0;      // acknowledged, never processed by the group
+  uint64_t group_duplicated = 0;     // ids the group processed more than once
+  std::map<uint64_t, uint64_t> group_duplicate_distribution;  // times processed -> ids
+  uint64_t log_duplicated = 0;       // ids stored at more than one offset
+  uint64_t log_duplicate_copies = 0; // extra copies in the log
+  uint64_t corrupted = 0;            // distinct positions whose payload failed its checksum
+  uint64_t inconsistent_offsets = 0; // positions that held two different messages
+  uint64_t reordered = 0;            // sends at a lower offset than an earlier send (same producer, partition)
+  uint64_t misplaced = 0;            // acknowledged at an offset, read only elsewhere
+  uint64_t unacknowledged_present = 0;  // failed/unknown sends found in the log (allowed)
+  uint64_t unexpected = 0;           // messages of this run that were never sent
+  bool drain_complete = true;
+  bool group_used = true;
+
+  // Up to kMaxExamples descriptions per anomaly kind.
+  std::map<std::string, std::vector<std::string>> examples;
+
+  // The guarantee held: nothing acknowledged was lost, nothing corrupted,
+  // no offset held two messages, nothing appeared that was never sent.
+  bool valid() const {
+    return lost == 0 && corrupted == 0 && inconsistent_offsets == 0 && unexpected == 0;
+  }
+};
+
+constexpr size_t kMaxExamples = 10;
+
+Report check(const History& history);
+
+// The report as JSON (counts, distribution, examples, "valid").
+nlohmann::ordered_json report_json(const Report& report);
+
+// A human summary, several lines, ending with a verdict line.
+std::string report_summary(const Report& report);
+
+}  // namespace holdfast::cli::verify
