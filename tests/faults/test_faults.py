@@ -16,7 +16,7 @@ import pytest
 from faultlib import assert_safe, record, scenario_seconds
 
 SEED = int(os.environ.get("HOLDFAST_FAULTS_SEED", str(int(time.time()))))
-RATE = "600"  # messages/s while producing: modest, two shared cores
+RATE = os.environ.get("HOLDFAST_FAULTS_RATE", "600")  # messages/s while producing
 SETTLE_MARGIN_S = 240  # bound on verify's settle + drain after producing
 
 

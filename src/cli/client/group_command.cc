@@ -60,6 +60,33 @@ AdminOptionsPtr make_admin_options(rd_kafka_t* rk, rd_kafka_admin_op_t op, int t
   return options;
 }
 
+// `message` for a failure with `err`, plus a hint at the usual cause when
+// the request timed out (librdkafka only says "Local: Timed out").
+std::string explain(std::string message, rd_kafka_resp_err_t err, const ClientOptions& client) {
+  if (err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT) {
+    message += " (no answer within " + std::to_string(client.timeout_ms) +
+               " ms; are the brokers at " + client.brokers + " reachable?)";
+  }
+  return message;
+}
+
+std::string explain(const std::string& what, const rd_kafka_error_t* error,
+                    const ClientOptions& client) {
+  return explain(what + ": " + rd_kafka_error_string(error), rd_kafka_error_code(error), client);
+}
+
+// As wait_admin_result (client.h), with explain()'s hint.
+EventPtr wait_result(rd_kafka_queue_t* queue, const ClientOptions& client,
+                     const std::string& what) {
+  EventPtr event(rd_kafka_queue_poll(queue, client.timeout_ms + 2000));
+  if (!event) fail(what + ": no answer within " + std::to_string(client.timeout_ms) + " ms");
+  rd_kafka_resp_err_t err = rd_kafka_event_error(event.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    fail(explain(what + ": " + rd_kafka_event_error_string(event.get()), err, client));
+  }
+  return event;
+}
+
 // Prints rows as left-aligned columns separated by two spaces.
 void print_table(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> widths;
@@ -77,8 +104,12 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
-std::string or_dash(const std::string& text) { return text.empty() ? "-" : text; }
-std::string str(const char* text) { return text ? text : ""; }
+std::string or_dash(const std::string& text) {
+  return text.empty() ? "-" : text;
+}
+std::string str(const char* text) {
+  return text ? text : "";
+}
 
 // "Stable", "Empty", ... as Kafka names them (librdkafka's names are the same).
 std::string state_name(rd_kafka_consumer_group_state_t state) {
@@ -114,13 +145,14 @@ struct GroupDescription {
 };
 
 // DescribeConsumerGroups for one group. `what` prefixes error messages.
-GroupDescription describe_group(rd_kafka_t* rk, const std::string& group, int timeout_ms,
-                                const std::string& what) {
+GroupDescription describe_group(rd_kafka_t* rk, const std::string& group,
+                                const ClientOptions& client, const std::string& what) {
   QueuePtr queue(rd_kafka_queue_new(rk));
-  auto options = make_admin_options(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, timeout_ms);
+  auto options =
+      make_admin_options(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, client.timeout_ms);
   const char* names[] = {group.c_str()};
   rd_kafka_DescribeConsumerGroups(rk, names, 1, options.get(), queue.get());
-  auto event = wait_admin_result(queue.get(), timeout_ms, what);
+  auto event = wait_result(queue.get(), client, what);
   size_t count = 0;
   const rd_kafka_ConsumerGroupDescription_t** groups =
       rd_kafka_DescribeConsumerGroups_result_groups(
@@ -128,7 +160,7 @@ GroupDescription describe_group(rd_kafka_t* rk, const std::string& group, int ti
   if (count != 1) fail(what + ": the broker described " + std::to_string(count) + " groups, not 1");
   const auto* g = groups[0];
   if (const rd_kafka_error_t* error = rd_kafka_ConsumerGroupDescription_error(g)) {
-    fail(what + ": " + rd_kafka_error_string(error));
+    fail(explain(what, error, client));
   }
   GroupDescription d;
   d.group = group;
@@ -164,21 +196,23 @@ GroupDescription describe_group(rd_kafka_t* rk, const std::string& group, int ti
 // The group's committed offsets (OffsetFetch for all partitions): only the
 // partitions that have a commit.
 std::map<TopicPartition, int64_t> committed_offsets(rd_kafka_t* rk, const std::string& group,
-                                                    int timeout_ms, const std::string& what) {
+                                                    const ClientOptions& client,
+                                                    const std::string& what) {
   QueuePtr queue(rd_kafka_queue_new(rk));
-  auto options = make_admin_options(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, timeout_ms);
+  auto options =
+      make_admin_options(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, client.timeout_ms);
   rd_kafka_ListConsumerGroupOffsets_t* request =
       rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr);  // nullptr: all partitions
   rd_kafka_ListConsumerGroupOffsets(rk, &request, 1, options.get(), queue.get());
   rd_kafka_ListConsumerGroupOffsets_destroy(request);
-  auto event = wait_admin_result(queue.get(), timeout_ms, what + ": OffsetFetch");
+  auto event = wait_result(queue.get(), client, what + ": OffsetFetch");
   size_t count = 0;
   const rd_kafka_group_result_t** results = rd_kafka_ListConsumerGroupOffsets_result_groups(
       rd_kafka_event_ListConsumerGroupOffsets_result(event.get()), &count);
   std::map<TopicPartition, int64_t> offsets;
   for (size_t i = 0; i < count; ++i) {
     if (const rd_kafka_error_t* error = rd_kafka_group_result_error(results[i])) {
-      fail(what + ": OffsetFetch: " + rd_kafka_error_string(error));
+      fail(explain(what + ": OffsetFetch", error, client));
     }
     const rd_kafka_topic_partition_list_t* parts = rd_kafka_group_result_partitions(results[i]);
     for (int p = 0; parts && p < parts->cnt; ++p) {
@@ -201,8 +235,8 @@ struct Watermarks {
 Watermarks query_watermarks(rd_kafka_t* rk, const TopicPartition& tp, int timeout_ms,
                             const std::string& what) {
   Watermarks w;
-  rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-      rk, tp.first.c_str(), tp.second, &w.log_start, &w.log_end, timeout_ms);
+  rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, tp.first.c_str(), tp.second,
+                                                             &w.log_start, &w.log_end, timeout_ms);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     fail(what + ": cannot list offsets of " + tp.first + "[" + std::to_string(tp.second) +
          "]: " + rd_kafka_err2str(err));
@@ -222,9 +256,8 @@ struct PartitionRow {
 
 json coordinator_json(const GroupDescription& d) {
   if (!d.coordinator) return nullptr;
-  return json{{"id", d.coordinator->id},
-              {"host", d.coordinator->host},
-              {"port", d.coordinator->port}};
+  return json{
+      {"id", d.coordinator->id}, {"host", d.coordinator->host}, {"port", d.coordinator->port}};
 }
 
 std::string coordinator_text(const GroupDescription& d) {
@@ -252,8 +285,8 @@ std::string assignment_text(const std::vector<TopicPartition>& assignment) {
 void run_describe(const GroupOptions& opts) {
   const std::string what = "group describe '" + opts.group + "'";
   auto rk = make_admin_client(opts.client);
-  GroupDescription d = describe_group(rk.get(), opts.group, opts.client.timeout_ms, what);
-  auto committed = committed_offsets(rk.get(), opts.group, opts.client.timeout_ms, what);
+  GroupDescription d = describe_group(rk.get(), opts.group, opts.client, what);
+  auto committed = committed_offsets(rk.get(), opts.group, opts.client, what);
   if (!d.exists() && committed.empty()) fail("group '" + opts.group + "' does not exist");
 
   std::map<TopicPartition, PartitionRow> rows;
@@ -330,13 +363,12 @@ void run_describe(const GroupOptions& opts) {
                                                  "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST",
                                                  "CLIENT-ID"}};
     for (const auto& [tp, row] : rows) {
-      table.push_back({tp.first, std::to_string(tp.second),
-                       row.committed >= 0 ? std::to_string(row.committed) : "-",
-                       std::to_string(row.watermarks.log_end),
-                       row.lag ? std::to_string(*row.lag) : "-",
-                       row.member ? row.member->member_id : "-",
-                       row.member ? or_dash(row.member->host) : "-",
-                       row.member ? or_dash(row.member->client_id) : "-"});
+      table.push_back(
+          {tp.first, std::to_string(tp.second),
+           row.committed >= 0 ? std::to_string(row.committed) : "-",
+           std::to_string(row.watermarks.log_end), row.lag ? std::to_string(*row.lag) : "-",
+           row.member ? row.member->member_id : "-", row.member ? or_dash(row.member->host) : "-",
+           row.member ? or_dash(row.member->client_id) : "-"});
     }
     print_table(table);
   }
@@ -350,11 +382,11 @@ void run_list(const GroupOptions& opts) {
   auto options =
       make_admin_options(rk.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, opts.client.timeout_ms);
   rd_kafka_ListConsumerGroups(rk.get(), options.get(), queue.get());
-  auto event = wait_admin_result(queue.get(), opts.client.timeout_ms, "group list");
+  auto event = wait_result(queue.get(), opts.client, "group list");
   const auto* result = rd_kafka_event_ListConsumerGroups_result(event.get());
   size_t error_count = 0;
   const rd_kafka_error_t** errors = rd_kafka_ListConsumerGroups_result_errors(result, &error_count);
-  if (error_count > 0) fail(std::string("group list: ") + rd_kafka_error_string(errors[0]));
+  if (error_count > 0) fail(explain("group list", errors[0], opts.client));
   size_t count = 0;
   const rd_kafka_ConsumerGroupListing_t** listings =
       rd_kafka_ListConsumerGroups_result_valid(result, &count);
@@ -399,8 +431,7 @@ void require_no_members(const GroupDescription& d) {
   if (d.state != RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY &&
       d.state != RD_KAFKA_CONSUMER_GROUP_STATE_DEAD &&
       d.state != RD_KAFKA_CONSUMER_GROUP_STATE_UNKNOWN) {
-    fail("group '" + d.group + "' is " + state_name(d.state) +
-         "; stop its members before seeking");
+    fail("group '" + d.group + "' is " + state_name(d.state) + "; stop its members before seeking");
   }
 }
 
@@ -409,9 +440,9 @@ void run_seek(const GroupOptions& opts) {
   auto target = parse_seek_target(opts.to);
   if (!target) fail("group seek: " + target.error().message, kExitUsage);
   auto rk = make_admin_client(opts.client);
-  GroupDescription d = describe_group(rk.get(), opts.group, opts.client.timeout_ms, what);
+  GroupDescription d = describe_group(rk.get(), opts.group, opts.client, what);
   require_no_members(d);
-  auto committed = committed_offsets(rk.get(), opts.group, opts.client.timeout_ms, what);
+  auto committed = committed_offsets(rk.get(), opts.group, opts.client, what);
 
   std::set<std::string> topics(opts.topics.begin(), opts.topics.end());
   if (topics.empty()) {
@@ -435,8 +466,7 @@ void run_seek(const GroupOptions& opts) {
     if (target->kind == StartPosition::Kind::kTimestamp && !info.partitions.empty()) {
       PartitionListPtr query(rd_kafka_topic_partition_list_new(info.partitions.size()));
       for (const auto& p : info.partitions) {
-        rd_kafka_topic_partition_list_add(query.get(), topic.c_str(), p.id)->offset =
-            target->value;
+        rd_kafka_topic_partition_list_add(query.get(), topic.c_str(), p.id)->offset = target->value;
       }
       rd_kafka_resp_err_t err =
           rd_kafka_offsets_for_times(rk.get(), query.get(), opts.client.timeout_ms);
@@ -468,8 +498,7 @@ void run_seek(const GroupOptions& opts) {
   if (!opts.dry_run && !plan.empty()) {
     PartitionListPtr offsets(rd_kafka_topic_partition_list_new(plan.size()));
     for (const auto& planned : plan) {
-      rd_kafka_topic_partition_list_add(offsets.get(), planned.tp.first.c_str(),
-                                        planned.tp.second)
+      rd_kafka_topic_partition_list_add(offsets.get(), planned.tp.first.c_str(), planned.tp.second)
           ->offset = planned.offset;
     }
     QueuePtr queue(rd_kafka_queue_new(rk.get()));
@@ -479,13 +508,13 @@ void run_seek(const GroupOptions& opts) {
         rd_kafka_AlterConsumerGroupOffsets_new(opts.group.c_str(), offsets.get());
     rd_kafka_AlterConsumerGroupOffsets(rk.get(), &request, 1, options.get(), queue.get());
     rd_kafka_AlterConsumerGroupOffsets_destroy(request);
-    auto event = wait_admin_result(queue.get(), opts.client.timeout_ms, what + ": OffsetCommit");
+    auto event = wait_result(queue.get(), opts.client, what + ": OffsetCommit");
     size_t count = 0;
     const rd_kafka_group_result_t** results = rd_kafka_AlterConsumerGroupOffsets_result_groups(
         rd_kafka_event_AlterConsumerGroupOffsets_result(event.get()), &count);
     for (size_t i = 0; i < count; ++i) {
       if (const rd_kafka_error_t* error = rd_kafka_group_result_error(results[i])) {
-        fail(what + ": OffsetCommit: " + rd_kafka_error_string(error));
+        fail(explain(what + ": OffsetCommit", error, opts.client));
       }
       const rd_kafka_topic_partition_list_t* parts = rd_kafka_group_result_partitions(results[i]);
       std::vector<std::string> failures;
@@ -517,8 +546,8 @@ void run_seek(const GroupOptions& opts) {
     std::cout << out.dump() << '\n';
     return;
   }
-  std::vector<std::vector<std::string>> rows{{"TOPIC", "PARTITION", "PREVIOUS-OFFSET",
-                                              "NEW-OFFSET"}};
+  std::vector<std::vector<std::string>> rows{
+      {"TOPIC", "PARTITION", "PREVIOUS-OFFSET", "NEW-OFFSET"}};
   for (const auto& planned : plan) {
     rows.push_back({planned.tp.first, std::to_string(planned.tp.second),
                     planned.previous >= 0 ? std::to_string(planned.previous) : "-",
@@ -541,7 +570,7 @@ void run_delete(const GroupOptions& opts) {
       make_admin_options(rk.get(), RD_KAFKA_ADMIN_OP_DELETEGROUPS, opts.client.timeout_ms);
   rd_kafka_DeleteGroups(rk.get(), requests.data(), requests.size(), options.get(), queue.get());
   rd_kafka_DeleteGroup_destroy_array(requests.data(), requests.size());
-  auto event = wait_admin_result(queue.get(), opts.client.timeout_ms, "group delete");
+  auto event = wait_result(queue.get(), opts.client, "group delete");
   size_t count = 0;
   const rd_kafka_group_result_t** results =
       rd_kafka_DeleteGroups_result_groups(rd_kafka_event_DeleteGroups_result(event.get()), &count);
@@ -561,7 +590,9 @@ void run_delete(const GroupOptions& opts) {
       case RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND:
         reason = "no such group (" + reason + ")";
         break;
-      default: break;
+      default:
+        reason = explain(reason, rd_kafka_error_code(error), opts.client);
+        break;
     }
     failures.push_back("'" + name + "': " + reason);
   }
@@ -605,7 +636,8 @@ void add_group_command(CLI::App& app) {
   seek->add_option("--to", opts->to, "start | end | <offset> | @<timestamp-ms>")->required();
   seek->add_option("--topic,-t", opts->topics,
                    "Topic to seek, all its partitions (repeatable; default: every topic the "
-                   "group has committed offsets for)");
+                   "group has committed offsets for)")
+      ->allow_extra_args(false);  // one topic per -t, so `-t a g` keeps `g` as the group
   seek->add_flag("--dry-run", opts->dry_run, "Print the new offsets without committing them");
   add_format_option(seek, *opts);
   add_client_options(seek, opts->client);

@@ -27,9 +27,12 @@ std::optional<int64_t> partition_lag(int64_t committed, int64_t log_start, int64
 int64_t seek_offset(const StartPosition& target, int64_t log_start, int64_t log_end,
                     int64_t offset_for_time) {
   switch (target.kind) {
-    case StartPosition::Kind::kBeginning: return log_start;
-    case StartPosition::Kind::kEnd: return log_end;
-    case StartPosition::Kind::kOffset: return std::clamp(target.value, log_start, log_end);
+    case StartPosition::Kind::kBeginning:
+      return log_start;
+    case StartPosition::Kind::kEnd:
+      return log_end;
+    case StartPosition::Kind::kOffset:
+      return std::clamp(target.value, log_start, log_end);
     case StartPosition::Kind::kTimestamp:
       return offset_for_time < 0 ? log_end : std::clamp(offset_for_time, log_start, log_end);
   }

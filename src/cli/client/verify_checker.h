@@ -55,7 +55,7 @@ struct Report {
 
   uint64_t drain_read = 0;           // messages the drain read (all runs)
   uint64_t foreign = 0;              // of which from other runs (ignored)
-  uint64_t group_processed = 0;      // messages the group processed, counting repeats
+  uint64_t group_processed = 0;      // this run's messages the group processed, counting repeats
   uint64_t group_distinct = 0;       // distinct ids the group processed
 
   uint64_t lost = 0;                 // acknowledged, never read by the drain

@@ -75,6 +75,12 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+std::string fmt_seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
+}
+
 std::string hex64(uint64_t v) {
   char buf[20];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
@@ -462,13 +468,13 @@ void run_verify(const VerifyOptions& opts) {
   const int32_t partitions = ensure_topic(opts);
   std::cerr << "holdfast verify: run " << hex64(run_id) << " on '" << opts.topic << "' ("
             << partitions << " partitions), "
-            << (messages > 0 ? std::to_string(messages) + " messages" : std::string("until"))
-            << (opts.duration > 0 ? " for " + std::to_string(opts.duration) + " s" : "")
+            << (messages > 0 ? std::to_string(messages) + " messages" : std::string("messages"))
+            << (opts.duration > 0 ? " for " + fmt_seconds(opts.duration) + " s" : "")
             << ", acks=" << *acks << (opts.idempotent ? ", idempotent" : "") << ", "
             << opts.producers << " producer(s), " << opts.consumers << " consumer(s)"
             << (opts.consumers > 0 ? " in group " + group : "")
             << (opts.crash_consumers_every > 0
-                    ? ", killing one every " + std::to_string(opts.crash_consumers_every) + " s"
+                    ? ", killing one every " + fmt_seconds(opts.crash_consumers_every) + " s"
                     : "")
             << std::endl;
 

@@ -230,17 +230,19 @@ void ConsumerFleet::collect(int fd, int32_t id) {
     if (n <= 0) break;  // EOF: the worker exited (or was killed)
     pending.append(buffer, static_cast<size_t>(n));
     size_t start = 0;
+    uint64_t ours = 0;  // messages of this run (the progress count)
     std::vector<Read> parsed;
     for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
       if (auto read = parse_processed(std::string_view(pending).substr(start, nl - start), id)) {
         parsed.push_back(*read);
+        if (read->status != DecodedMessage::Status::kForeign) ++ours;
       }
     }
     pending.erase(0, start);
     if (!parsed.empty()) {
       std::lock_guard lock(mu_);
       reads_.insert(reads_.end(), parsed.begin(), parsed.end());
-      processed_ += parsed.size();
+      processed_ += ours;
     }
   }
   ::close(fd);

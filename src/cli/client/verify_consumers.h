@@ -64,7 +64,7 @@ class ConsumerFleet {
 
   size_t running() const;
   uint64_t kills() const { return kills_; }
-  uint64_t processed() const { return processed_.load(); }
+  uint64_t processed() const { return processed_.load(); }  // this run's messages, repeats included
   // Workers that exited by themselves (not killed, not stopped): a sign of trouble.
   uint64_t unexpected_exits() const { return unexpected_exits_; }
   // Copies the reads collected so far, from index `from` on.
