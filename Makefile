@@ -54,6 +54,11 @@ fuzz: deps
 bench: build
 	@bash bench/run.sh
 
+# The fault-injection scenarios for longer (HOLDFAST_SOAK_MINUTES per scenario).
+soak: build
+	@HOLDFAST_BIN=$(CURDIR)/$(HOLDFAST_RELEASE) HOLDFAST_SOAK_MINUTES=$${HOLDFAST_SOAK_MINUTES:-10} \
+		HOLDFAST_FAULTS_RESULTS=$(CURDIR)/build/soak-results.txt $(PYTHON) -m pytest -s tests/faults
+
 format:
 	@find src bench -name '*.h' -o -name '*.cc' | xargs clang-format -i
 

@@ -2,7 +2,8 @@
 # Runs every test suite against one build directory:
 #   1. unit tests (CTest / GoogleTest),
 #   2. the request-decoder fuzzer for a bounded time (release builds only),
-#   3. end-to-end tests with real Kafka clients (pytest).
+#   3. end-to-end tests with real Kafka clients (pytest),
+#   4. fault-injection scenarios checked by `holdfast verify` (pytest).
 # Usage: scripts/run-tests.sh <build-dir>
 set -euo pipefail
 build_dir=${1:-build/release}
@@ -18,3 +19,6 @@ fi
 
 echo "== end-to-end tests"
 bash scripts/run-e2e.sh "$build_dir"
+
+echo "== fault-injection tests (holdfast verify under faults)"
+HOLDFAST_BIN="$PWD/$build_dir/src/cli/holdfast" /usr/bin/python3 -m pytest -q tests/faults

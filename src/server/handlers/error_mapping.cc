@@ -36,8 +36,15 @@ KafkaError to_kafka_error(storage::Errc e) {
     case storage::Errc::invalid_producer_epoch:
       return KafkaError::invalid_producer_epoch;
     case storage::Errc::io_error:
-    case storage::Errc::already_exists:
+      // A failed write or fsync: the partition is out of service until the
+      // broker restarts and recovers it. Retriable for clients (librdkafka
+      // refreshes metadata and retries), unlike UNKNOWN_SERVER_ERROR.
+      return KafkaError::kafka_storage_error;
     case storage::Errc::closed:
+      // The log was closed under the request (topic deleted, shutdown): the
+      // client refreshes metadata and retries elsewhere or learns it is gone.
+      return KafkaError::not_leader_or_follower;
+    case storage::Errc::already_exists:
       return KafkaError::unknown_server_error;
   }
   return KafkaError::unknown_server_error;

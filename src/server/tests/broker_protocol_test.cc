@@ -9,7 +9,7 @@
 #include "record/batch.h"
 #include "server/broker.h"
 #include "server/request.h"
-#include "server/tests/test_client.h"
+#include "server/tests/broker_fixture.h"
 
 namespace holdfast::server {
 namespace {
@@ -17,49 +17,9 @@ namespace {
 using namespace std::chrono_literals;
 using testing::TestClient;
 
-class BrokerProtocolTest : public ::testing::Test {
+class BrokerProtocolTest : public testing::BrokerFixture {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("hf-broker-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    start();
-  }
-  void TearDown() override {
-    broker_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  void start() {
-    BrokerConfig config;
-    config.data_dir = dir_.string();
-    config.listen_host = "127.0.0.1";
-    config.listen_port = 0;
-    config.num_network_threads = 2;
-    config.socket_request_max_bytes = 1 << 20;
-    broker_ = std::make_unique<Broker>(config, fs_);
-    auto started = broker_->start();
-    ASSERT_TRUE(started) << started.error().message;
-  }
-  void restart() {
-    broker_.reset();
-    start();
-  }
-  uint16_t port() const { return broker_->bound_port(); }
-
-  void create_topic(TestClient& client, const std::string& name, int32_t partitions) {
-    protocol::CreateTopicsRequest request;
-    auto& t = request.topics.emplace_back();
-    t.name = name;
-    t.num_partitions = partitions;
-    t.replication_factor = 1;
-    request.timeout_ms = 5000;
-    auto response =
-        client.call<protocol::CreateTopicsRequest, protocol::CreateTopicsResponse>(request, 4);
-    ASSERT_EQ(response.topics.size(), 1u);
-    ASSERT_EQ(response.topics[0].error_code, 0) << response.topics[0].error_message.value_or("");
-  }
+  void configure(BrokerConfig& config) override { config.socket_request_max_bytes = 1 << 20; }
 
   static protocol::ProduceRequest produce_request(const std::string& topic, int32_t partition,
                                                   Bytes batch, int16_t acks) {
@@ -117,9 +77,6 @@ class BrokerProtocolTest : public ::testing::Test {
     return out;
   }
 
-  std::filesystem::path dir_;
-  io::PosixFileSystem fs_;
-  std::unique_ptr<Broker> broker_;
 };
 
 TEST_F(BrokerProtocolTest, ApiVersionsAdvertisesTheRegistry) {

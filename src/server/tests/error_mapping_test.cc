@@ -22,7 +22,9 @@ TEST(ErrorMapping, RecordErrors) {
 TEST(ErrorMapping, StorageErrors) {
   EXPECT_EQ(to_kafka_error(storage::Errc::offset_out_of_range), KafkaError::offset_out_of_range);
   EXPECT_EQ(to_kafka_error(storage::Errc::not_found), KafkaError::unknown_topic_or_partition);
-  EXPECT_EQ(to_kafka_error(storage::Errc::io_error), KafkaError::unknown_server_error);
+  EXPECT_EQ(to_kafka_error(storage::Errc::io_error), KafkaError::kafka_storage_error);
+  EXPECT_EQ(code(KafkaError::kafka_storage_error), 56);
+  EXPECT_EQ(to_kafka_error(storage::Errc::closed), KafkaError::not_leader_or_follower);
   EXPECT_EQ(code(KafkaError::offset_out_of_range), 1);
 }
 

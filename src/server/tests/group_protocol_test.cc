@@ -13,7 +13,7 @@
 #include "record/batch.h"
 #include "server/broker.h"
 #include "server/request.h"
-#include "server/tests/test_client.h"
+#include "server/tests/broker_fixture.h"
 
 namespace holdfast::server {
 namespace {
@@ -25,52 +25,15 @@ using protocol::JoinGroupResponse;
 
 constexpr int16_t kNone = 0;
 
-class GroupProtocolTest : public ::testing::Test {
+class GroupProtocolTest : public testing::BrokerFixture {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("hf-groups-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    start();
-  }
-  void TearDown() override {
-    broker_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  void start() {
-    BrokerConfig config;
-    config.data_dir = dir_.string();
-    config.listen_host = "127.0.0.1";
-    config.listen_port = 0;
-    config.num_network_threads = 2;
+  void configure(BrokerConfig& config) override {
     config.offsets_topic_num_partitions = 3;
     config.group_initial_rebalance_delay_ms = 0;
     config.group_min_session_timeout_ms = 100;
     config.log_segment_bytes = segment_bytes_;
-    broker_ = std::make_unique<Broker>(config, fs_);
-    auto started = broker_->start();
-    ASSERT_TRUE(started) << started.error().message;
-    ASSERT_TRUE(broker_->groups().wait_until_loaded(10000));
   }
-  void restart() {
-    broker_.reset();
-    start();
-  }
-  uint16_t port() const { return broker_->bound_port(); }
-
-  void create_topic(TestClient& client, const std::string& name, int32_t partitions) {
-    protocol::CreateTopicsRequest request;
-    auto& t = request.topics.emplace_back();
-    t.name = name;
-    t.num_partitions = partitions;
-    t.replication_factor = 1;
-    request.timeout_ms = 5000;
-    auto response =
-        client.call<protocol::CreateTopicsRequest, protocol::CreateTopicsResponse>(request, 4);
-    ASSERT_EQ(response.topics.at(0).error_code, 0);
-  }
+  void after_start() override { ASSERT_TRUE(broker_->groups().wait_until_loaded(10000)); }
 
   static JoinGroupResponse join(TestClient& client, const std::string& group,
                                 const std::string& member_id, int16_t version = 5,
@@ -172,9 +135,6 @@ class GroupProtocolTest : public ::testing::Test {
     return response.groups.at(0);
   }
 
-  std::filesystem::path dir_;
-  io::PosixFileSystem fs_;
-  std::unique_ptr<Broker> broker_;
   int64_t segment_bytes_ = 1LL << 30;
 };
 

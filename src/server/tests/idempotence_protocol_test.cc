@@ -11,7 +11,7 @@
 #include "server/broker.h"
 #include "server/kafka_error.h"
 #include "server/request.h"
-#include "server/tests/test_client.h"
+#include "server/tests/broker_fixture.h"
 
 namespace holdfast::server {
 namespace {
@@ -19,45 +19,10 @@ namespace {
 using testing::TestClient;
 using PartitionResponse = protocol::ProduceResponse::PartitionProduceResponse;
 
-class IdempotenceProtocolTest : public ::testing::Test {
+class IdempotenceProtocolTest : public testing::BrokerFixture {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("hf-idem-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    start();
-  }
-  void TearDown() override {
-    broker_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void start() {
-    BrokerConfig config;
-    config.data_dir = dir_.string();
-    config.listen_host = "127.0.0.1";
-    config.listen_port = 0;
-    config.num_network_threads = 2;
-    broker_ = std::make_unique<Broker>(config, fs_);
-    auto started = broker_->start();
-    ASSERT_TRUE(started) << started.error().message;
-  }
-  void restart() {
-    broker_.reset();
-    start();
-  }
-  uint16_t port() const { return broker_->bound_port(); }
-
   void create_topic(TestClient& client, const std::string& name) {
-    protocol::CreateTopicsRequest request;
-    auto& t = request.topics.emplace_back();
-    t.name = name;
-    t.num_partitions = 1;
-    t.replication_factor = 1;
-    request.timeout_ms = 5000;
-    auto response =
-        client.call<protocol::CreateTopicsRequest, protocol::CreateTopicsResponse>(request, 4);
-    ASSERT_EQ(response.topics.at(0).error_code, 0);
+    BrokerFixture::create_topic(client, name, 1);
   }
 
   static protocol::InitProducerIdResponse init_producer_id(
@@ -123,9 +88,6 @@ class IdempotenceProtocolTest : public ::testing::Test {
     return out;
   }
 
-  std::filesystem::path dir_;
-  io::PosixFileSystem fs_;
-  std::unique_ptr<Broker> broker_;
 };
 
 TEST_F(IdempotenceProtocolTest, InitProducerIdEveryVersionGivesANewIdWithEpochZero) {
