@@ -168,6 +168,8 @@ const std::map<std::string, Setter>& setters() {
     };
     t["offsets.topic.num.partitions"] =
         int_setter<int32_t>(&BrokerConfig::offsets_topic_num_partitions, 1, 10000);
+    t["offsets.topic.segment.bytes"] =
+        int_setter<int64_t>(&BrokerConfig::offsets_topic_segment_bytes, 1024, INT32_MAX);
     t["offsets.retention.minutes"] =
         int_setter<int64_t>(&BrokerConfig::offsets_retention_ms, 1, kMax, 60 * 1000);
     t["offsets.retention.check.interval.ms"] =

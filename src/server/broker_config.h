@@ -63,6 +63,7 @@ struct BrokerConfig {
 
   // Consumer groups (Kafka's names and defaults).
   int32_t offsets_topic_num_partitions = 50;            // offsets.topic.num.partitions
+  int64_t offsets_topic_segment_bytes = 104857600;      // offsets.topic.segment.bytes
   int64_t offsets_retention_ms = 10080LL * 60 * 1000;   // offsets.retention.minutes
   int64_t offsets_retention_check_interval_ms = 600000;  // offsets.retention.check.interval.ms
   int32_t offset_metadata_max_bytes = 4096;             // offset.metadata.max.bytes

@@ -1,5 +1,7 @@
 #include "server/topic_config.h"
 
+#include <cstdlib>
+
 #include <charconv>
 #include <functional>
 
@@ -159,11 +161,23 @@ storage::LogConfig log_config_for(const BrokerConfig& broker,
   c.segment_ms = to_long(get("segment.ms"));
   c.retention_ms = to_long(get("retention.ms"));
   c.retention_bytes = to_long(get("retention.bytes"));
-  // A compacted topic keeps every record until compaction runs; until
-  // compaction exists (docs/operations.md), nothing is deleted by retention.
-  if (get("cleanup.policy").find("delete") == std::string::npos) {
+  // cleanup.policy: "compact" runs the log cleaner (storage/log_cleaner.h);
+  // retention deletes segments only if the policy also has "delete".
+  const std::string cleanup = get("cleanup.policy");
+  c.compact = cleanup.find("compact") != std::string::npos;
+  if (cleanup.find("delete") == std::string::npos) {
     c.retention_ms = -1;
     c.retention_bytes = -1;
+  }
+  c.delete_retention_ms = to_long(get("delete.retention.ms"));
+  c.min_compaction_lag_ms = to_long(get("min.compaction.lag.ms"));
+  {
+    // any_value() in the table: fall back to Kafka's default on nonsense.
+    const std::string ratio = get("min.cleanable.dirty.ratio");
+    char* end = nullptr;
+    double v = std::strtod(ratio.c_str(), &end);
+    c.min_cleanable_dirty_ratio =
+        (end != ratio.c_str() && *end == '\0' && v >= 0 && v <= 1) ? v : 0.5;
   }
   c.index_interval_bytes = static_cast<int32_t>(to_long(get("index.interval.bytes")));
   c.max_message_bytes = static_cast<int32_t>(to_long(get("max.message.bytes")));

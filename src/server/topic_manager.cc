@@ -77,8 +77,13 @@ void TopicManager::set_topic_deleted_listener(std::function<void(const std::stri
 TopicOutcome TopicManager::ensure_offsets_topic() {
   const std::string name = "__consumer_offsets";
   if (metadata_.current()->find_topic(name)) return {};
-  auto outcome = create_topic(name, config_.offsets_topic_num_partitions, -1,
-                              {{"cleanup.policy", "compact"}}, false);
+  // Compacted, with its own segment size (offsets.topic.segment.bytes, 100 MiB
+  // as in Kafka) so the cleaner gets non-active segments long before 1 GiB.
+  auto outcome = create_topic(
+      name, config_.offsets_topic_num_partitions, -1,
+      {{"cleanup.policy", "compact"},
+       {"segment.bytes", std::to_string(config_.offsets_topic_segment_bytes)}},
+      false);
   if (outcome.error == KafkaError::topic_already_exists) return {};
   return outcome;
 }

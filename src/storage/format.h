@@ -21,6 +21,11 @@ constexpr std::string_view kSnapshotSuffix = ".snapshot";
 constexpr size_t kOffsetDigits = 20;
 // Suffix of a file being replaced atomically (write, fsync, rename, fsync dir).
 constexpr std::string_view kTempSuffix = ".tmp";
+// Log cleaner (docs/storage-format.md, "Compaction"): <base>.log.cleaned is a
+// cleaned segment being written (deleted at load); <base>.log.swap is a
+// complete, synced one that replaces <base>.log (renamed over it at load).
+constexpr std::string_view kCleanedSuffix = ".log.cleaned";
+constexpr std::string_view kSwapSuffix = ".log.swap";
 
 // Offset index entry: relative offset (u32 BE, batch base offset - segment
 // base offset), file position of that batch (u32 BE).

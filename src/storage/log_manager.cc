@@ -5,6 +5,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "storage/format.h"
+#include "storage/log_cleaner.h"
 
 namespace holdfast::storage {
 namespace {
@@ -211,9 +212,44 @@ void LogManager::timer_loop() {
   }
 }
 
+void LogManager::cleaner_loop() {
+  std::unique_lock lock(timer_mu_);
+  while (!timer_stop_) {
+    timer_cv_.wait_for(lock, std::chrono::milliseconds(options_.log_cleaner_backoff_ms));
+    if (timer_stop_) break;
+    lock.unlock();
+    if (auto r = run_compaction_now(); !r) HF_WARN("log cleaner: {}", r.error().message);
+    lock.lock();
+  }
+}
+
+StorageResult<int> LogManager::run_compaction_now() {
+  int rewritten = 0;
+  std::optional<Error<Errc>> first_error;
+  for (const auto& log : snapshot()) {
+    {
+      std::lock_guard lock(timer_mu_);
+      if (timer_stop_) break;  // shutting down: the rest waits for the next start
+    }
+    if (!log->config().compact) continue;
+    auto r = LogCleaner::clean(*log, clock_());
+    if (!r) {
+      HF_WARN("cleaning {}-{}: {}", log->topic(), log->partition(), r.error().message);
+      if (!first_error) first_error = r.error();
+      continue;
+    }
+    rewritten += r->segments_rewritten;
+  }
+  if (first_error) return *first_error;
+  return rewritten;
+}
+
 void LogManager::start() {
   if (!flusher_.joinable()) flusher_ = std::thread([this] { flusher_loop(); });
   if (!timer_.joinable()) timer_ = std::thread([this] { timer_loop(); });
+  if (options_.log_cleaner_enable && !cleaner_.joinable()) {
+    cleaner_ = std::thread([this] { cleaner_loop(); });
+  }
 }
 
 void LogManager::stop_threads() {
@@ -223,6 +259,7 @@ void LogManager::stop_threads() {
   }
   timer_cv_.notify_all();
   if (timer_.joinable()) timer_.join();
+  if (cleaner_.joinable()) cleaner_.join();
   {
     std::lock_guard lock(flush_mu_);
     flusher_stop_ = true;

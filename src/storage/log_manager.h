@@ -26,6 +26,8 @@ struct LogManagerOptions {
   int64_t timer_tick_ms = 50;                             // granularity of interval flushes
   int64_t producer_id_expiration_ms = 86400000;                  // producer.id.expiration.ms
   int64_t producer_id_expiration_check_interval_ms = 600000;     // ...expiration.check.interval.ms
+  bool log_cleaner_enable = true;        // log.cleaner.enable
+  int64_t log_cleaner_backoff_ms = 15000;  // log.cleaner.backoff.ms: pause between cleaner passes
 };
 
 class LogManager final : private LogServices {
@@ -80,6 +82,10 @@ class LogManager final : private LogServices {
 
   // Runs one retention pass now (also what the timer does).
   StorageResult<int> run_retention_now();
+  // Runs one log cleaner pass over every compacted log now (also what the
+  // cleaner thread does every log_cleaner_backoff_ms; log_cleaner.h).
+  // Returns how many segments were rewritten.
+  StorageResult<int> run_compaction_now();
   // Forgets idle producers' idempotence state now (also what the timer does
   // every producer_id_expiration_check_interval_ms). Returns how many.
   size_t expire_producers_now();
@@ -98,6 +104,7 @@ class LogManager final : private LogServices {
 
   void flusher_loop();
   void timer_loop();
+  void cleaner_loop();
   void stop_threads();
   std::vector<std::shared_ptr<PartitionLog>> snapshot() const;
   StorageResult<void> write_recovery_checkpoint();
@@ -122,6 +129,9 @@ class LogManager final : private LogServices {
   std::condition_variable timer_cv_;
   bool timer_stop_ = false;
   std::thread timer_;
+  // The log cleaner thread (its own, so a long pass never delays interval
+  // flushes or checkpoints); stopped with the timer (timer_mu_/timer_cv_).
+  std::thread cleaner_;
 
   std::mutex listener_mu_;
   std::function<void(PartitionLog*)> listener_;

@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "storage/format.h"
+#include "storage/log_cleaner.h"
 
 namespace holdfast::storage {
 
@@ -49,11 +50,14 @@ StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::load(
     std::optional<int64_t> log_start, bool clean) {
   io::FileSystem& fs = services.fs();
   int64_t now = services.now_ms();
+  bool dir_changed = false;
+  // Finish (or roll back) a cleaned-segment swap a crash interrupted, before
+  // the segments are listed (log_cleaner.h).
+  if (auto r = LogCleaner::recover_swaps(fs, dir, dir_changed); !r) return r.error();
   auto names = fs.list_dir(dir);
   if (!names) return io_failure(names.error());
   std::vector<int64_t> bases;
   std::vector<std::string> index_files;
-  bool dir_changed = false;
   for (const auto& name : *names) {
     if (name.ends_with(format::kTempSuffix)) {  // an interrupted atomic replace
       (void)fs.remove(io::join_path(dir, name));
@@ -544,6 +548,7 @@ StorageResult<void> PartitionLog::write_index_files() {
 }
 
 void PartitionLog::close() {
+  std::lock_guard cleaner_lock(cleaner_mu_);  // waits for a cleaning pass to end
   std::lock_guard flush_lock(flush_mu_);
   std::vector<DurableCallback> ready;
   std::optional<Errc> error;
@@ -739,6 +744,7 @@ StorageResult<void> PartitionLog::remove_segments(
 }
 
 StorageResult<int64_t> PartitionLog::delete_records_before(int64_t offset) {
+  std::lock_guard cleaner_lock(cleaner_mu_);
   std::vector<std::shared_ptr<Segment>> dead;
   int64_t new_start;
   int64_t first_base = 0;
@@ -775,6 +781,7 @@ StorageResult<int64_t> PartitionLog::delete_records_before(int64_t offset) {
 }
 
 StorageResult<int> PartitionLog::apply_retention(int64_t now_ms) {
+  std::lock_guard cleaner_lock(cleaner_mu_);
   std::vector<std::shared_ptr<Segment>> dead;
   int64_t first_base = 0;
   {

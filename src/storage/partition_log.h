@@ -32,6 +32,7 @@
 namespace holdfast::storage {
 
 class PartitionLog;
+class LogCleaner;
 
 // What a log needs from its manager. Implemented by LogManager.
 class LogServices {
@@ -157,6 +158,9 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
                const LogConfig& config);
 
  private:
+  // The log cleaner swaps cleaned segments in under cleaner_mu_ and mu_.
+  friend class LogCleaner;
+
   struct Waiter {
     int64_t end_offset;
     DurableCallback callback;
@@ -209,6 +213,15 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   std::vector<PendingSnapshot> pending_snapshots_;
 
   std::mutex flush_mu_;  // one flush at a time
+
+  // Serialises every change of the segment files other than appends: a
+  // cleaning pass (log_cleaner.h), retention, DeleteRecords and close(), so a
+  // segment being cleaned is never deleted under the cleaner, nor the
+  // directory removed. Lock order: cleaner_mu_ before flush_mu_ before mu_.
+  std::mutex cleaner_mu_;
+  // Cleaned up to here in this process (the cleaner's in-memory checkpoint;
+  // after a restart everything counts as dirty again). Guarded by cleaner_mu_.
+  int64_t first_dirty_offset_ = 0;
 };
 
 }  // namespace holdfast::storage

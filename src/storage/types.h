@@ -37,6 +37,18 @@ struct LogConfig {
   FlushMode flush_mode = FlushMode::always;
   int64_t flush_interval_ms = 1000;
   bool log_append_time = false;  // message.timestamp.type=LogAppendTime
+  // cleanup.policy contains "compact": the log cleaner (log_cleaner.h) keeps
+  // only the latest record per key in non-active segments below the high
+  // watermark. Retention applies as well only if the policy also has "delete".
+  bool compact = false;
+  // A tombstone (null value) that is the latest for its key is kept while its
+  // batch's MaxTimestamp is younger than this (delete.retention.ms).
+  int64_t delete_retention_ms = 86400000;
+  // Clean only when dirty bytes / cleanable bytes >= this (min.cleanable.dirty.ratio).
+  double min_cleanable_dirty_ratio = 0.5;
+  // A segment is cleanable only when its largest timestamp is at least this old
+  // (min.compaction.lag.ms).
+  int64_t min_compaction_lag_ms = 0;
 };
 
 struct AppendResult {

@@ -32,6 +32,7 @@ class GroupProtocolTest : public testing::BrokerFixture {
     config.group_initial_rebalance_delay_ms = 0;
     config.group_min_session_timeout_ms = 100;
     config.log_segment_bytes = segment_bytes_;
+    config.offsets_topic_segment_bytes = segment_bytes_;
   }
   void after_start() override { ASSERT_TRUE(broker_->groups().wait_until_loaded(10000)); }
 

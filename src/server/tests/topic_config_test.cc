@@ -46,9 +46,21 @@ TEST(TopicConfig, LogConfigMapping) {
   EXPECT_TRUE(c.log_append_time);
   EXPECT_EQ(c.flush_mode, storage::FlushMode::always);
 
-  // A compacted topic is never trimmed by retention (compaction is not built yet).
-  auto compacted = log_config_for(broker, {{"cleanup.policy", "compact"}, {"retention.ms", "1"}});
+  // A compacted topic is cleaned, not trimmed by retention (unless compact,delete).
+  auto compacted = log_config_for(broker, {{"cleanup.policy", "compact"}, {"retention.ms", "1"},
+                                           {"delete.retention.ms", "7"},
+                                           {"min.cleanable.dirty.ratio", "0.25"},
+                                           {"min.compaction.lag.ms", "9"}});
   EXPECT_EQ(compacted.retention_ms, -1);
+  EXPECT_TRUE(compacted.compact);
+  EXPECT_EQ(compacted.delete_retention_ms, 7);
+  EXPECT_DOUBLE_EQ(compacted.min_cleanable_dirty_ratio, 0.25);
+  EXPECT_EQ(compacted.min_compaction_lag_ms, 9);
+  auto both = log_config_for(broker, {{"cleanup.policy", "compact,delete"}, {"retention.ms", "1"}});
+  EXPECT_TRUE(both.compact);
+  EXPECT_EQ(both.retention_ms, 1);
+  EXPECT_FALSE(c.compact);
+  EXPECT_DOUBLE_EQ(c.min_cleanable_dirty_ratio, 0.5);
 
   auto interval = log_config_for(broker, {{"flush.ms", "200"}});
   EXPECT_EQ(interval.flush_mode, storage::FlushMode::interval);
