@@ -82,6 +82,23 @@ TopicInfo fetch_topic(rd_kafka_t* rk, const std::string& name, int timeout_ms);
 
 // Waits up to `timeout_ms` for the result event of an admin request that was
 // sent with reply queue `queue`; fails if none arrives or the request failed.
+struct AdminOptionsDeleter {
+  void operator()(rd_kafka_AdminOptions_t* options) const {
+    rd_kafka_AdminOptions_destroy(options);
+  }
+};
+using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter>;
+
+// A client handle for Admin API calls.
+HandlePtr make_admin_client(const ClientOptions& options);
+
+// Admin options for `op` with the request timeout (and, for topic creation and
+// deletion, the operation timeout) set to timeout_ms.
+AdminOptionsPtr make_admin_options(rd_kafka_t* rk, rd_kafka_admin_op_t op, int timeout_ms);
+
+// Prints rows as left-aligned columns separated by two spaces.
+void print_table(const std::vector<std::vector<std::string>>& rows);
+
 EventPtr wait_admin_result(rd_kafka_queue_t* queue, int timeout_ms, const std::string& what);
 
 }  // namespace holdfast::cli

@@ -33,13 +33,6 @@ struct GroupOptions {
   bool dry_run = false;             // seek
 };
 
-struct AdminOptionsDeleter {
-  void operator()(rd_kafka_AdminOptions_t* options) const {
-    rd_kafka_AdminOptions_destroy(options);
-  }
-};
-using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter>;
-
 struct PartitionListDeleter {
   void operator()(rd_kafka_topic_partition_list_t* list) const {
     rd_kafka_topic_partition_list_destroy(list);
@@ -48,17 +41,6 @@ struct PartitionListDeleter {
 using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 
 using TopicPartition = std::pair<std::string, int32_t>;
-
-HandlePtr make_admin_client(const ClientOptions& options) {
-  return make_handle(RD_KAFKA_PRODUCER, make_conf(options, {}));
-}
-
-AdminOptionsPtr make_admin_options(rd_kafka_t* rk, rd_kafka_admin_op_t op, int timeout_ms) {
-  AdminOptionsPtr options(rd_kafka_AdminOptions_new(rk, op));
-  char errstr[512];
-  rd_kafka_AdminOptions_set_request_timeout(options.get(), timeout_ms, errstr, sizeof errstr);
-  return options;
-}
 
 // `message` for a failure with `err`, plus a hint at the usual cause when
 // the request timed out (librdkafka only says "Local: Timed out").
@@ -85,23 +67,6 @@ EventPtr wait_result(rd_kafka_queue_t* queue, const ClientOptions& client,
     fail(explain(what + ": " + rd_kafka_event_error_string(event.get()), err, client));
   }
   return event;
-}
-
-// Prints rows as left-aligned columns separated by two spaces.
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()));
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    std::cout << line << '\n';
-  }
 }
 
 std::string or_dash(const std::string& text) {
