@@ -42,7 +42,7 @@ TEST(GroupRecords, KeysAndValuesRoundTrip) {
 
 TEST(GroupRecords, MalformedAndUnknownVersionsAreErrors) {
   EXPECT_EQ(decode_key(bytes_of(std::string("\x00\x09", 2))).code(), RecordErrc::unknown_version);
-  EXPECT_EQ(decode_key(bytes_of(std::string("\x00\x01\x00\x05ab", 6))).code(),
+  EXPECT_EQ(decode_key(bytes_of(std::string("\x00\x01\x00\x05" "ab", 6))).code(),
             RecordErrc::malformed);
   auto value = encode_offset_value(OffsetValue{});
   EXPECT_FALSE(decode_offset_value(bytes_of(value.substr(0, value.size() - 1))));

@@ -41,7 +41,9 @@ class IdempotenceProtocolTest : public testing::BrokerFixture {
                                                   int count, const std::string& tag) {
     record::BatchBuilder builder;
     builder.set_producer(id, epoch, seq);
-    for (int i = 0; i < count; ++i) builder.add(std::nullopt, tag + std::to_string(seq + i), 1000);
+    for (int i = 0; i < count; ++i) {
+      builder.add(std::nullopt, tag + std::to_string(int64_t(seq) + i), 1000);
+    }
     protocol::ProduceRequest request;
     request.acks = -1;
     request.timeout_ms = 5000;
