@@ -141,21 +141,25 @@ asio::awaitable<void> Connection::handle(std::shared_ptr<Connection> self,
 }
 
 asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
-  std::vector<uint8_t> out;
+  // Completed responses taken off the front, kept alive while their frames are
+  // on the wire; written with one gathered write, without copying them.
+  std::vector<std::shared_ptr<Slot>> writing;
+  std::vector<asio::const_buffer> buffers;
   try {
     while (!closed_) {
-      // Gather every completed response at the front, in order, into one write.
-      out.clear();
+      writing.clear();
+      buffers.clear();
       bool close_after = false;
       while (!slots_.empty() && slots_.front()->done) {
         Response& r = slots_.front()->response;
-        if (r.send) out.insert(out.end(), r.frame.begin(), r.frame.end());
+        if (r.send && !r.frame.empty()) buffers.push_back(asio::buffer(r.frame));
         close_after = r.close_connection;
+        writing.push_back(std::move(slots_.front()));
         slots_.pop_front();
         if (close_after) break;
       }
-      if (!out.empty()) {
-        co_await asio::async_write(socket_, asio::buffer(out), asio::use_awaitable);
+      if (!buffers.empty()) {
+        co_await asio::async_write(socket_, buffers, asio::use_awaitable);
       }
       reader_wakeup_.cancel();  // room for more requests
       if (close_after) break;
