@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   holdfast::cli::add_consume_command(app);
   holdfast::cli::add_group_command(app);
   holdfast::cli::add_verify_command(app);
+  holdfast::cli::add_log_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

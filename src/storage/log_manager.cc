@@ -1,6 +1,9 @@
 #include "storage/log_manager.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <utility>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -72,8 +75,13 @@ StorageResult<void> LogManager::open(
     auto log = PartitionLog::load(*this, dir, tp->first, tp->second, config_for(tp->first),
                                   find(recovery_points), find(log_starts), clean);
     if (!log) return log.error();
-    HF_INFO("loaded {}: offsets [{}, {}), {} segments{}", name, (*log)->log_start_offset(),
-            (*log)->log_end_offset(), (*log)->segment_count(), clean ? "" : " (recovered)");
+    if ((*log)->offline()) {
+      HF_ERROR("{} is OFFLINE: its operations fail with KAFKA_STORAGE_ERROR until it is repaired",
+               name);
+    } else {
+      HF_INFO("loaded {}: offsets [{}, {}), {} segments{}", name, (*log)->log_start_offset(),
+              (*log)->log_end_offset(), (*log)->segment_count(), clean ? "" : " (recovered)");
+    }
     std::unique_lock lock(logs_mu_);
     logs_[*tp] = *log;
   }
@@ -97,18 +105,26 @@ StorageResult<PartitionLog*> LogManager::create(const std::string& topic, int32_
     return make_error(Errc::invalid_argument,
                       fmt::format("invalid topic partition '{}' {}", topic, partition));
   }
-  std::unique_lock lock(logs_mu_);
-  if (logs_.count({topic, partition})) {
-    return make_error(Errc::already_exists, fmt::format("{}-{} exists", topic, partition));
+  // One creation or deletion at a time; readers of logs_ go on meanwhile.
+  std::lock_guard dir_lock(dir_mu_);
+  {
+    std::shared_lock lock(logs_mu_);
+    if (logs_.count({topic, partition})) {
+      return make_error(Errc::already_exists, fmt::format("{}-{} exists", topic, partition));
+    }
   }
   std::string dir = io::join_path(data_dir_, format::partition_dir_name(topic, partition));
+  // mkdir, the first segment and the directory syncs: all durable before the
+  // log is published, exactly as when this ran under logs_mu_.
   auto log = PartitionLog::create(*this, dir, topic, partition, config);
   if (!log) return log.error();
+  std::unique_lock lock(logs_mu_);
   logs_[{topic, partition}] = *log;
   return log->get();
 }
 
 StorageResult<void> LogManager::remove(const std::string& topic, int32_t partition) {
+  std::lock_guard dir_lock(dir_mu_);
   std::shared_ptr<PartitionLog> log;
   {
     std::unique_lock lock(logs_mu_);
@@ -123,9 +139,15 @@ StorageResult<void> LogManager::remove(const std::string& topic, int32_t partiti
     retired_.push_back(log);
   }
   log->close();
+  // Out of every checkpoint before the directory goes: a partition created
+  // again under this name must not inherit the old recovery point (its
+  // unsynced tail would then be trusted without a CRC walk after a crash)
+  // nor the old log start. Should we crash before the directory is removed,
+  // the next start walks the whole old directory, which is safe.
+  if (auto r = checkpoint_now(); !r) return r;
   if (auto r = io::remove_all(fs_, log->dir()); !r) return io_failure(r.error());
   if (auto r = fs_.sync_dir(data_dir_); !r) return io_failure(r.error());
-  return checkpoint_log_start_offsets();
+  return {};
 }
 
 std::vector<PartitionLog*> LogManager::all() const {
@@ -204,7 +226,12 @@ void LogManager::timer_loop() {
       expire_producers_now();
       next_expiration = now + options_.producer_id_expiration_check_interval_ms;
     }
-    if (now >= next_checkpoint) {
+    bool requested;
+    {
+      std::lock_guard relock(timer_mu_);
+      requested = std::exchange(recovery_checkpoint_requested_, false);
+    }
+    if (now >= next_checkpoint || requested) {
       if (auto r = write_recovery_checkpoint(); !r) HF_WARN("checkpoint: {}", r.error().message);
       next_checkpoint = now + options_.recovery_point_checkpoint_interval_ms;
     }
@@ -231,7 +258,7 @@ StorageResult<int> LogManager::run_compaction_now() {
       std::lock_guard lock(timer_mu_);
       if (timer_stop_) break;  // shutting down: the rest waits for the next start
     }
-    if (!log->config().compact) continue;
+    if (log->offline() || !log->config().compact) continue;
     auto r = LogCleaner::clean(*log, clock_());
     if (!r) {
       HF_WARN("cleaning {}-{}: {}", log->topic(), log->partition(), r.error().message);
@@ -297,6 +324,12 @@ size_t LogManager::expire_producers_now() {
   return expired;
 }
 
+void LogManager::request_recovery_checkpoint() {
+  // The timer writes it at its next tick (a notify would also wake the cleaner).
+  std::lock_guard lock(timer_mu_);
+  recovery_checkpoint_requested_ = true;
+}
+
 StorageResult<void> LogManager::checkpoint_log_start_offsets() {
   std::lock_guard lock(checkpoint_mu_);
   CheckpointEntries entries;
@@ -327,7 +360,12 @@ StorageResult<void> LogManager::shutdown() {
   stop_threads();
   std::optional<Error<Errc>> first_error;
   auto logs = snapshot();
+  std::vector<std::string> offline;
   for (const auto& log : logs) {
+    if (log->offline()) {  // nothing to flush; its checkpoint entries are kept as loaded
+      offline.push_back(fmt::format("{}-{}", log->topic(), log->partition()));
+      continue;
+    }
     log->flush(true);
     if (log->failed() || log->durable_offset() != log->log_end_offset()) {
       if (!first_error) {
@@ -341,7 +379,11 @@ StorageResult<void> LogManager::shutdown() {
     if (auto r = log->write_producer_snapshot(); !r && !first_error) first_error = r.error();
   }
   if (auto r = checkpoint_now(); !r && !first_error) first_error = r.error();
-  if (!first_error) {
+  if (!first_error && !offline.empty()) {
+    HF_WARN("not writing the clean-shutdown marker: {} offline ({}); the next start checks "
+            "every log again",
+            offline.size() == 1 ? "a partition is" : "partitions are", fmt::join(offline, ", "));
+  } else if (!first_error) {
     std::string marker = io::join_path(data_dir_, format::kCleanShutdownFile);
     if (auto r = io::write_file_atomically(fs_, marker, {}); !r)
       first_error = io_failure(r.error());

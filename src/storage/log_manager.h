@@ -44,17 +44,24 @@ class LogManager final : private LogServices {
   void set_clock(std::function<int64_t()> clock);
 
   // Loads every partition directory; recovers each log from its recovery
-  // point (scan batches, check length and CRC, truncate at the first bad one,
+  // point (walk batches checking length, offsets and CRC, cut a torn tail,
   // rebuild indexes) unless the clean-shutdown marker is present; removes the
-  // marker. `config_for(topic)` supplies each topic's LogConfig.
+  // marker. A partition with any other damage is loaded offline (see
+  // PartitionLog::load) and the others serve. `config_for(topic)` supplies
+  // each topic's LogConfig.
   StorageResult<void> open(std::function<LogConfig(const std::string& topic)> config_for);
 
   // nullptr if absent; the pointer stays valid until remove().
   PartitionLog* get(const std::string& topic, int32_t partition) const;
-  // Creates the partition directory with an empty first segment, all synced.
+  // Creates the partition directory with an empty first segment, all synced,
+  // then publishes the log. The directory I/O runs outside logs_mu_, so get()
+  // and all() on other threads never wait for it.
   StorageResult<PartitionLog*> create(const std::string& topic, int32_t partition,
                                       const LogConfig& config);
-  // Deletes the partition's directory (delete topic); waiters get `closed`.
+  // Deletes the partition (delete topic): waiters get `closed`, the partition
+  // leaves both checkpoints (durably, before its directory goes, so a
+  // partition created again under the same name never inherits its recovery
+  // point), then the directory is removed.
   StorageResult<void> remove(const std::string& topic, int32_t partition);
   std::vector<PartitionLog*> all() const;
 
@@ -77,7 +84,9 @@ class LogManager final : private LogServices {
   // retention_check_interval_ms, interval flushes, recovery-point checkpoints).
   void start();
   // Stops the threads, flushes everything, writes indexes, both checkpoints
-  // and the clean-shutdown marker (only if everything before succeeded).
+  // and the clean-shutdown marker (only if everything before succeeded and
+  // no partition is offline: an offline partition must be checked again at
+  // the next start, and a clean start trusts every segment).
   StorageResult<void> shutdown();
 
   // Runs one retention pass now (also what the timer does).
@@ -101,6 +110,7 @@ class LogManager final : private LogServices {
   void request_flush(const std::shared_ptr<PartitionLog>& log) override;
   void high_watermark_advanced(PartitionLog* log) override;
   StorageResult<void> checkpoint_log_start_offsets() override;
+  void request_recovery_checkpoint() override;
 
   void flusher_loop();
   void timer_loop();
@@ -118,6 +128,9 @@ class LogManager final : private LogServices {
   std::map<TopicPartition, std::shared_ptr<PartitionLog>> logs_;
   // Removed logs, kept alive (closed) so raw pointers handed out by get() stay valid.
   std::vector<std::shared_ptr<PartitionLog>> retired_;
+  // Serialises creating and deleting partition directories (create, remove),
+  // which do I/O; never taken by get(). Lock order: dir_mu_ before logs_mu_.
+  std::mutex dir_mu_;
 
   std::mutex flush_mu_;
   std::condition_variable flush_cv_;
@@ -128,6 +141,7 @@ class LogManager final : private LogServices {
   std::mutex timer_mu_;
   std::condition_variable timer_cv_;
   bool timer_stop_ = false;
+  bool recovery_checkpoint_requested_ = false;  // guarded by timer_mu_
   std::thread timer_;
   // The log cleaner thread (its own, so a long pass never delays interval
   // flushes or checkpoints); stopped with the timer (timer_mu_/timer_cv_).

@@ -44,124 +44,6 @@ StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::create(LogServices& s
   return log;
 }
 
-StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::load(
-    LogServices& services, std::string dir, std::string topic, int32_t partition,
-    const LogConfig& config, std::optional<int64_t> recovery_point,
-    std::optional<int64_t> log_start, bool clean) {
-  io::FileSystem& fs = services.fs();
-  int64_t now = services.now_ms();
-  bool dir_changed = false;
-  // Finish (or roll back) a cleaned-segment swap a crash interrupted, before
-  // the segments are listed (log_cleaner.h).
-  if (auto r = LogCleaner::recover_swaps(fs, dir, dir_changed); !r) return r.error();
-  auto names = fs.list_dir(dir);
-  if (!names) return io_failure(names.error());
-  std::vector<int64_t> bases;
-  std::vector<std::string> index_files;
-  for (const auto& name : *names) {
-    if (name.ends_with(format::kTempSuffix)) {  // an interrupted atomic replace
-      (void)fs.remove(io::join_path(dir, name));
-      dir_changed = true;
-    } else if (auto base = format::parse_segment_file_name(name, format::kLogSuffix)) {
-      bases.push_back(*base);
-    } else if (format::parse_segment_file_name(name, format::kIndexSuffix) ||
-               format::parse_segment_file_name(name, format::kTimeIndexSuffix)) {
-      index_files.push_back(name);
-    }
-  }
-  std::sort(bases.begin(), bases.end());
-  // Index files without their log are leftovers of a deletion.
-  for (const auto& name : index_files) {
-    auto base = format::parse_segment_file_name(name, format::kIndexSuffix);
-    if (!base) base = format::parse_segment_file_name(name, format::kTimeIndexSuffix);
-    if (!std::binary_search(bases.begin(), bases.end(), *base)) {
-      (void)fs.remove(io::join_path(dir, name));
-      dir_changed = true;
-    }
-  }
-
-  auto log = std::make_shared<PartitionLog>(services, dir, std::move(topic), partition, config);
-  log->last_sync_ms_ = now;
-  int64_t recover_from = clean ? std::numeric_limits<int64_t>::max() : recovery_point.value_or(0);
-  std::vector<std::shared_ptr<Segment>> recovered;
-  for (size_t i = 0; i < bases.size(); ++i) {
-    int64_t next_base = i + 1 < bases.size() ? bases[i + 1] : std::numeric_limits<int64_t>::max();
-    bool recover = next_base > recover_from;
-    // Segments must continue exactly where the previous one ends. An overlap
-    // is corruption; in the recovery region a gap means the previous
-    // segment lost an unsynced tail while this newer file survived (no order
-    // between files without fsync), so nothing from here on was ever
-    // acknowledged and none of it may be served.
-    bool overlap = !log->segments_.empty() && bases[i] < log->active_->next_offset;
-    bool gap = !log->segments_.empty() && recover && bases[i] > log->active_->next_offset;
-    if (overlap || gap) {
-      HF_WARN("{}: segment {} does not continue the log at offset {}", dir, bases[i],
-              log->active_->next_offset);
-    }
-    overlap = overlap || gap;
-    std::shared_ptr<Segment> segment;
-    bool truncated = false;
-    if (!overlap) {
-      auto opened = Segment::open_existing(fs, dir, bases[i], now);
-      if (!opened) return opened.error();
-      segment = *opened;
-      auto loaded = segment->load(fs, recover, config.index_interval_bytes);
-      if (!loaded) return loaded.error();
-      truncated = *loaded;
-      if (recover) recovered.push_back(segment);
-      log->segments_[segment->base_offset] = segment;
-      log->active_ = segment;
-      log->total_bytes_ += int64_t(segment->size);
-    }
-    if (overlap || truncated) {
-      // Everything after a bad batch is unreachable: drop the later segments.
-      size_t first_dead = overlap ? i : i + 1;
-      for (size_t j = first_dead; j < bases.size(); ++j) {
-        HF_WARN("{}: removing segment {} after the recovered end of the log", dir, bases[j]);
-        auto dead = Segment::open_existing(fs, dir, bases[j], now);
-        if (dead) (void)(*dead)->remove_files(fs);
-        dir_changed = true;
-      }
-      break;
-    }
-  }
-  if (log->segments_.empty()) {
-    // The directory lost its only segment (created but never synced).
-    int64_t base = std::max<int64_t>(0, log_start.value_or(0));
-    auto segment = Segment::create(fs, dir, base, now);
-    if (!segment) return segment.error();
-    log->segments_[base] = *segment;
-    log->active_ = *segment;
-    dir_changed = true;
-  }
-  log->log_end_offset_ = log->active_->next_offset;
-  log->log_start_offset_ =
-      std::clamp(log_start.value_or(0), log->segments_.begin()->first, log->log_end_offset_);
-  // Segments wholly below the log start (DeleteRecords whose deletions a crash undid).
-  while (log->segments_.size() > 1 &&
-         std::next(log->segments_.begin())->first <= log->log_start_offset_) {
-    auto dead = log->segments_.begin()->second;
-    log->total_bytes_ -= int64_t(dead->size);
-    log->segments_.erase(log->segments_.begin());
-    std::erase(recovered, dead);
-    if (auto r = dead->remove_files(fs); !r) return r.error();
-    dir_changed = true;
-  }
-  if (auto r = log->load_producer_state(*names, dir_changed); !r) return r.error();
-  // Recovered bytes may sit only in the page cache (a process crash): sync
-  // them before they count as durable.
-  for (const auto& segment : recovered) {
-    if (auto r = segment->file().sync_data(); !r) return io_failure(r.error());
-  }
-  if (dir_changed) {
-    if (auto r = fs.sync_dir(dir); !r) return io_failure(r.error());
-  }
-  for (auto& [base, segment] : log->segments_) segment->synced_size = segment->size;
-  log->durable_offset_ = log->log_end_offset_;
-  log->high_watermark_ = log->log_end_offset_;
-  return log;
-}
-
 // ---------------------------------------------------------------- append
 
 StorageResult<void> PartitionLog::roll_locked(int64_t now_ms) {
@@ -372,6 +254,8 @@ void PartitionLog::flush(bool force_sync) {
       callback(Result<void, Errc>());
     }
   }
+  // The recovery point may now move past the rolled segments.
+  if (!finished.empty()) services_.request_recovery_checkpoint();
   // Rolled segments are immutable: persist their indexes, after the acks so
   // they add no latency (a failure only costs a rebuild at the next start).
   for (const auto& s : finished) {
@@ -435,85 +319,6 @@ size_t PartitionLog::producer_count() const {
   return producers_.size();
 }
 
-StorageResult<void> PartitionLog::load_producer_state(const std::vector<std::string>& names,
-                                                      bool& dir_changed) {
-  io::FileSystem& fs = services_.fs();
-  const int64_t first_base = segments_.begin()->first;
-  std::vector<int64_t> offsets;
-  for (const auto& name : names) {
-    auto offset = format::parse_segment_file_name(name, format::kSnapshotSuffix);
-    if (!offset) continue;
-    // Past the (possibly truncated) end, or before the oldest batch we hold
-    // (the batches between it and the log would be missing): unusable.
-    if (*offset > log_end_offset_ || *offset < first_base) {
-      (void)fs.remove(io::join_path(dir_, name));
-      dir_changed = true;
-      continue;
-    }
-    offsets.push_back(*offset);
-  }
-  std::sort(offsets.rbegin(), offsets.rend());
-  int64_t replay_from = first_base;
-  for (int64_t offset : offsets) {
-    std::string path = io::join_path(dir_, format::segment_file_name(offset, format::kSnapshotSuffix));
-    auto data = io::read_file(fs, path);
-    if (data) {
-      auto decoded = ProducerStateTable::decode_snapshot(*data);
-      if (decoded && decoded->offset == offset) {
-        producers_ = std::move(decoded->table);
-        replay_from = offset;
-        break;
-      }
-      HF_WARN("{}: ignoring producer snapshot: {}", path,
-              decoded ? "offset does not match its name" : decoded.error().message);
-    } else {
-      HF_WARN("{}: cannot read producer snapshot: {}", path, data.error().message);
-    }
-    (void)fs.remove(path);
-    dir_changed = true;
-  }
-  // Replay the batch headers after the snapshot (Kafka's replication origin:
-  // no validation, the log is the truth).
-  const int64_t now = services_.now_ms();
-  size_t replayed = 0;
-  auto it = segments_.upper_bound(replay_from);
-  if (it != segments_.begin()) --it;
-  bool first = true;
-  for (; it != segments_.end(); ++it) {
-    const auto& segment = it->second;
-    uint64_t position = first ? segment->index_lookup(replay_from) : 0;
-    first = false;
-    while (position < segment->size) {
-      auto header = segment->read_header(position, segment->size);
-      if (!header) return header.error();
-      if (header->base_offset >= replay_from && header->producer_id >= 0 && !header->is_control()) {
-        producers_.record(*header, now);
-        ++replayed;
-      }
-      position += header->size_in_bytes();
-    }
-  }
-  // The producer of the latest batch is never expired: find it (a short scan
-  // from the last index entry of the last non-empty segment).
-  for (auto r = segments_.rbegin(); r != segments_.rend(); ++r) {
-    const auto& segment = r->second;
-    if (segment->size == 0) continue;
-    uint64_t position = segment->index_lookup(segment->next_offset - 1);
-    while (position < segment->size) {
-      auto header = segment->read_header(position, segment->size);
-      if (!header) return header.error();
-      last_batch_producer_id_ = header->producer_id;
-      position += header->size_in_bytes();
-    }
-    break;
-  }
-  if (replayed > 0 || producers_.size() > 0) {
-    HF_DEBUG("{}: producer state of {} producers, {} batches replayed from offset {}", dir_,
-             producers_.size(), replayed, replay_from);
-  }
-  return {};
-}
-
 void PartitionLog::remove_snapshots_below(int64_t offset) {
   io::FileSystem& fs = services_.fs();
   auto names = fs.list_dir(dir_);
@@ -575,6 +380,7 @@ StorageResult<ReadResult> PartitionLog::read(int64_t offset, size_t max_bytes, b
   int64_t upper;
   {
     std::lock_guard lock(mu_);
+    if (offline_) return make_error(Errc::io_error, failure_);
     result.high_watermark = high_watermark_;
     result.log_start_offset = log_start_offset_;
     result.log_end_offset = log_end_offset_;
@@ -673,6 +479,11 @@ bool PartitionLog::failed() const {
   std::lock_guard lock(mu_);
   return failed_;
 }
+StorageResult<void> PartitionLog::check_online() const {
+  if (!offline_) return {};
+  std::lock_guard lock(mu_);
+  return make_error(Errc::io_error, failure_);
+}
 size_t PartitionLog::segment_count() const {
   std::lock_guard lock(mu_);
   return segments_.size();
@@ -752,6 +563,7 @@ StorageResult<int64_t> PartitionLog::delete_records_before(int64_t offset) {
     std::lock_guard lock(mu_);
     if (closed_)
       return make_error(Errc::closed, fmt::format("log {}-{} is closed", topic_, partition_));
+    if (offline_) return make_error(Errc::io_error, failure_);
     if (offset == -1) offset = high_watermark_;
     if (offset < 0 || offset > high_watermark_) {
       return make_error(Errc::offset_out_of_range,
@@ -786,7 +598,7 @@ StorageResult<int> PartitionLog::apply_retention(int64_t now_ms) {
   int64_t first_base = 0;
   {
     std::lock_guard lock(mu_);
-    if (closed_ || (config_.retention_ms < 0 && config_.retention_bytes < 0)) return 0;
+    if (closed_ || offline_ || (config_.retention_ms < 0 && config_.retention_bytes < 0)) return 0;
     while (segments_.size() > 1) {
       auto first = segments_.begin();
       auto next = std::next(first);

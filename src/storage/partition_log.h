@@ -46,6 +46,10 @@ class LogServices {
   virtual void high_watermark_advanced(PartitionLog* log) = 0;
   // Persist every log's start offset (log-start-offset-checkpoint).
   virtual StorageResult<void> checkpoint_log_start_offsets() = 0;
+  // A rolled segment is now synced whole: write the recovery points soon (not
+  // on the calling thread), so recovery after a crash walks only the active
+  // segment.
+  virtual void request_recovery_checkpoint() = 0;
 };
 
 class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
@@ -103,6 +107,13 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   void update_config(const LogConfig& config);
   // True after a write or fsync error: nothing more is appended or acknowledged.
   bool failed() const;
+  // True when load() found damage it may not repair (partition_log_recovery.cc):
+  // every operation fails with io_error (KAFKA_STORAGE_ERROR) naming it, and
+  // nothing in the directory is changed. Fixed by `holdfast log repair`.
+  bool offline() const { return offline_; }
+  // io_error naming the damage if offline(), else ok: for handlers that
+  // answer from the offsets alone (Fetch before it reads, ListOffsets).
+  StorageResult<void> check_online() const;
   size_t segment_count() const;
   // The idempotence state of one producer id (tests, introspection).
   std::optional<ProducerEntry> producer_state(int64_t producer_id) const;
@@ -113,10 +124,13 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   static StorageResult<std::shared_ptr<PartitionLog>> create(LogServices& services, std::string dir,
                                                              std::string topic, int32_t partition,
                                                              const LogConfig& config);
-  // Loads a partition directory. Segments that may hold offsets at or beyond
-  // `recovery_point` are scanned with CRC checks and cut at the first bad
-  // batch (later segments are deleted) unless `clean`; recovered bytes are
-  // fdatasynced before they count as durable.
+  // Loads a partition directory (partition_log_recovery.cc). Segments that
+  // may hold offsets at or beyond `recovery_point` are walked with CRC checks
+  // unless `clean`, the others trusted. Only a torn tail (bad bytes past the
+  // recovery point with no good batch after them) is cut; any other damage
+  // returns an offline() log and changes nothing on disk. Recovered bytes are
+  // fdatasynced before they count as durable. Errors: io_error if the
+  // directory cannot be read.
   static StorageResult<std::shared_ptr<PartitionLog>> load(LogServices& services, std::string dir,
                                                            std::string topic, int32_t partition,
                                                            const LogConfig& config,
@@ -166,6 +180,13 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
     DurableCallback callback;
   };
 
+  // An offline log that keeps the checkpoints' offsets (so they are written
+  // back unchanged); logs the damage.
+  static std::shared_ptr<PartitionLog> make_offline(LogServices& services, std::string dir,
+                                                    std::string topic, int32_t partition,
+                                                    const LogConfig& config, std::string reason,
+                                                    std::optional<int64_t> recovery_point,
+                                                    std::optional<int64_t> log_start);
   StorageResult<void> roll_locked(int64_t now_ms);
   int64_t high_watermark_locked() const { return high_watermark_; }
   void fail_locked(std::string reason);
@@ -203,6 +224,7 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   int64_t total_bytes_ = 0;
   int64_t last_sync_ms_ = 0;
   bool failed_ = false;
+  bool offline_ = false;  // set before the log is published, never changed
   std::string failure_;
   bool closed_ = false;
   std::vector<uint8_t> scratch_;  // the stamped copy of the batch being appended

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "base/log.h"
+#include "storage/batch_walker.h"
 #include "storage/format.h"
 
 namespace holdfast::storage {
@@ -148,42 +149,19 @@ uint64_t Segment::time_index_lookup(int64_t ts) const {
   return index_lookup(base_offset + std::prev(it)->relative_offset);
 }
 
-StorageResult<bool> Segment::scan(uint64_t from, bool check_crc, int32_t index_interval_bytes) {
-  uint64_t end = log_->size();
-  uint64_t position = from;
-  std::vector<uint8_t> buf;
-  std::string problem;
-  while (position < end) {
-    auto header = read_header(position, end);
-    if (!header) {
-      problem = header.error().message;
-      break;
-    }
-    size_t batch_size = header->size_in_bytes();
-    if (header->base_offset < next_offset || header->last_offset_delta < 0 ||
-        header->last_offset() - base_offset > format::kMaxRelativeOffset) {
-      problem = fmt::format("batch at {} has offsets {}..{}, expected to start at >= {}", position,
-                            header->base_offset, header->last_offset(), next_offset);
-      break;
-    }
-    if (check_crc) {
-      buf.resize(batch_size);
-      if (auto r = read_exact(position, buf); !r) return r.error();
-      auto checked = record::check_batch(buf);
-      if (!checked) {
-        problem = fmt::format("batch at {}: {}", position, checked.error().message);
-        break;
-      }
-    }
-    note_batch(position, batch_size, header->base_offset, header->max_timestamp,
-               header->last_offset(), index_interval_bytes);
-    position += batch_size;
+StorageResult<std::optional<BatchDamage>> Segment::scan(uint64_t from, bool check_crc,
+                                                        int32_t index_interval_bytes) {
+  BatchWalker walker(*log_, log_path_, from, log_->size(), base_offset, next_offset, check_crc);
+  for (;;) {
+    auto batch = walker.next();
+    if (!batch) return batch.error();
+    if (!*batch) break;
+    const auto& [position, header] = **batch;
+    note_batch(position, header.size_in_bytes(), header.base_offset, header.max_timestamp,
+               header.last_offset(), index_interval_bytes);
   }
-  size = position;
-  if (position == end) return false;
-  HF_WARN("{}: truncating from {} to {} bytes: {}", log_path_, end, position, problem);
-  if (auto r = log_->truncate(position); !r) return io_failure(r.error());
-  return true;
+  size = walker.position();
+  return walker.damage();
 }
 
 bool Segment::load_index_files(io::FileSystem& fs) {
@@ -240,25 +218,39 @@ bool Segment::load_index_files(io::FileSystem& fs) {
   return true;
 }
 
-StorageResult<bool> Segment::load(io::FileSystem& fs, bool recover, int32_t index_interval_bytes) {
-  auto reset = [&] {
-    index_.clear();
-    time_index_.clear();
-    largest_timestamp = -1;
-    offset_of_largest_timestamp = -1;
-    size = 0;
-    next_offset = base_offset;
-    batch_count = 0;
-    bytes_since_index_ = UINT64_MAX / 2;
-  };
-  reset();
-  bool from_index = !recover && load_index_files(fs);
-  auto truncated = scan(size, recover, index_interval_bytes);
-  if (!truncated) return truncated;
+StorageResult<std::optional<BatchDamage>> Segment::load_batches(io::FileSystem& fs,
+                                                                bool check_crc,
+                                                                int32_t index_interval_bytes) {
+  index_.clear();
+  time_index_.clear();
+  largest_timestamp = -1;
+  offset_of_largest_timestamp = -1;
+  size = 0;
+  next_offset = base_offset;
+  batch_count = 0;
+  bytes_since_index_ = UINT64_MAX / 2;
+  bool from_index = !check_crc && load_index_files(fs);
+  auto damage = scan(size, check_crc, index_interval_bytes);
+  if (!damage) return damage;
   synced_size = size;
-  // Trusted index files still describe the segment unless the scan cut it.
-  index_files_current = from_index && !*truncated;
-  return truncated;
+  // Trusted index files still describe the segment unless the walk stopped early.
+  index_files_current = from_index && !*damage;
+  return damage;
+}
+
+StorageResult<bool> Segment::load(io::FileSystem& fs, bool recover, int32_t index_interval_bytes) {
+  auto damage = load_batches(fs, recover, index_interval_bytes);
+  if (!damage) return damage.error();
+  if (*damage) HF_WARN("{}", (*damage)->describe());
+  return damage->has_value();
+}
+
+StorageResult<void> Segment::truncate_to(uint64_t position) {
+  if (auto r = log_->truncate(position); !r) return io_failure(r.error());
+  size = std::min(size, position);
+  synced_size = std::min(synced_size, position);
+  index_files_current = false;
+  return {};
 }
 
 StorageResult<void> Segment::write_index_files(io::FileSystem& fs) const {

@@ -11,12 +11,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "io/file_system.h"
 #include "record/batch.h"
+#include "storage/batch_walker.h"
 #include "storage/types.h"
 
 namespace holdfast::storage {
@@ -42,13 +44,22 @@ class Segment {
                                                                const std::string& dir,
                                                                int64_t base_offset, int64_t now_ms);
 
-  // Rebuilds the bookkeeping. With `recover`, every batch from position 0 is
-  // checked (framing, CRC, offsets increasing) and the file is truncated at
-  // the first bad one; otherwise the index files are trusted if they validate
-  // and only the tail after their last entry is scanned (framing only), with
-  // a full rescan if they are missing or invalid. Returns true if the file was
-  // truncated.
+  // Rebuilds the bookkeeping from the file, which it never changes. With
+  // `check_crc`, every batch from position 0 is walked with framing, CRC and
+  // offset checks; otherwise the index files are trusted if they validate and
+  // only the tail after their last entry is walked (framing only), with a
+  // full walk if they are missing or invalid. Stops at the first bad batch:
+  // the bookkeeping then covers the batches before it (size = its position)
+  // and the damage is returned; nullopt when the whole file is good.
+  StorageResult<std::optional<BatchDamage>> load_batches(io::FileSystem& fs, bool check_crc,
+                                                         int32_t index_interval_bytes);
+  // load_batches(fs, recover, ...) for callers that only need to know whether
+  // the file is whole: true if a bad batch was found (logged; the file is not
+  // changed).
   StorageResult<bool> load(io::FileSystem& fs, bool recover, int32_t index_interval_bytes);
+  // Cuts the file at `position`: a torn tail at recovery, or `holdfast log
+  // repair` on an operator's request. Nothing else truncates a segment.
+  StorageResult<void> truncate_to(uint64_t position);
 
   // Appends one stamped batch to the file and the indexes. On a write error
   // the file is cut back to its previous size (io_error either way).
@@ -97,7 +108,8 @@ class Segment {
   void note_batch(uint64_t position, uint64_t size, int64_t base, int64_t max_timestamp,
                   int64_t last, int32_t index_interval_bytes);
   bool load_index_files(io::FileSystem& fs);
-  StorageResult<bool> scan(uint64_t from, bool check_crc, int32_t index_interval_bytes);
+  StorageResult<std::optional<BatchDamage>> scan(uint64_t from, bool check_crc,
+                                                 int32_t index_interval_bytes);
 
   std::string dir_;
   std::string log_path_;
