@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <utility>
-
 #include "base/clock.h"
 #include "base/log.h"
 #include "storage/format.h"
@@ -226,12 +224,7 @@ void LogManager::timer_loop() {
       expire_producers_now();
       next_expiration = now + options_.producer_id_expiration_check_interval_ms;
     }
-    bool requested;
-    {
-      std::lock_guard relock(timer_mu_);
-      requested = std::exchange(recovery_checkpoint_requested_, false);
-    }
-    if (now >= next_checkpoint || requested) {
+    if (now >= next_checkpoint) {
       if (auto r = write_recovery_checkpoint(); !r) HF_WARN("checkpoint: {}", r.error().message);
       next_checkpoint = now + options_.recovery_point_checkpoint_interval_ms;
     }
@@ -322,12 +315,6 @@ size_t LogManager::expire_producers_now() {
   }
   if (expired > 0) HF_INFO("expired the idempotence state of {} idle producers", expired);
   return expired;
-}
-
-void LogManager::request_recovery_checkpoint() {
-  // The timer writes it at its next tick (a notify would also wake the cleaner).
-  std::lock_guard lock(timer_mu_);
-  recovery_checkpoint_requested_ = true;
 }
 
 StorageResult<void> LogManager::checkpoint_log_start_offsets() {

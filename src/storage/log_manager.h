@@ -110,7 +110,7 @@ class LogManager final : private LogServices {
   void request_flush(const std::shared_ptr<PartitionLog>& log) override;
   void high_watermark_advanced(PartitionLog* log) override;
   StorageResult<void> checkpoint_log_start_offsets() override;
-  void request_recovery_checkpoint() override;
+  StorageResult<void> checkpoint_recovery_points() override { return write_recovery_checkpoint(); }
 
   void flusher_loop();
   void timer_loop();
@@ -141,7 +141,6 @@ class LogManager final : private LogServices {
   std::mutex timer_mu_;
   std::condition_variable timer_cv_;
   bool timer_stop_ = false;
-  bool recovery_checkpoint_requested_ = false;  // guarded by timer_mu_
   std::thread timer_;
   // The log cleaner thread (its own, so a long pass never delays interval
   // flushes or checkpoints); stopped with the timer (timer_mu_/timer_cv_).

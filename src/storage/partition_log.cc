@@ -231,11 +231,23 @@ void PartitionLog::flush(bool force_sync) {
         });
         if (target > durable_offset_) durable_offset_ = target;
         last_sync_ms_ = services_.now_ms();
-        if (config_.flush_mode == FlushMode::always && durable_offset_ > high_watermark_) {
-          high_watermark_ = durable_offset_;
-          advanced = true;
-        }
       }
+    }
+    // A rolled segment is synced whole: the recovery point moves past it
+    // before anything after it is acknowledged or served. So recovery walks
+    // only the segment holding the recovery point and those after it, and a
+    // bad stretch past the recovery point can have nothing acknowledged in
+    // later segments (partition_log_recovery.cc relies on this).
+    if (!error && !finished.empty()) {
+      if (auto r = services_.checkpoint_recovery_points(); !r) {
+        std::lock_guard lock(mu_);
+        fail_locked("recording the recovery point after a segment roll: " + r.error().message);
+      }
+    }
+    std::lock_guard lock(mu_);
+    if (!failed_ && config_.flush_mode == FlushMode::always && durable_offset_ > high_watermark_) {
+      high_watermark_ = durable_offset_;
+      advanced = true;
     }
   }
   // Wake fetchers first, then acknowledge producers.
@@ -254,8 +266,6 @@ void PartitionLog::flush(bool force_sync) {
       callback(Result<void, Errc>());
     }
   }
-  // The recovery point may now move past the rolled segments.
-  if (!finished.empty()) services_.request_recovery_checkpoint();
   // Rolled segments are immutable: persist their indexes, after the acks so
   // they add no latency (a failure only costs a rebuild at the next start).
   for (const auto& s : finished) {

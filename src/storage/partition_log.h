@@ -46,10 +46,10 @@ class LogServices {
   virtual void high_watermark_advanced(PartitionLog* log) = 0;
   // Persist every log's start offset (log-start-offset-checkpoint).
   virtual StorageResult<void> checkpoint_log_start_offsets() = 0;
-  // A rolled segment is now synced whole: write the recovery points soon (not
-  // on the calling thread), so recovery after a crash walks only the active
-  // segment.
-  virtual void request_recovery_checkpoint() = 0;
+  // Persist every log's durable offset (recovery-point-offset-checkpoint).
+  // Called by flush() when a rolled segment is synced whole, before the
+  // offsets after it are acknowledged.
+  virtual StorageResult<void> checkpoint_recovery_points() = 0;
 };
 
 class PartitionLog : public std::enable_shared_from_this<PartitionLog> {

@@ -6,16 +6,18 @@
 //    shutdown) are trusted: their index files are used and only the batches
 //    after the last index entry are walked, framing only. The others are
 //    walked from their start with framing, CRC and offset checks.
-//  - Only a torn tail is ever cut: bad bytes (or a missing stretch of
-//    offsets) past the recovery point with no good batch anywhere after them.
-//    Such bytes were never covered by an fsync, so nothing acknowledged under
-//    flush.policy=always is in them. Later segment files holding no good
-//    batch go with them.
+//  - Only a torn tail is ever cut: bad bytes (or, at a segment boundary, a
+//    missing stretch of offsets) past the recovery point with no good batch
+//    after them in the same file. Such bytes were never covered by an fsync.
+//    Later segment files go with them: they hold nothing acknowledged, since
+//    flush() checkpoints the recovery point past a rolled segment (synced
+//    whole) before acknowledging or serving any offset after it.
 //  - Any other damage (a bad batch below the recovery point, in a trusted
-//    segment, or followed by a good batch; overlapping segments) is a disk
-//    fault: the partition comes up offline, every operation on it fails with
-//    io_error (KAFKA_STORAGE_ERROR), the error is logged with file, position
-//    and reason, and NOTHING in the directory is changed. `holdfast log check`
+//    segment, or followed by a good batch in its file; overlapping segments;
+//    a log that ends before the recovery point) is a disk fault: the
+//    partition comes up offline, every operation on it fails with io_error
+//    (KAFKA_STORAGE_ERROR), the error is logged with file, position and
+//    reason, and NOTHING in the directory is changed. `holdfast log check`
 //    reports the damage and `holdfast log repair` cuts it on request.
 #include <fmt/format.h>
 
@@ -29,26 +31,6 @@
 #include "storage/partition_log.h"
 
 namespace holdfast::storage {
-namespace {
-
-// True if some segment file from `bases[first]` on holds a good batch.
-StorageResult<std::optional<BatchDamage>> first_good_batch_in(io::FileSystem& fs,
-                                                              const std::string& dir,
-                                                              const std::vector<int64_t>& bases,
-                                                              size_t first, int64_t now) {
-  for (size_t j = first; j < bases.size(); ++j) {
-    auto segment = Segment::open_existing(fs, dir, bases[j], now);
-    if (!segment) return segment.error();
-    auto found = find_valid_batch((*segment)->file(), 0, (*segment)->file().size());
-    if (!found) return found.error();
-    if (*found) {
-      return std::optional<BatchDamage>(BatchDamage{(*segment)->log_path(), **found, ""});
-    }
-  }
-  return std::optional<BatchDamage>();
-}
-
-}  // namespace
 
 std::shared_ptr<PartitionLog> PartitionLog::make_offline(LogServices& services, std::string dir,
                                                          std::string topic, int32_t partition,
@@ -142,13 +124,6 @@ StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::load(
             "{} (a good batch follows at byte {})", damage.describe(), **found));
       }
     }
-    auto later = first_good_batch_in(fs, dir, bases, i + 1, now);
-    if (!later) return later.error();
-    if (*later) {
-      return std::optional<std::string>(fmt::format("{} (a good batch follows in {} at byte {})",
-                                                    damage.describe(), (*later)->file,
-                                                    (*later)->position));
-    }
     uint64_t file_size = segment->file().size();
     if (in_segment) {
       HF_WARN("{}: cutting a torn tail of {} bytes past the recovery point {} (never flushed): {}",
@@ -159,9 +134,14 @@ StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::load(
               segment->next_offset, recovery_point.value_or(0), damage.describe());
     }
     for (size_t j = i + 1; j < bases.size(); ++j) {
-      HF_WARN("{}: removing segment {}, which holds no complete batch (torn tail)", dir, bases[j]);
       auto dead = Segment::open_existing(fs, dir, bases[j], now);
       if (!dead) return dead.error();
+      auto good = find_valid_batch((*dead)->file(), 0, (*dead)->file().size());
+      if (!good) return good.error();
+      HF_WARN("{}: removing segment {} ({} bytes{}) after the torn tail: written after it and "
+              "never acknowledged",
+              dir, bases[j], (*dead)->file().size(),
+              *good ? ", holding complete batches" : "");
       if (auto r = (*dead)->remove_files(fs); !r) return r.error();
     }
     dir_changed = true;
@@ -201,6 +181,12 @@ StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::load(
       if (*cut) return offline(**cut);
       break;
     }
+  }
+  if (!clean && !log->segments_.empty() && log->active_->next_offset < recovery_point.value_or(0)) {
+    return offline(fmt::format("the log ends at offset {} ({} at byte {}), but offsets below the "
+                               "recovery point {} were flushed: data is missing",
+                               log->active_->next_offset, log->active_->log_path(),
+                               log->active_->size, *recovery_point));
   }
   for (const auto& [base, segment] : log->segments_) log->total_bytes_ += int64_t(segment->size);
   if (log->segments_.empty()) {

@@ -3,10 +3,8 @@
 // offline and leaves every file byte for byte as it was.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include "storage/batch_walker.h"
 #include "storage/checkpoint.h"
@@ -215,23 +213,43 @@ TEST_F(RecoveryTest, DamageFollowedByGoodBatchesIsNoTornTailAndOtherPartitionsSe
   EXPECT_EQ(other->log_end_offset(), 22);
 }
 
-TEST_F(RecoveryTest, BitFlipInARolledSegmentFollowedByLaterSegmentsTakesThePartitionOffline) {
+TEST_F(RecoveryTest, ALogEndingBeforeTheRecoveryPointTakesThePartitionOffline) {
+  auto* log = create("t");
+  for (int i = 0; i < 10; ++i) append(log, i);
+  ASSERT_TRUE(manager_->checkpoint_now().ok());  // recovery point 20
+  crash();
+  // Flushed batches gone at a clean batch boundary: nothing looks torn.
+  std::string file = path("t", 0);
+  uint64_t position = batch_positions(file).at(8);
+  std::filesystem::resize_file(file, position);
+  Files before = files("t");
+  open_manager();
+  expect_offline("t", file, position);
+  EXPECT_EQ(files("t"), before);
+}
+
+// A crash between a roll and the sync of the rolled segment: its end is torn
+// and the segments after it hold bytes written later, none acknowledged
+// (the recovery point moves past a rolled segment before any later offset
+// is acknowledged).
+TEST_F(RecoveryTest, ATornEndOfARolledSegmentPastTheRecoveryPointIsCutWithTheSegmentsAfterIt) {
   config_.segment_bytes = 1000;
   auto* log = create("t");
   for (int i = 0; i < 30; ++i) append(log, i);
   auto bases = segment_bases("t");
   ASSERT_GE(bases.size(), 3u);
   crash();
-  // The recovery point below the damaged segment, so recovery CRC-walks it.
-  int64_t damaged = bases[bases.size() - 2];
-  set_recovery_points({{{"t", 0}, damaged}});
-  std::string file = path("t", damaged);
-  uint64_t position = batch_positions(file).back();
-  xor_byte(file, position + record::kBatchHeaderSize + 5, 0x04);
-  Files before = files("t");
+  int64_t torn = bases[bases.size() - 2];
+  set_recovery_points({{{"t", 0}, torn}});
+  std::string file = path("t", torn);
+  auto positions = batch_positions(file);
+  std::filesystem::resize_file(file, positions.back() + 30);
   open_manager();
-  expect_offline("t", file, position);
-  EXPECT_EQ(files("t"), before);
+  log = manager_->get("t", 0);
+  ASSERT_FALSE(log->offline());
+  EXPECT_EQ(std::filesystem::file_size(file), positions.back());
+  EXPECT_EQ(segment_bases("t").back(), torn);
+  EXPECT_EQ(log->log_end_offset(), torn + 2 * int64_t(positions.size() - 1));
 }
 
 TEST_F(RecoveryTest, ATornTailPastTheRecoveryPointIsCut) {
@@ -264,24 +282,21 @@ TEST_F(RecoveryTest, ATornTailPastTheRecoveryPointIsCut) {
   EXPECT_EQ(std::filesystem::file_size(file), size);
 }
 
-TEST_F(RecoveryTest, TheRecoveryPointIsCheckpointedWhenASegmentRolls) {
+TEST_F(RecoveryTest, TheRecoveryPointIsCheckpointedWhenASegmentRollsBeforeTheAck) {
   config_.segment_bytes = 1000;
   auto* log = create("t");
-  for (int i = 0; i < 12; ++i) append(log, i);
-  auto bases = segment_bases("t");
-  ASSERT_GE(bases.size(), 2u);
-  // No timer checkpoint is due (the clock stands still): only the roll asks.
   std::string checkpoint = dir_ / std::string(format::kRecoveryPointCheckpointFile);
-  int64_t recovery_point = -1;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline) {
+  // No timer checkpoint is due (the clock stands still): only rolls write it.
+  for (int i = 0; i < 30; ++i) {
+    append(log, i);  // acknowledged
+    auto bases = segment_bases("t");
+    if (bases.size() < 2) continue;
     auto entries = read_checkpoint(fs_, checkpoint);
-    if (entries.ok() && entries->count({"t", 0})) recovery_point = entries->at({"t", 0});
-    if (recovery_point >= bases.back()) break;
-    std::this_thread::yield();
+    ASSERT_TRUE(entries.ok()) << "no checkpoint after a roll";
+    ASSERT_EQ(entries->count({"t", 0}), 1u);
+    // So after a crash, recovery walks only the active segment.
+    EXPECT_GE(entries->at({"t", 0}), bases.back()) << "after batch " << i;
   }
-  // So after a crash, recovery walks only the active segment.
-  EXPECT_GE(recovery_point, bases.back());
 }
 
 }  // namespace
