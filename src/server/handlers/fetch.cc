@@ -43,6 +43,10 @@ size_t read_once(Broker& broker, const FetchRequest& request, int16_t version,
         out.error_code = code(KafkaError::unknown_topic_or_partition);
         continue;
       }
+      if (auto online = log->check_online(); !online) {  // a corrupt segment: KAFKA_STORAGE_ERROR
+        out.error_code = code(to_kafka_error(online.code()));
+        continue;
+      }
       const int64_t high_watermark = log->high_watermark();
       const int64_t log_start = log->log_start_offset();
       out.high_watermark = high_watermark;

@@ -1,4 +1,5 @@
 #include "server/broker.h"
+#include "server/handlers/error_mapping.h"
 #include "server/handlers/handlers.h"
 #include "server/kafka_error.h"
 
@@ -30,6 +31,10 @@ Awaitable<Response> handle_list_offsets(RequestContext& ctx) {
       storage::PartitionLog* log = broker.topics().log(topic.name, partition.partition_index);
       if (!log) {
         out.error_code = code(KafkaError::unknown_topic_or_partition);
+        continue;
+      }
+      if (auto online = log->check_online(); !online) {  // a corrupt segment: KAFKA_STORAGE_ERROR
+        out.error_code = code(to_kafka_error(online.code()));
         continue;
       }
       out.error_code = code(KafkaError::none);
