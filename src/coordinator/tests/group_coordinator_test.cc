@@ -217,7 +217,9 @@ TEST_F(GroupCoordinatorTest, OffsetsExpireOnlyWhileTheGroupIsEmpty) {
   EXPECT_EQ(committed("simple", "t", 0), -1);
   EXPECT_EQ(coordinator_->describe("simple").state, "Dead");  // removed with its last offset
 
-  ASSERT_EQ(coordinator_->leave("g", {{ma, std::nullopt}}).members.at(0), GroupErrc::none);
+  std::promise<LeaveResult> left;
+  coordinator_->leave("g", {{ma, std::nullopt}}, [&](LeaveResult r) { left.set_value(r); });
+  ASSERT_EQ(left.get_future().get().members.at(0), GroupErrc::none);
   EXPECT_EQ(coordinator_->describe("g").state, "Empty");
   wall_ += 30000;
   EXPECT_EQ(coordinator_->expire_offsets_now(), 0);  // empty for 30 s only
