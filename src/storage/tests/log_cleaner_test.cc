@@ -513,8 +513,8 @@ TEST(LogCleanerTest, KeyMapBoundedToAFewKeysCompactsCorrectlyInSeveralRounds) {
   bounded.open(true);
   unbounded.open(true);
   std::mt19937 rng_a(9), rng_b(9);
-  fill(bounded, rng_a, 250, 12);
-  fill(unbounded, rng_b, 250, 12);
+  fill(bounded, rng_a, 150, 12);
+  fill(unbounded, rng_b, 150, 12);
   const auto before = read_all(bounded.log);
   ASSERT_EQ(offsets_of(before), offsets_of(read_all(unbounded.log)));
 
