@@ -167,7 +167,8 @@ void GroupCoordinator::join_locked(CoordinatorPartition& part, JoinParams params
         // assignment (SyncGroup), as for any membership change. The old
         // member's pending requests are fenced now.
         if (old_join) {
-          defer_join(deferred, std::move(old_join), join_error(GroupErrc::fenced_instance_id, old_id));
+          defer_join(deferred, std::move(old_join),
+                     join_error(GroupErrc::fenced_instance_id, old_id));
         }
         if (old_sync) {
           deferred.push_back([cb = std::move(old_sync)] {

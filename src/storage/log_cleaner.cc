@@ -25,8 +25,9 @@ std::string path_of(const std::string& dir, int64_t base, std::string_view suffi
 
 // Re-encodes `kept` (records of the batch `h` with CONSECUTIVE offsets,
 // non-empty) as one uncompressed batch whose records keep their offsets and
-// timestamps, with `base_timestamp` and `attributes` (the delete horizon, if
-// the cleaner stamps one: record timestamps are deltas from the base). Consecutive, because record::decode_records (like produce
+// timestamps, with `base_timestamp` and `attributes` (which carry the delete
+// horizon when the cleaner stamps one; record timestamps are deltas from the
+// base). Consecutive, because record::decode_records (like produce
 // validation) requires offset deltas 0..n-1: a batch with holes would be
 // unreadable by our own decoders, so a partly kept batch becomes one batch per
 // run of kept offsets.

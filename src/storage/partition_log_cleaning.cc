@@ -58,7 +58,9 @@ std::optional<PartitionLog::CleanableRange> PartitionLog::cleanable_range(int64_
   return range;
 }
 
-void PartitionLog::set_first_dirty_offset(int64_t offset) { first_dirty_offset_ = offset; }
+void PartitionLog::set_first_dirty_offset(int64_t offset) {
+  first_dirty_offset_ = offset;
+}
 
 StorageResult<std::unique_ptr<io::File>> PartitionLog::create_cleaned_file(
     const std::shared_ptr<Segment>& segment) {

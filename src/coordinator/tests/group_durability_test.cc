@@ -55,15 +55,11 @@ class GatedFileSystem final : public io::FileSystem {
     return base_.rename(from, to);
   }
   io::IoResult<void> remove(const std::string& path) override { return base_.remove(path); }
-  io::IoResult<void> remove_dir(const std::string& path) override {
-    return base_.remove_dir(path);
-  }
+  io::IoResult<void> remove_dir(const std::string& path) override { return base_.remove_dir(path); }
   io::IoResult<std::vector<std::string>> list_dir(const std::string& path) override {
     return base_.list_dir(path);
   }
-  io::IoResult<void> create_dir(const std::string& path) override {
-    return base_.create_dir(path);
-  }
+  io::IoResult<void> create_dir(const std::string& path) override { return base_.create_dir(path); }
   io::IoResult<void> sync_dir(const std::string& path) override { return base_.sync_dir(path); }
   bool exists(const std::string& path) override { return base_.exists(path); }
   bool is_directory(const std::string& path) override { return base_.is_directory(path); }
@@ -126,7 +122,9 @@ struct Pending {
   std::function<void(T)> callback() {
     return [p = promise](T r) { p->set_value(std::move(r)); };
   }
-  bool done() const { return future.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
+  bool done() const {
+    return future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  }
   // Waits for the answer (bounded: fails the test after 10 s).
   const T& get() const {
     EXPECT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
@@ -189,8 +187,9 @@ class GroupDurabilityTest : public ::testing::Test {
     EXPECT_EQ(joined.get().error, GroupErrc::none);
     const std::string id = joined.get().member_id;
     Pending<SyncResult> synced;
-    coordinator_->sync({"g", 1, id, std::string("i-1"), {{id, Bytes::copy_of(std::string_view("A"))}}},
-                       synced.callback());
+    coordinator_->sync(
+        {"g", 1, id, std::string("i-1"), {{id, Bytes::copy_of(std::string_view("A"))}}},
+        synced.callback());
     EXPECT_EQ(synced.get().error, GroupErrc::none);
     return id;
   }
@@ -261,8 +260,9 @@ TEST_F(GroupDurabilityTest, LeadersSyncIsAnsweredOnlyOnceTheAssignmentIsDurable)
   const std::string id = joined.get().member_id;
   gated_.shut();
   Pending<SyncResult> synced;
-  coordinator_->sync({"g", 1, id, std::string("i-1"), {{id, Bytes::copy_of(std::string_view("A"))}}},
-                     synced.callback());
+  coordinator_->sync(
+      {"g", 1, id, std::string("i-1"), {{id, Bytes::copy_of(std::string_view("A"))}}},
+      synced.callback());
   ASSERT_TRUE(gated_.wait_for_held_sync());
   EXPECT_FALSE(synced.done());
   gated_.open_gate();

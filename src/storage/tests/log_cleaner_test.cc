@@ -2,6 +2,8 @@
 // offsets kept, reads and index lookups across the gaps, the active segment
 // and everything at/above the high watermark untouched, recovery accepting
 // cleaned segments, and power loss at every step of the segment swap.
+#include "storage/log_cleaner.h"
+
 #include <gtest/gtest.h>
 
 #include <condition_variable>
@@ -15,7 +17,6 @@
 
 #include "io/fault_injection_file_system.h"
 #include "storage/format.h"
-#include "storage/log_cleaner.h"
 #include "storage/tests/storage_test_util.h"
 
 namespace holdfast::storage {
@@ -434,13 +435,14 @@ TEST(LogCleanerTest, TombstoneWithOldClientTimestampSurvivesDeleteRetentionAfter
     auto batch = keyed_batch({{"a", std::nullopt}, {"c", "1"}}, f.clock.now->load() - ten_days);
     auto r = f.log->append(batch.span(), header_of(batch), 0);
     ASSERT_TRUE(r.ok());
-    f.appended[r->base_offset] = {r->base_offset, f.clock.now->load() - ten_days, "a", std::nullopt};
+    f.appended[r->base_offset] = {r->base_offset, f.clock.now->load() - ten_days, "a",
+                                  std::nullopt};
     f.appended[r->base_offset + 1] = {r->base_offset + 1, f.clock.now->load() - ten_days + 1, "c",
                                       "1"};
   }
   f.append({{"x", "1"}});  // the last batch of a segment is kept whole: not the tombstone's
   f.append({{"pad", std::string(800, 'x')}});  // rolls
-  f.append({{"d", "1"}});                        // rolls: the segments above are non-active
+  f.append({{"d", "1"}});                      // rolls: the segments above are non-active
   f.flush();
   auto has = [&](int64_t offset) {
     auto recs = read_all(f.log);
@@ -594,7 +596,8 @@ TEST(LogCleanerTest, DeleteRecordsCompletesWhileACleaningPassIsInProgress) {
     for (const auto& n : *names) {
       EXPECT_FALSE(n.ends_with(format::kCleanedSuffix)) << n;
       EXPECT_FALSE(n.ends_with(format::kSwapSuffix)) << n;
-      if (auto base = format::parse_segment_file_name(n, format::kLogSuffix)) bases.push_back(*base);
+      if (auto base = format::parse_segment_file_name(n, format::kLogSuffix))
+        bases.push_back(*base);
     }
     ASSERT_FALSE(bases.empty());
     EXPECT_GT(*std::min_element(bases.begin(), bases.end()), 0) << "a deleted segment came back";
