@@ -232,7 +232,10 @@ class GroupCoordinator {
   void sync(SyncParams params, std::function<void(SyncResult)> done);
   GroupErrc heartbeat(const std::string& group_id, const std::string& member_id,
                       const std::optional<std::string>& group_instance_id, int32_t generation);
-  LeaveResult leave(const std::string& group_id, const std::vector<MemberIdentity>& members);
+  // Answers once every record the leave wrote (the group's empty generation,
+  // when the last member left) is durable.
+  void leave(const std::string& group_id, const std::vector<MemberIdentity>& members,
+             std::function<void(LeaveResult)> done);
 
   // Responds once the commit is durable (LogManager::wait_durable).
   void commit(CommitParams params, std::function<void(CommitResult)> done);
@@ -293,7 +296,15 @@ class GroupCoordinator {
   AppendTicket append_locked(CoordinatorPartition& part,
                              const std::vector<std::pair<std::string, std::optional<std::string>>>&
                                  records);
+  AppendTicket append_records_locked(
+      CoordinatorPartition& part,
+      const std::vector<std::pair<std::string, std::optional<std::string>>>& records);
   AppendTicket store_group_locked(CoordinatorPartition& part, const Group& group);
+  // One ticket for everything appended to `part` since its append count was
+  // `appends_before`: for an operation whose state change wrote records as a
+  // side effect (a leave that empties the group), so that its answer waits
+  // for them. Requires part.mu held and part.appends != appends_before.
+  AppendTicket appended_since_locked(CoordinatorPartition& part, uint64_t appends_before) const;
   // After part.mu is released: runs `then` once the ticket's records are
   // durable (or at once if there was nothing to wait for / the append failed).
   void when_durable(const AppendTicket& ticket, std::function<void(GroupErrc)> then);

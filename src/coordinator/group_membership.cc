@@ -119,17 +119,10 @@ void GroupCoordinator::join_locked(CoordinatorPartition& part, JoinParams params
         std::string old_id = known->second;
         Member member = std::move(group.members[old_id]);
         group.members.erase(old_id);
-        if (member.awaiting_join) {
-          defer_join(deferred, std::move(member.awaiting_join),
-                     join_error(GroupErrc::fenced_instance_id, old_id));
-          member.awaiting_join = nullptr;
-        }
-        if (member.awaiting_sync) {
-          deferred.push_back([cb = std::move(member.awaiting_sync)] {
-            cb(SyncResult{GroupErrc::fenced_instance_id, {}});
-          });
-          member.awaiting_sync = nullptr;
-        }
+        std::function<void(JoinResult)> old_join = std::move(member.awaiting_join);
+        std::function<void(SyncResult)> old_sync = std::move(member.awaiting_sync);
+        member.awaiting_join = nullptr;
+        member.awaiting_sync = nullptr;
         std::string old_leader = group.leader.value_or("");
         member.member_id = member_id;
         member.session_deadline = now() + params.session_timeout_ms;
@@ -146,10 +139,41 @@ void GroupCoordinator::join_locked(CoordinatorPartition& part, JoinParams params
           // does not compute an assignment the stable group would not use.
           auto r = current_generation(group, member_id, false);
           r.leader = old_leader;
-          // Persist the new member id so that a restart still fences the old one.
+          // The new member id is stored so that a restart still fences the
+          // old one; the new member, and the old one's fencing, are answered
+          // only once that record is durable (else a crash would bring the
+          // old id back while the new member believes it owns the instance).
           auto ticket = store_group_locked(part, group);
-          (void)ticket;
-          return defer_join(deferred, std::move(done), std::move(r));
+          deferred.push_back([this, ticket, r = std::move(r), done = std::move(done), old_id,
+                              old_join = std::move(old_join),
+                              old_sync = std::move(old_sync)]() mutable {
+            when_durable(ticket, [r = std::move(r), done = std::move(done), old_id,
+                                  old_join = std::move(old_join),
+                                  old_sync = std::move(old_sync)](GroupErrc stored) mutable {
+              const GroupErrc fenced =
+                  stored == GroupErrc::none ? GroupErrc::fenced_instance_id : stored;
+              if (old_join) old_join(join_error(fenced, old_id));
+              if (old_sync) old_sync(SyncResult{fenced, {}});
+              if (stored != GroupErrc::none) {
+                HF_WARN("group: storing the rejoin of static member {} failed", r.member_id);
+                return done(join_error(stored, r.member_id));
+              }
+              done(std::move(r));
+            });
+          });
+          return;
+        }
+        // A rebalance follows: the replacement is stored with the leader's
+        // assignment (SyncGroup), as for any membership change. The old
+        // member's pending requests are fenced now.
+        if (old_join) {
+          defer_join(deferred, std::move(old_join),
+                     join_error(GroupErrc::fenced_instance_id, old_id));
+        }
+        if (old_sync) {
+          deferred.push_back([cb = std::move(old_sync)] {
+            cb(SyncResult{GroupErrc::fenced_instance_id, {}});
+          });
         }
         return update_member_and_rebalance(part, group, member_id, params, std::move(done),
                                            deferred);
@@ -512,64 +536,77 @@ void GroupCoordinator::on_group_stored(CoordinatorPartition& part, const std::st
   for (auto& d : deferred) d();
 }
 
-LeaveResult GroupCoordinator::leave(const std::string& group_id,
-                                    const std::vector<MemberIdentity>& members) {
+void GroupCoordinator::leave(const std::string& group_id,
+                             const std::vector<MemberIdentity>& members,
+                             std::function<void(LeaveResult)> done) {
   LeaveResult result;
   if (stopped_) {
     result.error = GroupErrc::coordinator_not_available;
-    return result;
+    return done(std::move(result));
   }
   if (group_id.empty()) {
     result.error = GroupErrc::invalid_group_id;
-    return result;
+    return done(std::move(result));
   }
   auto* part = partition_of(group_id);
   Deferred deferred;
+  std::optional<AppendTicket> ticket;
   {
     std::lock_guard lock(part->mu);
-    if (auto e = not_ready(*part)) {
-      result.error = *e;
-      return result;
-    }
-    auto it = part->groups.find(group_id);
-    if (it == part->groups.end()) {
-      result.members.assign(members.size(), GroupErrc::unknown_member_id);
-      return result;
-    }
-    Group& group = *it->second;
-    if (group.is(GroupState::dead)) {
-      result.error = GroupErrc::coordinator_not_available;
-      return result;
-    }
-    for (const auto& leaving : members) {
-      std::string member_id = leaving.member_id;
-      if (member_id.empty() && leaving.group_instance_id) {
-        // KIP-345: an admin removes a static member by its instance id.
-        auto s = group.static_members.find(*leaving.group_instance_id);
-        if (s == group.static_members.end()) {
+    const uint64_t appends_before = part->appends;
+    [&] {
+      if (auto e = not_ready(*part)) {
+        result.error = *e;
+        return;
+      }
+      auto it = part->groups.find(group_id);
+      if (it == part->groups.end()) {
+        result.members.assign(members.size(), GroupErrc::unknown_member_id);
+        return;
+      }
+      Group& group = *it->second;
+      if (group.is(GroupState::dead)) {
+        result.error = GroupErrc::coordinator_not_available;
+        return;
+      }
+      for (const auto& leaving : members) {
+        std::string member_id = leaving.member_id;
+        if (member_id.empty() && leaving.group_instance_id) {
+          // KIP-345: an admin removes a static member by its instance id.
+          auto s = group.static_members.find(*leaving.group_instance_id);
+          if (s == group.static_members.end()) {
+            result.members.push_back(GroupErrc::unknown_member_id);
+            continue;
+          }
+          member_id = s->second;
+        } else if (group.is_static_member_fenced(member_id, leaving.group_instance_id)) {
+          result.members.push_back(GroupErrc::fenced_instance_id);
+          continue;
+        }
+        if (group.pending_members.erase(member_id)) {
+          maybe_complete_join(*part, group, deferred);
+          result.members.push_back(GroupErrc::none);
+          continue;
+        }
+        if (!group.has_member(member_id)) {
           result.members.push_back(GroupErrc::unknown_member_id);
           continue;
         }
-        member_id = s->second;
-      } else if (group.is_static_member_fenced(member_id, leaving.group_instance_id)) {
-        result.members.push_back(GroupErrc::fenced_instance_id);
-        continue;
-      }
-      if (group.pending_members.erase(member_id)) {
-        maybe_complete_join(*part, group, deferred);
+        remove_member(*part, group, member_id, "left the group", deferred);
         result.members.push_back(GroupErrc::none);
-        continue;
       }
-      if (!group.has_member(member_id)) {
-        result.members.push_back(GroupErrc::unknown_member_id);
-        continue;
-      }
-      remove_member(*part, group, member_id, "left the group", deferred);
-      result.members.push_back(GroupErrc::none);
-    }
+    }();
+    // A leave that empties the group stores the empty generation (complete_join).
+    if (part->appends != appends_before) ticket = appended_since_locked(*part, appends_before);
   }
   for (auto& d : deferred) d();
-  return result;
+  if (!ticket) return done(std::move(result));
+  // The answer says the members are gone: it waits until the record that
+  // says so is durable.
+  when_durable(*ticket, [result = std::move(result), done = std::move(done)](GroupErrc e) mutable {
+    if (e != GroupErrc::none) result.error = e;
+    done(std::move(result));
+  });
 }
 
 void GroupCoordinator::tick_partition(CoordinatorPartition& part, int64_t t, Deferred& deferred) {

@@ -100,6 +100,12 @@ struct CoordinatorPartition {
   std::mutex mu;
   Status status = Status::loading;
   std::map<std::string, std::unique_ptr<Group>> groups;
+  // Every append_locked() call counts; appended_end is the end offset of the
+  // latest successful one, last_failed_append the count of the latest failed
+  // one (GroupCoordinator::appended_since_locked).
+  uint64_t appends = 0;
+  int64_t appended_end = -1;
+  uint64_t last_failed_append = 0;
 };
 
 }  // namespace holdfast::coordinator

@@ -8,7 +8,7 @@
 
 namespace holdfast::coordinator {
 
-GroupCoordinator::AppendTicket GroupCoordinator::append_locked(
+GroupCoordinator::AppendTicket GroupCoordinator::append_records_locked(
     CoordinatorPartition& part,
     const std::vector<std::pair<std::string, std::optional<std::string>>>& records) {
   AppendTicket ticket;
@@ -44,6 +44,33 @@ GroupCoordinator::AppendTicket GroupCoordinator::append_locked(
     return ticket;
   }
   ticket.end_offset = appended->last_offset + 1;
+  return ticket;
+}
+
+GroupCoordinator::AppendTicket GroupCoordinator::append_locked(
+    CoordinatorPartition& part,
+    const std::vector<std::pair<std::string, std::optional<std::string>>>& records) {
+  AppendTicket ticket = append_records_locked(part, records);
+  if (records.empty()) return ticket;
+  ++part.appends;
+  if (ticket.error != GroupErrc::none) {
+    part.last_failed_append = part.appends;
+  } else {
+    part.appended_end = ticket.end_offset;
+  }
+  return ticket;
+}
+
+GroupCoordinator::AppendTicket GroupCoordinator::appended_since_locked(
+    CoordinatorPartition& part, uint64_t appends_before) const {
+  AppendTicket ticket;
+  ticket.part = &part;
+  ticket.log = part.log;
+  if (part.last_failed_append > appends_before) {
+    ticket.error = GroupErrc::storage_error;
+  } else {
+    ticket.end_offset = part.appended_end;
+  }
   return ticket;
 }
 

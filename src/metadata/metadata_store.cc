@@ -1,5 +1,6 @@
 #include "metadata/metadata_store.h"
 
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -13,6 +14,35 @@ namespace {
 constexpr size_t kEntryHeader = 8;
 
 Error<Errc> io_failure(const Error<io::Errc>& e) { return make_error(Errc::io_error, e.message); }
+
+struct EntryFrame {
+  size_t payload_size = 0;
+};
+
+// The entry starting at `pos`, if its framing holds: a whole header, a payload
+// inside the file, a JSON object (the payload is never empty: a run of zeros,
+// which a crash can leave at the end of a file, is not an entry) and a CRC
+// that matches.
+std::optional<EntryFrame> entry_at(const std::vector<uint8_t>& data, size_t pos) {
+  if (pos > data.size() || data.size() - pos < kEntryHeader) return std::nullopt;
+  const uint32_t length = load_be32(&data[pos]);
+  const uint32_t crc = load_be32(&data[pos + 4]);
+  if (length < 2 || length > data.size() - pos - kEntryHeader) return std::nullopt;
+  const uint8_t* payload = &data[pos + kEntryHeader];
+  if (payload[0] != '{' || payload[length - 1] != '}') return std::nullopt;
+  if (crc32c(payload, length) != crc) return std::nullopt;
+  return EntryFrame{length};
+}
+
+// The first byte offset after `bad` at which a valid entry starts, if any.
+// Used to tell a torn last entry (nothing valid after it) from damage in the
+// middle of the log. The brace check before the CRC keeps the scan cheap.
+std::optional<size_t> find_entry_after(const std::vector<uint8_t>& data, size_t bad) {
+  for (size_t pos = bad + 1; pos + kEntryHeader < data.size(); ++pos) {
+    if (entry_at(data, pos)) return pos;
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -67,26 +97,38 @@ Result<std::unique_ptr<MetadataStore>, Errc> MetadataStore::open(io::FileSystem&
   ImagePtr image = std::make_shared<MetadataImage>();
   size_t pos = 0;
   int64_t index = 0;
-  while (pos + kEntryHeader <= data.size()) {
-    uint32_t length = load_be32(&data[pos]);
-    uint32_t crc = load_be32(&data[pos + 4]);
-    if (length > data.size() - pos - kEntryHeader) break;  // torn tail
-    const uint8_t* payload = &data[pos + kEntryHeader];
-    if (crc32c(payload, length) != crc) break;  // corrupt tail
-    auto record = decode_record(std::string_view(reinterpret_cast<const char*>(payload), length));
-    if (!record) return make_error(Errc::corrupt, path + ": " + record.error().message);
+  while (pos < data.size()) {
+    auto entry = entry_at(data, pos);
+    if (!entry) break;
+    auto record = decode_record(std::string_view(
+        reinterpret_cast<const char*>(&data[pos + kEntryHeader]), entry->payload_size));
+    if (!record) {
+      return make_error(Errc::corrupt, path + ": entry at byte offset " + std::to_string(pos) +
+                                           ": " + record.error().message);
+    }
     auto next = apply_record(*image, *record, index);
     if (!next) {
-      return make_error(Errc::corrupt,
-                        path + ": record " + std::to_string(index) + ": " + next.error().message);
+      return make_error(Errc::corrupt, path + ": record " + std::to_string(index) +
+                                           " at byte offset " + std::to_string(pos) + ": " +
+                                           next.error().message);
     }
     image = std::move(*next);
-    pos += kEntryHeader + length;
+    pos += kEntryHeader + entry->payload_size;
     ++index;
   }
   if (pos != data.size()) {
-    HF_WARN("metadata log {}: cutting {} bytes of torn or corrupt tail after record {}", path,
-            data.size() - pos, index);
+    // Only a torn last entry may be cut: a crash during the append of the
+    // last record, which was never acknowledged. Bad bytes followed by a valid
+    // entry are damage to acknowledged records: stop, touch nothing.
+    if (auto later = find_entry_after(data, pos)) {
+      return make_error(Errc::corrupt,
+                        path + ": entry at byte offset " + std::to_string(pos) + " (record " +
+                            std::to_string(index) + ") is corrupt, but a valid entry follows at " +
+                            "byte offset " + std::to_string(*later) +
+                            "; the metadata log is damaged in the middle and was left untouched");
+    }
+    HF_WARN("metadata log {}: cutting {} bytes of torn last entry at byte offset {} (record {})",
+            path, data.size() - pos, pos, index);
     if (auto r = (*file)->truncate(pos); !r) return io_failure(r.error());
     if (auto r = (*file)->sync(); !r) return io_failure(r.error());
   }
@@ -101,6 +143,7 @@ ImagePtr MetadataStore::current() const {
 
 Result<ImagePtr, Errc> MetadataStore::append(const MetadataRecord& record) {
   std::lock_guard lock(mutex_);
+  if (!failure_.empty()) return make_error(Errc::io_error, failure_);
   auto next = apply_record(*image_, record, image_->last_record_index + 1);
   if (!next) return next.error();
 
@@ -110,10 +153,26 @@ Result<ImagePtr, Errc> MetadataStore::append(const MetadataRecord& record) {
   store_be32(entry.data() + 4,
              crc32c(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
   std::memcpy(entry.data() + kEntryHeader, payload.data(), payload.size());
-  if (auto r = file_->append(entry); !r) return io_failure(r.error());
-  if (auto r = file_->sync_data(); !r) return io_failure(r.error());
+  auto written = file_->append(entry);
+  if (written) written = file_->sync_data();
+  if (!written) {
+    // The file may now end in a partial entry, and after a failed fsync the
+    // kernel may have dropped pages it will never write again (fsyncgate): no
+    // later append could be made durable behind it. Refuse every later change;
+    // the restart's replay cuts the partial entry as a torn tail.
+    failure_ = "metadata log " + path_ + " is out of service after a failed write (" +
+               written.error().message +
+               "); metadata changes are refused until the broker is restarted";
+    HF_ERROR("{}", failure_);
+    return make_error(Errc::io_error, failure_);
+  }
   image_ = std::move(*next);
   return image_;
+}
+
+bool MetadataStore::failed() const {
+  std::lock_guard lock(mutex_);
+  return !failure_.empty();
 }
 
 Result<NodeIdentity, Errc> load_or_create_identity(io::FileSystem& fs, const std::string& data_dir,

@@ -4,7 +4,10 @@
 //
 // File format (docs/storage-format.md, "metadata log"): a sequence of entries
 //   length u32 BE | crc32c(payload) u32 BE | payload (one JSON object)
-// A torn or corrupt tail is cut off at the last good entry on open.
+// On open, a torn last entry (bad framing or CRC with no valid entry after it:
+// a crash during the last, unacknowledged append) is cut off. A bad entry
+// followed by a valid one is damage to acknowledged records: open fails,
+// naming the file and byte offset, and leaves the file untouched.
 #pragma once
 
 #include <memory>
@@ -27,7 +30,14 @@ class MetadataStore {
 
   // Checks the record against the current image, writes and fsyncs it, then
   // applies it. Returns the new image. Writers are serialised internally.
+  // After a failed write or fsync the store is failed: this append and every
+  // later one return io_error (with a message saying so) and the image stays
+  // as it was; reads of current() keep working. Only a restart (whose replay
+  // cuts the partial entry) brings the store back.
   Result<ImagePtr, Errc> append(const MetadataRecord& record);
+
+  // True once a write or fsync failed (see append()).
+  bool failed() const;
 
  private:
   MetadataStore(io::FileSystem& fs, std::string path, std::unique_ptr<io::File> file,
@@ -36,8 +46,9 @@ class MetadataStore {
   io::FileSystem& fs_;
   std::string path_;
   std::unique_ptr<io::File> file_;
-  mutable std::mutex mutex_;  // guards image_ and file_ appends
+  mutable std::mutex mutex_;  // guards image_, failure_ and file_ appends
   ImagePtr image_;
+  std::string failure_;  // non-empty once a write failed: the store refuses appends
 };
 
 // meta.properties: the node id and the cluster id this data directory belongs

@@ -271,6 +271,11 @@ Result<BatchHeader, Errc> validate_produced_batch(std::span<const uint8_t> recor
   if (h.is_control()) {
     return make_error(Errc::invalid_record, "a producer may not send a control batch");
   }
+  if (h.attributes & kDeleteHorizonBit) {
+    // The log cleaner's mark (KIP-534): set by a client it would make its
+    // tombstones expire at a time of its choosing.
+    return make_error(Errc::invalid_record, "a producer may not set the delete horizon flag");
+  }
   if (h.records_count <= 0) {
     return make_error(Errc::invalid_record,
                       fmt::format("record batch holds {} records", h.records_count));

@@ -49,6 +49,7 @@ Result<void, StartupErrc> Broker::start() {
   log_options.producer_id_expiration_ms = config_.producer_id_expiration_ms;
   log_options.producer_id_expiration_check_interval_ms =
       config_.producer_id_expiration_check_interval_ms;
+  log_options.log_cleaner_dedupe_buffer_size = config_.log_cleaner_dedupe_buffer_size;
   logs_ = std::make_unique<storage::LogManager>(fs_, config_.data_dir, log_options);
   topics_ = std::make_unique<TopicManager>(config_, *metadata_, *logs_);
   auto opened = logs_->open([this](const std::string& topic) { return topics_->log_config(topic); });

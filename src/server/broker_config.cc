@@ -123,6 +123,8 @@ const std::map<std::string, Setter>& setters() {
         int_setter<int32_t>(&BrokerConfig::log_index_interval_bytes, 0, INT32_MAX);
     t["log.retention.check.interval.ms"] =
         int_setter<int64_t>(&BrokerConfig::log_retention_check_interval_ms, 1, INT64_MAX);
+    t["log.cleaner.dedupe.buffer.size"] =
+        int_setter<int64_t>(&BrokerConfig::log_cleaner_dedupe_buffer_size, 1024, INT64_MAX);
     t["socket.request.max.bytes"] =
         int_setter<int32_t>(&BrokerConfig::socket_request_max_bytes, 1024, INT32_MAX);
     t["message.max.bytes"] =

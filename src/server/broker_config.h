@@ -43,6 +43,9 @@ struct BrokerConfig {
   int64_t log_roll_ms = 7LL * 24 * 3600 * 1000;
   int32_t log_index_interval_bytes = 4096;
   int64_t log_retention_check_interval_ms = 5 * 60 * 1000;
+  // The log cleaner's key map bound (Kafka's default 128 MiB); a pass whose
+  // dirty part has more keys cleans in several rounds.
+  int64_t log_cleaner_dedupe_buffer_size = 128LL << 20;
   int32_t socket_request_max_bytes = 100 * 1024 * 1024;
   int32_t message_max_bytes = 1048588;
   // Kafka's log.flush.interval.messages / log.flush.interval.ms. When either

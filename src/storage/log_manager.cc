@@ -252,7 +252,9 @@ StorageResult<int> LogManager::run_compaction_now() {
       if (timer_stop_) break;  // shutting down: the rest waits for the next start
     }
     if (log->offline() || !log->config().compact) continue;
-    auto r = LogCleaner::clean(*log, clock_());
+    LogCleaner::Options cleaner_options;
+    cleaner_options.dedupe_buffer_bytes = options_.log_cleaner_dedupe_buffer_size;
+    auto r = LogCleaner::clean(*log, clock_(), cleaner_options);
     if (!r) {
       HF_WARN("cleaning {}-{}: {}", log->topic(), log->partition(), r.error().message);
       if (!first_error) first_error = r.error();

@@ -28,6 +28,7 @@ struct LogManagerOptions {
   int64_t producer_id_expiration_check_interval_ms = 600000;     // ...expiration.check.interval.ms
   bool log_cleaner_enable = true;        // log.cleaner.enable
   int64_t log_cleaner_backoff_ms = 15000;  // log.cleaner.backoff.ms: pause between cleaner passes
+  int64_t log_cleaner_dedupe_buffer_size = 128LL << 20;  // log.cleaner.dedupe.buffer.size
 };
 
 class LogManager final : private LogServices {

@@ -363,7 +363,9 @@ StorageResult<void> PartitionLog::write_index_files() {
 }
 
 void PartitionLog::close() {
-  std::lock_guard cleaner_lock(cleaner_mu_);  // waits for a cleaning pass to end
+  // Waits for a segment swap in progress (not for a whole cleaning pass):
+  // after this no cleaned file is created or swapped in.
+  std::lock_guard cleaner_lock(cleaner_mu_);
   std::lock_guard flush_lock(flush_mu_);
   std::vector<DurableCallback> ready;
   std::optional<Errc> error;

@@ -32,7 +32,6 @@
 namespace holdfast::storage {
 
 class PartitionLog;
-class LogCleaner;
 
 // What a log needs from its manager. Implemented by LogManager.
 class LogServices {
@@ -168,13 +167,57 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
 
   std::atomic<bool> flush_queued{false};  // owned by the flusher queue
 
+  // ---- For the log cleaner (log_cleaner.h) ----
+  // A cleaning pass reads and rewrites segment files without any lock that
+  // retention, DeleteRecords or close() take; it holds cleaner_mu_ only for
+  // creating a cleaned file and for the swap itself (renames and directory
+  // syncs), so those never wait for a whole pass.
+
+  struct CleanableRange {
+    LogConfig config;
+    std::vector<std::shared_ptr<Segment>> segments;  // the cleanable prefix, oldest first
+    int64_t first_dirty_offset = 0;                  // cleaned below this in this process
+  };
+  // Serialises cleaning passes over this log (held for a whole pass). Nothing
+  // on a request path takes it.
+  [[nodiscard]] std::unique_lock<std::mutex> begin_cleaning_pass();
+  // The cleanable prefix (see log_cleaner.h) as of now; nullopt if the log is
+  // closed, failed or not compacted, or the prefix is not dirty enough
+  // (min.cleanable.dirty.ratio). Requires the pass lock.
+  std::optional<CleanableRange> cleanable_range(int64_t now_ms);
+  // Everything below `offset` is cleaned (in this process). Requires the pass lock.
+  void set_first_dirty_offset(int64_t offset);
+  // Creates an empty <base>.log.cleaned (replacing a leftover) for the
+  // cleaned copy of `segment`; fails with `closed` once close() ran (so no
+  // file appears in a directory that is being removed) and with not_found if
+  // the segment was deleted meanwhile.
+  StorageResult<std::unique_ptr<io::File>> create_cleaned_file(
+      const std::shared_ptr<Segment>& segment);
+  // Removes <base>.log.cleaned (a cleaned copy that changed nothing).
+  StorageResult<void> discard_cleaned_file(int64_t base_offset);
+  // True once close() ran: the cleaner stops early.
+  bool closed() const;
+  enum class SwapOutcome { swapped, segment_gone };
+  // Replaces the non-active segment `old_segment` by its cleaned copy.
+  // Before: <base>.log.cleaned is complete and fsynced, holds whole batches
+  // ending at old_segment->next_offset, and is cleaned_size bytes long.
+  // After `swapped`: <base>.log is the cleaned file (durably: the renames
+  // .cleaned -> .swap -> .log are each followed by a directory sync, the old
+  // index files removed before), the log serves the new segment, and its
+  // index files are written. If retention, DeleteRecords or close() removed
+  // the segment first (before the swap or while the new file loaded),
+  // returns segment_gone: no file is brought back and the .cleaned file is
+  // removed. cleaner_mu_ is held only across the renames and syncs and the
+  // index-file writes; the reload of the new file happens without it. `step`
+  // (tests) is called after each step, as LogCleaner::StepHook.
+  StorageResult<SwapOutcome> swap_segments(const std::shared_ptr<Segment>& old_segment,
+                                           uint64_t cleaned_size, int64_t now_ms,
+                                           const std::function<void(std::string_view)>& step);
+
   PartitionLog(LogServices& services, std::string dir, std::string topic, int32_t partition,
                const LogConfig& config);
 
  private:
-  // The log cleaner swaps cleaned segments in under cleaner_mu_ and mu_.
-  friend class LogCleaner;
-
   struct Waiter {
     int64_t end_offset;
     DurableCallback callback;
@@ -236,13 +279,17 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
 
   std::mutex flush_mu_;  // one flush at a time
 
-  // Serialises every change of the segment files other than appends: a
-  // cleaning pass (log_cleaner.h), retention, DeleteRecords and close(), so a
-  // segment being cleaned is never deleted under the cleaner, nor the
-  // directory removed. Lock order: cleaner_mu_ before flush_mu_ before mu_.
+  // Serialises every change of the segment files other than appends and the
+  // cleaner's reads and writes of its own .cleaned file: the creation of a
+  // cleaned file and a segment swap (swap_segments), retention, DeleteRecords
+  // and close(). Each holds it briefly, never for a whole cleaning pass.
+  // Lock order: cleaning_pass_mu_ before cleaner_mu_ before flush_mu_ before mu_.
   std::mutex cleaner_mu_;
+  // Held by a cleaning pass for its whole length (begin_cleaning_pass).
+  std::mutex cleaning_pass_mu_;
   // Cleaned up to here in this process (the cleaner's in-memory checkpoint;
-  // after a restart everything counts as dirty again). Guarded by cleaner_mu_.
+  // after a restart everything counts as dirty again). Guarded by
+  // cleaning_pass_mu_.
   int64_t first_dirty_offset_ = 0;
 };
 

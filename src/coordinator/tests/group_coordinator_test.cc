@@ -217,7 +217,9 @@ TEST_F(GroupCoordinatorTest, OffsetsExpireOnlyWhileTheGroupIsEmpty) {
   EXPECT_EQ(committed("simple", "t", 0), -1);
   EXPECT_EQ(coordinator_->describe("simple").state, "Dead");  // removed with its last offset
 
-  ASSERT_EQ(coordinator_->leave("g", {{ma, std::nullopt}}).members.at(0), GroupErrc::none);
+  std::promise<LeaveResult> left;
+  coordinator_->leave("g", {{ma, std::nullopt}}, [&](LeaveResult r) { left.set_value(r); });
+  ASSERT_EQ(left.get_future().get().members.at(0), GroupErrc::none);
   EXPECT_EQ(coordinator_->describe("g").state, "Empty");
   wall_ += 30000;
   EXPECT_EQ(coordinator_->expire_offsets_now(), 0);  // empty for 30 s only
@@ -268,9 +270,12 @@ TEST_F(GroupCoordinatorTest, StaticMemberThatRestartsKeepsItsAssignmentAcrossCoo
                 .error,
             GroupErrc::none);
   restart();
-  std::optional<JoinResult> second;
-  coordinator_->join(p, [&](JoinResult r) { second = r; });
-  ASSERT_TRUE(second);
+  // Answered once the record fencing the old member id is durable.
+  std::promise<JoinResult> rejoined;
+  coordinator_->join(p, [&](JoinResult r) { rejoined.set_value(std::move(r)); });
+  auto rejoined_future = rejoined.get_future();
+  ASSERT_EQ(rejoined_future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  std::optional<JoinResult> second = rejoined_future.get();
   EXPECT_EQ(second->error, GroupErrc::none);
   EXPECT_EQ(second->generation, 1);
   EXPECT_EQ(sync_now("s", 1, second->member_id).assignment.to_string(), "mine");

@@ -107,7 +107,14 @@ Awaitable<Response> handle_leave_group(RequestContext& ctx) {
   } else {
     for (const auto& m : request->members) members.push_back({m.member_id, m.group_instance_id});
   }
-  auto result = ctx.broker.groups().leave(request->group_id, members);
+  // Answered once the records the leave wrote are durable (see join above
+  // for why the callback captures only references).
+  auto& groups = ctx.broker.groups();
+  const std::string& group_id = request->group_id;
+  auto result = co_await await_callback<coordinator::LeaveResult>(
+      [&groups, &group_id, &members](std::function<void(coordinator::LeaveResult)> done) {
+        groups.leave(group_id, members, std::move(done));
+      });
 
   LeaveGroupResponse response;
   response.error_code = group_error_code(result.error);

@@ -2,15 +2,21 @@
 // offsets kept, reads and index lookups across the gaps, the active segment
 // and everything at/above the high watermark untouched, recovery accepting
 // cleaned segments, and power loss at every step of the segment swap.
+#include "storage/log_cleaner.h"
+
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <future>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <random>
+#include <set>
+#include <thread>
 
 #include "io/fault_injection_file_system.h"
 #include "storage/format.h"
-#include "storage/log_cleaner.h"
 #include "storage/tests/storage_test_util.h"
 
 namespace holdfast::storage {
@@ -412,6 +418,205 @@ TEST(LogCleanerTest, PowerLossAtEveryStepOfTheSwap) {
       EXPECT_EQ(replay(read_all(f.log)), want);
     }
   }
+}
+
+// Regression (issue 8 item 11): a tombstone expired by its client timestamp,
+// so one written with an old timestamp went at the first cleaning. Now it is
+// kept for delete.retention.ms after the cleaner first kept it (KIP-534's
+// delete horizon, stamped into the batch).
+TEST(LogCleanerTest, TombstoneWithOldClientTimestampSurvivesDeleteRetentionAfterFirstCleaning) {
+  Fixture f;
+  f.config.delete_retention_ms = 10'000;
+  f.open(true);
+  const int64_t ten_days = 10LL * 24 * 3600 * 1000;
+  f.append({{"a", "1"}, {"b", "1"}});
+  {
+    // The client's clock is ten days behind.
+    auto batch = keyed_batch({{"a", std::nullopt}, {"c", "1"}}, f.clock.now->load() - ten_days);
+    auto r = f.log->append(batch.span(), header_of(batch), 0);
+    ASSERT_TRUE(r.ok());
+    f.appended[r->base_offset] = {r->base_offset, f.clock.now->load() - ten_days, "a",
+                                  std::nullopt};
+    f.appended[r->base_offset + 1] = {r->base_offset + 1, f.clock.now->load() - ten_days + 1, "c",
+                                      "1"};
+  }
+  f.append({{"x", "1"}});  // the last batch of a segment is kept whole: not the tombstone's
+  f.append({{"pad", std::string(800, 'x')}});  // rolls
+  f.append({{"d", "1"}});                      // rolls: the segments above are non-active
+  f.flush();
+  auto has = [&](int64_t offset) {
+    auto recs = read_all(f.log);
+    return std::any_of(recs.begin(), recs.end(), [&](const Rec& r) { return r.offset == offset; });
+  };
+  ASSERT_TRUE(LogCleaner::clean(*f.log, f.clock.now->load()).ok());
+  EXPECT_FALSE(has(0));  // a=1 superseded
+  EXPECT_TRUE(has(2)) << "the tombstone went at the first cleaning";
+  f.expect_original(read_all(f.log));  // its timestamp is still the client's
+
+  // 9 s later, with new dirty data: still within delete.retention.ms.
+  f.clock.advance(9'000);
+  f.append({{"e", std::string(800, 'y')}});
+  f.append({{"f", "1"}});
+  f.flush();
+  ASSERT_TRUE(LogCleaner::clean(*f.log, f.clock.now->load()).ok());
+  EXPECT_TRUE(has(2));
+
+  // The horizon is in the segment: it survives a restart.
+  f.manager.reset();
+  f.open(false);
+  EXPECT_TRUE(has(2));
+
+  // Past the horizon, the next pass drops it.
+  f.clock.advance(2'000);
+  f.append({{"g", std::string(800, 'z')}});
+  f.append({{"h", "1"}});
+  f.flush();
+  ASSERT_TRUE(LogCleaner::clean(*f.log, f.clock.now->load()).ok());
+  EXPECT_FALSE(has(2));
+  auto recs = read_all(f.log);
+  f.expect_original(recs);
+  EXPECT_EQ(replay(recs).count("a"), 0u);
+  EXPECT_EQ(replay(recs).at("b"), "1");
+}
+
+// A tombstone must not go while an older value of its key survives in a
+// batch kept whole (the last batch of a segment): the value would come back.
+TEST(LogCleanerTest, TombstoneStaysWhileAnOlderValueIsKeptInAWholeBatch) {
+  Fixture f;
+  f.config.delete_retention_ms = 1'000;
+  f.open(true);
+  f.append({{"a", "1"}});
+  f.append({{"pad", std::string(800, 'x')}, {"a", "old"}});  // last batch of its segment; rolls
+  f.append({{"a", std::nullopt}, {"b", "1"}});
+  f.append({{"y", "1"}});
+  f.append({{"pad2", std::string(800, 'x')}});  // rolls
+  f.append({{"z", "1"}});
+  f.flush();
+  ASSERT_TRUE(LogCleaner::clean(*f.log, f.clock.now->load()).ok());
+  f.clock.advance(5'000);
+  f.append({{"w", std::string(800, 'w')}});
+  f.append({{"v", "1"}});
+  f.flush();
+  ASSERT_TRUE(LogCleaner::clean(*f.log, f.clock.now->load()).ok());
+  EXPECT_EQ(replay(read_all(f.log)).count("a"), 0u) << "a deleted key came back";
+}
+
+std::set<int64_t> offsets_of(const std::vector<Rec>& recs) {
+  std::set<int64_t> out;
+  for (const auto& r : recs) out.insert(r.offset);
+  return out;
+}
+
+// The key map bound (log.cleaner.dedupe.buffer.size): a map that holds a few
+// keys cleans the same log in several rounds to the same result as an
+// unbounded one.
+TEST(LogCleanerTest, KeyMapBoundedToAFewKeysCompactsCorrectlyInSeveralRounds) {
+  Fixture bounded, unbounded;
+  bounded.open(true);
+  unbounded.open(true);
+  std::mt19937 rng_a(9), rng_b(9);
+  fill(bounded, rng_a, 150, 12);
+  fill(unbounded, rng_b, 150, 12);
+  const auto before = read_all(bounded.log);
+  ASSERT_EQ(offsets_of(before), offsets_of(read_all(unbounded.log)));
+
+  LogCleaner::Options options;
+  options.dedupe_buffer_bytes = 3 * (LogCleaner::kKeyMapEntryOverhead + 3);  // three keys
+  auto stats = LogCleaner::clean(*bounded.log, bounded.clock.now->load(), options);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_GT(stats->rounds, 3);
+  EXPECT_GT(stats->records_removed, 0);
+  auto reference = LogCleaner::clean(*unbounded.log, unbounded.clock.now->load());
+  ASSERT_TRUE(reference.ok());
+  EXPECT_EQ(reference->rounds, 1);
+
+  const auto after = read_all(bounded.log);
+  EXPECT_EQ(replay(after), replay(before));
+  bounded.expect_original(after);
+  EXPECT_EQ(offsets_of(after), offsets_of(read_all(unbounded.log)));
+  EXPECT_LT(after.size(), before.size());
+
+  // And the result survives a restart (full recovery).
+  bounded.manager.reset();
+  bounded.open(false);
+  EXPECT_EQ(offsets_of(read_all(bounded.log)), offsets_of(after));
+}
+
+// Regression (issue 8 item 10): a whole cleaning pass held the log's cleaner
+// mutex, so DeleteRecords (and close) on a network thread waited for it.
+TEST(LogCleanerTest, DeleteRecordsCompletesWhileACleaningPassIsInProgress) {
+  Fixture f;
+  f.open(true);
+  std::mt19937 rng(5);
+  fill(f, rng, 200, 6);
+  ASSERT_GT(f.log->segment_count(), 8u);
+  const int64_t cut = f.log->high_watermark() / 2;
+  const auto before = read_all(f.log);
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool held = false, release = false;
+  LogCleaner::Options options;
+  options.hook = [&](std::string_view step) {
+    if (step != "cleaned_written") return;
+    std::unique_lock lock(mu);
+    if (held) return;  // hold the first segment only
+    held = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  };
+  std::optional<StorageResult<LogCleaner::Stats>> cleaned;
+  std::thread cleaner([&] { cleaned = LogCleaner::clean(*f.log, f.clock.now->load(), options); });
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return held; }));
+  }
+  // The pass is held mid-way, with a cleaned copy of a segment below `cut` written.
+  auto deleted = std::async(std::launch::async, [&] { return f.log->delete_records_before(cut); });
+  const bool completed = deleted.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  cleaner.join();
+  ASSERT_TRUE(completed) << "DeleteRecords waited for the cleaning pass";
+  auto start = deleted.get();
+  ASSERT_TRUE(start.ok()) << start.error().message;
+  EXPECT_EQ(*start, cut);
+  ASSERT_TRUE(cleaned.has_value());
+  ASSERT_TRUE(cleaned->ok()) << (*cleaned).error().message;
+
+  // Nothing below the log start came back, no cleaner file is left, and the
+  // log holds the same state from the log start on.
+  auto check = [&] {
+    auto names = f.fs.list_dir(io::join_path(f.dir.path(), "t-0"));
+    ASSERT_TRUE(names.ok());
+    std::vector<int64_t> bases;
+    for (const auto& n : *names) {
+      EXPECT_FALSE(n.ends_with(format::kCleanedSuffix)) << n;
+      EXPECT_FALSE(n.ends_with(format::kSwapSuffix)) << n;
+      if (auto base = format::parse_segment_file_name(n, format::kLogSuffix))
+        bases.push_back(*base);
+    }
+    ASSERT_FALSE(bases.empty());
+    EXPECT_GT(*std::min_element(bases.begin(), bases.end()), 0) << "a deleted segment came back";
+    EXPECT_EQ(f.log->log_start_offset(), cut);
+    std::vector<Rec> tail;
+    for (const auto& r : before) {
+      if (r.offset >= cut) tail.push_back(r);
+    }
+    std::vector<Rec> recs;
+    for (const auto& r : read_all(f.log)) {
+      if (r.offset >= cut) recs.push_back(r);  // the batch holding `cut` may start below it
+    }
+    EXPECT_EQ(replay(recs), replay(tail));
+    f.expect_original(recs);
+  };
+  check();
+  f.manager.reset();
+  f.open(false);
+  check();
 }
 
 }  // namespace
