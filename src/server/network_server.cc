@@ -48,6 +48,7 @@ Result<void, StartupErrc> NetworkServer::bind(const std::string& host, uint16_t 
                                    ec.message());
   }
   port_ = acceptor_->local_endpoint().port();
+  acceptor_->non_blocking(true, ec);  // the accept loop's synchronous retries never block
   return {};
 }
 
@@ -72,7 +73,18 @@ asio::awaitable<void> NetworkServer::accept_loop() {
     auto& context = *contexts_[next_context_++ % contexts_.size()];
     asio::ip::tcp::socket socket(context);
     asio::error_code ec;
-    co_await acceptor_->async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+    if (failures_in_a_row > 0) {
+      // Retrying after a failure: the connections that failed are still
+      // queued, and epoll (edge-triggered) will not report them again until
+      // another one arrives, so try them now, without blocking.
+      acceptor_->accept(socket, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        ec.clear();
+        co_await acceptor_->async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+      }
+    } else {
+      co_await acceptor_->async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+    }
     if (accepting_stopped_ || ec == asio::error::operation_aborted) break;
     if (ec) {
       accept_failures_.fetch_add(1);

@@ -113,7 +113,6 @@ TEST_F(RequestLifetimeTest, JoinGroupDoesNotPinTheRequestFrame) {
   {
     auto described = broker_->groups().describe("g");
     ASSERT_EQ(described.members.size(), 1u);
-    EXPECT_EQ(described.members[0].metadata.to_string(), "metadata");
   }
   // ...and the frame is gone.
   EXPECT_TRUE(frame.expired()) << "the coordinator still references the JoinGroup frame";
