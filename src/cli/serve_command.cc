@@ -3,6 +3,7 @@
 #include <csignal>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "base/log.h"
 #include "cli/commands.h"
@@ -19,7 +20,7 @@ struct ServeOptions {
   std::string data_dir;
   std::string listen;
   std::string advertise;
-  int node_id = -1;
+  std::optional<int64_t> node_id;  // --node-id; validated like --set node.id
   std::vector<std::string> settings;
   bool fault_injection = false;  // test-only: see tests/faults/README.md
 };
@@ -48,7 +49,7 @@ void run_serve(const ServeOptions& options) {
   if (!options.data_dir.empty()) override_setting("log.dirs", options.data_dir);
   if (!options.listen.empty()) override_setting("listeners", options.listen);
   if (!options.advertise.empty()) override_setting("advertised.listeners", options.advertise);
-  if (options.node_id >= 0) override_setting("node.id", std::to_string(options.node_id));
+  if (options.node_id) override_setting("node.id", std::to_string(*options.node_id));
 
   set_log_level(config.log_level);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");

@@ -5,6 +5,7 @@
 #include <asio.hpp>
 #include <functional>
 #include <memory>
+#include <vector>
 
 namespace holdfast::server {
 
@@ -59,6 +60,36 @@ class Wakeup : public std::enable_shared_from_this<Wakeup> {
  private:
   asio::steady_timer timer_;
   bool notified_ = false;
+};
+
+// Set when a connection's client has gone (its read side ended: EOF, reset,
+// or the broker stopped reading): long-polls on that connection stop waiting
+// and drop their registrations instead of holding them until max_wait_ms.
+// Used only on the connection's thread.
+class ClientGone {
+ public:
+  bool gone() const { return gone_; }
+  // Wakes `waiter` when the client goes (at once if it already has).
+  void watch(const std::shared_ptr<Wakeup>& waiter) {
+    if (gone_) return waiter->notify();
+    std::erase_if(watched_, [](const std::weak_ptr<Wakeup>& w) { return w.expired(); });
+    for (const auto& w : watched_) {
+      if (w.lock() == waiter) return;
+    }
+    watched_.push_back(waiter);
+  }
+  void fire() {
+    gone_ = true;
+    auto watched = std::move(watched_);
+    watched_.clear();
+    for (auto& w : watched) {
+      if (auto live = w.lock()) live->notify();
+    }
+  }
+
+ private:
+  bool gone_ = false;
+  std::vector<std::weak_ptr<Wakeup>> watched_;
 };
 
 }  // namespace holdfast::server

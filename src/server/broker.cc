@@ -33,10 +33,30 @@ Broker::~Broker() { shutdown(); }
 uint16_t Broker::bound_port() const { return network_ ? network_->port() : 0; }
 
 Result<void, StartupErrc> Broker::start() {
+  if (config_.node_id < 0) {
+    return make_error(StartupErrc::failed,
+                      "invalid node.id " + std::to_string(config_.node_id) + ": must be >= 0");
+  }
+  // The listener first: a port in use (or a bad address) fails here, before
+  // anything in the data directory exists or changes.
+  int threads = config_.num_network_threads;
+  if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  network_ = std::make_unique<NetworkServer>(*this, threads);
+  if (auto bound = network_->bind(config_.listen_host, config_.listen_port); !bound) {
+    network_.reset();
+    return bound.error();
+  }
   if (auto made = io::create_dirs(fs_, config_.data_dir); !made) {
     return make_error(StartupErrc::failed, "cannot create data directory " + config_.data_dir + ": " +
                                    made.error().message);
   }
+  // Then the lock, before reading or writing anything else in the directory:
+  // a second broker on it would interleave its writes with ours, and its
+  // shutdown would write the clean-shutdown marker into our live directory.
+  auto lock = DataDirLock::acquire(config_.data_dir);
+  if (!lock) return make_error(StartupErrc::failed, lock.error().message);
+  data_dir_lock_ = std::move(*lock);
+
   auto identity = metadata::load_or_create_identity(fs_, config_.data_dir, config_.node_id);
   if (!identity) return make_error(StartupErrc::failed, identity.error().message);
   identity_ = *identity;
@@ -76,11 +96,7 @@ Result<void, StartupErrc> Broker::start() {
   topics_->set_topic_deleted_listener(
       [this](const std::string& topic) { groups_->remove_offsets_of_topic(topic); });
 
-  int threads = config_.num_network_threads;
-  if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  network_ = std::make_unique<NetworkServer>(*this, threads);
-  auto listening = network_->start(config_.listen_host, config_.listen_port);
-  if (!listening) return listening.error();
+  network_->start();
   HF_INFO("holdfast node {} of cluster {} listening on {}:{} (advertised as {}:{}), data in {}, "
           "flush.policy={}",
           config_.node_id, identity_.cluster_id, config_.listen_host, network_->port(),
@@ -111,10 +127,23 @@ void Broker::shutdown() {
   if (stopped_) return;
   stopped_ = true;
   stopping_ = true;
+  constexpr auto kGrace = std::chrono::milliseconds(5000);
+  stage_ = Stage::draining;
+  // 1. No new connections, no new requests.
+  if (network_) network_->stop_accepting();
+  // 2. Answer what waits on something other than the disk: long-poll fetches,
+  // joins and syncs waiting for other members.
   fetch_waiters_.notify_all();
-  if (groups_) groups_->shutdown();  // answers waiting joins and syncs
-  if (network_) network_->stop(std::chrono::milliseconds(5000));
-  network_.reset();
+  if (groups_) groups_->shutdown();
+  // 3. Let in-flight requests finish normally (produces and commits waiting
+  // for their fsync), bounded.
+  if (network_) network_->wait_idle(kGrace);
+  // 4. Pause the network threads: nothing appends while the logs close, and
+  // the executors (with the coroutines waiting on them) stay alive.
+  if (network_) network_->pause();
+  // 5. Close the logs: every remaining durability waiter completes (flushed)
+  // or fails (closed); its resumption queues on a paused executor.
+  stage_ = Stage::closing_logs;
   if (logs_) {
     auto closed = logs_->shutdown();
     if (!closed) {
@@ -124,6 +153,14 @@ void Broker::shutdown() {
       HF_INFO("shutdown complete: logs flushed, clean-shutdown marker written");
     }
   }
+  // 6. Run the network threads again so those answers go out, then close the
+  // connections, join the threads and destroy the executors.
+  stage_ = Stage::closing_network;
+  if (network_) network_->stop(kGrace);
+  network_.reset();
+  // 7. Only now may another process have the directory.
+  data_dir_lock_.release();
+  stage_ = Stage::stopped;
 }
 
 }  // namespace holdfast::server

@@ -12,6 +12,7 @@
 #include "io/file_system.h"
 #include "metadata/metadata_store.h"
 #include "server/broker_config.h"
+#include "server/data_dir_lock.h"
 #include "server/network_server.h"
 #include "server/fetch_waiters.h"
 #include "server/topic_manager.h"
@@ -24,9 +25,12 @@ class Broker {
   Broker(BrokerConfig config, io::FileSystem& fs);
   ~Broker();
 
-  // Opens the data directory (identity, metadata log, partition logs with
-  // recovery), starts the flusher and the network listener. Start-up failures
-  // are returned with a message for the operator.
+  // Binds the listener, locks the data directory (`<dir>/.lock`; refuses if
+  // another process holds it), opens it (identity, metadata log, partition
+  // logs with recovery), starts the flusher and then accepts connections.
+  // Nothing in the data directory is created or changed before the listener
+  // is bound and the lock is held. Start-up failures are returned with a
+  // message for the operator.
   Result<void, StartupErrc> start();
   // Blocks until SIGTERM/SIGINT, then shuts down cleanly: stop accepting, let
   // in-flight requests finish (bounded), flush, write the clean-shutdown marker.
@@ -38,7 +42,18 @@ class Broker {
   void set_power_loss_handler(std::function<void()> handler) {
     power_loss_handler_ = std::move(handler);
   }
+  // Structured shutdown: stop accepting and reading; answer long-polls and
+  // waiting joins/syncs; wait (bounded) for in-flight requests; pause the
+  // network threads; close the logs, which completes or fails every
+  // durability waiter (produce acks, offset commits) while the executors they
+  // resume on still exist; run the network threads again so those answers go
+  // out; close the connections, join the threads, then release the lock.
   void shutdown();
+
+  // Where shutdown() is (tests observe it from another thread).
+  enum class Stage { running, draining, closing_logs, closing_network, stopped };
+  Stage stage() const { return stage_.load(); }
+  const NetworkServer* network() const { return network_.get(); }
 
   const BrokerConfig& config() const { return config_; }
   const std::string& cluster_id() const { return identity_.cluster_id; }
@@ -62,7 +77,9 @@ class Broker {
   std::unique_ptr<coordinator::ProducerIdManager> producer_ids_;
   FetchWaiters fetch_waiters_;
   std::unique_ptr<NetworkServer> network_;
+  DataDirLock data_dir_lock_;
   std::atomic<bool> stopping_{false};
+  std::atomic<Stage> stage_{Stage::running};
   bool stopped_ = false;
   std::function<void()> power_loss_handler_;
 };

@@ -76,6 +76,9 @@ const std::map<std::string, Setter>& setters() {
                         const std::string& value) -> Result<void, ConfigErrc> {
       // Accepts "host:port" or Kafka's "PLAINTEXT://host:port" (one listener).
       std::string v = value;
+      if (v.find(',') != std::string::npos) {
+        return invalid(key, value, "only one listener (PLAINTEXT) is supported");
+      }
       if (auto p = v.find("://"); p != std::string::npos) {
         if (v.substr(0, p) != "PLAINTEXT") {
           return invalid(key, value, "only a PLAINTEXT listener is supported");
@@ -127,6 +130,9 @@ const std::map<std::string, Setter>& setters() {
         int_setter<int64_t>(&BrokerConfig::log_cleaner_dedupe_buffer_size, 1024, INT64_MAX);
     t["socket.request.max.bytes"] =
         int_setter<int32_t>(&BrokerConfig::socket_request_max_bytes, 1024, INT32_MAX);
+    t["fetch.max.bytes"] = int_setter<int32_t>(&BrokerConfig::fetch_max_bytes, 1024, INT32_MAX);
+    t["fetch.max.wait.ms.cap"] =
+        int_setter<int32_t>(&BrokerConfig::fetch_max_wait_ms_cap, 0, INT32_MAX);
     t["message.max.bytes"] =
         int_setter<int32_t>(&BrokerConfig::message_max_bytes, 0, INT32_MAX);
     t["log.flush.interval.messages"] =

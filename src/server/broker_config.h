@@ -48,6 +48,12 @@ struct BrokerConfig {
   int64_t log_cleaner_dedupe_buffer_size = 128LL << 20;
   int32_t socket_request_max_bytes = 100 * 1024 * 1024;
   int32_t message_max_bytes = 1048588;
+  // Fetch: the most record bytes one response carries, whatever the request
+  // asks (Kafka's fetch.max.bytes, 55 MiB; the first batch still goes whole,
+  // KIP-74), and the longest a long-poll may wait, whatever its max_wait_ms
+  // (holdfast's fetch.max.wait.ms.cap; the clients' default request timeout).
+  int32_t fetch_max_bytes = 55 * 1024 * 1024;
+  int32_t fetch_max_wait_ms_cap = 30000;
   // Kafka's log.flush.interval.messages / log.flush.interval.ms. When either
   // is set (and flush.policy is not), it selects the interval policy.
   int64_t log_flush_interval_messages = INT64_MAX;

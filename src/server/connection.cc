@@ -85,7 +85,9 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
     }
   }
   reading_ = false;
-  // Nothing more will arrive; let the writer drain what is pending and close.
+  // Nothing more will arrive: long-polls answer now (and drop their waiters);
+  // let the writer drain what is pending and close.
+  client_gone_->fire();
   writer_wakeup_.cancel();
 }
 
@@ -99,7 +101,8 @@ asio::awaitable<Response> Connection::dispatch(const Bytes& frame) {
     HF_WARN("closing connection from {}: unknown api key {}", peer_, api_key);
     co_return close_connection();
   }
-  RequestContext ctx{broker_, api_key, api_version, correlation_id, std::nullopt, {}, peer_};
+  RequestContext ctx{broker_, api_key, api_version, correlation_id, std::nullopt, {}, peer_,
+                     client_gone_};
   if (api_version < handler->min_version || api_version > handler->max_version) {
     if (api_key != protocol::ApiVersionsRequest::kApiKey) {
       HF_WARN("closing connection from {}: {} v{} is not supported (supported: v{}-v{})", peer_,
@@ -174,6 +177,7 @@ asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
   }
   closed_ = true;
   reading_ = false;
+  client_gone_->fire();
   asio::error_code ec;
   socket_.close(ec);
   reader_wakeup_.cancel();

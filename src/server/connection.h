@@ -48,6 +48,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<std::shared_ptr<Slot>> slots_;
   asio::steady_timer writer_wakeup_;
   asio::steady_timer reader_wakeup_;  // back-pressure: too many requests pending
+  std::shared_ptr<ClientGone> client_gone_ = std::make_shared<ClientGone>();
   bool reading_ = true;
   bool closed_ = false;
 };

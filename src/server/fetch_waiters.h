@@ -62,6 +62,14 @@ class FetchWaiters {
     if (list.empty()) waiters_.erase(it);
   }
 
+  // Registrations held now (a waiter on n partitions counts n), for tests.
+  size_t size() {
+    std::lock_guard lock(mutex_);
+    size_t n = 0;
+    for (const auto& [log, list] : waiters_) n += list.size();
+    return n;
+  }
+
  private:
   std::mutex mutex_;
   std::unordered_map<storage::PartitionLog*, std::vector<std::weak_ptr<Wakeup>>> waiters_;

@@ -1,10 +1,26 @@
 #include "server/network_server.h"
 
+#include <cerrno>
+#include <future>
+
 #include "base/log.h"
 #include "server/broker.h"
 #include "server/connection.h"
 
 namespace holdfast::server {
+namespace {
+
+// Accept failures that mean "no resources now" (out of file descriptors,
+// kernel memory): retrying at once cannot succeed and only burns a core.
+bool out_of_resources(const asio::error_code& ec) {
+  return ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+         ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+}
+
+constexpr auto kFirstAcceptBackoff = std::chrono::milliseconds(50);
+constexpr auto kMaxAcceptBackoff = std::chrono::milliseconds(1000);
+
+}  // namespace
 
 NetworkServer::NetworkServer(Broker& broker, int threads) : broker_(broker) {
   if (threads < 1) threads = 1;
@@ -16,7 +32,7 @@ NetworkServer::NetworkServer(Broker& broker, int threads) : broker_(broker) {
 
 NetworkServer::~NetworkServer() { stop(std::chrono::milliseconds(0)); }
 
-Result<void, StartupErrc> NetworkServer::start(const std::string& host, uint16_t port) {
+Result<void, StartupErrc> NetworkServer::bind(const std::string& host, uint16_t port) {
   asio::error_code ec;
   auto address = asio::ip::make_address(host, ec);
   if (ec) return make_error(StartupErrc::failed, "invalid listen address '" + host + "': " + ec.message());
@@ -27,27 +43,70 @@ Result<void, StartupErrc> NetworkServer::start(const std::string& host, uint16_t
   if (!ec) acceptor_->bind(endpoint, ec);
   if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
+    acceptor_.reset();
     return make_error(StartupErrc::failed, "cannot listen on " + host + ":" + std::to_string(port) + ": " +
                                    ec.message());
   }
   port_ = acceptor_->local_endpoint().port();
-  asio::co_spawn(*contexts_[0], accept_loop(), asio::detached);
-  for (auto& context : contexts_) {
-    threads_.emplace_back([ctx = context.get()] { ctx->run(); });
-  }
+  acceptor_->non_blocking(true, ec);  // the accept loop's synchronous retries never block
   return {};
 }
 
+void NetworkServer::start() {
+  if (started_ || !acceptor_) return;
+  started_ = true;
+  asio::co_spawn(*contexts_[0], accept_loop(), asio::detached);
+  run_threads();
+}
+
+void NetworkServer::run_threads() {
+  for (auto& context : contexts_) {
+    threads_.emplace_back([ctx = context.get()] { ctx->run(); });
+  }
+}
+
 asio::awaitable<void> NetworkServer::accept_loop() {
-  while (acceptor_ && acceptor_->is_open()) {
+  auto backoff = kFirstAcceptBackoff;
+  int64_t failures_in_a_row = 0;
+  asio::steady_timer retry_timer(*contexts_[0]);
+  while (acceptor_ && acceptor_->is_open() && !accepting_stopped_) {
     auto& context = *contexts_[next_context_++ % contexts_.size()];
     asio::ip::tcp::socket socket(context);
     asio::error_code ec;
-    co_await acceptor_->async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+    if (failures_in_a_row > 0) {
+      // Retrying after a failure: the connections that failed are still
+      // queued, and epoll (edge-triggered) will not report them again until
+      // another one arrives, so try them now, without blocking.
+      acceptor_->accept(socket, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        ec.clear();
+        co_await acceptor_->async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+      }
+    } else {
+      co_await acceptor_->async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (accepting_stopped_ || ec == asio::error::operation_aborted) break;
     if (ec) {
-      if (ec == asio::error::operation_aborted) break;
-      HF_WARN("accept failed: {}", ec.message());
+      accept_failures_.fetch_add(1);
+      if (ec == asio::error::connection_aborted) continue;  // that client gave up; next
+      // Persistent failures (EMFILE above all) would fail again at once: wait,
+      // doubling the pause, and say so once per episode rather than per try.
+      if (failures_in_a_row++ == 0) {
+        HF_WARN("accept failed: {}{}; retrying every {}-{} ms until it succeeds (logged once)",
+                ec.message(),
+                out_of_resources(ec) ? " (raise the open-files limit, ulimit -n)" : "",
+                kFirstAcceptBackoff.count(), kMaxAcceptBackoff.count());
+      }
+      retry_timer.expires_after(backoff);
+      backoff = std::min(backoff * 2, kMaxAcceptBackoff);
+      asio::error_code wait_ec;
+      co_await retry_timer.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
       continue;
+    }
+    if (failures_in_a_row > 0) {
+      HF_INFO("accepting connections again after {} failed accepts", failures_in_a_row);
+      failures_in_a_row = 0;
+      backoff = kFirstAcceptBackoff;
     }
     auto connection = std::make_shared<Connection>(broker_, std::move(socket), in_flight_);
     {
@@ -59,14 +118,30 @@ asio::awaitable<void> NetworkServer::accept_loop() {
   }
 }
 
-void NetworkServer::stop(std::chrono::milliseconds grace) {
-  if (threads_.empty()) return;
+void NetworkServer::on_every_context(const std::function<void()>& fn) {
+  std::vector<std::future<void>> done;
+  for (auto& context : contexts_) {
+    auto promise = std::make_shared<std::promise<void>>();
+    done.push_back(promise->get_future());
+    asio::post(*context, [promise, &fn] {
+      fn();
+      promise->set_value();
+    });
+  }
+  for (auto& f : done) f.wait();
+}
+
+void NetworkServer::stop_accepting() {
+  if (!started_ || stopped_ || threads_.empty() || accepting_stopped_.exchange(true)) return;
   // 1. Stop accepting.
   asio::post(*contexts_[0], [this] {
     asio::error_code ec;
     if (acceptor_) acceptor_->close(ec);
   });
-  // 2. Stop reading requests; what is in flight still completes.
+  on_every_context([] {});
+  // 2. Stop reading requests; what is in flight still completes. No
+  // connection is added after the barrier above (the accept loop checks
+  // accepting_stopped_ on the same thread).
   std::vector<std::shared_ptr<Connection>> live;
   {
     std::lock_guard lock(connections_mutex_);
@@ -75,23 +150,57 @@ void NetworkServer::stop(std::chrono::milliseconds grace) {
     }
   }
   for (auto& c : live) c->stop_reading();
-  // 3. Wait (bounded) for in-flight requests to finish.
+  on_every_context([] {});  // every stop_reading has run
+}
+
+void NetworkServer::wait_idle(std::chrono::milliseconds grace) {
   auto deadline = std::chrono::steady_clock::now() + grace;
   while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+}
+
+void NetworkServer::pause() {
+  if (!started_ || stopped_ || threads_.empty()) return;
+  for (auto& context : contexts_) context->stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+void NetworkServer::resume() {
+  if (!started_ || stopped_ || !threads_.empty()) return;
+  for (auto& context : contexts_) context->restart();
+  run_threads();
+}
+
+void NetworkServer::stop(std::chrono::milliseconds grace) {
+  if (!started_ || stopped_) {
+    acceptor_.reset();
+    return;
+  }
+  resume();  // after pause(): the last responses still go out
+  stop_accepting();
+  wait_idle(grace);
   if (in_flight_.load() > 0) {
     HF_WARN("shutdown: {} requests still in flight after {} ms; closing their connections",
             in_flight_.load(), grace.count());
   }
   // Give writers a moment to put the last responses on the wire.
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::vector<std::shared_ptr<Connection>> live;
+  {
+    std::lock_guard lock(connections_mutex_);
+    for (auto& weak : connections_) {
+      if (auto c = weak.lock()) live.push_back(std::move(c));
+    }
+  }
   for (auto& c : live) c->close();
   live.clear();
   for (auto& g : guards_) g.reset();
   for (auto& context : contexts_) context->stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  stopped_ = true;
   // Connections hold sockets of these contexts: release them before the contexts.
   {
     std::lock_guard lock(connections_mutex_);

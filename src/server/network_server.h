@@ -4,6 +4,7 @@
 
 #include <asio.hpp>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -24,19 +25,40 @@ class NetworkServer {
   NetworkServer(Broker& broker, int threads);
   ~NetworkServer();
 
-  // Binds and starts accepting; returns the error text if the bind fails.
-  Result<void, StartupErrc> start(const std::string& host, uint16_t port);
+  // Binds and listens (connections queue in the backlog until start());
+  // returns the error text if the address is invalid or the bind fails.
+  // Called before the broker touches its data directory.
+  Result<void, StartupErrc> bind(const std::string& host, uint16_t port);
+  // Starts accepting and the network threads. Requires a successful bind().
+  void start();
   uint16_t port() const { return port_; }
 
-  // Stops accepting and reading new requests, waits (bounded) for in-flight
-  // requests to finish and their responses to go out, then closes everything
-  // and joins the threads.
+  // Shutdown, in the order the broker calls them (stop() alone does them all):
+  // Stops accepting and reading new requests (in-flight ones continue); returns
+  // once every network thread has seen it, so no request starts afterwards.
+  void stop_accepting();
+  // Waits (bounded) until no request is in flight.
+  void wait_idle(std::chrono::milliseconds grace);
+  // Stops the network threads without closing anything: completions posted
+  // meanwhile (durability callbacks) queue on the executors, which stay alive.
+  void pause();
+  // Runs the network threads again after pause().
+  void resume();
+  // Stops accepting and reading, waits (bounded) for in-flight requests to
+  // finish and their responses to go out, then closes everything and joins
+  // the threads. The executors live until the destructor.
   void stop(std::chrono::milliseconds grace);
 
   std::atomic<int64_t>& in_flight() { return in_flight_; }
+  int64_t in_flight_requests() const { return in_flight_.load(); }
+  // Accepts that failed (EMFILE and the like), for the log and for tests.
+  int64_t accept_failures() const { return accept_failures_.load(); }
 
  private:
   asio::awaitable<void> accept_loop();
+  void run_threads();
+  // Runs `fn` on every io_context and returns once all have run it.
+  void on_every_context(const std::function<void()>& fn);
 
   Broker& broker_;
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
@@ -45,7 +67,11 @@ class NetworkServer {
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
   size_t next_context_ = 0;
   uint16_t port_ = 0;
+  bool started_ = false;
+  bool stopped_ = false;
+  std::atomic<bool> accepting_stopped_{false};
   std::atomic<int64_t> in_flight_{0};
+  std::atomic<int64_t> accept_failures_{0};
   std::mutex connections_mutex_;
   std::vector<std::weak_ptr<Connection>> connections_;
 };

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 
 #include "base/log.h"
@@ -20,8 +21,9 @@ size_t read_once(Broker& broker, const FetchRequest& request, int16_t version,
   response = FetchResponse{};
   response.error_code = code(KafkaError::none);
   response.session_id = 0;  // no fetch sessions: every client sends session 0 / epoch -1
-  const size_t max_bytes =
-      version >= 3 ? static_cast<size_t>(std::max(request.max_bytes, 0)) : SIZE_MAX;
+  // The request's limit (v3+), never above the broker's fetch.max.bytes.
+  size_t max_bytes = static_cast<size_t>(std::max(broker.config().fetch_max_bytes, 0));
+  if (version >= 3) max_bytes = std::min(max_bytes, static_cast<size_t>(std::max(request.max_bytes, 0)));
   size_t total = 0;
   for (const auto& topic : request.topics) {
     auto& topic_out = response.responses.emplace_back();
@@ -89,13 +91,20 @@ Awaitable<Response> handle_fetch(RequestContext& ctx) {
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
 
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(std::max(request->max_wait_ms, 0));
+  // max_wait_ms is the client's, capped by fetch.max.wait.ms.cap: a waiter
+  // lives at most that long.
+  const int32_t max_wait_ms =
+      std::clamp(request->max_wait_ms, 0, std::max(broker.config().fetch_max_wait_ms_cap, 0));
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(max_wait_ms);
   const size_t min_bytes = static_cast<size_t>(std::max(request->min_bytes, 1));
 
   // Register for wake-ups before the first read, so data that lands between
   // the read and the wait is not missed.
   auto wakeup = std::make_shared<Wakeup>(co_await asio::this_coro::executor);
+  // A client that disconnects wakes the wait, and the waiter is dropped.
+  auto client_gone = ctx.client_gone;
+  auto gone = [&client_gone] { return client_gone && client_gone->gone(); };
   std::vector<storage::PartitionLog*> watched;
   FetchResponse response;
   while (true) {
@@ -115,11 +124,13 @@ Awaitable<Response> handle_fetch(RequestContext& ctx) {
     for (const auto& t : response.responses) {
       for (const auto& p : t.partitions) any_error |= p.error_code != 0;
     }
-    if (gathered >= min_bytes || any_error || broker.stopping() ||
+    if (gathered >= min_bytes || any_error || broker.stopping() || gone() ||
         std::chrono::steady_clock::now() >= deadline) {
       break;
     }
+    if (client_gone) client_gone->watch(wakeup);
     co_await wakeup->wait_until(deadline);
+    if (gone()) break;
     if (!wakeup->notified() && std::chrono::steady_clock::now() >= deadline) {
       // Timed out: one last read so the answer reflects the latest state.
       read_once(broker, *request, ctx.api_version, response);

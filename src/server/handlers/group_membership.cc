@@ -33,7 +33,11 @@ Awaitable<Response> handle_join_group(RequestContext& ctx) {
   params.rebalance_timeout_ms =
       ctx.api_version >= 1 ? request->rebalance_timeout_ms : request->session_timeout_ms;
   params.protocol_type = request->protocol_type;
-  for (auto& p : request->protocols) params.protocols.push_back({p.name, p.metadata});
+  // Copies, not slices: the coordinator keeps these for the member's life, and
+  // a slice would pin the whole request frame with them.
+  for (auto& p : request->protocols) {
+    params.protocols.push_back({p.name, Bytes::copy_of(p.metadata.span())});
+  }
   params.require_known_member_id = ctx.api_version >= 4;
 
   // The callback captures only references (to this coroutine's frame, which
@@ -71,7 +75,10 @@ Awaitable<Response> handle_sync_group(RequestContext& ctx) {
   params.generation = request->generation_id;
   params.member_id = request->member_id;
   params.group_instance_id = request->group_instance_id;
-  for (auto& a : request->assignments) params.assignments.emplace_back(a.member_id, a.assignment);
+  // Copies: the coordinator keeps each member's assignment (see JoinGroup).
+  for (auto& a : request->assignments) {
+    params.assignments.emplace_back(a.member_id, Bytes::copy_of(a.assignment.span()));
+  }
 
   auto& groups = ctx.broker.groups();
   auto result = co_await await_callback<coordinator::SyncResult>(
