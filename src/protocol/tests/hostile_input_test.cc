@@ -144,6 +144,22 @@ TEST(HostileInput, OversizedLengthsAreRejectedWithoutAllocating) {
   EXPECT_EQ(res.error().message.rfind("ProduceRequest.transactional_id: ", 0), 0u) << res.error().message;
 }
 
+// "One wire byte reserves 32 bytes": a classic []string (DeleteTopics v0
+// topic_names) whose announced count fits the remaining bytes at one byte per
+// element, though a classic string takes at least two, and whose elements are
+// garbage. The count must be held to the version's real minimum, and the
+// reservation must not follow the count.
+TEST(HostileInput, AnnouncedCountsDoNotDecideTheAllocation) {
+  for (uint32_t count : {4000u, 2000u, 1000u}) {
+    std::vector<uint8_t> frame(4 + 4000, 0xff);  // every element: a null string
+    store_be32(frame.data(), count);
+    auto out = decode_tracked<DeleteTopicsRequest>(frame, 0);
+    EXPECT_FALSE(out.ok);
+    EXPECT_LE(out.total_alloc, allocation_budget(frame.size())) << "count " << count;
+    EXPECT_LE(out.max_alloc, kMaxDecodeReserveBytes + 1024) << "count " << count;
+  }
+}
+
 // Random mutations of valid frames: flip bytes, overwrite with 0xff/0x7f
 // runs (hostile lengths), truncate or extend. Bounded and seeded.
 TEST(HostileInput, RandomMutationsNeverCrashOrOverAllocate) {
