@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "server/request.h"
 #include "server/tests/broker_fixture.h"
 
 namespace holdfast::server::testing {
