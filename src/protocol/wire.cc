@@ -284,7 +284,17 @@ void Writer::put_varlong(int64_t v) {
   buf_.insert(buf_.end(), b, b + n);
 }
 
+std::string_view clamp_wire_string(std::string_view s) {
+  if (s.size() <= kMaxWireStringBytes) return s;
+  // Cut before the character that straddles the limit: step back over UTF-8
+  // continuation bytes (10xxxxxx) so that no character is split.
+  size_t cut = kMaxWireStringBytes;
+  while (cut > 0 && (uint8_t(s[cut]) & 0xC0) == 0x80) --cut;
+  return s.substr(0, cut);
+}
+
 void Writer::put_string(std::string_view s, bool compact) {
+  s = clamp_wire_string(s);
   if (compact) {
     put_uvarint(uint32_t(s.size() + 1));
   } else {
@@ -341,6 +351,14 @@ void Writer::put_tagged_field(uint32_t tag, std::span<const uint8_t> payload) {
 }
 
 void Writer::patch_int32(size_t pos, int32_t v) { store_be32(buf_.data() + pos, uint32_t(v)); }
+
+size_t decode_reserve_hint(int32_t count, size_t remaining, size_t element_size) {
+  if (count <= 0) return 0;
+  size_t bytes = remaining * kDecodeReservePerInputByte;
+  if (bytes > kMaxDecodeReserveBytes) bytes = kMaxDecodeReserveBytes;
+  const size_t cap = element_size > 0 && bytes / element_size > 0 ? bytes / element_size : 1;
+  return size_t(count) < cap ? size_t(count) : cap;
+}
 
 Error<Errc> field_error(const Error<Errc>& inner, std::string_view field) {
   std::string m(field);

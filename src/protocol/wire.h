@@ -102,6 +102,13 @@ class Reader {
   size_t pos_ = 0;
 };
 
+// Kafka strings carry at most 32767 bytes (an int16 length, and readers,
+// ours included, enforce it for the compact form too).
+inline constexpr size_t kMaxWireStringBytes = 32767;
+
+// `s` cut to at most kMaxWireStringBytes on a UTF-8 character boundary.
+std::string_view clamp_wire_string(std::string_view s);
+
 class Writer {
  public:
   Writer() = default;
@@ -126,6 +133,9 @@ class Writer {
   void put_varint(int32_t v);
   void put_varlong(int64_t v);
 
+  // A string longer than kMaxWireStringBytes is truncated to that limit on a
+  // UTF-8 boundary (clamp_wire_string): error messages echo client input, and
+  // an unchecked int16 length would corrupt the whole frame.
   void put_string(std::string_view s, bool compact = false);
   void put_nullable_string(const std::optional<std::string>& s, bool compact = false);
   void put_bytes(std::span<const uint8_t> b, bool compact = false);
@@ -146,6 +156,22 @@ class Writer {
  private:
   std::vector<uint8_t> buf_;
 };
+
+// Generated decoders reserve room for an array's announced element count
+// only up to a bound; beyond it the vector grows as elements really decode.
+// The count itself is already bounded by the remaining bytes divided by the
+// element's minimum wire size at the decoded version, but an element's
+// in-memory size can be many times its wire size (a 1-byte empty compact
+// string is a 32-byte std::string), so an announced count alone must not
+// decide how much is allocated: a reservation takes at most
+// kDecodeReservePerInputByte bytes per input byte still unread, and never
+// more than kMaxDecodeReserveBytes.
+inline constexpr size_t kMaxDecodeReserveBytes = 4096;
+inline constexpr size_t kDecodeReservePerInputByte = 2;
+
+// How many elements of `element_size` bytes to reserve for an announced
+// `count` with `remaining` input bytes unread.
+size_t decode_reserve_hint(int32_t count, size_t remaining, size_t element_size);
 
 // Error-path helpers for the generated decoders. A primitive's error
 // "truncated (...)" becomes "name: truncated (...)" through field_error; each

@@ -14,6 +14,7 @@
 #include "server/broker_config.h"
 #include "server/data_dir_lock.h"
 #include "server/network_server.h"
+#include "server/request_budget.h"
 #include "server/fetch_waiters.h"
 #include "server/topic_manager.h"
 #include "storage/log_manager.h"
@@ -61,6 +62,8 @@ class Broker {
   TopicManager& topics() { return *topics_; }
   storage::LogManager& logs() { return *logs_; }
   FetchWaiters& fetch_waiters() { return fetch_waiters_; }
+  // Request bytes being read or handled, broker-wide (queued.max.request.bytes).
+  const std::shared_ptr<RequestBudget>& request_budget() const { return request_budget_; }
   coordinator::GroupCoordinator& groups() { return *groups_; }
   coordinator::ProducerIdManager& producer_ids() { return *producer_ids_; }
   uint16_t bound_port() const;
@@ -69,6 +72,8 @@ class Broker {
  private:
   BrokerConfig config_;
   io::FileSystem& fs_;
+  std::shared_ptr<RequestBudget> request_budget_ =
+      std::make_shared<RequestBudget>(config_.queued_max_request_bytes);
   metadata::NodeIdentity identity_;
   std::unique_ptr<metadata::MetadataStore> metadata_;
   std::unique_ptr<storage::LogManager> logs_;

@@ -163,6 +163,8 @@ const std::map<std::string, Setter>& setters() {
         int_setter<int32_t>(&BrokerConfig::num_network_threads, 0, 256);
     t["queued.max.requests"] =
         int_setter<int32_t>(&BrokerConfig::queued_max_requests_per_connection, 1, 100000);
+    t["queued.max.request.bytes"] =
+        int_setter<int64_t>(&BrokerConfig::queued_max_request_bytes, 1024, INT64_MAX);
     t["log.level"] = [](BrokerConfig& c, const std::string& key,
                         const std::string& value) -> Result<void, ConfigErrc> {
       static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};

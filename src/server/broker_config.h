@@ -62,6 +62,10 @@ struct BrokerConfig {
   bool flush_policy_explicit = false;  // flush.policy given; otherwise log.flush.* may pick it
   int32_t num_network_threads = 0;  // 0 = one per core
   int32_t queued_max_requests_per_connection = 128;
+  // Bytes of request frames being read or handled, broker-wide; connections
+  // stop reading while it is exhausted. Kafka's default is unbounded (-1);
+  // ours is 500 MiB (five frames of the default socket.request.max.bytes).
+  int64_t queued_max_request_bytes = 500LL * 1024 * 1024;
   std::string log_level = "info";
   std::string log_message_timestamp_type = "CreateTime";
   // Idempotent producers: how long a partition keeps an idle producer's

@@ -1,7 +1,10 @@
 #include "server/connection.h"
 
+#include <algorithm>
+
 #include "base/log.h"
 #include "server/broker.h"
+#include "server/request_budget.h"
 
 namespace holdfast::server {
 
@@ -60,9 +63,9 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
                 peer_, size, max_frame);
         break;
       }
-      std::vector<uint8_t> buffer(static_cast<size_t>(size));
-      co_await asio::async_read(socket_, asio::buffer(buffer), asio::use_awaitable);
-      Bytes frame(std::move(buffer));
+      auto body = co_await read_body(static_cast<size_t>(size));
+      if (!body) break;
+      Bytes frame = std::move(*body);
 
       auto slot = std::make_shared<Slot>();
       slots_.push_back(slot);
@@ -89,6 +92,73 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
   // let the writer drain what is pending and close.
   client_gone_->fire();
   writer_wakeup_.cancel();
+}
+
+asio::awaitable<std::optional<Bytes>> Connection::read_body(size_t size) {
+  std::shared_ptr<RequestBudget> budget = broker_.request_budget();
+  auto memory = std::make_shared<FrameMemory>(budget);
+  std::vector<uint8_t>& buf = memory->bytes();
+  // Unregisters a budget waiter however this coroutine ends (including its
+  // frame being destroyed with the io_context), so a later release never
+  // posts to a connection or executor that is gone.
+  struct WaitTicket {
+    RequestBudget& budget;
+    uint64_t ticket = 0;
+    ~WaitTicket() {
+      if (ticket != 0) budget.cancel_wait(ticket);
+    }
+  } wait{*budget};
+  size_t got = 0;
+  while (got < size) {
+    // Allocate only for bytes that are here: wait until the socket is
+    // readable and take what the kernel holds.
+    co_await socket_.async_wait(asio::socket_base::wait_read, asio::use_awaitable);
+    asio::error_code ec;
+    size_t available = socket_.available(ec);
+    std::optional<uint8_t> first;
+    if (available == 0) {
+      // Readable with nothing buffered: end of stream or an error, which this
+      // read throws, before anything is allocated (or one byte that raced in).
+      uint8_t byte = 0;
+      co_await socket_.async_read_some(asio::buffer(&byte, 1), asio::use_awaitable);
+      first = byte;
+    }
+    size_t want = first ? 1 : std::min(size - got, available);
+    if (got + want > memory->charged()) {
+      // Grow geometrically (bounded by the frame size) so that a large frame
+      // arriving in small pieces is not copied once per piece.
+      size_t capacity = std::min(size, std::max(got + want, 2 * memory->charged()));
+      size_t extra = capacity - memory->charged();
+      for (;;) {
+        auto wake = [weak = weak_from_this(), executor = socket_.get_executor()] {
+          asio::post(executor, [weak] {
+            if (auto self = weak.lock()) self->reader_wakeup_.cancel();
+          });
+        };
+        if (budget->try_acquire(memory.get(), extra, std::move(wake), &wait.ticket)) break;
+        // Budget exhausted: stop reading until bytes are released.
+        reader_wakeup_.expires_at(kForever);
+        co_await reader_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        budget->cancel_wait(wait.ticket);
+        wait.ticket = 0;
+        if (!reading_ || closed_) co_return std::nullopt;
+      }
+      memory->add_charge(extra);
+      buf.reserve(capacity);
+    }
+    buf.resize(got + want);  // within the reserved capacity: no reallocation
+    if (first) {
+      buf[got++] = *first;
+      continue;
+    }
+    size_t n = co_await socket_.async_read_some(asio::buffer(buf.data() + got, want),
+                                                asio::use_awaitable);
+    got += n;
+    buf.resize(got);
+  }
+  budget->frame_done(memory.get());
+  const uint8_t* data = buf.data();
+  co_return Bytes(std::shared_ptr<const void>(std::move(memory)), data, size);
 }
 
 asio::awaitable<Response> Connection::dispatch(const Bytes& frame) {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "server/request.h"
@@ -36,6 +37,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Each coroutine holds `self` in its frame so the connection outlives it.
   asio::awaitable<void> read_loop(std::shared_ptr<Connection> self);
   asio::awaitable<void> write_loop(std::shared_ptr<Connection> self);
+  // Reads a frame body of `size` bytes, allocating it in pieces as the bytes
+  // arrive, charged to the broker's request budget (waiting while it is
+  // exhausted). nullopt if the connection stopped reading meanwhile.
+  asio::awaitable<std::optional<Bytes>> read_body(size_t size);
   asio::awaitable<void> handle(std::shared_ptr<Connection> self, std::shared_ptr<Slot> slot,
                                Bytes frame);
   // Parses the header and runs the handler; never throws.

@@ -37,23 +37,43 @@ struct Response {
   bool close_connection = false;  // close after this (and every earlier) response
 };
 
+inline Response no_response() { return Response{{}, false, false}; }
+inline Response close_connection() { return Response{{}, false, true}; }
+
+// The most a frame can hold after its int32 size prefix.
+inline constexpr size_t kMaxFrameBodyBytes = INT32_MAX;
+
+// Patches the size prefix of the frame built in `w` (which starts with a
+// 4-byte placeholder) and returns it. A frame longer than `max_body` cannot be
+// described by the prefix: the request fails with a logged error and the
+// connection is closed, rather than sending a frame whose size is wrong.
+inline Response finish_response(const RequestContext& ctx, protocol::Writer& w,
+                                size_t max_body = kMaxFrameBodyBytes) {
+  const size_t body = w.size() - 4;
+  if (body > max_body) {
+    HF_ERROR("closing connection from {}: the {} v{} response is {} bytes, more than a frame "
+             "can hold ({}); no response sent",
+             ctx.client(), protocol::api_name(ctx.api_key), ctx.api_version, body, max_body);
+    return close_connection();
+  }
+  w.patch_int32(0, static_cast<int32_t>(body));
+  return Response{w.release(), true, false};
+}
+
 // Encodes `message` as the response to `ctx` (frame size, response header of
 // the right version, body).
 template <typename Message>
-Response make_response(const RequestContext& ctx, const Message& message) {
+Response make_response(const RequestContext& ctx, const Message& message,
+                       size_t max_body = kMaxFrameBodyBytes) {
   protocol::Writer w;
-  w.put_int32(0);  // frame size, patched below
+  w.put_int32(0);  // frame size, patched by finish_response
   w.put_int32(ctx.correlation_id);
   if (protocol::response_header_version(ctx.api_key, ctx.api_version) >= 1) {
     w.put_uvarint(0);  // empty tagged fields
   }
   message.encode(w, ctx.api_version);
-  w.patch_int32(0, static_cast<int32_t>(w.size() - 4));
-  return Response{w.release(), true, false};
+  return finish_response(ctx, w, max_body);
 }
-
-inline Response no_response() { return Response{{}, false, false}; }
-inline Response close_connection() { return Response{{}, false, true}; }
 
 // Decodes the body as `Message`; on failure logs one line naming the client
 // and the reason and returns nullopt (the caller closes the connection, as

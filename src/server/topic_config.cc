@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include <algorithm>
 #include <charconv>
 #include <functional>
 
@@ -129,6 +130,83 @@ Result<void, TopicConfigErrc> validate_topic_configs(const metadata::ConfigMap& 
     }
   }
   return {};
+}
+
+bool is_list_config(const std::string& name) { return name == "cleanup.policy"; }
+
+namespace {
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    size_t b = start, e = comma;
+    while (b < e && text[b] == ' ') ++b;
+    while (e > b && text[e - 1] == ' ') --e;
+    if (e > b) items.push_back(text.substr(b, e - b));
+    start = comma + 1;
+  }
+  return items;
+}
+
+std::string join_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ",") + item;
+  return out;
+}
+
+}  // namespace
+
+Result<metadata::ConfigMap, TopicConfigErrc> apply_config_ops(const BrokerConfig& broker,
+                                                              const metadata::ConfigMap& current,
+                                                              const std::vector<ConfigOp>& ops) {
+  for (size_t i = 0; i < ops.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (ops[i].name == ops[j].name) {
+        return make_error(TopicConfigErrc::invalid_operation,
+                          "config '" + ops[i].name + "' appears more than once");
+      }
+    }
+  }
+  metadata::ConfigMap out = current;
+  for (const auto& op : ops) {
+    const auto type = static_cast<ConfigOpType>(op.op);
+    if (op.op < 0 || op.op > 3) {
+      return make_error(TopicConfigErrc::invalid_operation,
+                        "unknown config operation " + std::to_string(op.op) + " for '" + op.name +
+                            "' (0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT)");
+    }
+    if (type == ConfigOpType::remove) {
+      out.erase(op.name);
+      continue;
+    }
+    if (!op.value) {
+      return make_error(TopicConfigErrc::invalid_operation,
+                        "a null value is not allowed for '" + op.name + "'");
+    }
+    if (type == ConfigOpType::set) {
+      out[op.name] = *op.value;
+      continue;
+    }
+    if (!is_list_config(op.name)) {
+      return make_error(TopicConfigErrc::invalid_value,
+                        std::string(type == ConfigOpType::append ? "APPEND" : "SUBTRACT") +
+                            " applies only to list-valued configs; '" + op.name + "' is not one");
+    }
+    auto it = out.find(op.name);
+    const auto& defs = definitions();
+    std::string base = it != out.end() ? it->second : defs.at(op.name).default_value(broker);
+    std::vector<std::string> items = split_list(base);
+    for (const auto& item : split_list(*op.value)) {
+      auto pos = std::find(items.begin(), items.end(), item);
+      if (type == ConfigOpType::append && pos == items.end()) items.push_back(item);
+      if (type == ConfigOpType::subtract && pos != items.end()) items.erase(pos);
+    }
+    out[op.name] = join_list(items);
+  }
+  return out;
 }
 
 std::vector<TopicConfigEntry> describe_topic_configs(const BrokerConfig& broker,

@@ -144,16 +144,62 @@ TopicOutcome TopicManager::create_partitions(const std::string& name, int32_t ne
 TopicOutcome TopicManager::replace_configs(const std::string& name,
                                            const metadata::ConfigMap& configs,
                                            bool validate_only) {
-  if (auto valid = validate_topic_configs(configs); !valid) {
-    return {KafkaError::invalid_config, valid.error().message};
-  }
   std::lock_guard lock(mutex_);
-  const auto* info = metadata_.current()->find_topic(name);
+  auto image = metadata_.current();  // keeps *info alive across the append
+  const auto* info = image->find_topic(name);
   if (!info) {
     return {KafkaError::unknown_topic_or_partition, "topic '" + name + "' does not exist"};
   }
+  return commit_configs(name, *info, configs, validate_only);
+}
+
+TopicOutcome TopicManager::alter_configs(const std::string& name, const std::vector<ConfigOp>& ops,
+                                         bool validate_only) {
+  std::lock_guard lock(mutex_);
+  auto image = metadata_.current();  // keeps *info alive across the append
+  const auto* info = image->find_topic(name);
+  if (!info) {
+    return {KafkaError::unknown_topic_or_partition, "topic '" + name + "' does not exist"};
+  }
+  auto configs = apply_config_ops(config_, info->configs, ops);
+  if (!configs) {
+    return {configs.code() == TopicConfigErrc::invalid_operation ? KafkaError::invalid_request
+                                                                 : KafkaError::invalid_config,
+            configs.error().message};
+  }
+  return commit_configs(name, *info, *configs, validate_only);
+}
+
+namespace {
+
+// What an internal topic's correctness rests on: compaction, and no time or
+// size retention of its records.
+constexpr const char* kInternalTopicFixedConfigs[] = {"cleanup.policy", "retention.ms",
+                                                      "retention.bytes"};
+
+}  // namespace
+
+TopicOutcome TopicManager::commit_configs(const std::string& name,
+                                          const metadata::TopicInfo& info,
+                                          const metadata::ConfigMap& configs,
+                                          bool validate_only) {
+  if (auto valid = validate_topic_configs(configs); !valid) {
+    return {KafkaError::invalid_config, valid.error().message};
+  }
+  if (is_internal_topic(name)) {
+    for (const char* key : kInternalTopicFixedConfigs) {
+      auto before = info.configs.find(key);
+      auto after = configs.find(key);
+      bool had = before != info.configs.end(), has = after != configs.end();
+      if (had != has || (had && before->second != after->second)) {
+        return {KafkaError::invalid_config,
+                std::string("config '") + key + "' of internal topic '" + name +
+                    "' cannot be changed" + (had && !has ? " or removed" : "")};
+      }
+    }
+  }
   if (validate_only) return {};
-  int32_t partitions = info->partition_count;
+  int32_t partitions = info.partition_count;
   auto appended = metadata_.append(metadata::TopicConfigsReplaced{name, configs});
   if (!appended) return {KafkaError::unknown_server_error, appended.error().message};
   auto log_config = log_config_for(config_, configs);

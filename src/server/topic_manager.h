@@ -6,10 +6,12 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "metadata/metadata_store.h"
 #include "server/broker_config.h"
 #include "server/kafka_error.h"
+#include "server/topic_config.h"
 #include "storage/log_manager.h"
 
 namespace holdfast::server {
@@ -36,6 +38,10 @@ class TopicManager {
   // Replaces the topic's overrides (AlterConfigs semantics: unspecified = default).
   TopicOutcome replace_configs(const std::string& name, const metadata::ConfigMap& configs,
                                bool validate_only);
+  // Applies IncrementalAlterConfigs operations to the topic's overrides,
+  // atomically with respect to other config changes.
+  TopicOutcome alter_configs(const std::string& name, const std::vector<ConfigOp>& ops,
+                             bool validate_only);
 
   // The partition's log, or nullptr if the topic or partition does not exist.
   storage::PartitionLog* log(const std::string& topic, int32_t partition) const;
@@ -55,6 +61,11 @@ class TopicManager {
   void set_topic_deleted_listener(std::function<void(const std::string&)> listener);
 
  private:
+  // Validates `configs` as the topic's new overrides and, unless
+  // validate_only, makes them durable and applies them. Requires mutex_.
+  TopicOutcome commit_configs(const std::string& name, const metadata::TopicInfo& info,
+                              const metadata::ConfigMap& configs, bool validate_only);
+
   const BrokerConfig& config_;
   metadata::MetadataStore& metadata_;
   storage::LogManager& logs_;
@@ -63,7 +74,9 @@ class TopicManager {
 };
 
 // Internal topics (DESIGN §6): reported with is_internal, closed to client
-// produce, never deleted.
+// produce, never deleted, and their cleanup.policy and retention settings
+// cannot be changed (turning off compaction of __consumer_offsets would put
+// committed offsets under time retention).
 bool is_internal_topic(const std::string& name);
 
 }  // namespace holdfast::server

@@ -399,16 +399,37 @@ def field_min_size(msg, f, v, flex):
     return 1 if compact else 4
 
 
-def elem_min_size_expr(msg, f):
-    """Lower bound on the wire size of one element of array field f, any version."""
+def elem_min_size(msg, f, v):
+    """Smallest wire size of one element of array field f at version v."""
     t = f.type
     if t.struct:
-        s = msg.structs[t.struct]
-        return max(1, min(struct_min_size(msg, s, v) for v in range(f.eff[0], min(f.eff[1], msg.versions[1]) + 1)))
+        return max(1, struct_min_size(msg, msg.structs[t.struct], v))
     size = PRIMS[t.prim][1]
     if size is not None:
         return size
-    return 1  # string elements: at least one length byte
+    # String elements: a length prefix (uvarint N+1 in flexible versions, else int16).
+    compact = v >= msg.flex_first and not f.classic
+    return 1 if compact else 2
+
+
+def elem_min_size_expr(msg, f):
+    """C++ expression (of `version`) for the smallest wire size of one element
+    of array field f at the version being decoded. The decoder bounds the
+    announced count by remaining bytes / this, so it must be the real minimum
+    of that version, not the minimum over all versions (a flexible version's
+    1-byte minimum would let a classic version claim 4x too many elements)."""
+    lo, hi = f.eff[0], min(f.eff[1], msg.versions[1])
+    ranges = []  # [(first, last, size)] of equal sizes, ascending
+    for v in range(lo, hi + 1):
+        size = elem_min_size(msg, f, v)
+        if ranges and ranges[-1][2] == size:
+            ranges[-1] = (ranges[-1][0], v, size)
+        else:
+            ranges.append((v, v, size))
+    expr = str(ranges[-1][2])
+    for first, last, size in reversed(ranges[:-1]):
+        expr = f"(version <= {last} ? {size} : {expr})"
+    return expr
 
 
 # ----------------------------------------------------------------------------- C++ emission
@@ -606,7 +627,9 @@ def emit_read_value(msg, f, ctx, rd, dst, e):
         vec = f"{dst}.emplace()" if f.eff_nullable else dst
         e(f"auto& vec_ = {vec};")
         e("vec_.clear();")
-        e("vec_.reserve(size_t(*n_));")
+        # Reserve for the announced count only up to a small absolute cap; an
+        # honest larger array grows as its elements arrive.
+        e(f"vec_.reserve(decode_reserve_hint(*n_, {rd}.remaining(), sizeof(vec_[0])));")
         e.block("for (int32_t i_ = 0; i_ < *n_; ++i_)")
         if t.struct:
             e(f"auto e_ = {fn_name('decode', t.struct)}({rd}, version, vec_.emplace_back());")

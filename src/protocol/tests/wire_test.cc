@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace holdfast::protocol {
@@ -88,6 +90,44 @@ TEST(Wire, StringLengthIsCheckedBeforeAllocating) {
   EXPECT_EQ(reader_of({0x7f, 0xff, 'a'}).read_string().code(), Errc::truncated);
   EXPECT_EQ(reader_of({0xff, 0xfe}).read_nullable_string().code(), Errc::invalid_length);  // -2
   EXPECT_EQ(reader_of({0xff, 0xff, 0xff, 0xff, 0x0f}).read_string(true).code(), Errc::invalid_length);
+}
+
+// An error message that echoes a long client-supplied name must not overflow
+// the int16 length (which would corrupt everything after it in the frame).
+TEST(Wire, OverlongStringsAreTruncatedToTheWireLimit) {
+  for (bool compact : {false, true}) {
+    const std::string long_text(40000, 'n');
+    Writer w;
+    w.put_string(long_text, compact);
+    w.put_int32(0x01020304);  // whatever follows must still be where a reader expects it
+    w.put_nullable_string(std::optional<std::string>(long_text), compact);
+    Reader r = reader_of(w.release());
+    auto s = r.read_string(compact);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_EQ(s->size(), kMaxWireStringBytes);
+    EXPECT_EQ(*s, long_text.substr(0, kMaxWireStringBytes));
+    EXPECT_EQ(*r.read_int32(), 0x01020304);
+    auto n = r.read_nullable_string(compact);
+    ASSERT_TRUE(n.ok()) << n.error().message;
+    EXPECT_EQ((*n)->size(), kMaxWireStringBytes);
+    EXPECT_TRUE(r.at_end());
+  }
+}
+
+TEST(Wire, TruncationKeepsWholeUtf8Characters) {
+  // 32766 ASCII bytes then "é" (2 bytes) would end one byte past the limit:
+  // the character is dropped whole, not split.
+  std::string s(kMaxWireStringBytes - 1, 'a');
+  s += "\xc3\xa9" "tail";
+  EXPECT_EQ(clamp_wire_string(s).size(), kMaxWireStringBytes - 1);
+  // A 3-byte character ("€") straddling the limit by one byte.
+  std::string t(kMaxWireStringBytes - 2, 'a');
+  t += "\xe2\x82\xac";
+  EXPECT_EQ(clamp_wire_string(t).size(), kMaxWireStringBytes - 2);
+  // Exactly at the limit nothing changes; a character ending at it is kept.
+  std::string u(kMaxWireStringBytes - 2, 'a');
+  u += "\xc3\xa9";
+  EXPECT_EQ(clamp_wire_string(u), u);
 }
 
 TEST(Wire, BytesAreZeroCopySlices) {

@@ -30,6 +30,9 @@ std::vector<std::pair<std::string, std::string>> broker_settings(const BrokerCon
   };
 }
 
+constexpr const char* kOnlyTopicConfigs =
+    "only topic configs can be altered; broker settings come from the properties file";
+
 }  // namespace
 
 Awaitable<Response> handle_describe_configs(RequestContext& ctx) {
@@ -108,8 +111,7 @@ Awaitable<Response> handle_alter_configs(RequestContext& ctx) {
     out.resource_name = resource.resource_name;
     if (resource.resource_type != kTopicResource) {
       out.error_code = code(KafkaError::invalid_request);
-      out.error_message =
-          "only topic configs can be altered; broker settings come from the properties file";
+      out.error_message = kOnlyTopicConfigs;
       continue;
     }
     // AlterConfigs replaces the whole set: what is not named returns to its default.
@@ -119,6 +121,36 @@ Awaitable<Response> handle_alter_configs(RequestContext& ctx) {
     }
     auto outcome =
         broker.topics().replace_configs(resource.resource_name, configs, request->validate_only);
+    out.error_code = code(outcome.error);
+    if (!outcome.ok()) out.error_message = outcome.message;
+  }
+  co_return make_response(ctx, response);
+}
+
+// IncrementalAlterConfigs (KIP-339): SET/DELETE/APPEND/SUBTRACT on single
+// keys; what is not named keeps its value (unlike AlterConfigs).
+Awaitable<Response> handle_incremental_alter_configs(RequestContext& ctx) {
+  using protocol::IncrementalAlterConfigsRequest;
+  using protocol::IncrementalAlterConfigsResponse;
+  auto request = decode_request<IncrementalAlterConfigsRequest>(ctx);
+  if (!request) co_return close_connection();
+  Broker& broker = ctx.broker;
+
+  IncrementalAlterConfigsResponse response;
+  for (const auto& resource : request->resources) {
+    auto& out = response.responses.emplace_back();
+    out.resource_type = resource.resource_type;
+    out.resource_name = resource.resource_name;
+    if (resource.resource_type != kTopicResource) {
+      out.error_code = code(KafkaError::invalid_request);
+      out.error_message = kOnlyTopicConfigs;
+      continue;
+    }
+    std::vector<ConfigOp> ops;
+    ops.reserve(resource.configs.size());
+    for (const auto& c : resource.configs) ops.push_back({c.name, c.config_operation, c.value});
+    auto outcome =
+        broker.topics().alter_configs(resource.resource_name, ops, request->validate_only);
     out.error_code = code(outcome.error);
     if (!outcome.ok()) out.error_message = outcome.message;
   }

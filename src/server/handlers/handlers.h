@@ -16,6 +16,7 @@ Awaitable<Response> handle_delete_topics(RequestContext& ctx);
 Awaitable<Response> handle_create_partitions(RequestContext& ctx);
 Awaitable<Response> handle_describe_configs(RequestContext& ctx);
 Awaitable<Response> handle_alter_configs(RequestContext& ctx);
+Awaitable<Response> handle_incremental_alter_configs(RequestContext& ctx);
 Awaitable<Response> handle_delete_records(RequestContext& ctx);
 Awaitable<Response> handle_find_coordinator(RequestContext& ctx);
 Awaitable<Response> handle_join_group(RequestContext& ctx);

@@ -27,6 +27,7 @@ std::vector<ApiHandler> build() {
       entry<DeleteRecordsRequest, 0, 1>(handle_delete_records),
       entry<DescribeConfigsRequest, 0, 1>(handle_describe_configs),
       entry<AlterConfigsRequest, 0, 1>(handle_alter_configs),
+      entry<IncrementalAlterConfigsRequest, 0, 1>(handle_incremental_alter_configs),
       entry<CreatePartitionsRequest, 0, 1>(handle_create_partitions),
       entry<FindCoordinatorRequest, 0, 2>(handle_find_coordinator),
       entry<JoinGroupRequest, 0, 5>(handle_join_group),
