@@ -9,8 +9,12 @@ set -euo pipefail
 build_dir=${1:-build/release}
 cd "$(dirname "$0")/.."
 
-echo "== unit tests ($build_dir)"
-(cd "$build_dir" && ctest --output-on-failure -j "$(nproc)")
+# Every GoogleTest binary runs its tests twice, each time in a new random
+# order, to catch tests that depend on each other's order or leftovers. The
+# seed is printed at the top of each binary's output ("Randomizing tests'
+# orders with a seed of N"); rerun one order with --gtest_random_seed=N.
+echo "== unit tests ($build_dir; shuffled, twice)"
+(cd "$build_dir" && GTEST_SHUFFLE=1 GTEST_REPEAT=2 ctest --output-on-failure -j "$(nproc)")
 
 if [ "$build_dir" = "build/release" ] && [ "${HOLDFAST_SKIP_FUZZ:-0}" != "1" ]; then
   echo "== request-decoder fuzzer (${FUZZ_SECONDS:-60} s)"

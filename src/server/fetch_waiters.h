@@ -49,6 +49,14 @@ class FetchWaiters {
     }
   }
 
+  // How many registrations are waiting (tests wait on this, not on sleeps).
+  size_t waiting() {
+    std::lock_guard lock(mutex_);
+    size_t n = 0;
+    for (const auto& [log, list] : waiters_) n += list.size();
+    return n;
+  }
+
   // Drops `waiter`'s registration on `log`, and any that expired.
   void remove(storage::PartitionLog* log, const Wakeup* waiter) {
     std::lock_guard lock(mutex_);

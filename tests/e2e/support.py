@@ -4,14 +4,52 @@ produce/consume used as the reference client, and round-trip assertions.
 Every loop here is bounded in time; every address is the loopback broker's.
 """
 import json
+import pathlib
+import shutil
 import subprocess
 import time
 
+import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 ACKS = ["0", "1", "all"]
+JS_DIR = pathlib.Path(__file__).resolve().parent / "js"
+
+
+# ---- clients the suite needs: missing means a broken set-up, never a skip ---------------------
+
+def fail_missing(what, how):
+    """Fails the test: `make test` installs every client the suite uses
+    (scripts/install-deps.sh, scripts/run-e2e.sh), so a missing one means the
+    set-up is broken, and a skip would report a pass for tests that never ran."""
+    pytest.fail(f"{what} is missing: {how}. `make test` installs it; run `make deps` "
+                f"(scripts/install-deps.sh) or scripts/run-e2e.sh instead of skipping.",
+                pytrace=False)
+
+
+def require_tool(name, debian_package):
+    """The path of executable `name`; fails the test if it is not on PATH."""
+    path = shutil.which(name)
+    if path is None:
+        fail_missing(f"`{name}`", f"install the Debian package {debian_package}")
+    return path
+
+
+def require_kafkajs():
+    """node plus tests/e2e/js/node_modules (kafkajs from npm, pinned by
+    package-lock.json). scripts/run-e2e.sh runs `npm ci` before pytest; a
+    direct pytest run does it here. Fails the test if either is missing."""
+    require_tool("node", "nodejs")
+    if not (JS_DIR / "node_modules" / "kafkajs").exists():
+        require_tool("npm", "npm")
+        result = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(JS_DIR)],
+                                capture_output=True, text=True, timeout=180)
+        if result.returncode != 0 or not (JS_DIR / "node_modules" / "kafkajs").exists():
+            fail_missing("kafkajs (tests/e2e/js/node_modules)",
+                         f"`npm ci` in {JS_DIR} failed with exit {result.returncode}: "
+                         f"{result.stderr[-1000:]}")
 
 
 def make_messages(count, keys=8, tag="m", with_headers=True):

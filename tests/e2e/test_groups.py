@@ -9,7 +9,6 @@ session timeouts are at the 6 s minimum.
 import json
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from kafka import KafkaConsumer
 from kafka.structs import OffsetAndMetadata, TopicPartition as KpTopicPartition
 
 from conftest import wait_until
-from support import ck_admin, ck_produce
+from support import ck_admin, ck_produce, require_kafkajs
 
 HERE = pathlib.Path(__file__).resolve().parent
 JS_DIR = HERE / "js"
@@ -140,11 +139,8 @@ def test_kafka_python_group_resumes_from_commit_after_restart(group_broker, topi
     assert committed_offsets(bootstrap, group, topic_name, range(3)) == ends
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_kafkajs_group_resumes_from_commit_after_restart(group_broker, topic_name):
-    if not (JS_DIR / "node_modules" / "kafkajs").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(JS_DIR)],
-                       check=True, timeout=180)
+    require_kafkajs()
     bootstrap = group_broker.bootstrap
     create_topic(bootstrap, topic_name, 3)
     values = [f"js{i:04d}" for i in range(200)]

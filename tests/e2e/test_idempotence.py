@@ -19,7 +19,6 @@ import collections
 import json
 import os
 import random
-import shutil
 import socket
 import struct
 import subprocess
@@ -31,7 +30,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
 from conftest import REPO_ROOT, free_loopback_port
-from support import ck_admin, ck_consume_all, run
+from support import ck_admin, ck_consume_all, require_kafkajs
 
 JS_DIR = REPO_ROOT / "tests" / "e2e" / "js"
 PRODUCE_API_KEY = 0
@@ -294,10 +293,7 @@ def test_librdkafka_without_idempotence_duplicates_on_cut_connections(broker_fac
 
 @pytest.fixture
 def kafkajs_ready():
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed")
-    if not (JS_DIR / "node_modules" / "kafkajs").exists():
-        run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(JS_DIR)], timeout=180)
+    require_kafkajs()
 
 
 def run_kafkajs(broker_factory, topic, idempotent, kills, seed, per_partition=1500,

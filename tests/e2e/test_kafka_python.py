@@ -1,8 +1,8 @@
 """kafka-python 2.0.2 against holdfast serve.
 
 Compression codecs come from Debian's python3-lz4, python3-snappy and
-python3-zstandard (gzip is built in); a codec whose module is missing is
-skipped with the package to install.
+python3-zstandard (gzip is built in), which `make test` installs; a codec
+whose module is missing fails its test with the package to install.
 """
 import time
 
@@ -16,7 +16,7 @@ from kafka.protocol.types import Array, Int16, Int32, Int64, Schema, String
 
 from conftest import wait_until
 from support import (ACKS, assert_roundtrip, ck_consume_all, ck_produce, ck_topic_partitions,
-                     make_messages, text, wait_for_messages)
+                     fail_missing, make_messages, text, wait_for_messages)
 
 CODEC_MODULES = {
     "gzip": (lambda: True, None),
@@ -103,7 +103,7 @@ def test_produce_consume_roundtrip(bootstrap, topic_name, acks, compression):
     if compression is not None:
         available, package = CODEC_MODULES[compression]
         if not available():
-            pytest.skip(f"kafka-python needs {package} for {compression}")
+            fail_missing(f"kafka-python's {compression} codec", f"install {package}")
     messages = make_messages(300, keys=8, tag=f"{acks}-{compression}")
     produced = kp_produce(bootstrap, topic_name, messages,
                           acks=acks if acks == "all" else int(acks), compression_type=compression)

@@ -1,29 +1,24 @@
 """kafkajs 2.2.4 (Node) against holdfast serve, through js/client.js.
 
 The driver's dependencies are pinned in js/package-lock.json and installed
-with `npm ci` on first use. Codecs: none, gzip (built in) and snappy
+with `npm ci` by scripts/run-e2e.sh (or on first use); without node or kafkajs
+these tests fail, they do not skip. Codecs: none, gzip (built in) and snappy
 (kafkajs-snappy, pure JavaScript); lz4 and zstd would need native modules.
 """
 import json
-import pathlib
-import shutil
 import time
 
 import pytest
 
-from support import (assert_roundtrip, ck_consume_all, ck_produce, ck_topic_partitions,
-                     make_messages, run, wait_for_messages)
+from support import (JS_DIR, assert_roundtrip, ck_consume_all, ck_produce, ck_topic_partitions,
+                     make_messages, require_kafkajs, run, wait_for_messages)
 
-JS_DIR = pathlib.Path(__file__).resolve().parent / "js"
 TOPIC_RESOURCE = 2  # kafkajs ConfigResourceTypes.TOPIC
-
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 
 
 @pytest.fixture(scope="module")
 def kafkajs():
-    if not (JS_DIR / "node_modules" / "kafkajs").exists():
-        run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(JS_DIR)], timeout=180)
+    require_kafkajs()
 
     def call(command, timeout=90):
         command.setdefault("deadlineMs", int(timeout * 1000) - 5000)

@@ -1,14 +1,18 @@
 """kcat 1.7 (librdkafka 2.0.2) against holdfast serve: produce (-P), consume
-(-C), metadata (-L) and offsets by timestamp (-Q, -o s@ts)."""
-import shutil
+(-C), metadata (-L) and offsets by timestamp (-Q, -o s@ts). Without kcat these
+tests fail, they do not skip: `make test` installs it."""
 import time
 
 import pytest
 
 from support import (ACKS, CODECS, assert_roundtrip, ck_consume_all, ck_produce,
-                     ck_topic_partitions, json_lines, make_messages, run, wait_for_messages)
+                     ck_topic_partitions, json_lines, make_messages, require_tool, run,
+                     wait_for_messages)
 
-pytestmark = pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is not installed")
+
+@pytest.fixture(autouse=True)
+def kcat_installed():
+    require_tool("kcat", "kcat")
 
 
 def kcat_produce(bootstrap, topic, messages, acks="all", compression="none", partition=None):

@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "io/posix_file_system.h"
 #include "server/broker.h"
@@ -35,6 +37,22 @@ class BrokerFixture : public ::testing::Test {
   virtual void configure(BrokerConfig& config) {}
   // Called after every successful start().
   virtual void after_start() {}
+  // The file system every start() hands to the broker (a test may return a
+  // FaultInjectionFileSystem wrapping fs_).
+  virtual io::FileSystem& file_system() { return fs_; }
+
+  // Waits for `condition` to hold, checking it every few milliseconds, for at
+  // most `limit`. Returns whether it held: tests wait on conditions, not sleeps.
+  template <typename Condition>
+  static bool eventually(Condition condition,
+                         std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      if (condition()) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
 
   void start() {
     BrokerConfig config;
@@ -43,7 +61,7 @@ class BrokerFixture : public ::testing::Test {
     config.listen_port = 0;
     config.num_network_threads = 2;
     configure(config);
-    broker_ = std::make_unique<Broker>(config, fs_);
+    broker_ = std::make_unique<Broker>(config, file_system());
     auto started = broker_->start();
     ASSERT_TRUE(started) << started.error().message;
     after_start();

@@ -280,8 +280,10 @@ TEST_F(BrokerProtocolTest, MalformedFramesCloseOnlyThatConnection) {
 TEST_F(BrokerProtocolTest, LongPollFetchWakesWhenDataArrives) {
   TestClient consumer(port());
   create_topic(consumer, "t", 1);
-  std::thread producer([this] {
-    std::this_thread::sleep_for(300ms);
+  bool parked = false;
+  std::thread producer([this, &parked] {
+    // Produce once the fetch is parked in the broker, waiting for data.
+    parked = eventually([this] { return broker_->fetch_waiters().waiting() > 0; });
     TestClient client(port());
     client.call<protocol::ProduceRequest, protocol::ProduceResponse>(
         produce_request("t", 0, batch_of({"late"}), -1), 7);
@@ -290,6 +292,7 @@ TEST_F(BrokerProtocolTest, LongPollFetchWakesWhenDataArrives) {
   auto response = fetch(consumer, "t", 0, 0, /*max_wait_ms=*/20000);
   auto waited = std::chrono::steady_clock::now() - start;
   producer.join();
+  EXPECT_TRUE(parked) << "the fetch never waited for data";
   EXPECT_EQ(values_in(response), std::vector<std::string>{"late"});
   // Woken by the produce, not by the 20 s deadline.
   EXPECT_LT(waited, 15s);

@@ -475,6 +475,15 @@ TEST_F(PartitionLogTest, ConcurrentReadsDuringAppendsRollsAndRetention) {
   for (int i = 0; i < 3000; ++i) {
     auto batch = make_batch("c", 1 + i % 3, i, record::Compression::none, 20 + i % 50);
     ASSERT_TRUE(log->append(batch.span(), header_of(batch), 0).ok());
+    if (i == 1500) {
+      // Halfway, let the reader catch up with the appends (on a loaded
+      // machine it may not have been scheduled yet), so that reads really
+      // overlap appends, rolls and retention.
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (reads.load() < 10 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
   }
   done = true;
   reader.join();

@@ -3,8 +3,11 @@
 // replay at load, power loss mid-snapshot).
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <limits>
+#include <mutex>
 
 #include "io/fault_injection_file_system.h"
 #include "storage/format.h"
@@ -415,14 +418,148 @@ TEST_F(IdempotentLogTest, CorruptOrFutureSnapshotsAreIgnoredAndTheLogIsReplayed)
   EXPECT_TRUE(send(1, 0, 40).ok());
 }
 
-// Power loss while a snapshot is being written (torn write, failed sync): the
-// state after the restart is exactly what the durable log says.
+// Forwards to a FaultInjectionFileSystem and, once armed, halts it at one
+// step of writing a producer snapshot of offset >= the armed offset: 0 before
+// creating the .tmp file, 1 before appending to it, 2 before syncing it, 3
+// before renaming it into place, 4 before syncing the directory. The test waits
+// until the halt happened, so every step is hit deterministically (no sleeps).
+class SnapshotStepTrap final : public io::FileSystem {
+ public:
+  explicit SnapshotStepTrap(io::FaultInjectionFileSystem& inner) : inner_(inner) {}
+
+  void arm(int step, int64_t min_offset) {
+    std::lock_guard lock(mu_);
+    step_ = step;
+    min_offset_ = min_offset;
+    armed_ = true;
+  }
+  bool wait_sprung(std::chrono::milliseconds limit) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, limit, [this] { return sprung_; });
+  }
+
+  io::IoResult<std::unique_ptr<io::File>> open(const std::string& path,
+                                               io::OpenMode mode) override {
+    bool watched = false;
+    {
+      std::lock_guard lock(mu_);
+      if (armed_ && is_target_tmp(path)) {
+        target_ = path;
+        watched = true;
+      }
+    }
+    if (watched) spring_at(0);
+    auto file = inner_.open(path, mode);
+    if (!file) return file.error();
+    return std::unique_ptr<io::File>(new TrappedFile(*this, std::move(*file), watched));
+  }
+  io::IoResult<void> rename(const std::string& from, const std::string& to) override {
+    bool watched;
+    {
+      std::lock_guard lock(mu_);
+      watched = armed_ && from == target_;
+      if (watched) renamed_dir_ = io::parent_dir(to);
+    }
+    if (watched) spring_at(3);
+    return inner_.rename(from, to);
+  }
+  io::IoResult<void> sync_dir(const std::string& path) override {
+    bool watched;
+    {
+      std::lock_guard lock(mu_);
+      watched = armed_ && !renamed_dir_.empty() && path == renamed_dir_;
+    }
+    if (watched) spring_at(4);
+    return inner_.sync_dir(path);
+  }
+  io::IoResult<void> remove(const std::string& path) override { return inner_.remove(path); }
+  io::IoResult<void> remove_dir(const std::string& path) override {
+    return inner_.remove_dir(path);
+  }
+  io::IoResult<std::vector<std::string>> list_dir(const std::string& path) override {
+    return inner_.list_dir(path);
+  }
+  io::IoResult<void> create_dir(const std::string& path) override {
+    return inner_.create_dir(path);
+  }
+  bool exists(const std::string& path) override { return inner_.exists(path); }
+  bool is_directory(const std::string& path) override { return inner_.is_directory(path); }
+  io::IoResult<uint64_t> file_size(const std::string& path) override {
+    return inner_.file_size(path);
+  }
+
+ private:
+  class TrappedFile final : public io::File {
+   public:
+    TrappedFile(SnapshotStepTrap& trap, std::unique_ptr<io::File> inner, bool watched)
+        : trap_(trap), inner_(std::move(inner)), watched_(watched) {}
+    const std::string& path() const override { return inner_->path(); }
+    io::IoResult<size_t> read_at(uint64_t offset, std::span<uint8_t> out) const override {
+      return inner_->read_at(offset, out);
+    }
+    io::IoResult<void> append(std::span<const uint8_t> data) override {
+      if (watched_) trap_.spring_at(1);
+      return inner_->append(data);
+    }
+    io::IoResult<void> sync_data() override {
+      if (watched_) trap_.spring_at(2);
+      return inner_->sync_data();
+    }
+    io::IoResult<void> sync() override {
+      if (watched_) trap_.spring_at(2);
+      return inner_->sync();
+    }
+    io::IoResult<void> truncate(uint64_t size) override { return inner_->truncate(size); }
+    uint64_t size() const override { return inner_->size(); }
+
+   private:
+    SnapshotStepTrap& trap_;
+    std::unique_ptr<io::File> inner_;
+    bool watched_;
+  };
+
+  bool is_target_tmp(const std::string& path) const {
+    const std::string suffix = std::string(format::kSnapshotSuffix) + ".tmp";
+    std::string name = std::filesystem::path(path).filename().string();
+    if (name.size() <= suffix.size() || !name.ends_with(suffix)) return false;
+    return std::stoll(name.substr(0, name.size() - suffix.size())) >= min_offset_;
+  }
+  // Halts the disk if `step` is the armed one (before the call it precedes).
+  void spring_at(int step) {
+    {
+      std::lock_guard lock(mu_);
+      if (!armed_ || step != step_) return;
+      armed_ = false;
+    }
+    inner_.halt();
+    {
+      std::lock_guard lock(mu_);
+      sprung_ = true;
+    }
+    cv_.notify_all();
+  }
+
+  io::FaultInjectionFileSystem& inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool armed_ = false;
+  bool sprung_ = false;
+  int step_ = -1;
+  int64_t min_offset_ = 0;
+  std::string target_;       // the armed snapshot's .tmp file
+  std::string renamed_dir_;  // set once it was renamed into place
+};
+
+// Power loss while a snapshot is being written (torn write, failed sync, or
+// the disk stopping at each step of a roll's snapshot): the state after the
+// restart is exactly what the durable log says.
 class SnapshotPowerLossTest : public IdempotentLogTest,
                               public ::testing::WithParamInterface<int> {
  protected:
   void SetUp() override {
     faulty_ = std::make_unique<io::FaultInjectionFileSystem>(posix_);
-    fs_ = faulty_.get();
+    trap_ = std::make_unique<SnapshotStepTrap>(*faulty_);
+    fs_ = trap_.get();
     IdempotentLogTest::SetUp();
   }
   void TearDown() override {
@@ -430,6 +567,7 @@ class SnapshotPowerLossTest : public IdempotentLogTest,
     manager_.reset();
   }
   std::unique_ptr<io::FaultInjectionFileSystem> faulty_;
+  std::unique_ptr<SnapshotStepTrap> trap_;
 };
 
 TEST_P(SnapshotPowerLossTest, RestartAfterAFailedTornOrRacingSnapshotKeepsExactState) {
@@ -449,12 +587,15 @@ TEST_P(SnapshotPowerLossTest, RestartAfterAFailedTornOrRacingSnapshotKeepsExactS
     faulty_->halt();
     faulty_->tear_last_write(20);
   } else {
-    // Race the flusher: a roll's snapshot is being written when the power goes.
+    // A roll's snapshot is being written by the flusher when the power goes:
+    // the disk stops at step fault - 2 of writing it (see SnapshotStepTrap).
+    trap_->arm(fault - 2, log_->log_end_offset());
     size_t segments = log_->segment_count();
     for (int32_t seq = 12; log_->segment_count() == segments; ++seq) {
       ASSERT_TRUE(send(1, 0, seq).ok());
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(200 * fault));
+    ASSERT_TRUE(trap_->wait_sprung(std::chrono::seconds(10)))
+        << "the roll's snapshot never reached step " << fault - 2;
   }
   faulty_->halt();
   log_ = nullptr;
