@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "cli/client/args.h"
+#include "cli/client/usage.h"
 
 namespace holdfast::cli {
 
@@ -23,7 +24,7 @@ void add_client_options(CLI::App* command, ClientOptions& options) {
                       "librdkafka property key=value (repeatable), e.g. -X debug=broker");
   command->add_option("--timeout-ms", options.timeout_ms, "Timeout for metadata and admin requests")
       ->capture_default_str()
-      ->check(CLI::Range(1, 3600 * 1000));
+      ->check(between(1, 3600 * 1000));
   command->add_flag("-v,--verbose", options.verbose, "Show the client library's own log lines");
 }
 

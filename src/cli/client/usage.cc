@@ -120,7 +120,9 @@ int run_command_line(CLI::App& app, int argc, char** argv) {
       }
       target = next;
     }
-    std::cout << target->help();
+    // App::help() would show the selected subcommand (`help` itself).
+    std::cout << target->get_formatter()->make_help(target, target->get_name(),
+                                                    CLI::AppFormatMode::Normal);
   });
   // `holdfast` alone: the overview instead of "A subcommand is required".
   if (argc <= 1) {
