@@ -121,7 +121,7 @@ def test_topic_create_list_describe_delete(bootstrap, topic_name):
     again = holdfast(bootstrap, "topic", "create", topic_name, "--partitions", "3", check=False)
     assert again.returncode == 1
     assert again.stderr.strip().splitlines() == [
-        f"holdfast: topic create '{topic_name}': Topic '{topic_name}' already exists."], again.stderr
+        f"holdfast: topic create '{topic_name}': topic '{topic_name}' already exists"], again.stderr
 
     [listed] = [t for t in json_lines(holdfast(bootstrap, "topic", "list", "--format", "json").stdout)[0]
                 if t["name"] == topic_name]
