@@ -1,5 +1,6 @@
 #include <CLI/CLI.hpp>
 
+#include "cli/client/usage.h"
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
@@ -12,6 +13,5 @@ int main(int argc, char** argv) {
   holdfast::cli::add_group_command(app);
   holdfast::cli::add_verify_command(app);
   holdfast::cli::add_log_command(app);
-  CLI11_PARSE(app, argc, argv);
-  return 0;
+  return holdfast::cli::run_command_line(app, argc, argv);
 }

@@ -30,16 +30,31 @@ struct ServeOptions {
   throw CLI::RuntimeError(2);
 }
 
+std::string trim(const std::string& text) {
+  auto begin = text.find_first_not_of(" \t");
+  if (begin == std::string::npos) return "";
+  return text.substr(begin, text.find_last_not_of(" \t") - begin + 1);
+}
+
 void run_serve(const ServeOptions& options) {
   server::BrokerConfig config;
+  // Kafka settings that do not apply here: one warning, once the log is set up.
+  std::vector<std::string> skipped;
   if (!options.config_file.empty()) {
-    auto loaded = server::load_properties_file(config, options.config_file);
+    auto loaded = server::load_properties_file(config, options.config_file, skipped);
     if (!loaded) fail(loaded.error().message);
   }
   for (const auto& setting : options.settings) {
     auto eq = setting.find('=');
     if (eq == std::string::npos) fail("--set expects key=value, got '" + setting + "'");
-    auto applied = server::apply_setting(config, setting.substr(0, eq), setting.substr(eq + 1));
+    // "key = value" as in a properties file.
+    std::string key = trim(setting.substr(0, eq));
+    auto applied = server::apply_setting(config, key, trim(setting.substr(eq + 1)));
+    if (!applied && applied.code() == server::ConfigErrc::unknown_key &&
+        server::is_inapplicable_kafka_key(key)) {
+      skipped.push_back(key);
+      continue;
+    }
     if (!applied) fail(applied.error().message);
   }
   auto override_setting = [&](const std::string& key, const std::string& value) {
@@ -53,6 +68,12 @@ void run_serve(const ServeOptions& options) {
 
   set_log_level(config.log_level);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  if (!skipped.empty()) {
+    std::string list;
+    for (const auto& key : skipped) list += (list.empty() ? "" : ", ") + key;
+    HF_WARN("ignoring {} Kafka setting{} that do{} not apply to Holdfast: {}", skipped.size(),
+            skipped.size() == 1 ? "" : "s", skipped.size() == 1 ? "es" : "", list);
+  }
 
   // SIGTERM and SIGINT are taken by sigwait() in run_until_signalled(); block
   // them before any thread starts so every thread inherits the mask.

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -287,6 +288,58 @@ Result<std::vector<std::pair<std::string, std::string>>, ConfigErrc> parse_prope
     out.emplace_back(trim(t.substr(0, sep)), trim(t.substr(sep + 1)));
   }
   return out;
+}
+
+bool is_inapplicable_kafka_key(const std::string& key) {
+  static const std::set<std::string> keys{
+      // KRaft and ZooKeeper roles and quorum
+      "process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers",
+      "controller.listener.names", "metadata.log.dir", "zookeeper.connect",
+      "zookeeper.connection.timeout.ms", "zookeeper.session.timeout.ms",
+      // listeners between brokers
+      "inter.broker.listener.name", "listener.security.protocol.map",
+      "security.inter.broker.protocol",
+      // thread pools and socket buffers
+      "num.io.threads", "num.replica.fetchers", "num.recovery.threads.per.data.dir",
+      "background.threads", "log.cleaner.threads", "socket.send.buffer.bytes",
+      "socket.receive.buffer.bytes", "socket.listen.backlog.size",
+      // replication (single node)
+      "offsets.topic.replication.factor", "transaction.state.log.replication.factor",
+      "transaction.state.log.min.isr", "transaction.state.log.num.partitions",
+      "min.insync.replicas", "replica.lag.time.max.ms", "unclean.leader.election.enable",
+      "auto.leader.rebalance.enable", "controlled.shutdown.enable", "broker.rack",
+      "delete.topic.enable",
+  };
+  return keys.contains(key);
+}
+
+Result<void, ConfigErrc> load_properties_file(BrokerConfig& config, const std::string& path,
+                                              std::vector<std::string>& skipped) {
+  std::ifstream file(path);
+  if (!file) return make_error(ConfigErrc::io_error, "cannot read config file '" + path + "'");
+  std::stringstream buffer;
+  buffer << file.rdbuf();
+  auto pairs = parse_properties(buffer.str());
+  if (!pairs) {
+    return make_error(pairs.code(), path + ": " + pairs.error().message);
+  }
+  std::vector<std::string> unknown;
+  for (const auto& [key, value] : *pairs) {
+    auto applied = apply_setting(config, key, value);
+    if (applied) continue;
+    if (applied.code() != ConfigErrc::unknown_key) {
+      return make_error(applied.code(), path + ": " + applied.error().message);
+    }
+    (is_inapplicable_kafka_key(key) ? skipped : unknown).push_back(key);
+  }
+  if (!unknown.empty()) {
+    std::string list;
+    for (const auto& key : unknown) list += (list.empty() ? "'" : ", '") + key + "'";
+    return make_error(ConfigErrc::unknown_key,
+                      path + ": unknown setting" + (unknown.size() > 1 ? "s " : " ") + list +
+                          " (neither Holdfast's nor a Kafka broker setting)");
+  }
+  return {};
 }
 
 Result<void, ConfigErrc> load_properties_file(BrokerConfig& config, const std::string& path) {

@@ -112,6 +112,17 @@ Result<void, ConfigErrc> apply_setting(BrokerConfig& config, const std::string& 
 // lines) and applies each setting.
 Result<void, ConfigErrc> load_properties_file(BrokerConfig& config, const std::string& path);
 
+// As above, for a stock Kafka server.properties: Kafka broker settings that do
+// not apply to Holdfast (is_inapplicable_kafka_key) are skipped and returned in
+// `skipped` for one warning; unknown keys that are not Kafka's are all listed
+// in one error.
+Result<void, ConfigErrc> load_properties_file(BrokerConfig& config, const std::string& path,
+                                              std::vector<std::string>& skipped);
+
+// A Kafka broker setting that has no meaning for Holdfast (thread pools,
+// socket buffers, KRaft/ZooKeeper roles, replication of internal topics, ...).
+bool is_inapplicable_kafka_key(const std::string& key);
+
 // Parses a properties text (for tests and for the file loader).
 Result<std::vector<std::pair<std::string, std::string>>, ConfigErrc> parse_properties(
     const std::string& text);

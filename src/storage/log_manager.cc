@@ -1,5 +1,7 @@
 #include "storage/log_manager.h"
 
+#include <chrono>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -61,6 +63,8 @@ StorageResult<void> LogManager::open(
   CheckpointEntries log_starts = read_or_empty(format::kLogStartOffsetCheckpointFile);
   auto names = fs_.list_dir(data_dir_);
   if (!names) return io_failure(names.error());
+  const auto load_started = std::chrono::steady_clock::now();
+  size_t loaded = 0;
   for (const auto& name : *names) {
     std::string dir = io::join_path(data_dir_, name);
     auto tp = format::parse_partition_dir_name(name);
@@ -73,16 +77,24 @@ StorageResult<void> LogManager::open(
     auto log = PartitionLog::load(*this, dir, tp->first, tp->second, config_for(tp->first),
                                   find(recovery_points), find(log_starts), clean);
     if (!log) return log.error();
+    ++loaded;
     if ((*log)->offline()) {
       HF_ERROR("{} is OFFLINE: its operations fail with KAFKA_STORAGE_ERROR until it is repaired",
                name);
     } else {
-      HF_INFO("loaded {}: offsets [{}, {}), {} segments{}", name, (*log)->log_start_offset(),
-              (*log)->log_end_offset(), (*log)->segment_count(), clean ? "" : " (recovered)");
+      HF_DEBUG("loaded {}: offsets [{}, {}), {} segments{}", name, (*log)->log_start_offset(),
+               (*log)->log_end_offset(), (*log)->segment_count(), clean ? "" : " (recovered)");
     }
     std::unique_lock lock(logs_mu_);
     logs_[*tp] = *log;
   }
+  // One line per data dir at info; the per-partition lines are debug.
+  HF_INFO("loaded {} partitions from {} in {} ms ({})", loaded, data_dir_,
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                load_started)
+              .count(),
+          clean ? "clean shutdown, no recovery needed"
+                : fmt::format("{} recovered after an unclean shutdown", loaded));
   if (clean) {
     // From here on a crash must trigger recovery.
     if (auto r = fs_.remove(marker); !r) return io_failure(r.error());

@@ -22,8 +22,18 @@ ArgResult<int64_t> parse_integer(std::string_view text, int64_t min, int64_t max
 
 ArgResult<StartPosition> parse_start_position(std::string_view spec) {
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
-  if (spec == "beginning") return StartPosition{StartPosition::Kind::kBeginning, 0};
-  if (spec == "end") return StartPosition{StartPosition::Kind::kEnd, 0};
+  if (spec == "beginning" || spec == "earliest" || spec == "start") {
+    return StartPosition{StartPosition::Kind::kBeginning, 0};
+  }
+  if (spec == "end" || spec == "latest") return StartPosition{StartPosition::Kind::kEnd, 0};
+  if (!spec.empty() && spec.front() == '-') {
+    auto back = parse_integer(spec.substr(1), 1, kMax);
+    if (!back) {
+      return make_error(ArgErrc::kInvalid, "--from '" + std::string(spec) +
+                                               "': expected -<n>, n messages before the end");
+    }
+    return StartPosition{StartPosition::Kind::kFromEnd, *back};
+  }
   if (!spec.empty() && spec.front() == '@') {
     auto ts = parse_integer(spec.substr(1), 0, kMax);
     if (!ts) {
@@ -35,10 +45,87 @@ ArgResult<StartPosition> parse_start_position(std::string_view spec) {
   auto offset = parse_integer(spec, 0, kMax);
   if (!offset) {
     return make_error(ArgErrc::kInvalid, "--from '" + std::string(spec) +
-                                             "': expected beginning, end, <offset> or "
+                                             "': expected beginning|earliest|start, end|latest, "
+                                             "<offset>, -<n> (n before the end) or "
                                              "@<timestamp-ms>");
   }
   return StartPosition{StartPosition::Kind::kOffset, *offset};
+}
+
+ArgResult<std::vector<FormatPiece>> parse_format(std::string_view format) {
+  using Kind = FormatPiece::Kind;
+  std::vector<FormatPiece> pieces;
+  auto literal = [&pieces](char c) {
+    if (pieces.empty() || pieces.back().kind != Kind::kLiteral) pieces.push_back({Kind::kLiteral, ""});
+    pieces.back().text += c;
+  };
+  for (size_t i = 0; i < format.size(); ++i) {
+    char c = format[i];
+    if (c == '\\' && i + 1 < format.size()) {
+      char e = format[++i];
+      literal(e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e);
+      continue;
+    }
+    if (c != '%') {
+      literal(c);
+      continue;
+    }
+    if (i + 1 == format.size()) {
+      return make_error(ArgErrc::kInvalid, "-f '" + std::string(format) + "': a trailing '%'");
+    }
+    char f = format[++i];
+    Kind kind;
+    switch (f) {
+      case '%': literal('%'); continue;
+      case 't': kind = Kind::kTopic; break;
+      case 'p': kind = Kind::kPartition; break;
+      case 'o': kind = Kind::kOffset; break;
+      case 'k': kind = Kind::kKey; break;
+      case 's': kind = Kind::kValue; break;
+      case 'T': kind = Kind::kTimestamp; break;
+      case 'h': kind = Kind::kHeaders; break;
+      case 'K': kind = Kind::kKeySize; break;
+      case 'S': kind = Kind::kValueSize; break;
+      default:
+        return make_error(ArgErrc::kInvalid,
+                          "-f: unknown field %" + std::string(1, f) +
+                              " (known: %t topic, %p partition, %o offset, %k key, %s value, "
+                              "%T timestamp, %h headers, %K key size, %S value size, %% a '%')");
+    }
+    pieces.push_back({kind, ""});
+  }
+  return pieces;
+}
+
+ArgResult<std::string> print_fields_to_format(std::string_view fields) {
+  std::string format;
+  bool value = false;
+  size_t start = 0;
+  while (start <= fields.size()) {
+    size_t comma = fields.find(',', start);
+    std::string_view field =
+        fields.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    std::string code;
+    if (field == "topic") code = "%t";
+    else if (field == "partition") code = "%p";
+    else if (field == "offset") code = "%o";
+    else if (field == "key") code = "%k";
+    else if (field == "timestamp") code = "%T";
+    else if (field == "headers") code = "%h";
+    else if (field == "value") {
+      code = "%s";
+      value = true;
+    } else {
+      return make_error(ArgErrc::kInvalid,
+                        "--print: unknown field '" + std::string(field) +
+                            "' (known: topic, partition, offset, key, timestamp, headers, value)");
+    }
+    format += (format.empty() ? "" : "\t") + code;
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  if (!value) format += "\t%s";
+  return format + "\n";
 }
 
 KeyAndValue split_key_value(std::string_view line, std::string_view separator) {

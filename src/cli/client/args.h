@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "base/result.h"
 
@@ -19,16 +20,49 @@ using ArgResult = Result<T, ArgErrc>;
 
 // Where `consume --from` starts reading a partition.
 struct StartPosition {
-  enum class Kind { kBeginning, kEnd, kOffset, kTimestamp };
+  enum class Kind { kBeginning, kEnd, kOffset, kFromEnd, kTimestamp };
   Kind kind = Kind::kBeginning;
-  int64_t value = 0;  // the offset (kOffset) or milliseconds since the epoch (kTimestamp)
+  // the offset (kOffset), how many before the end (kFromEnd), or milliseconds
+  // since the epoch (kTimestamp)
+  int64_t value = 0;
 
   bool operator==(const StartPosition&) const = default;
 };
 
-// Parses `beginning`, `end`, `<offset>` (a non-negative integer) or
+// Parses `beginning|earliest|start`, `end|latest`, `<offset>` (a non-negative
+// integer), `-<n>` (n messages before the end, as kcat's -o -n) or
 // `@<timestamp-ms>` (a non-negative integer after '@').
 ArgResult<StartPosition> parse_start_position(std::string_view spec);
+
+// A piece of a kcat-style output format (`consume -f`): literal text, or one
+// field of the message.
+struct FormatPiece {
+  enum class Kind {
+    kLiteral,
+    kTopic,       // %t
+    kPartition,   // %p
+    kOffset,      // %o
+    kKey,         // %k
+    kValue,       // %s
+    kTimestamp,   // %T
+    kHeaders,     // %h  (k=v,k=v)
+    kKeySize,     // %K
+    kValueSize,   // %S
+  };
+  Kind kind = Kind::kLiteral;
+  std::string text;  // kLiteral
+
+  bool operator==(const FormatPiece&) const = default;
+};
+
+// Parses a kcat-style format: %t %p %o %k %s %T %h %K %S, %% for '%', and the
+// escapes \n \t \\. An unknown %x or a trailing '%' is an error.
+ArgResult<std::vector<FormatPiece>> parse_format(std::string_view format);
+
+// `--print key,partition,offset,timestamp,headers,topic,value`: those fields,
+// tab-separated, in the order given, then the value if it is not listed; one
+// message per line.
+ArgResult<std::string> print_fields_to_format(std::string_view fields);
 
 // A produced message's key and value. A missing key (nullopt) is sent as a
 // null key, which is not the same as an empty key.

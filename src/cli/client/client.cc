@@ -1,9 +1,19 @@
 #include "cli/client/client.h"
 
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <iostream>
+#include <sstream>
 
 #include "cli/client/args.h"
+#include "cli/client/usage.h"
 
 namespace holdfast::cli {
 
@@ -14,7 +24,98 @@ void add_client_options(CLI::App* command, ClientOptions& options) {
                       "librdkafka property key=value (repeatable), e.g. -X debug=broker");
   command->add_option("--timeout-ms", options.timeout_ms, "Timeout for metadata and admin requests")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(between(1, 3600 * 1000));
+  command->add_flag("-v,--verbose", options.verbose, "Show the client library's own log lines");
+}
+
+namespace {
+
+void quiet_log(const rd_kafka_t*, int, const char*, const char*) {}
+void quiet_error(rd_kafka_t*, int, const char*, void*) {}
+
+// Splits "host:port" (or "[v6]:port", optionally after "proto://").
+bool split_address(std::string address, std::string& host, std::string& port) {
+  if (auto scheme = address.find("://"); scheme != std::string::npos) {
+    address = address.substr(scheme + 3);
+  }
+  if (!address.empty() && address.front() == '[') {
+    auto close = address.find(']');
+    if (close == std::string::npos || close + 2 > address.size() || address[close + 1] != ':')
+      return false;
+    host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+  } else {
+    auto colon = address.rfind(':');
+    host = colon == std::string::npos ? address : address.substr(0, colon);
+    port = colon == std::string::npos ? "9092" : address.substr(colon + 1);
+  }
+  return !host.empty() && !port.empty();
+}
+
+// "" if a TCP connection to `address` succeeds within timeout_ms, else why not.
+std::string probe_one(const std::string& address, int timeout_ms) {
+  std::string host, port;
+  if (!split_address(address, host, port)) return "not host:port";
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return std::string("cannot resolve: ") + ::gai_strerror(rc);
+  }
+  std::string error = "no address";
+  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      error = std::strerror(errno);
+      continue;
+    }
+    int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      rc = ::poll(&p, 1, timeout_ms);
+      if (rc == 0) {
+        error = "no answer within " + std::to_string(timeout_ms) + " ms";
+        rc = -1;
+      } else if (rc > 0) {
+        int so_error = 0;
+        socklen_t len = sizeof so_error;
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+        rc = so_error == 0 ? 0 : -1;
+        if (so_error != 0) error = std::strerror(so_error);
+      } else {
+        error = std::strerror(errno);
+      }
+    } else if (rc != 0) {
+      error = std::strerror(errno);
+    }
+    ::close(fd);
+    if (rc == 0) {
+      ::freeaddrinfo(found);
+      return "";
+    }
+  }
+  ::freeaddrinfo(found);
+  return error;
+}
+
+}  // namespace
+
+std::string probe_brokers(const std::string& brokers, int timeout_ms) {
+  std::vector<std::string> failures;
+  std::stringstream list(brokers);
+  std::string address;
+  while (std::getline(list, address, ',')) {
+    address.erase(0, address.find_first_not_of(' '));
+    address.erase(address.find_last_not_of(' ') + 1);
+    if (address.empty()) continue;
+    std::string error = probe_one(address, timeout_ms);
+    if (error.empty()) return "";
+    failures.push_back(address + " (" + error + ")");
+  }
+  if (failures.empty()) return "no broker address given (--brokers)";
+  std::string line = "cannot connect to ";
+  for (size_t i = 0; i < failures.size(); ++i) line += (i ? ", " : "") + failures[i];
+  return line + "; is the broker running and is --brokers right?";
 }
 
 void fail(const std::string& message, int exit_code) {
@@ -36,10 +137,24 @@ ConfPtr make_conf(const ClientOptions& options,
   set_property(conf.get(), "bootstrap.servers", options.brokers);
   set_property(conf.get(), "client.id", "holdfast-cli");
   for (const auto& [key, value] : defaults) set_property(conf.get(), key, value);
+  bool debug = false;
   for (const auto& property : options.properties) {
     auto assignment = parse_assignment(property);
     if (!assignment) fail("-X " + assignment.error().message, kExitUsage);
     set_property(conf.get(), assignment->first, assignment->second);
+    if (assignment->first == "debug") debug = true;
+  }
+  if (!options.verbose && !debug) {
+    // The command reports failures itself, in one line; the library's own
+    // "%3|...|FAIL|..." lines are for -v.
+    rd_kafka_conf_set_log_cb(conf.get(), quiet_log);
+    rd_kafka_conf_set_error_cb(conf.get(), quiet_error);
+  }
+  static bool probed = false;
+  if (options.preflight && !probed) {
+    std::string error = probe_brokers(options.brokers, std::min(options.timeout_ms, 5000));
+    if (!error.empty()) fail(error);
+    probed = true;
   }
   return conf;
 }
@@ -85,8 +200,8 @@ std::vector<TopicInfo> fetch_all_topics(rd_kafka_t* rk, int timeout_ms) {
   const rd_kafka_metadata_t* raw = nullptr;
   rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, nullptr, &raw, timeout_ms);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    fail(std::string("cannot get metadata from ") + rd_kafka_name(rk) + " (" +
-         rd_kafka_err2str(err) + "); are the brokers reachable?");
+    fail(std::string("cannot get metadata from the brokers (") + rd_kafka_err2str(err) +
+         "); are they reachable?");
   }
   std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> metadata(raw);
   std::vector<TopicInfo> topics;
@@ -116,6 +231,76 @@ EventPtr wait_admin_result(rd_kafka_queue_t* queue, int timeout_ms, const std::s
     fail(what + ": " + rd_kafka_event_error_string(event.get()));
   }
   return event;
+}
+
+std::string delete_topic(rd_kafka_t* rk, const std::string& topic, int timeout_ms) {
+  rd_kafka_DeleteTopic_t* request = rd_kafka_DeleteTopic_new(topic.c_str());
+  QueuePtr queue(rd_kafka_queue_new(rk));
+  auto admin_options = make_admin_options(rk, RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout_ms);
+  rd_kafka_DeleteTopics(rk, &request, 1, admin_options.get(), queue.get());
+  rd_kafka_DeleteTopic_destroy(request);
+  EventPtr event(rd_kafka_queue_poll(queue.get(), timeout_ms + 2000));
+  if (!event) return "no answer within " + std::to_string(timeout_ms) + " ms";
+  if (rd_kafka_event_error(event.get())) return rd_kafka_event_error_string(event.get());
+  size_t count = 0;
+  const rd_kafka_topic_result_t** results =
+      rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(event.get()), &count);
+  for (size_t i = 0; i < count; ++i) {
+    if (rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]); err) {
+      const char* message = rd_kafka_topic_result_error_string(results[i]);
+      return message ? message : rd_kafka_err2str(err);
+    }
+  }
+  return "";
+}
+
+std::string delete_group(rd_kafka_t* rk, const std::string& group, int timeout_ms) {
+  rd_kafka_DeleteGroup_t* request = rd_kafka_DeleteGroup_new(group.c_str());
+  QueuePtr queue(rd_kafka_queue_new(rk));
+  auto admin_options = make_admin_options(rk, RD_KAFKA_ADMIN_OP_DELETEGROUPS, timeout_ms);
+  rd_kafka_DeleteGroups(rk, &request, 1, admin_options.get(), queue.get());
+  rd_kafka_DeleteGroup_destroy(request);
+  EventPtr event(rd_kafka_queue_poll(queue.get(), timeout_ms + 2000));
+  if (!event) return "no answer within " + std::to_string(timeout_ms) + " ms";
+  if (rd_kafka_event_error(event.get())) return rd_kafka_event_error_string(event.get());
+  size_t count = 0;
+  const rd_kafka_group_result_t** results =
+      rd_kafka_DeleteGroups_result_groups(rd_kafka_event_DeleteGroups_result(event.get()), &count);
+  for (size_t i = 0; i < count; ++i) {
+    if (const rd_kafka_error_t* error = rd_kafka_group_result_error(results[i])) {
+      return rd_kafka_error_string(error);
+    }
+  }
+  return "";
+}
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+  auto distance = [](const std::string& a, const std::string& b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      size_t diagonal = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= b.size(); ++j) {
+        size_t above = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+        diagonal = above;
+      }
+    }
+    return row[b.size()];
+  };
+  std::string best;
+  size_t best_distance = 3;
+  for (const auto& candidate : candidates) {
+    size_t d = distance(word, candidate);
+    bool prefix = word.size() >= 2 && candidate.rfind(word, 0) == 0;
+    if (prefix) d = std::min<size_t>(d, 1);
+    if (d < best_distance) {
+      best_distance = d;
+      best = candidate;
+    }
+  }
+  return best.empty() ? "" : "did you mean '" + best + "'?";
 }
 
 HandlePtr make_admin_client(const ClientOptions& options) {

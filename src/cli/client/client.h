@@ -16,16 +16,26 @@ namespace holdfast::cli {
 // Exit codes of the client subcommands (CLI11's own parse errors use others).
 constexpr int kExitFailure = 1;  // the operation failed (broker error, delivery failure, ...)
 constexpr int kExitUsage = 2;    // an argument was invalid
+constexpr int kExitInterrupted = 130;  // SIGINT/SIGTERM (128 + SIGINT, as shells report it)
 
 struct ClientOptions {
   std::string brokers = "127.0.0.1:9092";
   std::vector<std::string> properties;  // -X key=value, passed to librdkafka as is
   int timeout_ms = 10000;               // for metadata and admin requests
+  bool verbose = false;                 // -v: show librdkafka's own log lines
+  // Before the first handle, check that a bootstrap broker accepts a TCP
+  // connection, so an unreachable broker fails at once, naming the address.
+  bool preflight = true;
 };
 
-// Registers --brokers, -X and --timeout-ms on `command`, storing into `options`
-// (which must outlive parsing and the callback).
+// Registers --brokers, -X, --timeout-ms and -v/--verbose on `command`, storing
+// into `options` (which must outlive parsing and the callback).
 void add_client_options(CLI::App* command, ClientOptions& options);
+
+// Connects (TCP only) to each bootstrap address in turn, within `timeout_ms`
+// each; returns "" once one accepts, else one line naming every address and
+// why it failed ("127.0.0.1:1: Connection refused").
+std::string probe_brokers(const std::string& brokers, int timeout_ms);
 
 // Prints `message` as one line to stderr, prefixed with "holdfast: ", and
 // throws CLI::RuntimeError(exit_code); main() turns that into the exit code.
@@ -43,6 +53,12 @@ struct QueueDeleter {
 struct EventDeleter {
   void operator()(rd_kafka_event_t* event) const { rd_kafka_event_destroy(event); }
 };
+struct PartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* list) const {
+    rd_kafka_topic_partition_list_destroy(list);
+  }
+};
+using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
 using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
 using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
@@ -52,7 +68,9 @@ using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
 void set_property(rd_kafka_conf_t* conf, const std::string& key, const std::string& value);
 
 // A configuration with bootstrap.servers = options.brokers, then `defaults`,
-// then every -X property (so -X overrides both).
+// then every -X property (so -X overrides both). librdkafka's log and error
+// lines are silenced unless options.verbose (or -X debug=...). The first call
+// in a process fails (exit 1) at once if no bootstrap broker is reachable.
 ConfPtr make_conf(const ClientOptions& options,
                   const std::vector<std::pair<std::string, std::string>>& defaults);
 
@@ -100,5 +118,14 @@ AdminOptionsPtr make_admin_options(rd_kafka_t* rk, rd_kafka_admin_op_t op, int t
 void print_table(const std::vector<std::vector<std::string>>& rows);
 
 EventPtr wait_admin_result(rd_kafka_queue_t* queue, int timeout_ms, const std::string& what);
+
+// Deletes one topic / one consumer group; returns "" on success, else the
+// broker's (or the client's) error text.
+std::string delete_topic(rd_kafka_t* rk, const std::string& topic, int timeout_ms);
+std::string delete_group(rd_kafka_t* rk, const std::string& group, int timeout_ms);
+
+// "did you mean 'x'?" for the closest of `candidates` to `word` (by edit
+// distance, at most 2 edits), or "".
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 
 }  // namespace holdfast::cli

@@ -1,5 +1,6 @@
 // `holdfast consume <topic>`: print messages from a topic, either from
 // explicitly assigned partitions (default) or as a member of a consumer group.
+#include <algorithm>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -13,6 +14,7 @@
 
 #include "cli/client/args.h"
 #include "cli/client/client.h"
+#include "cli/client/usage.h"
 #include "cli/commands.h"
 
 namespace holdfast::cli {
@@ -32,14 +34,10 @@ struct ConsumeOptions {
   std::string group;
   bool exit_at_end = false;
   std::string format = "text";
+  std::string print_format;  // -f: kcat-style format
+  std::string print_fields;  // --print key,partition,...
 };
 
-struct PartitionListDeleter {
-  void operator()(rd_kafka_topic_partition_list_t* list) const {
-    rd_kafka_topic_partition_list_destroy(list);
-  }
-};
-using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 
 // State shared by the poll loop and the rebalance callback.
 struct ConsumeState {
@@ -50,7 +48,20 @@ struct ConsumeState {
   std::map<int32_t, int64_t> end_at_start;
   bool assigned = false;
   std::string fatal_error;  // set by the rebalance callback
+  std::vector<FormatPiece> format;  // empty: --format text|json
 };
+
+// An --from offset outside a partition's log: read from its log start (as
+// librdkafka's auto.offset.reset=earliest would), said on stderr, the same
+// with and without --exit-at-end.
+int64_t clamp_offset(const rd_kafka_topic_partition_t& tp, int64_t offset, int64_t low,
+                     int64_t high) {
+  if (offset >= low && offset <= high) return offset;
+  std::cerr << "holdfast: consume: partition " << tp.partition << ": offset " << offset
+            << " is outside the log [" << low << ", " << high << "]; reading from " << low
+            << std::endl;
+  return low;
+}
 
 // Resolves --from for every partition in `list` to an offset (or a logical
 // offset librdkafka understands), in place.
@@ -59,14 +70,45 @@ void resolve_start_offsets(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* list
   switch (start.kind) {
     case StartPosition::Kind::kBeginning:
     case StartPosition::Kind::kEnd:
-    case StartPosition::Kind::kOffset:
       for (int i = 0; i < list->cnt; ++i) {
         list->elems[i].offset = start.kind == StartPosition::Kind::kBeginning
                                     ? RD_KAFKA_OFFSET_BEGINNING
-                                : start.kind == StartPosition::Kind::kEnd ? RD_KAFKA_OFFSET_END
-                                                                          : start.value;
+                                    : RD_KAFKA_OFFSET_END;
       }
       return;
+    case StartPosition::Kind::kOffset:
+    case StartPosition::Kind::kFromEnd: {
+      std::vector<std::pair<int64_t, int64_t>> bounds;
+      int64_t highest = -1;
+      for (int i = 0; i < list->cnt; ++i) {
+        int64_t low = 0, high = 0;
+        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+            rk, list->elems[i].topic, list->elems[i].partition, &low, &high, timeout_ms);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          fail("consume: cannot list offsets of partition " +
+               std::to_string(list->elems[i].partition) + ": " + rd_kafka_err2str(err));
+        }
+        bounds.push_back({low, high});
+        highest = std::max(highest, high);
+      }
+      // A millisecond timestamp is no offset: say so instead of reading from the start.
+      constexpr int64_t kLooksLikeTimestamp = 1'000'000'000'000;  // 2001-09-09 in ms
+      if (start.kind == StartPosition::Kind::kOffset && start.value > highest &&
+          start.value >= kLooksLikeTimestamp) {
+        fail("consume: --from " + std::to_string(start.value) +
+                 " is beyond the end of every partition (the highest is " +
+                 std::to_string(highest) + "); for a timestamp write --from @" +
+                 std::to_string(start.value),
+             kExitUsage);
+      }
+      for (int i = 0; i < list->cnt; ++i) {
+        auto [low, high] = bounds[i];
+        list->elems[i].offset = start.kind == StartPosition::Kind::kFromEnd
+                                    ? std::max(low, high - start.value)
+                                    : clamp_offset(list->elems[i], start.value, low, high);
+      }
+      return;
+    }
     case StartPosition::Kind::kTimestamp: {
       for (int i = 0; i < list->cnt; ++i) list->elems[i].offset = start.value;
       rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, list, timeout_ms);
@@ -119,6 +161,7 @@ void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
       // In a group, beginning/end only choose where to start without a
       // committed offset (auto.offset.reset); an offset or a timestamp is applied.
       if (state->start.kind == StartPosition::Kind::kOffset ||
+          state->start.kind == StartPosition::Kind::kFromEnd ||
           state->start.kind == StartPosition::Kind::kTimestamp) {
         resolve_start_offsets(rk, partitions, state->start, state->options->client.timeout_ms);
       }
@@ -135,7 +178,51 @@ void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   }
 }
 
-void print_message(const rd_kafka_message_t* message, const std::string& format) {
+void print_formatted(const rd_kafka_message_t* message, const std::vector<FormatPiece>& format) {
+  using Kind = FormatPiece::Kind;
+  std::string out;
+  for (const auto& piece : format) {
+    switch (piece.kind) {
+      case Kind::kLiteral: out += piece.text; break;
+      case Kind::kTopic: out += rd_kafka_topic_name(message->rkt); break;
+      case Kind::kPartition: out += std::to_string(message->partition); break;
+      case Kind::kOffset: out += std::to_string(message->offset); break;
+      case Kind::kKey:
+        if (message->key != nullptr) out.append(static_cast<const char*>(message->key), message->key_len);
+        break;
+      case Kind::kValue:
+        if (message->payload != nullptr) {
+          out.append(static_cast<const char*>(message->payload), message->len);
+        }
+        break;
+      case Kind::kTimestamp: out += std::to_string(rd_kafka_message_timestamp(message, nullptr)); break;
+      case Kind::kKeySize: out += message->key ? std::to_string(message->key_len) : "-1"; break;
+      case Kind::kValueSize: out += message->payload ? std::to_string(message->len) : "-1"; break;
+      case Kind::kHeaders: {
+        rd_kafka_headers_t* headers = nullptr;
+        if (rd_kafka_message_headers(message, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) break;
+        const char* name;
+        const void* value;
+        size_t size;
+        for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
+                           RD_KAFKA_RESP_ERR_NO_ERROR;
+             ++i) {
+          out += (i ? "," : "") + std::string(name) + "=";
+          if (value != nullptr) out.append(static_cast<const char*>(value), size);
+        }
+        break;
+      }
+    }
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
+void print_message(const rd_kafka_message_t* message, const ConsumeState& state) {
+  const std::string& format = state.options->format;
+  if (!state.format.empty()) {
+    print_formatted(message, state.format);
+    return;
+  }
   if (format != "json") {
     if (message->payload != nullptr) std::fwrite(message->payload, 1, message->len, stdout);
     std::fputc('\n', stdout);
@@ -200,6 +287,21 @@ void run_consume(const ConsumeOptions& opts) {
   ConsumeState state;
   state.options = &opts;
   state.start = *start;
+  if (!opts.print_format.empty() || !opts.print_fields.empty()) {
+    if (!opts.print_format.empty() && !opts.print_fields.empty()) {
+      fail("consume: give -f or --print, not both", kExitUsage);
+    }
+    if (opts.format != "text") fail("consume: -f/--print replace --format json", kExitUsage);
+    std::string format = opts.print_format;
+    if (!opts.print_fields.empty()) {
+      auto fields = print_fields_to_format(opts.print_fields);
+      if (!fields) fail("consume: " + fields.error().message, kExitUsage);
+      format = *fields;
+    }
+    auto pieces = parse_format(format);
+    if (!pieces) fail("consume: " + pieces.error().message, kExitUsage);
+    state.format = std::move(*pieces);
+  }
 
   std::vector<std::pair<std::string, std::string>> defaults{
       {"enable.partition.eof", "true"},
@@ -280,7 +382,7 @@ void run_consume(const ConsumeOptions& opts) {
       std::cerr << "holdfast: consume: " << reason << " (retrying)" << std::endl;
       continue;
     }
-    print_message(message, opts.format);
+    print_message(message, state);
     ++consumed;
     auto it = state.end_at_start.find(message->partition);
     if (it != state.end_at_start.end() && message->offset + 1 >= it->second)
@@ -297,12 +399,15 @@ void add_consume_command(CLI::App& app) {
   auto opts = std::make_shared<ConsumeOptions>();
   auto* consume = app.add_subcommand("consume", "Print messages from a topic");
   consume->add_option("topic", opts->topic, "Topic")->required();
-  consume->add_option("-o,--from", opts->from, "beginning, end, <offset> or @<timestamp-ms>")
+  consume
+      ->add_option("-o,--from", opts->from,
+                   "beginning|earliest|start, end|latest, <offset>, -<n> (n before the end) or "
+                   "@<timestamp-ms>")
       ->capture_default_str();
   consume->add_option("-n,--count", opts->count, "Stop after N messages")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   consume->add_option("-p,--partition", opts->partition, "Read only this partition")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   consume->add_option("-g,--group", opts->group,
                       "Join consumer group G (subscribe) instead of reading assigned partitions");
   consume->add_flag("-e,--exit-at-end", opts->exit_at_end,
@@ -312,6 +417,12 @@ void add_consume_command(CLI::App& app) {
                    "text (values, one per line) or json (one object per line)")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
+  consume->add_option("-f", opts->print_format,
+                      "kcat-style format, e.g. '%k\\t%s\\n' (%t topic, %p partition, %o offset, "
+                      "%k key, %s value, %T timestamp, %h headers, %K/%S key/value size)");
+  consume->add_option("--print", opts->print_fields,
+                      "Fields to print, tab-separated: key,partition,offset,timestamp,headers,"
+                      "topic,value (value last unless listed)");
   add_client_options(consume, opts->client);
   consume->callback([opts] { run_consume(*opts); });
 }

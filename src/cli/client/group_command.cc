@@ -33,12 +33,6 @@ struct GroupOptions {
   bool dry_run = false;             // seek
 };
 
-struct PartitionListDeleter {
-  void operator()(rd_kafka_topic_partition_list_t* list) const {
-    rd_kafka_topic_partition_list_destroy(list);
-  }
-};
-using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 
 using TopicPartition = std::pair<std::string, int32_t>;
 
@@ -71,6 +65,10 @@ EventPtr wait_result(rd_kafka_queue_t* queue, const ClientOptions& client,
 
 std::string or_dash(const std::string& text) {
   return text.empty() ? "-" : text;
+}
+// JSON's counterpart of or_dash: null where the text shows '-'.
+json or_null(const std::string& text) {
+  return text.empty() ? json(nullptr) : json(text);
 }
 std::string str(const char* text) {
   return text ? text : "";
@@ -271,8 +269,8 @@ void run_describe(const GroupOptions& opts) {
     json out{{"group", d.group},
              {"coordinator", coordinator_json(d)},
              {"state", state_name(d.state)},
-             {"protocol_type", d.simple ? "" : "consumer"},
-             {"balancer", d.assignor},
+             {"protocol_type", d.simple ? json(nullptr) : json("consumer")},
+             {"balancer", or_null(d.assignor)},
              {"members", d.members.size()},
              {"total_lag", total_lag},
              {"member_details", json::array()},
@@ -285,8 +283,8 @@ void run_describe(const GroupOptions& opts) {
       out["member_details"].push_back(
           {{"member_id", m.member_id},
            {"instance_id", m.instance_id.empty() ? json(nullptr) : json(m.instance_id)},
-           {"client_id", m.client_id},
-           {"host", m.host},
+           {"client_id", or_null(m.client_id)},
+           {"host", or_null(m.host)},
            {"assignment", assignment}});
     }
     for (const auto& [tp, row] : rows) {
@@ -298,8 +296,8 @@ void run_describe(const GroupOptions& opts) {
            {"log_end_offset", row.watermarks.log_end},
            {"lag", row.lag ? json(*row.lag) : json(nullptr)},
            {"member_id", row.member ? json(row.member->member_id) : json(nullptr)},
-           {"host", row.member ? json(row.member->host) : json(nullptr)},
-           {"client_id", row.member ? json(row.member->client_id) : json(nullptr)}});
+           {"host", row.member ? or_null(row.member->host) : json(nullptr)},
+           {"client_id", row.member ? or_null(row.member->client_id) : json(nullptr)}});
     }
     std::cout << out.dump() << '\n';
     return;

@@ -11,7 +11,7 @@ ArgResult<StartPosition> parse_seek_target(std::string_view spec) {
   }
   if (spec == "end" || spec == "latest") return StartPosition{StartPosition::Kind::kEnd, 0};
   auto parsed = parse_start_position(spec);
-  if (!parsed) {
+  if (!parsed || parsed->kind == StartPosition::Kind::kFromEnd) {
     return make_error(ArgErrc::kInvalid, "--to '" + std::string(spec) +
                                              "': expected start, end, <offset> or "
                                              "@<timestamp-ms>");
@@ -33,6 +33,8 @@ int64_t seek_offset(const StartPosition& target, int64_t log_start, int64_t log_
       return log_end;
     case StartPosition::Kind::kOffset:
       return std::clamp(target.value, log_start, log_end);
+    case StartPosition::Kind::kFromEnd:  // not accepted by parse_seek_target
+      return std::max(log_start, log_end - target.value);
     case StartPosition::Kind::kTimestamp:
       return offset_for_time < 0 ? log_end : std::clamp(offset_for_time, log_start, log_end);
   }

@@ -1,5 +1,6 @@
 // `holdfast produce <topic>`: one message per stdin line, waiting for every
 // delivery report before exiting.
+#include <csignal>
 #include <cstdint>
 #include <iostream>
 #include <memory>
@@ -8,10 +9,59 @@
 
 #include "cli/client/args.h"
 #include "cli/client/client.h"
+#include "cli/client/usage.h"
 #include "cli/commands.h"
 
 namespace holdfast::cli {
 namespace {
+
+volatile std::sig_atomic_t g_interrupted = 0;
+void on_interrupt(int) { g_interrupted = 1; }
+
+// SIGINT/SIGTERM without SA_RESTART, so a read of stdin returns at once.
+void install_interrupt_handlers() {
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+// Fails at once when the topic does not exist (and the broker does not create
+// it on this metadata request) or has no partition `partition`, instead of
+// waiting message.timeout.ms for every message.
+void check_topic(rd_kafka_t* rk, const std::string& name, int32_t partition, int timeout_ms) {
+  rd_kafka_topic_t* topic = rd_kafka_topic_new(rk, name.c_str(), nullptr);
+  std::unique_ptr<rd_kafka_topic_t, void (*)(rd_kafka_topic_t*)> owned(topic,
+                                                                        rd_kafka_topic_destroy);
+  const rd_kafka_metadata_t* metadata = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, topic, &metadata, timeout_ms);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    fail("produce: cannot get metadata for '" + name + "': " + rd_kafka_err2str(err));
+  }
+  std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> owned_metadata(
+      metadata, rd_kafka_metadata_destroy);
+  for (int i = 0; i < metadata->topic_cnt; ++i) {
+    const auto& t = metadata->topics[i];
+    if (name != t.topic) continue;
+    if (t.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+      fail("produce: topic '" + name +
+           "' does not exist (and the broker does not create topics on use); create it with "
+           "'holdfast topic create " + name + "'");
+    }
+    if (t.err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+      fail("produce: topic '" + name + "': " + rd_kafka_err2str(t.err));
+    }
+    // Other errors (a leader being elected for a just-created topic) are transient.
+    if (t.err == RD_KAFKA_RESP_ERR_NO_ERROR && partition >= 0 && partition >= t.partition_cnt) {
+      fail("produce: topic '" + name + "' has no partition " + std::to_string(partition) +
+               " (it has " + std::to_string(t.partition_cnt) + ": 0.." +
+               std::to_string(t.partition_cnt - 1) + ")",
+           kExitUsage);
+    }
+  }
+}
 
 struct ProduceOptions {
   ClientOptions client;
@@ -63,12 +113,14 @@ void run_produce(const ProduceOptions& opts) {
   rd_kafka_conf_set_opaque(conf.get(), &tally);
   rd_kafka_conf_set_dr_msg_cb(conf.get(), on_delivery);
   auto rk = make_handle(RD_KAFKA_PRODUCER, std::move(conf));
+  check_topic(rk.get(), opts.topic, opts.partition, opts.client.timeout_ms);
 
   const int32_t partition = opts.partition >= 0 ? opts.partition : RD_KAFKA_PARTITION_UA;
   uint64_t produced = 0;
+  install_interrupt_handlers();
   std::ios::sync_with_stdio(false);
   std::string line;
-  while (std::getline(std::cin, line)) {
+  while (!g_interrupted && std::getline(std::cin, line)) {
     KeyAndValue kv = split_key_value(line, opts.key_separator);
     rd_kafka_headers_t* message_headers = nullptr;
     if (!headers.empty()) {
@@ -87,7 +139,7 @@ void run_produce(const ProduceOptions& opts) {
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_size),
           RD_KAFKA_V_VALUE(kv.value.data(), kv.value.size()), RD_KAFKA_V_HEADERS(message_headers),
           RD_KAFKA_V_END);
-      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || g_interrupted) break;
       rd_kafka_poll(rk.get(), 100);  // the local queue is full: serve delivery reports, retry
     }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -99,7 +151,15 @@ void run_produce(const ProduceOptions& opts) {
 
   // Every accepted message gets exactly one delivery report, at the latest
   // after message.timeout.ms, so this loop ends.
-  while (tally.delivered + tally.failed < produced) rd_kafka_poll(rk.get(), 100);
+  while (!g_interrupted && tally.delivered + tally.failed < produced) rd_kafka_poll(rk.get(), 100);
+  if (g_interrupted) {
+    rd_kafka_poll(rk.get(), 0);  // reports that already arrived
+    const uint64_t in_flight = produced - tally.delivered - tally.failed;
+    fail("produce: interrupted: " + std::to_string(tally.delivered) + " delivered, " +
+             std::to_string(tally.failed) + " failed, " + std::to_string(in_flight) +
+             " in flight (not acknowledged: they may or may not be in the log)",
+         kExitInterrupted);
+  }
 
   if (tally.failed > 0) {
     fail("produce: " + std::to_string(tally.failed) + " of " + std::to_string(produced) +
@@ -121,7 +181,7 @@ void add_produce_command(CLI::App& app) {
                       "Split each line into key and value at the first SEP (no SEP: null key)");
   produce->add_option("--acks", opts->acks, "0, 1 or all")->capture_default_str();
   produce->add_option("-p,--partition", opts->partition, "Partition (default: the partitioner)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   produce->add_option("-z,--compression", opts->compression, "none, gzip, snappy, lz4 or zstd")
       ->capture_default_str();
   produce->add_option("-H,--header", opts->headers,

@@ -1,5 +1,7 @@
-// `holdfast topic create|list|describe|delete`, through librdkafka's Admin API
-// and Metadata.
+// `holdfast topic create|list|describe|delete|alter-config|add-partitions|
+// delete-records`, through librdkafka's Admin API and Metadata.
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -11,6 +13,7 @@
 
 #include "cli/client/args.h"
 #include "cli/client/client.h"
+#include "cli/client/usage.h"
 #include "cli/commands.h"
 
 namespace holdfast::cli {
@@ -26,6 +29,12 @@ struct TopicOptions {
   std::vector<std::string> configs;
   // delete
   std::vector<std::string> names;
+  // alter-config
+  std::vector<std::string> set_configs;
+  std::vector<std::string> delete_configs;
+  // delete-records
+  std::vector<int> record_partitions;  // empty: every partition
+  std::string before = "end";
 };
 
 std::string join_ids(const std::vector<int32_t>& ids) {
@@ -135,6 +144,147 @@ std::map<std::string, ConfigValue> describe_non_default_configs(rd_kafka_t* rk,
   return configs;
 }
 
+// alter-config: AlterConfigs replaces a topic's whole set of dynamic configs,
+// so the current dynamic ones are read first and sent back with the changes.
+void run_alter_config(const TopicOptions& opts) {
+  if (opts.set_configs.empty() && opts.delete_configs.empty()) {
+    fail("topic alter-config: nothing to change; give --set key=value or --delete key", kExitUsage);
+  }
+  std::vector<std::pair<std::string, std::string>> sets;
+  for (const auto& config : opts.set_configs) {
+    auto assignment = parse_assignment(config);
+    if (!assignment) fail("topic alter-config: --set " + assignment.error().message, kExitUsage);
+    sets.push_back(*assignment);
+  }
+  auto rk = make_admin_client(opts.client);
+  fetch_topic(rk.get(), opts.name, opts.client.timeout_ms);  // "does not exist" first
+  std::map<std::string, std::string> configs;
+  for (const auto& [key, config] :
+       describe_non_default_configs(rk.get(), opts.name, opts.client.timeout_ms)) {
+    if (config.source == "DYNAMIC_TOPIC_CONFIG") configs[key] = config.value;
+  }
+  for (const auto& key : opts.delete_configs) configs.erase(key);
+  for (const auto& [key, value] : sets) configs[key] = value;
+
+  rd_kafka_ConfigResource_t* resource =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, opts.name.c_str());
+  std::unique_ptr<rd_kafka_ConfigResource_t, void (*)(rd_kafka_ConfigResource_t*)> owned(
+      resource, rd_kafka_ConfigResource_destroy);
+  for (const auto& [key, value] : configs) {
+    rd_kafka_ConfigResource_set_config(resource, key.c_str(), value.c_str());
+  }
+  QueuePtr queue(rd_kafka_queue_new(rk.get()));
+  auto admin_options =
+      make_admin_options(rk.get(), RD_KAFKA_ADMIN_OP_ALTERCONFIGS, opts.client.timeout_ms);
+  rd_kafka_AlterConfigs(rk.get(), &resource, 1, admin_options.get(), queue.get());
+  auto event = wait_admin_result(queue.get(), opts.client.timeout_ms, "topic alter-config");
+  size_t count = 0;
+  const rd_kafka_ConfigResource_t** results = rd_kafka_AlterConfigs_result_resources(
+      rd_kafka_event_AlterConfigs_result(event.get()), &count);
+  for (size_t i = 0; i < count; ++i) {
+    if (rd_kafka_resp_err_t err = rd_kafka_ConfigResource_error(results[i]); err) {
+      const char* message = rd_kafka_ConfigResource_error_string(results[i]);
+      fail("topic alter-config '" + opts.name + "': " + (message ? message : rd_kafka_err2str(err)));
+    }
+  }
+  std::string changes;
+  for (const auto& [key, value] : sets) changes += (changes.empty() ? "" : ", ") + key + "=" + value;
+  for (const auto& key : opts.delete_configs) {
+    changes += (changes.empty() ? "" : ", ") + key + " (back to the default)";
+  }
+  std::cout << "altered topic " << opts.name << ": " << changes << '\n';
+}
+
+void run_add_partitions(const TopicOptions& opts) {
+  auto rk = make_admin_client(opts.client);
+  TopicInfo topic = fetch_topic(rk.get(), opts.name, opts.client.timeout_ms);
+  const int current = static_cast<int>(topic.partitions.size());
+  if (opts.partitions <= current) {
+    fail("topic add-partitions '" + opts.name + "': it has " + std::to_string(current) +
+             " partitions; --partitions is the new total and must be larger",
+         kExitUsage);
+  }
+  char errstr[512];
+  rd_kafka_NewPartitions_t* request =
+      rd_kafka_NewPartitions_new(opts.name.c_str(), opts.partitions, errstr, sizeof errstr);
+  if (request == nullptr) fail("topic add-partitions: " + std::string(errstr), kExitUsage);
+  std::unique_ptr<rd_kafka_NewPartitions_t, void (*)(rd_kafka_NewPartitions_t*)> owned(
+      request, rd_kafka_NewPartitions_destroy);
+  QueuePtr queue(rd_kafka_queue_new(rk.get()));
+  auto admin_options =
+      make_admin_options(rk.get(), RD_KAFKA_ADMIN_OP_CREATEPARTITIONS, opts.client.timeout_ms);
+  rd_kafka_CreatePartitions(rk.get(), &request, 1, admin_options.get(), queue.get());
+  auto event = wait_admin_result(queue.get(), opts.client.timeout_ms, "topic add-partitions");
+  size_t count = 0;
+  const rd_kafka_topic_result_t** results = rd_kafka_CreatePartitions_result_topics(
+      rd_kafka_event_CreatePartitions_result(event.get()), &count);
+  for (size_t i = 0; i < count; ++i) {
+    if (rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]); err) {
+      const char* message = rd_kafka_topic_result_error_string(results[i]);
+      fail("topic add-partitions '" + opts.name + "': " + (message ? message : rd_kafka_err2str(err)));
+    }
+  }
+  std::cout << "topic " << opts.name << ": " << current << " -> " << opts.partitions
+            << " partitions\n";
+}
+
+void run_delete_records(const TopicOptions& opts) {
+  int64_t before = RD_KAFKA_OFFSET_END;  // -1: up to the high watermark
+  if (opts.before != "end") {
+    auto parsed = parse_integer(opts.before, 0, INT64_MAX);
+    if (!parsed) {
+      fail("topic delete-records: --before '" + opts.before + "': expected an offset or end",
+           kExitUsage);
+    }
+    before = *parsed;
+  }
+  auto rk = make_admin_client(opts.client);
+  TopicInfo topic = fetch_topic(rk.get(), opts.name, opts.client.timeout_ms);
+  PartitionListPtr offsets(rd_kafka_topic_partition_list_new(1));
+  for (const auto& partition : topic.partitions) {
+    if (!opts.record_partitions.empty() &&
+        std::find(opts.record_partitions.begin(), opts.record_partitions.end(), partition.id) ==
+            opts.record_partitions.end()) {
+      continue;
+    }
+    rd_kafka_topic_partition_list_add(offsets.get(), opts.name.c_str(), partition.id)->offset =
+        before;
+  }
+  for (int p : opts.record_partitions) {
+    if (p >= static_cast<int>(topic.partitions.size())) {
+      fail("topic delete-records: topic '" + opts.name + "' has no partition " + std::to_string(p) +
+               " (it has " + std::to_string(topic.partitions.size()) + ")",
+           kExitUsage);
+    }
+  }
+  rd_kafka_DeleteRecords_t* request = rd_kafka_DeleteRecords_new(offsets.get());
+  QueuePtr queue(rd_kafka_queue_new(rk.get()));
+  auto admin_options =
+      make_admin_options(rk.get(), RD_KAFKA_ADMIN_OP_DELETERECORDS, opts.client.timeout_ms);
+  rd_kafka_DeleteRecords(rk.get(), &request, 1, admin_options.get(), queue.get());
+  rd_kafka_DeleteRecords_destroy(request);
+  auto event = wait_admin_result(queue.get(), opts.client.timeout_ms, "topic delete-records");
+  const rd_kafka_topic_partition_list_t* result =
+      rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(event.get()));
+  std::vector<std::vector<std::string>> rows{{"PARTITION", "LOG-START"}};
+  std::vector<std::string> failures;
+  for (int i = 0; result != nullptr && i < result->cnt; ++i) {
+    const auto& tp = result->elems[i];
+    if (tp.err) {
+      failures.push_back("partition " + std::to_string(tp.partition) + ": " +
+                         rd_kafka_err2str(tp.err));
+    } else {
+      rows.push_back({std::to_string(tp.partition), std::to_string(tp.offset)});
+    }
+  }
+  print_table(rows);
+  if (!failures.empty()) {
+    std::string line = "topic delete-records '" + opts.name + "': ";
+    for (size_t i = 0; i < failures.size(); ++i) line += (i ? "; " : "") + failures[i];
+    fail(line);
+  }
+}
+
 void run_describe(const TopicOptions& opts) {
   auto rk = make_admin_client(opts.client);
   TopicInfo topic = fetch_topic(rk.get(), opts.name, opts.client.timeout_ms);
@@ -234,13 +384,17 @@ void run_delete(const TopicOptions& opts) {
 
 void add_topic_command(CLI::App& app) {
   auto opts = std::make_shared<TopicOptions>();
-  auto* topic = app.add_subcommand("topic", "Create, list, describe and delete topics");
+  auto* topic = app.add_subcommand(
+      "topic", "Create, list, describe, alter and delete topics; add partitions; delete records");
   topic->require_subcommand(1);
 
   auto* create = topic->add_subcommand("create", "Create a topic");
   create->add_option("name", opts->name, "Topic name")->required();
-  create->add_option("-p,--partitions", opts->partitions,
-                     "Number of partitions (default: the broker's num.partitions)");
+  create->add_option("--partitions", opts->partitions,
+                     "Number of partitions (default: the broker's num.partitions)")
+      ->check(between(1, 100000));
+  reject_option(create, "-p",
+                "-p is a partition index in produce and consume; give the count as --partitions N");
   create->add_option("-r,--replication", opts->replication,
                      "Replication factor (default: the broker's default)");
   create->add_option("-c,--config", opts->configs, "Topic config key=value (repeatable)");
@@ -268,6 +422,37 @@ void add_topic_command(CLI::App& app) {
   remove->add_option("names", opts->names, "Topic names")->required();
   add_client_options(remove, opts->client);
   remove->callback([opts] { run_delete(*opts); });
+
+  auto* alter = topic->add_subcommand(
+      "alter-config", "Set or remove (back to the default) a topic's configs; the others stay");
+  alter->add_option("name", opts->name, "Topic name")->required();
+  alter->add_option("-s,--set", opts->set_configs, "key=value (repeatable)");
+  alter->add_option("-d,--delete", opts->delete_configs, "key (repeatable)");
+  add_client_options(alter, opts->client);
+  alter->callback([opts] { run_alter_config(*opts); });
+
+  auto* add_partitions =
+      topic->add_subcommand("add-partitions", "Grow a topic to --partitions N in total");
+  add_partitions->add_option("name", opts->name, "Topic name")->required();
+  add_partitions->add_option("--partitions", opts->partitions, "The new total partition count")
+      ->required()
+      ->check(between(1, 100000));
+  reject_option(add_partitions, "-p", "give the new total partition count as --partitions N");
+  add_client_options(add_partitions, opts->client);
+  add_partitions->callback([opts] { run_add_partitions(*opts); });
+
+  auto* delete_records = topic->add_subcommand(
+      "delete-records", "Delete the records below an offset (moves the log start offset)");
+  delete_records->add_option("name", opts->name, "Topic name")->required();
+  delete_records
+      ->add_option("-p,--partition", opts->record_partitions,
+                   "Partition index (repeatable; default: every partition)")
+      ->check(at_least(0));
+  delete_records
+      ->add_option("--before", opts->before, "Delete records below this offset, or `end` (all)")
+      ->required();
+  add_client_options(delete_records, opts->client);
+  delete_records->callback([opts] { run_delete_records(*opts); });
 }
 
 }  // namespace holdfast::cli

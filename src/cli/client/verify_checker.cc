@@ -51,6 +51,7 @@ Report check(const History& history) {
   Report r;
   r.group_used = history.group_used;
   r.drain_complete = history.drain_complete;
+  r.interrupted = history.interrupted;
   auto example = [&r](const std::string& kind, std::string text) {
     auto& list = r.examples[kind];
     if (list.size() < kMaxExamples) list.push_back(std::move(text));
@@ -167,11 +168,13 @@ Report check(const History& history) {
     }
     std::string where =
         s.offset >= 0 ? " (acknowledged at " + describe(Position{s.partition, s.offset}) + ")" : "";
-    if (!in_log) {
+    if (!in_log && history.interrupted) {
+      ++r.unconfirmed;  // the drain never got that far
+    } else if (!in_log) {
       ++r.lost;
       example("lost", describe(s.id) + where);
     }
-    if (history.group_used && !in_group) {
+    if (history.group_used && !in_group && !history.interrupted) {
       ++r.unseen_by_group;
       example("unseen_by_group", describe(s.id) + where);
     }
@@ -224,17 +227,24 @@ nlohmann::ordered_json report_json(const Report& r) {
   }
   nlohmann::ordered_json examples = nlohmann::ordered_json::object();
   for (const auto& [kind, list] : r.examples) examples[kind] = list;
+  const auto verdict = r.verdict();
   return nlohmann::ordered_json{
-      {"valid", r.valid()},
+      {"verdict", verdict == Report::Verdict::kOk     ? "ok"
+                  : verdict == Report::Verdict::kFail ? "fail"
+                                                      : "inconclusive"},
+      {"valid", verdict == Report::Verdict::kInconclusive ? nlohmann::ordered_json(nullptr)
+                                                          : nlohmann::ordered_json(r.valid())},
+      {"interrupted", r.interrupted},
       {"attempted", r.attempted},
       {"acknowledged", r.acknowledged},
       {"failed", r.failed},
       {"unknown", r.unknown},
       {"lost", r.lost},
+      {"unconfirmed", r.unconfirmed},
       {"corrupted", r.corrupted},
       {"inconsistent_offsets", r.inconsistent_offsets},
       {"unexpected", r.unexpected},
-      {"unseen_by_group", r.group_used ? nlohmann::ordered_json(r.unseen_by_group) : nullptr},
+      {"unseen_by_group", r.group_used && !r.interrupted ? nlohmann::ordered_json(r.unseen_by_group) : nullptr},
       {"group_processed", r.group_processed},
       {"group_distinct", r.group_distinct},
       {"group_duplicated", r.group_duplicated},
@@ -266,11 +276,15 @@ std::string report_summary(const Report& r) {
   line("failed (not acknowledged)", r.failed, "may or may not be in the log");
   if (r.unknown) line("no delivery report", r.unknown, "interrupted");
   line("lost", r.lost, r.lost ? "FAIL: acknowledged, not in the log" : "");
+  if (r.interrupted) {
+    line("not yet confirmed", r.unconfirmed,
+         "acknowledged, not read back before the interruption (not counted as lost)");
+  }
   line("corrupted", r.corrupted, r.corrupted ? "FAIL: checksum mismatch" : "");
   line("inconsistent offsets", r.inconsistent_offsets,
        r.inconsistent_offsets ? "FAIL: one offset, two messages" : "");
   if (r.unexpected) line("unexpected", r.unexpected, "FAIL: read but never sent");
-  if (r.group_used) {
+  if (r.group_used && !r.interrupted) {
     line("unseen by the group", r.unseen_by_group,
          r.unseen_by_group ? "acknowledged, never processed by the group" : "");
     std::string dist;
@@ -294,10 +308,18 @@ std::string report_summary(const Report& r) {
     if (kind == "group_duplicated" || kind == "unseen_by_group") continue;  // expected under faults
     out << "  e.g. " << kind << ": " << list.front() << '\n';
   }
-  if (r.valid()) {
-    out << "OK: every acknowledged message is in the log, intact, at one offset\n";
-  } else {
-    out << "FAIL: the delivery guarantee was violated\n";
+  switch (r.verdict()) {
+    case Report::Verdict::kOk:
+      out << "OK: every acknowledged message is in the log, intact, at one offset\n";
+      break;
+    case Report::Verdict::kFail:
+      out << "FAIL: the delivery guarantee was violated\n";
+      break;
+    case Report::Verdict::kInconclusive:
+      out << "INCONCLUSIVE: interrupted before every acknowledged message was read back; "
+             "nothing wrong seen in the "
+          << (r.acknowledged - r.unconfirmed) << " checked so far. Run it again to the end.\n";
+      break;
   }
   return out.str();
 }

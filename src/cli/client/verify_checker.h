@@ -45,6 +45,9 @@ struct History {
   std::vector<Read> drain_reads;  // everything the final drain read
   bool group_used = true;         // false: no consumers ran, "unseen by group" is not computed
   bool drain_complete = true;     // the drain reached every partition's end
+  // The run was interrupted (SIGINT/SIGTERM) before it drained: an acknowledged
+  // message the drain has not read yet is "unconfirmed", not lost.
+  bool interrupted = false;
 };
 
 struct Report {
@@ -59,6 +62,7 @@ struct Report {
   uint64_t group_distinct = 0;       // distinct ids the group processed
 
   uint64_t lost = 0;                 // acknowledged, never read by the drain
+  uint64_t unconfirmed = 0;          // interrupted run: acknowledged, not read (yet) by the drain
   uint64_t unseen_by_group = 0;      // acknowledged, never processed by the group
   uint64_t group_duplicated = 0;     // ids the group processed more than once
   std::map<uint64_t, uint64_t> group_duplicate_distribution;  // times processed -> ids
@@ -72,6 +76,7 @@ struct Report {
   uint64_t unexpected = 0;           // messages of this run that were never sent
   bool drain_complete = true;
   bool group_used = true;
+  bool interrupted = false;
 
   // Up to kMaxExamples descriptions per anomaly kind.
   std::map<std::string, std::vector<std::string>> examples;
@@ -81,13 +86,22 @@ struct Report {
   bool valid() const {
     return lost == 0 && corrupted == 0 && inconsistent_offsets == 0 && unexpected == 0;
   }
+
+  // kFail when a violation was seen (even in an interrupted run: corruption
+  // seen is corruption); else kInconclusive when interrupted; else kOk.
+  enum class Verdict { kOk, kFail, kInconclusive };
+  Verdict verdict() const {
+    if (!valid()) return Verdict::kFail;
+    return interrupted ? Verdict::kInconclusive : Verdict::kOk;
+  }
 };
 
 constexpr size_t kMaxExamples = 10;
 
 Report check(const History& history);
 
-// The report as JSON (counts, distribution, examples, "valid").
+// The report as JSON (counts, distribution, examples, "verdict", and "valid":
+// true, false, or null when inconclusive).
 nlohmann::ordered_json report_json(const Report& report);
 
 // A human summary, several lines, ending with a verdict line.

@@ -24,6 +24,7 @@
 
 #include "cli/client/args.h"
 #include "cli/client/client.h"
+#include "cli/client/usage.h"
 #include "cli/client/verify_checker.h"
 #include "cli/client/verify_consumers.h"
 #include "cli/client/verify_message.h"
@@ -60,7 +61,8 @@ struct VerifyOptions {
   double settle_timeout = 60;  // seconds, bound on the group catch-up and on the drain each
   double idle_timeout = 15;    // seconds without progress that end a wait early
   std::string report_path;
-  bool verbose = false;
+  int processing_ms = 0;  // consumers' "processing" time between recording and committing a batch
+  bool cleanup = false;   // delete the topic (if this run created it) and the group afterwards
   bool no_progress = false;
   // Hidden: consumer worker mode.
   bool internal_worker = false;
@@ -194,7 +196,7 @@ void run_producer(const VerifyOptions& opts, const std::string& acks, uint64_t r
   auto conf = make_conf(opts.client, defaults);
   rd_kafka_conf_set_opaque(conf.get(), &state);
   rd_kafka_conf_set_dr_msg_cb(conf.get(), on_delivery);
-  if (!opts.verbose) {
+  if (!opts.client.verbose) {
     rd_kafka_conf_set_log_cb(conf.get(), quiet_log);
     rd_kafka_conf_set_error_cb(conf.get(), quiet_error);
   }
@@ -254,9 +256,12 @@ void run_producer(const VerifyOptions& opts, const std::string& acks, uint64_t r
 
 // ---- Topic ----
 
-int32_t ensure_topic(const VerifyOptions& opts) {
+// Creates the topic if it is missing (setting `created`) and waits until every
+// partition has a leader; returns the partition count.
+int32_t ensure_topic(const VerifyOptions& opts, bool& created) {
+  created = false;
   auto conf = make_conf(opts.client, {{"client.id", "holdfast-verify-admin"}});
-  if (!opts.verbose) {
+  if (!opts.client.verbose) {
     rd_kafka_conf_set_log_cb(conf.get(), quiet_log);
     rd_kafka_conf_set_error_cb(conf.get(), quiet_error);
   }
@@ -286,6 +291,7 @@ int32_t ensure_topic(const VerifyOptions& opts) {
         const char* msg = rd_kafka_topic_result_error_string(results[i]);
         fail("verify: cannot create topic '" + opts.topic + "': " + (msg ? msg : rd_kafka_err2str(err)));
       }
+      if (!err) created = true;
     }
   }
   // Wait (bounded) until every partition has a leader.
@@ -325,7 +331,7 @@ DrainResult drain(const VerifyOptions& opts, uint64_t run_id, int32_t partitions
                                          {"enable.partition.eof", "true"},
                                          {"auto.offset.reset", "earliest"},
                                      });
-  if (!opts.verbose) {
+  if (!opts.client.verbose) {
     rd_kafka_conf_set_log_cb(conf.get(), quiet_log);
     rd_kafka_conf_set_error_cb(conf.get(), quiet_error);
   }
@@ -423,6 +429,39 @@ DrainResult drain(const VerifyOptions& opts, uint64_t run_id, int32_t partitions
   return result;
 }
 
+// ---- Cleanup ----
+
+// --cleanup: deletes the group (if one was used) and the topic if this run
+// created it. Failures are reported but do not change the verdict.
+void cleanup(const VerifyOptions& opts, bool created_topic, const std::string& group) {
+  auto conf = make_conf(opts.client, {{"client.id", "holdfast-verify-admin"}});
+  if (!opts.client.verbose) {
+    rd_kafka_conf_set_log_cb(conf.get(), quiet_log);
+    rd_kafka_conf_set_error_cb(conf.get(), quiet_error);
+  }
+  auto rk = make_handle(RD_KAFKA_PRODUCER, std::move(conf));
+  if (!group.empty()) {
+    auto error = delete_group(rk.get(), group, opts.client.timeout_ms);
+    if (error.empty()) {
+      std::cerr << "holdfast verify: deleted group '" << group << "'" << std::endl;
+    } else {
+      std::cerr << "holdfast verify: cannot delete group '" << group << "': " << error << std::endl;
+    }
+  }
+  if (!created_topic) {
+    std::cerr << "holdfast verify: kept topic '" << opts.topic << "' (it existed before this run)"
+              << std::endl;
+    return;
+  }
+  auto error = delete_topic(rk.get(), opts.topic, opts.client.timeout_ms);
+  if (error.empty()) {
+    std::cerr << "holdfast verify: deleted topic '" << opts.topic << "'" << std::endl;
+  } else {
+    std::cerr << "holdfast verify: cannot delete topic '" << opts.topic << "': " << error
+              << std::endl;
+  }
+}
+
 // ---- The run ----
 
 std::string self_executable() {
@@ -436,11 +475,13 @@ void run_verify(const VerifyOptions& opts) {
   if (opts.internal_worker) {
     verify::WorkerOptions w;
     w.client = opts.client;
+    w.client.preflight = false;  // a replacement may start while the broker restarts
     w.topic = opts.topic;
     w.group = opts.group;
     w.run_id = std::stoull(opts.internal_run_id, nullptr, 16);
     w.worker_id = opts.internal_worker_id;
-    w.verbose = opts.verbose;
+    w.verbose = opts.client.verbose;
+    w.processing_ms = opts.processing_ms;
     verify::run_consumer_worker(w);
     return;
   }
@@ -465,7 +506,8 @@ void run_verify(const VerifyOptions& opts) {
   std::signal(SIGTERM, on_interrupt);
   std::signal(SIGPIPE, SIG_IGN);
 
-  const int32_t partitions = ensure_topic(opts);
+  bool created_topic = false;
+  const int32_t partitions = ensure_topic(opts, created_topic);
   std::cerr << "holdfast verify: run " << hex64(run_id) << " on '" << opts.topic << "' ("
             << partitions << " partitions), "
             << (messages > 0 ? std::to_string(messages) + " messages" : std::string("messages"))
@@ -492,7 +534,11 @@ void run_verify(const VerifyOptions& opts) {
       args.push_back("-X");
       args.push_back(x);
     }
-    if (opts.verbose) args.push_back("--verbose");
+    if (opts.client.verbose) args.push_back("--verbose");
+    if (opts.processing_ms > 0) {
+      args.push_back("--processing-ms");
+      args.push_back(std::to_string(opts.processing_ms));
+    }
     fleet = std::make_unique<verify::ConsumerFleet>(self_executable(), args);
     try {
       for (int i = 0; i < opts.consumers; ++i) fleet->start_one();
@@ -593,6 +639,7 @@ void run_verify(const VerifyOptions& opts) {
   DrainResult drained = drain(opts, run_id, partitions, targets);
   history.drain_reads = std::move(drained.reads);
   history.drain_complete = drained.complete;
+  history.interrupted = g_interrupted != 0;
   progress_line.stop();
 
   verify::Report report = verify::check(history);
@@ -613,6 +660,15 @@ void run_verify(const VerifyOptions& opts) {
                                                    " exited by themselves"
                                             : "")
               << '\n';
+    if (opts.crash_consumers_every > 0 && fleet->kills() == 0) {
+      char hint[256];
+      std::snprintf(hint, sizeof hint,
+                    "  note: no consumer was killed: producing took %.1f s, less than "
+                    "--crash-consumers-every %s s; give a longer --duration (or more --messages) "
+                    "or a shorter period\n",
+                    produce_seconds, fmt_seconds(opts.crash_consumers_every).c_str());
+      std::cout << hint;
+    }
   }
   char timing[160];
   std::snprintf(timing, sizeof timing,
@@ -630,7 +686,7 @@ void run_verify(const VerifyOptions& opts) {
         {"acks", *acks},                  {"idempotent", opts.idempotent},
         {"producers", opts.producers},    {"consumers", opts.consumers},
         {"group", group},                 {"crash_consumers_every_s", opts.crash_consumers_every},
-        {"message_size", opts.message_size},
+        {"message_size", opts.message_size}, {"processing_ms", opts.processing_ms},
     };
     json["delivery_errors"] = errors;
     json["consumer_kills"] = fleet ? fleet->kills() : 0;
@@ -639,12 +695,16 @@ void run_verify(const VerifyOptions& opts) {
                         {"group_settle", group_seconds},
                         {"drain", drained.seconds},
                         {"total", seconds_since(started)}};
-    json["interrupted"] = g_interrupted != 0;
     std::ofstream out(opts.report_path);
     out << json.dump(2) << '\n';
     if (!out) fail("verify: cannot write the report to " + opts.report_path);
   }
-  if (g_interrupted) fail("verify: interrupted; the report above covers what happened until then");
+  if (opts.cleanup) cleanup(opts, created_topic, fleet ? group : std::string());
+  if (report.verdict() == verify::Report::Verdict::kInconclusive) {
+    fail("verify: interrupted: INCONCLUSIVE (" + std::to_string(report.unconfirmed) +
+             " acknowledged messages not read back yet; none counted as lost)",
+         kExitInterrupted);
+  }
   if (!report.valid()) {
     fail("verify: FAILED: " + std::to_string(report.lost) + " lost, " +
          std::to_string(report.corrupted) + " corrupted, " +
@@ -664,16 +724,17 @@ void add_verify_command(CLI::App& app) {
   cmd->add_option("--topic,-t", opts->topic, "Topic (created if missing)")->required();
   cmd->add_option("--messages,-n", opts->messages, "Messages to send (default 10000; with "
                                                    "--duration: no limit)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--partitions,-p", opts->partitions, "Partitions when creating the topic")
+      ->check(at_least(0));
+  cmd->add_option("--partitions", opts->partitions, "Partitions when creating the topic")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(between(1, 100000));
+  reject_option(cmd, "-p", "-p is a partition index in produce and consume; give the count as --partitions N");
   cmd->add_option("--replication-factor", opts->replication,
                   "Replication factor when creating the topic (-1: the broker's default)")
       ->capture_default_str();
   cmd->add_option("--rate", opts->rate, "Messages per second over all producers (0: unlimited)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--acks", opts->acks, "0, 1 or all")->capture_default_str();
   cmd->add_flag("--idempotent", opts->idempotent, "Idempotent producers (enable.idempotence)");
   cmd->add_option("--producers", opts->producers, "Producer instances (threads, one client each)")
@@ -686,22 +747,28 @@ void add_verify_command(CLI::App& app) {
   cmd->add_option("--group,-g", opts->group, "Group id (default: holdfast-verify-<run id>)");
   cmd->add_option("--crash-consumers-every", opts->crash_consumers_every,
                   "SIGKILL a random consumer every S seconds while producing, and start a new one")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--duration,-d", opts->duration, "Produce for D seconds")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--message-size", opts->message_size, "Bytes per message (at least the header)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--settle-timeout", opts->settle_timeout,
                   "Seconds to wait for the group to catch up, and for the drain, each")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(0.1));
   cmd->add_option("--idle-timeout", opts->idle_timeout,
                   "End the group catch-up early after S seconds without progress")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(0.1));
   cmd->add_option("--report", opts->report_path, "Write the JSON report to this file");
-  cmd->add_flag("--verbose,-v", opts->verbose, "Show the client library's logs");
+  cmd->add_option("--processing-ms", opts->processing_ms,
+                  "Each consumer spends N ms \"processing\" a batch between recording it and "
+                  "committing its offsets (makes redelivery after a kill visible)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 60000));
+  cmd->add_flag("--cleanup", opts->cleanup,
+                "Afterwards delete the group, and the topic if this run created it");
   cmd->add_flag("--no-progress", opts->no_progress, "No progress line even on a terminal");
   // Hidden: how the command re-executes itself as a consumer process.
   cmd->add_flag("--internal-consumer", opts->internal_worker)->group("");

@@ -15,6 +15,7 @@
 #include <iostream>
 #include <map>
 #include <stdexcept>
+#include <thread>
 
 extern char** environ;
 
@@ -41,11 +42,6 @@ bool write_all(int fd, const std::string& data) {
   return true;
 }
 
-struct PartitionListDeleter {
-  void operator()(rd_kafka_topic_partition_list_t* list) const {
-    rd_kafka_topic_partition_list_destroy(list);
-  }
-};
 
 char status_char(DecodedMessage::Status status) {
   switch (status) {
@@ -149,6 +145,11 @@ void run_consumer_worker(const WorkerOptions& opts) {
     if (lines.empty()) continue;
     // "Processing" is recording: it reaches the pipe before the commit.
     if (!write_all(STDOUT_FILENO, lines)) break;  // the parent is gone
+    // --processing-ms: the work a real consumer does before it commits; a kill
+    // landing here means the batch is processed again by the next owner.
+    if (opts.processing_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(opts.processing_ms));
+    }
     std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter> offsets(
         rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size())));
     for (const auto& [partition, offset] : next_offsets) {

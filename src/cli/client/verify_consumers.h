@@ -33,6 +33,7 @@ struct WorkerOptions {
   uint64_t run_id = 0;
   int32_t worker_id = 0;
   bool verbose = false;
+  int processing_ms = 0;  // time between recording a batch and committing it
 };
 
 // Joins `group`, and for every batch it polls: records each message on fd 1,

@@ -12,6 +12,39 @@ TEST(ParseStartPosition, AcceptsNamedPositions) {
   EXPECT_EQ(parse_start_position("end").value(), (StartPosition{Kind::kEnd, 0}));
 }
 
+TEST(ParseStartPosition, AcceptsTheWordsOfGroupSeek) {
+  for (const char* word : {"beginning", "earliest", "start"}) {
+    EXPECT_EQ(parse_start_position(word).value(), (StartPosition{Kind::kBeginning, 0})) << word;
+  }
+  EXPECT_EQ(parse_start_position("latest").value(), (StartPosition{Kind::kEnd, 0}));
+}
+
+TEST(ParseStartPosition, NegativeIsRelativeToTheEnd) {
+  EXPECT_EQ(parse_start_position("-10").value(), (StartPosition{Kind::kFromEnd, 10}));
+  EXPECT_EQ(parse_start_position("-1").value(), (StartPosition{Kind::kFromEnd, 1}));
+}
+
+TEST(ParseFormat, FieldsLiteralsAndEscapes) {
+  using K = FormatPiece::Kind;
+  auto pieces = parse_format("%t[%p]@%o %k=%s\\t%T %h %K/%S 100%%\\n").value();
+  std::vector<FormatPiece> expected{
+      {K::kTopic, ""}, {K::kLiteral, "["}, {K::kPartition, ""}, {K::kLiteral, "]@"},
+      {K::kOffset, ""}, {K::kLiteral, " "}, {K::kKey, ""}, {K::kLiteral, "="},
+      {K::kValue, ""}, {K::kLiteral, "\t"}, {K::kTimestamp, ""}, {K::kLiteral, " "},
+      {K::kHeaders, ""}, {K::kLiteral, " "}, {K::kKeySize, ""}, {K::kLiteral, "/"},
+      {K::kValueSize, ""}, {K::kLiteral, " 100%\n"}};
+  EXPECT_EQ(pieces, expected);
+  EXPECT_FALSE(parse_format("%x").ok());
+  EXPECT_FALSE(parse_format("abc%").ok());
+}
+
+TEST(PrintFields, TabSeparatedWithTheValueLast) {
+  EXPECT_EQ(print_fields_to_format("key,partition,offset").value(), "%k\t%p\t%o\t%s\n");
+  EXPECT_EQ(print_fields_to_format("value,key").value(), "%s\t%k\n");
+  EXPECT_FALSE(print_fields_to_format("key,colour").ok());
+  EXPECT_FALSE(print_fields_to_format("").ok());
+}
+
 TEST(ParseStartPosition, AcceptsOffsets) {
   EXPECT_EQ(parse_start_position("0").value(), (StartPosition{Kind::kOffset, 0}));
   EXPECT_EQ(parse_start_position("1234567890123").value(),
@@ -25,7 +58,7 @@ TEST(ParseStartPosition, AcceptsTimestamps) {
 }
 
 TEST(ParseStartPosition, RejectsEverythingElse) {
-  for (const char* bad : {"", "begin", "END", "-1", "+3", "12x", "@", "@-5", "@abc", " 1", "1 ",
+  for (const char* bad : {"", "begin", "END", "-0", "--1", "-x", "+3", "12x", "@", "@-5", "@abc", " 1", "1 ",
                           "99999999999999999999"}) {
     auto result = parse_start_position(bad);
     EXPECT_FALSE(result.ok()) << "accepted '" << bad << "'";

@@ -112,6 +112,33 @@ TEST(VerifyChecker, DetectsLost) {
   EXPECT_EQ(report_json(r)["lost"], 1);
 }
 
+TEST(VerifyChecker, InterruptedRunIsInconclusiveNotLost) {
+  History h = clean_history(10);
+  h.drain_reads.resize(4);  // interrupted: the drain read 4 of 10
+  h.group_reads.resize(2);
+  h.interrupted = true;
+  Report r = check(h);
+  EXPECT_EQ(r.lost, 0u);
+  EXPECT_EQ(r.unconfirmed, 6u);
+  EXPECT_EQ(r.verdict(), Report::Verdict::kInconclusive);
+  std::string summary = report_summary(r);
+  EXPECT_EQ(summary.find("FAIL"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("INCONCLUSIVE"), std::string::npos) << summary;
+  auto json = report_json(r);
+  EXPECT_EQ(json["lost"], 0);
+  EXPECT_TRUE(json["valid"].is_null());
+  EXPECT_EQ(json["verdict"], "inconclusive");
+}
+
+TEST(VerifyChecker, InterruptedRunStillFailsOnCorruptionSeen) {
+  History h = clean_history(10);
+  h.drain_reads[1].status = Status::kCorrupt;
+  h.interrupted = true;
+  Report r = check(h);
+  EXPECT_EQ(r.verdict(), Report::Verdict::kFail);
+  EXPECT_EQ(report_json(r)["valid"], false);
+}
+
 TEST(VerifyChecker, DetectsUnseenByGroupWithoutFailing) {
   History h = clean_history(10);
   h.group_reads.erase(h.group_reads.begin() + 5);
