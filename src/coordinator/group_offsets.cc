@@ -9,7 +9,6 @@
 
 #include "base/log.h"
 #include "coordinator/group_coordinator.h"
-#include "coordinator/group_record_layout.h"
 #include "coordinator/group_state.h"
 
 namespace holdfast::coordinator {

@@ -1,7 +1,5 @@
 #include "coordinator/group_records.h"
 
-#include "coordinator/group_record_layout.h"
-
 #include <limits>
 
 namespace holdfast::coordinator {
@@ -127,7 +125,7 @@ std::string encode_offset_value(const OffsetValue& v) {
     out.i64(v.commit_timestamp_ms);
     out.i64(v.expire_timestamp_ms);
   } else {
-    out.i16(kOffsetValueVersionWritten);
+    out.i16(kOffsetValueVersion);
     out.i64(v.offset);
     out.i32(v.leader_epoch);
     out.str(metadata);
@@ -138,7 +136,7 @@ std::string encode_offset_value(const OffsetValue& v) {
 
 std::string encode_group_value(const GroupValue& v) {
   Out out;
-  out.i16(kGroupValueVersionWritten);
+  out.i16(kGroupValueVersion);
   out.str(v.protocol_type);
   out.i32(v.generation);
   out.nullable_str(v.protocol_name);
@@ -236,14 +234,6 @@ std::optional<GroupValue> read_group_value(In in, int16_t version) {
 }
 
 }  // namespace
-
-Result<OffsetValue, RecordErrc> decode_offset_value(std::span<const uint8_t> data) {
-  return decode_offset_value(data, nullptr);
-}
-
-Result<GroupValue, RecordErrc> decode_group_value(std::span<const uint8_t> data) {
-  return decode_group_value(data, nullptr);
-}
 
 Result<OffsetValue, RecordErrc> decode_offset_value(std::span<const uint8_t> data,
                                                     RecordLayout* layout) {

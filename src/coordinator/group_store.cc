@@ -5,7 +5,6 @@
 
 #include "base/log.h"
 #include "coordinator/group_coordinator.h"
-#include "coordinator/group_record_layout.h"
 #include "coordinator/group_state.h"
 #include "record/batch.h"
 

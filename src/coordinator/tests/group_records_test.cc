@@ -1,5 +1,4 @@
 #include "coordinator/group_records.h"
-#include "coordinator/group_record_layout.h"
 
 #include <gtest/gtest.h>
 

@@ -9,7 +9,6 @@
 #include <map>
 
 #include "coordinator/group_coordinator.h"
-#include "coordinator/group_record_layout.h"
 #include "coordinator/tests/legacy_group_records.h"
 #include "io/posix_file_system.h"
 #include "record/batch.h"
