@@ -32,6 +32,10 @@ Result<void, TopicConfigErrc> validate_topic_configs(const metadata::ConfigMap& 
 std::vector<TopicConfigEntry> describe_topic_configs(const BrokerConfig& broker,
                                                      const metadata::ConfigMap& overrides);
 
+// compression.type: the codec (record::Compression's id) that produced batches
+// are recompressed with on append, or nullopt for `producer` (kept as sent).
+std::optional<int8_t> topic_compression(const metadata::ConfigMap& overrides);
+
 // The storage settings a topic's partitions run with.
 storage::LogConfig log_config_for(const BrokerConfig& broker, const metadata::ConfigMap& overrides);
 
