@@ -4,6 +4,7 @@
 // the map always equals a replay of the log) and answered once the record is
 // durable; until then the partition counts as a pending commit, which
 // OffsetFetch with require_stable answers with unstable_offset_commit.
+#include <algorithm>
 #include <memory>
 
 #include "base/log.h"
@@ -84,14 +85,17 @@ void GroupCoordinator::commit(CommitParams params, std::function<void(CommitResu
       std::vector<std::pair<TopicPartitionKey, OffsetValue>> values;
       for (size_t i = 0; i < params.offsets.size(); ++i) {
         const auto& o = params.offsets[i];
-        if (o.metadata && int64_t(o.metadata->size()) > options_.offset_metadata_max_bytes) {
+        // Kafka's record stores the metadata with an int16 length.
+        const int64_t max_metadata = std::min<int64_t>(options_.offset_metadata_max_bytes,
+                                                       int64_t(kMaxOffsetMetadataBytes));
+        if (o.metadata && int64_t(o.metadata->size()) > max_metadata) {
           result.errors[i] = GroupErrc::offset_metadata_too_large;
           continue;
         }
         OffsetValue v;
         v.offset = o.offset;
         v.leader_epoch = o.leader_epoch;
-        v.metadata = o.metadata;
+        v.metadata = o.metadata.value_or("");  // as Kafka stores (and returns) a null
         v.commit_timestamp_ms = ts;
         v.expire_timestamp_ms = o.expire_timestamp_ms;
         records.emplace_back(encode_key(OffsetKey{params.group_id, o.tp.topic, o.tp.partition}),

@@ -115,12 +115,22 @@ std::string encode_key(const RecordKey& key) {
 
 std::string encode_offset_value(const OffsetValue& v) {
   Out out;
-  out.i16(kOffsetValueVersion);
-  out.i64(v.offset);
-  out.i32(v.leader_epoch);
-  out.long_nullable_str(v.metadata);
-  out.i64(v.commit_timestamp_ms);
-  out.i64(v.expire_timestamp_ms);
+  const std::string metadata = v.metadata.value_or("");
+  if (v.expire_timestamp_ms >= 0) {
+    // Kafka writes version 1 (no leader epoch) for a commit with an expire
+    // timestamp (OffsetCommit v2-4 retention_time_ms).
+    out.i16(kOffsetValueVersionExpiring);
+    out.i64(v.offset);
+    out.str(metadata);
+    out.i64(v.commit_timestamp_ms);
+    out.i64(v.expire_timestamp_ms);
+  } else {
+    out.i16(kOffsetValueVersion);
+    out.i64(v.offset);
+    out.i32(v.leader_epoch);
+    out.str(metadata);
+    out.i64(v.commit_timestamp_ms);
+  }
   return out.take();
 }
 
@@ -151,7 +161,7 @@ Result<RecordKey, RecordErrc> decode_key(std::span<const uint8_t> data) {
   int16_t version = in.i16();
   if (!in.ok()) return make_error(RecordErrc::malformed, "key shorter than its version");
   RecordKey key;
-  if (version == kOffsetKeyVersion) {
+  if (version == 0 || version == 1) {
     OffsetKey k;
     k.group = in.str();
     k.topic = in.str();
@@ -166,52 +176,105 @@ Result<RecordKey, RecordErrc> decode_key(std::span<const uint8_t> data) {
   return key;
 }
 
-Result<OffsetValue, RecordErrc> decode_offset_value(std::span<const uint8_t> data) {
-  In in(data);
-  int16_t version = in.i16();
-  if (in.ok() && version != kOffsetValueVersion) {
-    return make_error(RecordErrc::unknown_version,
-                      "unknown offset value version " + std::to_string(version));
-  }
+namespace {
+
+// Kafka's OffsetCommitValue at `version` (0..3), after the version field.
+std::optional<OffsetValue> read_kafka_offset_value(In in, int16_t version) {
+  OffsetValue v;
+  v.offset = in.i64();
+  if (version >= 3) v.leader_epoch = in.i32();
+  v.metadata = in.str();
+  v.commit_timestamp_ms = in.i64();
+  if (version == 1) v.expire_timestamp_ms = in.i64();
+  if (!in.ok() || !in.at_end()) return std::nullopt;
+  return v;
+}
+
+// The layout of Holdfast releases before Kafka's formats (value version 1):
+// offset, leader epoch, int32-length nullable metadata, commit timestamp,
+// expire timestamp.
+std::optional<OffsetValue> read_legacy_offset_value(In in) {
   OffsetValue v;
   v.offset = in.i64();
   v.leader_epoch = in.i32();
   v.metadata = in.long_nullable_str();
   v.commit_timestamp_ms = in.i64();
   v.expire_timestamp_ms = in.i64();
-  if (!in.ok()) return make_error(RecordErrc::malformed, "malformed offset value");
+  if (!in.ok() || !in.at_end()) return std::nullopt;
   return v;
 }
 
-Result<GroupValue, RecordErrc> decode_group_value(std::span<const uint8_t> data) {
-  In in(data);
-  int16_t version = in.i16();
-  if (in.ok() && version != kGroupValueVersion) {
-    return make_error(RecordErrc::unknown_version,
-                      "unknown group value version " + std::to_string(version));
-  }
+// Kafka's GroupMetadataValue at `version` (0..3), after the version field.
+// The legacy Holdfast layout (version 1) is exactly Kafka's version 3.
+std::optional<GroupValue> read_group_value(In in, int16_t version) {
   GroupValue v;
   v.protocol_type = in.str();
   v.generation = in.i32();
   v.protocol_name = in.nullable_str();
   v.leader = in.nullable_str();
-  v.state_timestamp_ms = in.i64();
+  v.state_timestamp_ms = version >= 2 ? in.i64() : -1;
   int32_t count = in.i32();
-  if (!in.ok() || count < 0) return make_error(RecordErrc::malformed, "malformed group value");
+  if (!in.ok() || count < 0) return std::nullopt;
   for (int32_t i = 0; i < count && in.ok(); ++i) {
     StoredMember m;
     m.member_id = in.str();
-    m.group_instance_id = in.nullable_str();
+    if (version >= 3) m.group_instance_id = in.nullable_str();
     m.client_id = in.str();
     m.client_host = in.str();
-    m.rebalance_timeout_ms = in.i32();
+    // Kafka's reader takes the session timeout for the rebalance timeout of v0.
+    int32_t rebalance_timeout = version >= 1 ? in.i32() : -1;
     m.session_timeout_ms = in.i32();
+    m.rebalance_timeout_ms = version >= 1 ? rebalance_timeout : m.session_timeout_ms;
     m.subscription = in.bytes();
     m.assignment = in.bytes();
     v.members.push_back(std::move(m));
   }
-  if (!in.ok()) return make_error(RecordErrc::malformed, "malformed group value");
+  if (!in.ok() || !in.at_end()) return std::nullopt;
   return v;
+}
+
+}  // namespace
+
+Result<OffsetValue, RecordErrc> decode_offset_value(std::span<const uint8_t> data,
+                                                    RecordLayout* layout) {
+  In in(data);
+  int16_t version = in.i16();
+  if (!in.ok()) return make_error(RecordErrc::malformed, "offset value shorter than its version");
+  if (version < 0 || version > 3) {
+    return make_error(RecordErrc::unknown_version,
+                      "unknown offset value version " + std::to_string(version));
+  }
+  if (layout) *layout = RecordLayout::kafka;
+  if (auto v = read_kafka_offset_value(in, version)) return *v;
+  if (version == 1) {
+    if (auto v = read_legacy_offset_value(in)) {
+      if (layout) *layout = RecordLayout::holdfast_legacy;
+      return *v;
+    }
+  }
+  return make_error(RecordErrc::malformed,
+                    "malformed offset value (version " + std::to_string(version) + ")");
+}
+
+Result<GroupValue, RecordErrc> decode_group_value(std::span<const uint8_t> data,
+                                                  RecordLayout* layout) {
+  In in(data);
+  int16_t version = in.i16();
+  if (!in.ok()) return make_error(RecordErrc::malformed, "group value shorter than its version");
+  if (version < 0 || version > 3) {
+    return make_error(RecordErrc::unknown_version,
+                      "unknown group value version " + std::to_string(version));
+  }
+  if (layout) *layout = RecordLayout::kafka;
+  if (auto v = read_group_value(in, version)) return std::move(*v);
+  if (version == 1) {
+    if (auto v = read_group_value(in, 3)) {
+      if (layout) *layout = RecordLayout::holdfast_legacy;
+      return std::move(*v);
+    }
+  }
+  return make_error(RecordErrc::malformed,
+                    "malformed group value (version " + std::to_string(version) + ")");
 }
 
 int32_t java_string_hash(std::string_view s) {

@@ -1,6 +1,8 @@
 // Persistence of the coordinator: appending records to __consumer_offsets-N,
 // waiting for their durability, and rebuilding the state by replaying the
 // partition (docs/storage-format.md, "Consumer offsets and group metadata").
+#include <set>
+
 #include "base/log.h"
 #include "coordinator/group_coordinator.h"
 #include "coordinator/group_state.h"
@@ -131,6 +133,10 @@ void GroupCoordinator::load_partition(CoordinatorPartition& part) {
   const int64_t end = log->log_end_offset();
   std::map<std::string, GroupValue> groups;
   std::map<std::string, std::map<TopicPartitionKey, OffsetValue>> offsets;
+  // Keys whose latest record is in the legacy Holdfast layout: rewritten in
+  // Kafka's layout once loaded (docs/storage-format.md, "Upgrading").
+  std::set<std::string> legacy_groups;
+  std::set<std::pair<std::string, TopicPartitionKey>> legacy_offsets;
   size_t records_seen = 0;
   bool failed = false;
   while (offset < end && !failed) {
@@ -174,29 +180,35 @@ void GroupCoordinator::load_partition(CoordinatorPartition& part) {
         }
         if (const auto* k = std::get_if<OffsetKey>(&*key)) {
           TopicPartitionKey tp{k->topic, k->partition};
+          legacy_offsets.erase({k->group, tp});
           if (!r.value) {
             offsets[k->group].erase(tp);
             continue;
           }
-          auto value = decode_offset_value(r.value->span());
+          RecordLayout layout = RecordLayout::kafka;
+          auto value = decode_offset_value(r.value->span(), &layout);
           if (!value) {
             HF_WARN("group coordinator: skipping offset record at {}-{}@{}: {}", kOffsetsTopic,
                     part.index, r.offset, value.error().message);
             continue;
           }
+          if (layout == RecordLayout::holdfast_legacy) legacy_offsets.insert({k->group, tp});
           offsets[k->group][tp] = *value;
         } else {
           const auto& group = std::get<GroupKey>(*key).group;
+          legacy_groups.erase(group);
           if (!r.value) {
             groups.erase(group);
             continue;
           }
-          auto value = decode_group_value(r.value->span());
+          RecordLayout layout = RecordLayout::kafka;
+          auto value = decode_group_value(r.value->span(), &layout);
           if (!value) {
             HF_WARN("group coordinator: skipping group record at {}-{}@{}: {}", kOffsetsTopic,
                     part.index, r.offset, value.error().message);
             continue;
           }
+          if (layout == RecordLayout::holdfast_legacy) legacy_groups.insert(group);
           groups[group] = std::move(*value);
         }
       }
@@ -208,6 +220,37 @@ void GroupCoordinator::load_partition(CoordinatorPartition& part) {
     part.status = CoordinatorPartition::Status::failed;
     return;
   }
+  // The upgrade from the legacy layout: the live state's legacy records are
+  // appended again in Kafka's layout, in one batch. Not waited for: if it is
+  // lost in a crash the legacy records are still there and the next load
+  // rewrites them again; the cleaner drops the superseded ones.
+  std::vector<std::pair<std::string, std::optional<std::string>>> migrated;
+  for (const auto& id : legacy_groups) {
+    migrated.emplace_back(encode_key(GroupKey{id}), encode_group_value(groups.at(id)));
+  }
+  for (const auto& [id, tp] : legacy_offsets) {
+    OffsetValue value = offsets.at(id).at(tp);
+    if (value.metadata && value.metadata->size() > kMaxOffsetMetadataBytes) value.metadata = "";
+    migrated.emplace_back(encode_key(OffsetKey{id, tp.topic, tp.partition}),
+                          encode_offset_value(value));
+  }
+  if (!migrated.empty()) {
+    if (append_locked(part, migrated).error != GroupErrc::none) {
+      HF_WARN("group coordinator: could not rewrite {}-{} in Kafka's record format; "
+              "will retry at the next start",
+              kOffsetsTopic, part.index);
+    } else {
+      HF_INFO("group coordinator: {}-{}: rewrote {} records of the old layout in Kafka's format",
+              kOffsetsTopic, part.index, migrated.size());
+    }
+  }
+  // Now in Kafka's layout, the metadata is never null (the first read in
+  // Kafka's layout would give the empty string).
+  for (auto& [id, committed] : offsets) {
+    for (auto& [tp, value] : committed) {
+      if (!value.metadata || value.metadata->size() > kMaxOffsetMetadataBytes) value.metadata = "";
+    }
+  }
   int64_t t = now();
   for (auto& [id, value] : groups) {
     auto group = std::make_unique<Group>();
@@ -216,7 +259,10 @@ void GroupCoordinator::load_partition(CoordinatorPartition& part) {
     group->protocol_type = value.protocol_type;
     group->protocol_name = value.protocol_name;
     group->leader = value.leader;
-    group->state_timestamp_ms = value.state_timestamp_ms;
+    // Versions 0 and 1 of the group value have no state timestamp: the
+    // offsets' retention clock starts at the load.
+    group->state_timestamp_ms = value.state_timestamp_ms >= 0 ? value.state_timestamp_ms
+                                                              : wall_now();
     for (auto& s : value.members) {
       Member m;
       m.member_id = s.member_id;

@@ -8,6 +8,7 @@
 #include "base/crc32c.h"
 #include "base/varint.h"
 #include "record/compression.h"
+#include "record/recompress.h"
 
 namespace holdfast::record {
 
@@ -365,6 +366,29 @@ Result<std::vector<Record>, Errc> decode_records_bounded(std::span<const uint8_t
 }
 
 // ---- BatchBuilder ----
+
+Result<Bytes, Errc> recompress_batch(std::span<const uint8_t> batch, Compression target,
+                                     size_t max_decompressed_bytes) {
+  auto header = check_batch(batch);
+  if (!header) return header.error();
+  batch = batch.subspan(0, header->size_in_bytes());
+  if (header->compression() == target) return Bytes::copy_of(batch);
+  std::vector<uint8_t> storage;
+  auto body = records_body(batch, *header, max_decompressed_bytes, storage);
+  if (!body) return body.error();
+  auto compressed = compress(target, *body);
+  if (!compressed) return compressed.error();
+  std::vector<uint8_t> out(kBatchHeaderSize + compressed->size());
+  std::memcpy(out.data(), batch.data(), kBatchHeaderSize);
+  std::memcpy(out.data() + kBatchHeaderSize, compressed->data(), compressed->size());
+  uint8_t* p = out.data();
+  uint16_t attributes = uint16_t((load_be16(p + kAttributesOffset) & ~uint16_t(kCompressionMask)) |
+                                 uint16_t(uint8_t(target)));
+  store_be16(p + kAttributesOffset, attributes);
+  store_be32(p + kLengthOffset, uint32_t(out.size() - kLogOverhead));
+  store_be32(p + kCrcOffset, compute_batch_crc(out));
+  return Bytes(std::move(out));
+}
 
 BatchBuilder::BatchBuilder(Compression compression) : compression_(compression) {}
 

@@ -61,8 +61,10 @@ const std::map<std::string, Definition>& definitions() {
   static const std::map<std::string, Definition> table = {
       {"cleanup.policy",
        {fixed("delete"), one_of({"delete", "compact", "compact,delete", "delete,compact"})}},
-      // Batches are stored as the producer sent them; recompression is not done.
-      {"compression.type", {fixed("producer"), one_of({"producer"})}},
+      // Not `producer`: produced batches are recompressed with this codec on
+      // append (topic_compression, handlers/produce.cc).
+      {"compression.type",
+       {fixed("producer"), one_of({"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"})}},
       {"delete.retention.ms", {fixed("86400000"), long_at_least(0)}},
       {"file.delete.delay.ms", {fixed("60000"), long_at_least(0)}},
       {"flush.messages",
@@ -225,6 +227,17 @@ std::vector<TopicConfigEntry> describe_topic_configs(const BrokerConfig& broker,
     out.push_back(std::move(e));
   }
   return out;
+}
+
+std::optional<int8_t> topic_compression(const metadata::ConfigMap& overrides) {
+  auto it = overrides.find("compression.type");
+  if (it == overrides.end()) return std::nullopt;  // the default is `producer`
+  // Codec ids are the batch attribute's (record::Compression).
+  static const std::map<std::string, int8_t> codecs = {
+      {"uncompressed", 0}, {"gzip", 1}, {"snappy", 2}, {"lz4", 3}, {"zstd", 4}};
+  auto codec = codecs.find(it->second);
+  if (codec == codecs.end()) return std::nullopt;
+  return codec->second;
 }
 
 storage::LogConfig log_config_for(const BrokerConfig& broker,

@@ -59,6 +59,10 @@ Result<metadata::ConfigMap, TopicConfigErrc> apply_config_ops(const BrokerConfig
 std::vector<TopicConfigEntry> describe_topic_configs(const BrokerConfig& broker,
                                                      const metadata::ConfigMap& overrides);
 
+// compression.type: the codec (record::Compression's id) that produced batches
+// are recompressed with on append, or nullopt for `producer` (kept as sent).
+std::optional<int8_t> topic_compression(const metadata::ConfigMap& overrides);
+
 // The storage settings a topic's partitions run with.
 storage::LogConfig log_config_for(const BrokerConfig& broker, const metadata::ConfigMap& overrides);
 

@@ -8,6 +8,7 @@
 
 #include "base/crc32c.h"
 #include "record/compression.h"
+#include "record/recompress.h"
 
 namespace holdfast::record {
 namespace {
@@ -385,6 +386,57 @@ TEST_P(RoundTrip, CorruptInputIsRejectedOrDecodedWithoutCrashing) {
     (void)validate_produced_batch(noise, kRules);
     (void)decode_records(noise);
   }
+}
+
+// compression.type: every codec to every codec; the header fields that
+// idempotence and timestamps depend on survive, and the records are the same.
+TEST(Recompress, EveryCodecToEveryCodecKeepsHeaderAndRecords) {
+  const Compression codecs[] = {Compression::none, Compression::gzip, Compression::snappy,
+                                Compression::lz4, Compression::zstd};
+  for (Compression from : codecs) {
+    BatchBuilder builder(from);
+    builder.set_producer(4711, 3, 100);
+    for (int i = 0; i < 20; ++i) {
+      builder.add("key-" + std::to_string(i % 4), std::string(50 + i, char('a' + i % 26)),
+                  1700000000000 + i * 7, {{"h", Bytes::copy_of(std::string_view("v"))}});
+    }
+    Bytes original = builder.build();
+    auto before = parse_batch_header(original.span());
+    auto records_before = decode_records(original.span());
+    ASSERT_TRUE(before && records_before);
+    for (Compression to : codecs) {
+      auto out = recompress_batch(original.span(), to, kMinDecompressedBound);
+      ASSERT_TRUE(out) << to_string(from) << " -> " << to_string(to);
+      auto checked = check_batch(out->span());  // length and CRC right
+      ASSERT_TRUE(checked) << to_string(from) << " -> " << to_string(to);
+      EXPECT_EQ(checked->compression(), to);
+      EXPECT_EQ(checked->producer_id, 4711);
+      EXPECT_EQ(checked->producer_epoch, 3);
+      EXPECT_EQ(checked->base_sequence, 100);
+      EXPECT_EQ(checked->records_count, 20);
+      EXPECT_EQ(checked->last_offset_delta, before->last_offset_delta);
+      EXPECT_EQ(checked->base_timestamp, before->base_timestamp);
+      EXPECT_EQ(checked->max_timestamp, before->max_timestamp);
+      EXPECT_EQ(checked->attributes & ~kCompressionMask, before->attributes & ~kCompressionMask);
+      EXPECT_TRUE(validate_produced_batch(out->span(), kRules));
+      auto records = decode_records(out->span());
+      ASSERT_TRUE(records);
+      ASSERT_EQ(records->size(), records_before->size());
+      for (size_t i = 0; i < records->size(); ++i) {
+        EXPECT_EQ((*records)[i].offset, (*records_before)[i].offset);
+        EXPECT_EQ((*records)[i].timestamp, (*records_before)[i].timestamp);
+        EXPECT_EQ((*records)[i].key->view(), (*records_before)[i].key->view());
+        EXPECT_EQ((*records)[i].value->view(), (*records_before)[i].value->view());
+        EXPECT_EQ((*records)[i].headers, (*records_before)[i].headers);
+      }
+      if (to == from) {
+        EXPECT_EQ(to_vector(*out), to_vector(original));
+      }
+    }
+  }
+  auto damaged = to_vector(simple_batch(Compression::gzip));
+  damaged.back() ^= 1;
+  EXPECT_FALSE(recompress_batch(damaged, Compression::lz4, kMinDecompressedBound));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCodecs, RoundTrip,

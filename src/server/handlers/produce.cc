@@ -1,10 +1,14 @@
+#include <algorithm>
 #include <memory>
+#include <string>
 
 #include "base/log.h"
 #include "record/batch.h"
+#include "record/recompress.h"
 #include "server/broker.h"
 #include "server/handlers/error_mapping.h"
 #include "server/handlers/handlers.h"
+#include "server/topic_config.h"
 
 namespace holdfast::server {
 namespace {
@@ -31,6 +35,13 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
   };
   std::vector<ToSync> to_sync;
   bool any_error = false;
+
+  // compression.type per topic, from the metadata image of this request.
+  auto image = broker.topics().image();
+  auto topic_codec = [&image](const std::string& name) -> std::optional<int8_t> {
+    const auto* info = image->find_topic(name);
+    return info ? topic_compression(info->configs) : std::nullopt;
+  };
 
   response.responses.reserve(request->topic_data.size());
   for (auto& topic : request->topic_data) {
@@ -80,11 +91,44 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
         fail(KafkaError::invalid_txn_state, "transactions are not supported yet");
         continue;
       }
+      // compression.type other than `producer`: the batch is stored (and so
+      // fetched) in the topic's codec, as Kafka's LogValidator does. Producer
+      // id, epoch and sequence stay, so idempotence works unchanged.
+      std::span<const uint8_t> to_append = records.span();
+      record::BatchHeader append_header = *header;
+      Bytes recompressed;
+      const std::optional<int8_t> codec = topic_codec(topic.name);
+      if (codec && int(header->compression()) != *codec) {
+        const size_t bound = std::max(record::kMinDecompressedBound,
+                                      size_t(config.max_message_bytes) *
+                                          record::kDecompressionFactor);
+        auto rewritten = record::recompress_batch(
+            records.span(), record::Compression(*codec), bound);
+        if (!rewritten) {
+          fail(to_kafka_error(rewritten.code()), rewritten.error().message);
+          continue;
+        }
+        if (rewritten->size() > size_t(config.max_message_bytes)) {
+          fail(KafkaError::message_too_large,
+               "record batch of " + std::to_string(rewritten->size()) + " bytes after " +
+                   record::to_string(record::Compression(*codec)) +
+                   " recompression exceeds max.message.bytes");
+          continue;
+        }
+        auto rewritten_header = record::parse_batch_header(rewritten->span());
+        if (!rewritten_header) {
+          fail(to_kafka_error(rewritten_header.code()), rewritten_header.error().message);
+          continue;
+        }
+        recompressed = std::move(*rewritten);
+        append_header = *rewritten_header;
+        to_append = recompressed.span();
+      }
       // The idempotence check runs inside append, under the partition lock.
       // Handlers of pipelined requests start in arrival order and reach this
       // append before their first suspension, so a producer's in-flight
       // batches are checked and appended in the order it sent them.
-      auto appended = log->append(records.span(), *header, /*leader_epoch=*/0);
+      auto appended = log->append(to_append, append_header, /*leader_epoch=*/0);
       if (!appended) {
         const bool producer_error = appended.code() == storage::Errc::out_of_order_sequence ||
                                     appended.code() == storage::Errc::invalid_producer_epoch;
