@@ -113,6 +113,7 @@ Result<ImagePtr, Errc> MetadataStore::append(const MetadataRecord& record) {
   if (auto r = file_->append(entry); !r) return io_failure(r.error());
   if (auto r = file_->sync_data(); !r) return io_failure(r.error());
   image_ = std::move(*next);
+  notify_applied(record, image_);
   return image_;
 }
 

@@ -5,39 +5,53 @@
 // File format (docs/storage-format.md, "metadata log"): a sequence of entries
 //   length u32 BE | crc32c(payload) u32 BE | payload (one JSON object)
 // A torn or corrupt tail is cut off at the last good entry on open.
+//
+// This is the single-node implementation of MetadataLog (metadata_log.h); the
+// replicated one is RaftMetadataLog.
 #pragma once
 
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "io/file_system.h"
 #include "metadata/metadata_image.h"
+#include "metadata/metadata_log.h"
 
 namespace holdfast::metadata {
 
-class MetadataStore {
+class MetadataStore final : public MetadataLog {
  public:
   // Opens (creating if needed) `<data_dir>/__metadata/metadata.log` and replays it.
   static Result<std::unique_ptr<MetadataStore>, Errc> open(io::FileSystem& fs,
                                                            const std::string& data_dir);
 
   // The current image; never changes under the caller.
-  ImagePtr current() const;
+  ImagePtr current() const override;
 
   // Checks the record against the current image, writes and fsyncs it, then
-  // applies it. Returns the new image. Writers are serialised internally.
+  // applies it and tells the subscribers. Returns the new image. Writers are
+  // serialised internally.
   Result<ImagePtr, Errc> append(const MetadataRecord& record);
+
+  // MetadataLog (metadata_store_log.cc): the synchronous append above, its
+  // result passed to `done` on the caller's thread before this returns.
+  void append(MetadataRecord record, AppendCallback done) override;
+  ImagePtr subscribe(MetadataListener listener) override;
 
  private:
   MetadataStore(io::FileSystem& fs, std::string path, std::unique_ptr<io::File> file,
                 ImagePtr image);
+  // Tells every subscriber about an applied record; mutex_ is held.
+  void notify_applied(const MetadataRecord& record, const ImagePtr& image);
 
   io::FileSystem& fs_;
   std::string path_;
   std::unique_ptr<io::File> file_;
-  mutable std::mutex mutex_;  // guards image_ and file_ appends
+  mutable std::mutex mutex_;  // guards image_, file_ appends and listeners_
   ImagePtr image_;
+  std::vector<MetadataListener> listeners_;
 };
 
 // meta.properties: the node id and the cluster id this data directory belongs
