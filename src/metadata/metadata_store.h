@@ -21,7 +21,7 @@
 
 namespace holdfast::metadata {
 
-class MetadataStore final : public MetadataLog {
+class MetadataStore : public MetadataLog {
  public:
   // Opens (creating if needed) `<data_dir>/__metadata/metadata.log` and replays it.
   static Result<std::unique_ptr<MetadataStore>, Errc> open(io::FileSystem& fs,
