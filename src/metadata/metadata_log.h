@@ -73,7 +73,7 @@ class MetadataLog {
 
 // The snapshot form of an image (a Raft snapshot is exactly this): one JSON
 // object, {"version":1,"last_record_index":N,"topics":[...]} with each topic as
-// in a topic_created record. docs/storage-format.md, "metadata snapshot".
+// in a topic_created record. docs/storage-format.md, "Metadata log".
 std::string encode_image(const MetadataImage& image);
 Result<ImagePtr, Errc> decode_image(std::string_view payload);
 
