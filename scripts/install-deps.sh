@@ -11,6 +11,7 @@ packages=(
   python3 python3-pytest python3-confluent-kafka python3-kafka kcat
   python3-lz4 python3-snappy python3-zstandard
   golang-go golang-github-shopify-sarama-dev burrow zookeeper
+  libraft-dev libuv1-dev
   fio clang libclang-rt-14-dev ccache
 )
 

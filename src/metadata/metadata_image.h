@@ -61,7 +61,23 @@ struct TopicDeleted {
 
 using MetadataRecord = std::variant<TopicCreated, PartitionsAdded, TopicConfigsReplaced, TopicDeleted>;
 
-enum class Errc { corrupt, io_error, invalid_record };
+enum class Errc {
+  corrupt,
+  io_error,
+  invalid_record,
+  // Replicated metadata log (raft_metadata_log.h): this node is not the Raft
+  // leader, so nothing was appended; the caller must send the record to the
+  // leader (forwarding is not built yet).
+  not_leader,
+  // The leader lost leadership after proposing the record: it may or may not
+  // be committed later by the next leader. Read the image before retrying.
+  unknown_outcome,
+  // The log is shutting down (or failed to start); nothing more is appended.
+  shut_down,
+  // A cluster setting (controller.quorum.voters, node.id) is malformed or
+  // inconsistent; start-up stops with a message naming the setting.
+  invalid_config,
+};
 
 // Applies one record. A record that does not fit the image (a partition count
 // that shrinks, a topic that does not exist) is invalid_record: the log only

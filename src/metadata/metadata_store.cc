@@ -167,6 +167,7 @@ Result<ImagePtr, Errc> MetadataStore::append(const MetadataRecord& record) {
     return make_error(Errc::io_error, failure_);
   }
   image_ = std::move(*next);
+  notify_applied(record, image_);
   return image_;
 }
 

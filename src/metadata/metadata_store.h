@@ -8,28 +8,34 @@
 // a crash during the last, unacknowledged append) is cut off. A bad entry
 // followed by a valid one is damage to acknowledged records: open fails,
 // naming the file and byte offset, and leaves the file untouched.
+//
+// This is the single-node implementation of MetadataLog (metadata_log.h); the
+// replicated one is RaftMetadataLog.
 #pragma once
 
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "io/file_system.h"
 #include "metadata/metadata_image.h"
+#include "metadata/metadata_log.h"
 
 namespace holdfast::metadata {
 
-class MetadataStore {
+class MetadataStore : public MetadataLog {
  public:
   // Opens (creating if needed) `<data_dir>/__metadata/metadata.log` and replays it.
   static Result<std::unique_ptr<MetadataStore>, Errc> open(io::FileSystem& fs,
                                                            const std::string& data_dir);
 
   // The current image; never changes under the caller.
-  ImagePtr current() const;
+  ImagePtr current() const override;
 
   // Checks the record against the current image, writes and fsyncs it, then
-  // applies it. Returns the new image. Writers are serialised internally.
+  // applies it and tells the subscribers. Returns the new image. Writers are
+  // serialised internally.
   // After a failed write or fsync the store is failed: this append and every
   // later one return io_error (with a message saying so) and the image stays
   // as it was; reads of current() keep working. Only a restart (whose replay
@@ -39,16 +45,24 @@ class MetadataStore {
   // True once a write or fsync failed (see append()).
   bool failed() const;
 
+  // MetadataLog (metadata_store_log.cc): the synchronous append above, its
+  // result passed to `done` on the caller's thread before this returns.
+  void append(MetadataRecord record, AppendCallback done) override;
+  ImagePtr subscribe(MetadataListener listener) override;
+
  private:
   MetadataStore(io::FileSystem& fs, std::string path, std::unique_ptr<io::File> file,
                 ImagePtr image);
+  // Tells every subscriber about an applied record; mutex_ is held.
+  void notify_applied(const MetadataRecord& record, const ImagePtr& image);
 
   io::FileSystem& fs_;
   std::string path_;
   std::unique_ptr<io::File> file_;
-  mutable std::mutex mutex_;  // guards image_, failure_ and file_ appends
+  mutable std::mutex mutex_;  // guards image_, failure_, file_ appends and listeners_
   ImagePtr image_;
   std::string failure_;  // non-empty once a write failed: the store refuses appends
+  std::vector<MetadataListener> listeners_;
 };
 
 // meta.properties: the node id and the cluster id this data directory belongs
