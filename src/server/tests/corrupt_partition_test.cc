@@ -34,7 +34,7 @@ class CorruptPartitionTest : public testing::BrokerFixture {
   }
   static int16_t produce(TestClient& client, const std::string& topic, const std::string& value) {
     auto response = client.call<protocol::ProduceRequest, protocol::ProduceResponse>(
-        produce_request(topic, value), 8);
+        produce_request(topic, value), 7);
     return response.responses.at(0).partition_responses.at(0).error_code;
   }
   static protocol::FetchResponse fetch(TestClient& client, const std::string& topic) {
