@@ -150,7 +150,7 @@ void Broker::shutdown() {
       HF_ERROR("shutdown: flushing logs failed: {}; the next start will run recovery",
                closed.error().message);
     } else {
-      HF_INFO("shutdown complete: logs flushed, clean-shutdown marker written");
+      HF_INFO("shutdown: logs flushed and closed");
     }
   }
   // 6. Run the network threads again so those answers go out, then close the
