@@ -324,6 +324,11 @@ std::optional<ProducerEntry> PartitionLog::producer_state(int64_t producer_id) c
   return *e;
 }
 
+std::vector<ProducerEntry> PartitionLog::producer_states() const {
+  std::lock_guard lock(mu_);
+  return producers_.all();
+}
+
 size_t PartitionLog::producer_count() const {
   std::lock_guard lock(mu_);
   return producers_.size();

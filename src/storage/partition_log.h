@@ -117,6 +117,8 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   // The idempotence state of one producer id (tests, introspection).
   std::optional<ProducerEntry> producer_state(int64_t producer_id) const;
   size_t producer_count() const;
+  // Every producer's idempotence state, by producer id (DescribeProducers).
+  std::vector<ProducerEntry> producer_states() const;
 
   // ---- For LogManager ----
 

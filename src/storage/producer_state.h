@@ -27,6 +27,7 @@
 // check and the append that follows it are one atomic step.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -84,6 +85,15 @@ class ProducerStateTable {
 
   const ProducerEntry* find(int64_t producer_id) const;
   size_t size() const { return entries_.size(); }
+  // Every producer's entry, by producer id (DescribeProducers).
+  std::vector<ProducerEntry> all() const {
+    std::vector<ProducerEntry> out;
+    out.reserve(entries_.size());
+    for (const auto& [id, e] : entries_) out.push_back(e);
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.producer_id < b.producer_id; });
+    return out;
+  }
   void clear() { entries_.clear(); }
 
   // ---- Snapshot files (docs/storage-format.md, "Producer state snapshot") ----

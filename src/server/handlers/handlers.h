@@ -30,5 +30,11 @@ Awaitable<Response> handle_list_groups(RequestContext& ctx);
 Awaitable<Response> handle_describe_groups(RequestContext& ctx);
 Awaitable<Response> handle_delete_groups(RequestContext& ctx);
 Awaitable<Response> handle_init_producer_id(RequestContext& ctx);
+Awaitable<Response> handle_describe_log_dirs(RequestContext& ctx);
+Awaitable<Response> handle_describe_producers(RequestContext& ctx);
+// Need the cluster: answered with INVALID_REQUEST naming the limitation.
+Awaitable<Response> handle_elect_leaders(RequestContext& ctx);
+Awaitable<Response> handle_alter_partition_reassignments(RequestContext& ctx);
+Awaitable<Response> handle_list_partition_reassignments(RequestContext& ctx);
 
 }  // namespace holdfast::server

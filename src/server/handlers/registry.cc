@@ -41,6 +41,11 @@ std::vector<ApiHandler> build() {
       entry<DescribeGroupsRequest, 0, 4>(handle_describe_groups),
       entry<DeleteGroupsRequest, 0, 1>(handle_delete_groups),
       entry<InitProducerIdRequest, 0, 4>(handle_init_producer_id),
+      entry<DescribeLogDirsRequest, 0, 3>(handle_describe_log_dirs),
+      entry<DescribeProducersRequest, 0, 0>(handle_describe_producers),
+      entry<ElectLeadersRequest, 0, 2>(handle_elect_leaders),
+      entry<AlterPartitionReassignmentsRequest, 0, 0>(handle_alter_partition_reassignments),
+      entry<ListPartitionReassignmentsRequest, 0, 0>(handle_list_partition_reassignments),
   };
   std::sort(table.begin(), table.end(),
             [](const ApiHandler& a, const ApiHandler& b) { return a.api_key < b.api_key; });

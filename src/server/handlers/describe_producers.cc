@@ -1,0 +1,45 @@
+// DescribeProducers (key 61, KIP-664): the idempotent producers each
+// partition remembers (storage/producer_state.h). Without transactions there
+// is never an open transaction (current_txn_start_offset -1) nor a
+// coordinator epoch (-1).
+#include "server/broker.h"
+#include "server/handlers/handlers.h"
+#include "server/kafka_error.h"
+
+namespace holdfast::server {
+
+Awaitable<Response> handle_describe_producers(RequestContext& ctx) {
+  using protocol::DescribeProducersRequest;
+  using protocol::DescribeProducersResponse;
+  auto request = decode_request<DescribeProducersRequest>(ctx);
+  if (!request) co_return close_connection();
+  Broker& broker = ctx.broker;
+
+  DescribeProducersResponse response;
+  for (const auto& topic : request->topics) {
+    auto& topic_out = response.topics.emplace_back();
+    topic_out.name = topic.name;
+    for (int32_t index : topic.partition_indexes) {
+      auto& out = topic_out.partitions.emplace_back();
+      out.partition_index = index;
+      storage::PartitionLog* log = broker.topics().log(topic.name, index);
+      if (!log) {
+        out.error_code = code(KafkaError::unknown_topic_or_partition);
+        continue;
+      }
+      out.error_code = code(KafkaError::none);
+      for (const auto& entry : log->producer_states()) {
+        auto& p = out.active_producers.emplace_back();
+        p.producer_id = entry.producer_id;
+        p.producer_epoch = entry.epoch;
+        p.last_sequence = entry.last_sequence();
+        p.last_timestamp = entry.batches.empty() ? -1 : entry.batches.back().max_timestamp;
+        p.coordinator_epoch = -1;
+        p.current_txn_start_offset = -1;
+      }
+    }
+  }
+  co_return make_response(ctx, response);
+}
+
+}  // namespace holdfast::server
