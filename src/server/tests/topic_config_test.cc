@@ -13,8 +13,10 @@ TEST(TopicConfig, ValidatesKeysAndValues) {
   EXPECT_FALSE(validate_topic_configs({{"retention.ms", "soon"}}));
   EXPECT_FALSE(validate_topic_configs({{"max.message.bytes", "99999999999"}}));
   EXPECT_FALSE(validate_topic_configs({{"message.timestamp.type", "Whenever"}}));
-  // Recompression is not offered: batches are stored as sent.
-  EXPECT_FALSE(validate_topic_configs({{"compression.type", "gzip"}}));
+  // Kafka's compression.type values (the broker recompresses on append); others refused.
+  EXPECT_TRUE(validate_topic_configs({{"compression.type", "gzip"}}));
+  EXPECT_TRUE(validate_topic_configs({{"compression.type", "producer"}}));
+  EXPECT_FALSE(validate_topic_configs({{"compression.type", "brotli"}}));
 }
 
 TEST(TopicConfig, DescribeShowsDefaultsFromBrokerAndOverrides) {
