@@ -72,9 +72,16 @@ class MetadataLog {
 };
 
 // The snapshot form of an image (a Raft snapshot is exactly this): one JSON
-// object, {"version":1,"last_record_index":N,"topics":[...]} with each topic as
-// in a topic_created record. docs/storage-format.md, "Metadata log".
+// object, {"version":2,"last_record_index":N,"brokers":[...],"topics":[...]}
+// with each broker as its broker_registered record (plus "fenced" and
+// "registered_index") and each topic as a topic_created record carrying its
+// partitions' current states. docs/storage-format.md, "Metadata log".
+//
+// decode_image also reads version 1 (topics only, no assignment), written
+// before partitions had state: their partitions land on `sole_node_id`
+// (MetadataImage::sole_node_id, which the decoded image also carries). With
+// sole_node_id = -1 (a Raft log) such a topic is corrupt.
 std::string encode_image(const MetadataImage& image);
-Result<ImagePtr, Errc> decode_image(std::string_view payload);
+Result<ImagePtr, Errc> decode_image(std::string_view payload, int32_t sole_node_id);
 
 }  // namespace holdfast::metadata

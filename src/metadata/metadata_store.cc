@@ -79,7 +79,8 @@ MetadataStore::MetadataStore(io::FileSystem& fs, std::string path, std::unique_p
     : fs_(fs), path_(std::move(path)), file_(std::move(file)), image_(std::move(image)) {}
 
 Result<std::unique_ptr<MetadataStore>, Errc> MetadataStore::open(io::FileSystem& fs,
-                                                                 const std::string& data_dir) {
+                                                                 const std::string& data_dir,
+                                                                 int32_t node_id) {
   const std::string dir = io::join_path(data_dir, "__metadata");
   if (auto r = io::create_dirs(fs, dir); !r) return io_failure(r.error());
   const std::string path = io::join_path(dir, "metadata.log");
@@ -94,7 +95,9 @@ Result<std::unique_ptr<MetadataStore>, Errc> MetadataStore::open(io::FileSystem&
   if (!contents) return io_failure(contents.error());
   const std::vector<uint8_t>& data = *contents;
 
-  ImagePtr image = std::make_shared<MetadataImage>();
+  auto empty = std::make_shared<MetadataImage>();
+  empty->sole_node_id = node_id;
+  ImagePtr image = std::move(empty);
   size_t pos = 0;
   int64_t index = 0;
   while (pos < data.size()) {

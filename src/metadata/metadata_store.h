@@ -27,8 +27,14 @@ namespace holdfast::metadata {
 class MetadataStore : public MetadataLog {
  public:
   // Opens (creating if needed) `<data_dir>/__metadata/metadata.log` and replays it.
+  // `node_id` is this broker's node.id: the image's sole node
+  // (MetadataImage::sole_node_id), which holds every partition of a topic
+  // written without an assignment (every topic record of single-node Holdfast
+  // so far). meta.properties ties the data dir to one node id, so the
+  // resolution is the same on every start. The default, 0, is node.id's default.
   static Result<std::unique_ptr<MetadataStore>, Errc> open(io::FileSystem& fs,
-                                                           const std::string& data_dir);
+                                                           const std::string& data_dir,
+                                                           int32_t node_id = 0);
 
   // The current image; never changes under the caller.
   ImagePtr current() const override;

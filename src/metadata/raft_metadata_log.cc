@@ -541,7 +541,8 @@ int RaftMetadataLog::fsm_snapshot(struct raft_fsm* fsm, struct raft_buffer* bufs
 int RaftMetadataLog::fsm_restore(struct raft_fsm* fsm, struct raft_buffer* buf) {
   auto* self = static_cast<RaftMetadataLog*>(fsm->data);
   auto payload = unframe(*buf);
-  auto image = payload ? decode_image(*payload)
+  // No sole node in a cluster: every topic carries its assignment.
+  auto image = payload ? decode_image(*payload, /*sole_node_id=*/-1)
                        : Result<ImagePtr, Errc>(make_error(Errc::corrupt, "bad snapshot frame"));
   if (!image) {
     HF_ERROR("metadata quorum: cannot restore snapshot: {}", image.error().message);

@@ -61,7 +61,7 @@ Result<void, StartupErrc> Broker::start() {
   if (!identity) return make_error(StartupErrc::failed, identity.error().message);
   identity_ = *identity;
 
-  auto metadata = metadata::MetadataStore::open(fs_, config_.data_dir);
+  auto metadata = metadata::MetadataStore::open(fs_, config_.data_dir, config_.node_id);
   if (!metadata) return make_error(StartupErrc::failed, metadata.error().message);
   metadata_ = std::move(*metadata);
 

@@ -95,6 +95,24 @@ inline Result<ImagePtr, Errc> append_and_wait(MetadataLog& log, MetadataRecord r
   return future.get();
 }
 
+// A registration of broker `id` (epoch 1) with one PLAINTEXT endpoint.
+inline BrokerRegistered test_broker(int32_t id, std::string rack = "") {
+  TopicId incarnation{};
+  incarnation[0] = uint8_t(id);
+  incarnation[15] = 1;
+  return BrokerRegistered{id, 1, incarnation, {{"PLAINTEXT", "127.0.0.1", 9092 + id}}, std::move(rack)};
+}
+
+// Broker `id` registered (as test_broker) and unfenced: it may lead and hold replicas.
+inline std::vector<MetadataRecord> live_broker(int32_t id) {
+  return {test_broker(id), BrokerUnfenced{id, 1}};
+}
+
+// `count` fresh partitions, each on `node` alone (it leads, epochs 0).
+inline std::vector<PartitionState> on_node(int32_t node, int32_t count) {
+  return std::vector<PartitionState>(size_t(count), sole_node_partition(node));
+}
+
 // `n` distinct free TCP ports on 127.0.0.1 (held open together while picked).
 inline std::vector<int> free_ports(size_t n) {
   std::vector<int> fds, ports;

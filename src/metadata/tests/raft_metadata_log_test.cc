@@ -96,6 +96,14 @@ class RaftClusterTest : public ::testing::Test {
     }
   }
 
+  // Registers broker 1, which the topics of topic() live on.
+  void register_broker() {
+    for (const MetadataRecord& record : live_broker(1)) {
+      auto appended = append_on_leader(record);
+      ASSERT_TRUE(appended) << appended.error().message;
+    }
+  }
+
   // Waits until every running member's image is `image`.
   bool all_running_hold(const std::string& image) {
     return wait_until([&] {
@@ -115,16 +123,19 @@ class RaftClusterTest : public ::testing::Test {
   unsigned snapshot_trailing_ = 128;
 };
 
+// A cluster has no sole node: every topic carries its assignment, on broker 1
+// (registered first by register_broker()).
 MetadataRecord topic(int n) {
-  return TopicCreated{"topic-" + std::to_string(n), random_id(), 1 + n % 3, {}};
+  const int32_t partitions = 1 + n % 3;
+  return TopicCreated{"topic-" + std::to_string(n), random_id(), partitions, {}, on_node(1, partitions)};
 }
 
 TEST_F(RaftClusterTest, RecordsAppendedOnTheLeaderAreAppliedEverywhereInOneOrder) {
   start_all();
   ASSERT_GE(wait_for_leader(), 0);
-  std::vector<MetadataRecord> records;
+  std::vector<MetadataRecord> records = live_broker(1);
   for (int n = 0; n < 6; ++n) records.push_back(topic(n));
-  records.push_back(PartitionsAdded{"topic-0", 7});
+  records.push_back(PartitionsAdded{"topic-0", 7, on_node(1, 6)});
   records.push_back(TopicDeleted{"topic-1"});
   records.push_back(TopicConfigsReplaced{"topic-2", {{"retention.ms", "5"}}});
   for (const auto& record : records) {
@@ -148,6 +159,7 @@ TEST_F(RaftClusterTest, ConcurrentAppendsFromManyThreadsLandInOneOrderEverywhere
   start_all();
   const int leader = wait_for_leader();
   ASSERT_GE(leader, 0);
+  ASSERT_NO_FATAL_FAILURE(register_broker());
   constexpr int kThreads = 4, kPerThread = 10;
   std::atomic<int> succeeded{0};
   std::vector<std::thread> threads;
@@ -163,12 +175,12 @@ TEST_F(RaftClusterTest, ConcurrentAppendsFromManyThreadsLandInOneOrderEverywhere
   // would fail with not_leader and the counts below would say so.
   ASSERT_EQ(succeeded.load(), kThreads * kPerThread);
   for (int i = 0; i < kMembers; ++i) {
-    ASSERT_TRUE(wait_until([&] { return recorders_[i]->size() == size_t(kThreads * kPerThread); }))
+    ASSERT_TRUE(wait_until([&] { return recorders_[i]->size() == size_t(2 + kThreads * kPerThread); }))
         << "member " << i + 1 << " applied " << recorders_[i]->size();
   }
   EXPECT_EQ(recorders_[1]->records(), recorders_[0]->records());
   EXPECT_EQ(recorders_[2]->records(), recorders_[0]->records());
-  EXPECT_EQ(recorders_[0]->indexes().back(), kThreads * kPerThread - 1);
+  EXPECT_EQ(recorders_[0]->indexes().back(), kThreads * kPerThread + 1);
 }
 
 TEST_F(RaftClusterTest, AppendAfterStopFailsWithShutDown) {
@@ -196,6 +208,7 @@ TEST_F(RaftClusterTest, FollowerRefusesAppendsWithNotLeader) {
 
 TEST_F(RaftClusterTest, StoppedLeaderIsReplacedAndCatchesUpAfterRestart) {
   start_all();
+  ASSERT_NO_FATAL_FAILURE(register_broker());
   for (int n = 0; n < 2; ++n) ASSERT_TRUE(append_on_leader(topic(n)));
   const int old_leader = wait_for_leader();
   ASSERT_GE(old_leader, 0);
@@ -226,11 +239,12 @@ TEST_F(RaftClusterTest, RestartedMemberCatchesUpFromASnapshotAfterCompaction) {
   snapshot_threshold_ = 8;
   snapshot_trailing_ = 2;
   start_all();
+  ASSERT_NO_FATAL_FAILURE(register_broker());
   ASSERT_TRUE(append_on_leader(topic(0)));
   const int leader = wait_for_leader();
   ASSERT_GE(leader, 0);
   const int behind = (leader + 1) % kMembers;
-  ASSERT_TRUE(wait_until([&] { return recorders_[behind]->size() == 1; }));
+  ASSERT_TRUE(wait_until([&] { return recorders_[behind]->size() == 3; }));
   // Stopped well before its first snapshot (threshold 8 entries), so all it
   // has on disk is a short log.
   ASSERT_EQ(members_[behind]->status().snapshot_index, 0u);
@@ -270,9 +284,10 @@ TEST_F(RaftClusterTest, MetadataStoreAndRaftLogAgreeOnTheImage) {
   io::PosixFileSystem fs;
   auto store = MetadataStore::open(fs, local_dir.path());
   ASSERT_TRUE(store);
-  std::vector<MetadataRecord> records = {TopicCreated{"a", random_id(), 2, {{"k", "v"}}},
-                                         PartitionsAdded{"a", 4}, TopicCreated{"b", random_id(), 1, {}},
-                                         TopicDeleted{"b"}};
+  std::vector<MetadataRecord> records = {
+      test_broker(1), BrokerUnfenced{1, 1}, TopicCreated{"a", random_id(), 2, {{"k", "v"}}, on_node(1, 2)},
+      PartitionsAdded{"a", 4, on_node(1, 2)}, TopicCreated{"b", random_id(), 1, {}, on_node(1, 1)},
+      TopicDeleted{"b"}};
   for (const auto& record : records) {
     ASSERT_TRUE(append_and_wait(**store, record));
     ASSERT_TRUE(append_on_leader(record));
