@@ -66,6 +66,9 @@ void run_serve(const ServeOptions& options) {
   if (!options.advertise.empty()) override_setting("advertised.listeners", options.advertise);
   if (options.node_id) override_setting("node.id", std::to_string(*options.node_id));
 
+  // Cluster settings on a single node (e.g. Kafka's stock single-node KRaft
+  // file) are checked but have no effect: say so with the others.
+  for (const auto& key : server::settings_without_effect(config)) skipped.push_back(key);
   set_log_level(config.log_level);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   if (!skipped.empty()) {

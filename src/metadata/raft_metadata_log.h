@@ -42,18 +42,9 @@ extern "C" {  // the raft headers have no C++ guards of their own
 #include <vector>
 
 #include "metadata/metadata_log.h"
+#include "metadata/quorum_voters.h"
 
 namespace holdfast::metadata {
-
-// One entry of controller.quorum.voters: `<id>@<host>:<port>`.
-struct QuorumVoter {
-  int32_t id = 0;
-  std::string address;  // host:port, as the Raft transport dials and binds it
-};
-
-// Parses Kafka's controller.quorum.voters form, "1@host:port,2@host:port,...".
-// Ids are positive and distinct, addresses distinct, ports 1..65535.
-Result<std::vector<QuorumVoter>, Errc> parse_quorum_voters(std::string_view text);
 
 struct RaftOptions {
   int32_t node_id = 0;

@@ -37,6 +37,20 @@ Result<void, StartupErrc> Broker::start() {
     return make_error(StartupErrc::failed,
                       "invalid node.id " + std::to_string(config_.node_id) + ": must be >= 0");
   }
+  if (auto valid = validate_cluster_settings(config_); !valid) {
+    return make_error(StartupErrc::failed, valid.error().message);
+  }
+  // Checked and parsed, but not run: nothing replicates partition data yet,
+  // and a "cluster" of brokers that each hold their own copy of everything
+  // would only look like one (docs/dev/cluster-plan.md).
+  if (config_.cluster_mode()) {
+    return make_error(StartupErrc::failed,
+                      "controller.quorum.voters names " +
+                          std::to_string(config_.controller_quorum_voters.size()) +
+                          " voters: cluster mode is not yet available in this build; Holdfast "
+                          "runs as a single node (leave controller.quorum.voters unset, or name "
+                          "only this node in it)");
+  }
   // The listener first: a port in use (or a bad address) fails here, before
   // anything in the data directory exists or changes.
   int threads = config_.num_network_threads;

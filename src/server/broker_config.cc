@@ -1,5 +1,6 @@
 #include "server/broker_config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <functional>
@@ -57,6 +58,60 @@ Setter int_setter(Field BrokerConfig::*field, Int min, Int max, int64_t scale = 
   };
 }
 
+// A setting that only matters in a cluster: remembered as given, so a single
+// node can say it has no effect.
+Setter cluster_setting(Setter setter) {
+  return [setter](BrokerConfig& c, const std::string& key,
+                  const std::string& value) -> Result<void, ConfigErrc> {
+    auto applied = setter(c, key, value);
+    if (applied) c.cluster_settings_given.push_back(key);
+    return applied;
+  };
+}
+
+Setter optional_int16(std::optional<int16_t> BrokerConfig::*field) {
+  return [field](BrokerConfig& c, const std::string& key,
+                 const std::string& value) -> Result<void, ConfigErrc> {
+    auto parsed = parse_int<int16_t>(key, value, 1, INT16_MAX);
+    if (!parsed) return parsed.error();
+    c.*field = *parsed;
+    return {};
+  };
+}
+
+struct Listeners {
+  std::optional<std::pair<std::string, uint16_t>> client;      // PLAINTEXT or unnamed
+  std::optional<std::pair<std::string, uint16_t>> controller;  // CONTROLLER
+};
+
+// A comma-separated list of [NAME://]host:port. An empty host is the
+// wildcard 0.0.0.0 where that makes sense (listeners), an error otherwise.
+Result<Listeners, ConfigErrc> parse_listeners(const std::string& key, const std::string& value,
+                                              bool wildcard_host) {
+  Listeners out;
+  std::stringstream list(value);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    item = trim(item);
+    std::string name = "PLAINTEXT";
+    if (auto p = item.find("://"); p != std::string::npos) {
+      name = item.substr(0, p);
+      item = item.substr(p + 3);
+    }
+    auto& slot = name == "PLAINTEXT" ? out.client : out.controller;
+    if (name != "PLAINTEXT" && name != "CONTROLLER") {
+      return invalid(key, value, "only a PLAINTEXT listener and a CONTROLLER listener are supported");
+    }
+    if (slot) return invalid(key, value, "the " + name + " listener is given twice");
+    auto hp = parse_host_port(item);
+    if (!hp || (hp->first.empty() && !wildcard_host)) return invalid(key, value, "expected host:port");
+    if (hp->first.empty()) hp->first = "0.0.0.0";
+    slot = *hp;
+  }
+  if (!out.client && !out.controller) return invalid(key, value, "expected host:port");
+  return out;
+}
+
 const std::map<std::string, Setter>& setters() {
   static const std::map<std::string, Setter> table = [] {
     std::map<std::string, Setter> t;
@@ -75,33 +130,82 @@ const std::map<std::string, Setter>& setters() {
     t["log.dir"] = t["log.dirs"];
     t["listeners"] = [](BrokerConfig& c, const std::string& key,
                         const std::string& value) -> Result<void, ConfigErrc> {
-      // Accepts "host:port" or Kafka's "PLAINTEXT://host:port" (one listener).
-      std::string v = value;
-      if (v.find(',') != std::string::npos) {
-        return invalid(key, value, "only one listener (PLAINTEXT) is supported");
-      }
-      if (auto p = v.find("://"); p != std::string::npos) {
-        if (v.substr(0, p) != "PLAINTEXT") {
-          return invalid(key, value, "only a PLAINTEXT listener is supported");
-        }
-        v = v.substr(p + 3);
-      }
-      auto hp = parse_host_port(v);
-      if (!hp) return invalid(key, value, "expected host:port");
-      c.listen_host = hp->first.empty() ? "0.0.0.0" : hp->first;
-      c.listen_port = hp->second;
+      // "host:port", or Kafka's list "PLAINTEXT://host:port,CONTROLLER://host:port":
+      // one client listener (PLAINTEXT, or unnamed) and optionally the
+      // CONTROLLER listener for Raft traffic. The setting replaces both.
+      auto parsed = parse_listeners(key, value, /*wildcard_host=*/true);
+      if (!parsed) return parsed.error();
+      if (!parsed->client) return invalid(key, value, "needs a PLAINTEXT (client) listener");
+      c.listen_host = parsed->client->first;
+      c.listen_port = parsed->client->second;
+      c.controller_listen_host = parsed->controller ? parsed->controller->first : "";
+      c.controller_listen_port = parsed->controller ? parsed->controller->second : 0;
       return {};
     };
     t["advertised.listeners"] = [](BrokerConfig& c, const std::string& key,
                                    const std::string& value) -> Result<void, ConfigErrc> {
-      std::string v = value;
-      if (auto p = v.find("://"); p != std::string::npos) v = v.substr(p + 3);
-      auto hp = parse_host_port(v);
-      if (!hp || hp->first.empty()) return invalid(key, value, "expected host:port");
-      c.advertise_host = hp->first;
-      c.advertise_port = hp->second;
+      auto parsed = parse_listeners(key, value, /*wildcard_host=*/false);
+      if (!parsed) return parsed.error();
+      c.advertise_host = parsed->client ? parsed->client->first : "";
+      c.advertise_port = parsed->client ? parsed->client->second : 0;
+      c.controller_advertise_host = parsed->controller ? parsed->controller->first : "";
+      c.controller_advertise_port = parsed->controller ? parsed->controller->second : 0;
       return {};
     };
+    t["process.roles"] = [](BrokerConfig& c, const std::string& key,
+                            const std::string& value) -> Result<void, ConfigErrc> {
+      bool broker = false, controller = false;
+      std::stringstream list(value);
+      std::string role;
+      while (std::getline(list, role, ',')) {
+        role = trim(role);
+        bool& seen = role == "broker" ? broker : controller;
+        if ((role != "broker" && role != "controller") || seen) {
+          return invalid(key, value, "expected broker,controller or broker");
+        }
+        seen = true;
+      }
+      if (!broker) {
+        return invalid(key, value,
+                       "every Holdfast node is a broker: expected broker,controller or broker");
+      }
+      c.controller_role = controller;
+      c.process_roles_explicit = true;
+      c.cluster_settings_given.push_back(key);
+      return {};
+    };
+    t["controller.quorum.voters"] = [](BrokerConfig& c, const std::string& key,
+                                       const std::string& value) -> Result<void, ConfigErrc> {
+      auto voters = metadata::parse_quorum_voters(value);
+      if (!voters) return make_error(ConfigErrc::invalid_value, voters.error().message);
+      c.controller_quorum_voters = std::move(*voters);
+      c.cluster_settings_given.push_back(key);
+      return {};
+    };
+    t["broker.rack"] = [](BrokerConfig& c, const std::string& key,
+                          const std::string& value) -> Result<void, ConfigErrc> {
+      c.broker_rack = value;
+      c.cluster_settings_given.push_back(key);
+      return {};
+    };
+    t["broker.session.timeout.ms"] =
+        cluster_setting(int_setter<int32_t>(&BrokerConfig::broker_session_timeout_ms, 1, INT32_MAX));
+    t["broker.heartbeat.interval.ms"] = cluster_setting(
+        int_setter<int32_t>(&BrokerConfig::broker_heartbeat_interval_ms, 1, INT32_MAX));
+    t["replica.lag.time.max.ms"] =
+        cluster_setting(int_setter<int64_t>(&BrokerConfig::replica_lag_time_max_ms, 1, INT64_MAX));
+    t["unclean.leader.election.enable"] = cluster_setting(
+        [](BrokerConfig& c, const std::string& key, const std::string& value)
+            -> Result<void, ConfigErrc> {
+          auto b = parse_bool(key, value);
+          if (!b) return b.error();
+          c.unclean_leader_election_enable = *b;
+          return {};
+        });
+    t["default.replication.factor"] = optional_int16(&BrokerConfig::default_replication_factor);
+    t["min.insync.replicas"] = cluster_setting(optional_int16(&BrokerConfig::min_insync_replicas));
+    t["offsets.topic.replication.factor"] =
+        cluster_setting(optional_int16(&BrokerConfig::offsets_topic_replication_factor));
     t["num.partitions"] = int_setter<int32_t>(&BrokerConfig::num_partitions, 1, 100000);
     t["auto.create.topics.enable"] = [](BrokerConfig& c, const std::string& key,
                                         const std::string& value) -> Result<void, ConfigErrc> {
@@ -110,8 +214,6 @@ const std::map<std::string, Setter>& setters() {
       c.auto_create_topics = *b;
       return {};
     };
-    t["default.replication.factor"] =
-        int_setter<int16_t>(&BrokerConfig::default_replication_factor, 1, 1);
     t["log.retention.ms"] = int_setter<int64_t>(&BrokerConfig::log_retention_ms, -1, INT64_MAX);
     t["log.retention.minutes"] =
         int_setter<int64_t>(&BrokerConfig::log_retention_ms, -1, kMax, 60 * 1000);
@@ -290,10 +392,70 @@ Result<std::vector<std::pair<std::string, std::string>>, ConfigErrc> parse_prope
   return out;
 }
 
+Result<void, ConfigErrc> validate_cluster_settings(const BrokerConfig& c) {
+  auto refuse = [](const std::string& message) {
+    return make_error(ConfigErrc::invalid_value, message);
+  };
+  if (c.process_roles_explicit && !c.controller_role && c.controller_quorum_voters.empty()) {
+    return refuse("process.roles=broker needs controller.quorum.voters: the controllers this "
+                  "broker follows");
+  }
+  if (c.broker_heartbeat_interval_ms >= c.broker_session_timeout_ms) {
+    return refuse("broker.heartbeat.interval.ms (" + std::to_string(c.broker_heartbeat_interval_ms) +
+                  ") must be below broker.session.timeout.ms (" +
+                  std::to_string(c.broker_session_timeout_ms) + ")");
+  }
+  if (c.controller_listen_port != 0 && c.controller_listen_port == c.listen_port) {
+    return refuse("listeners: the CONTROLLER listener needs a port of its own, not the client port " +
+                  std::to_string(c.listen_port));
+  }
+  if (!c.cluster_mode()) {
+    if (c.effective_default_replication_factor() > 1) {
+      return refuse("default.replication.factor=" +
+                    std::to_string(c.effective_default_replication_factor()) +
+                    ": a single node holds one replica (set controller.quorum.voters for a cluster)");
+    }
+    return {};
+  }
+  if (c.controller_role) {
+    const metadata::QuorumVoter* self = nullptr;
+    for (const auto& voter : c.controller_quorum_voters) {
+      if (voter.id == c.node_id) self = &voter;
+    }
+    if (self == nullptr) {
+      return refuse("node.id " + std::to_string(c.node_id) +
+                    " is not among controller.quorum.voters, but process.roles claims the "
+                    "controller role (use process.roles=broker for a broker that is not a voter)");
+    }
+    if (c.controller_listen_port == 0) {
+      return refuse("listeners has no CONTROLLER listener, but process.roles claims the controller "
+                    "role (add CONTROLLER://host:port matching this node's entry " +
+                    self->address + " in controller.quorum.voters)");
+    }
+    auto voter_address = parse_host_port(self->address);
+    if (voter_address && voter_address->second != c.controller_listen_port) {
+      return refuse("listeners: the CONTROLLER listener port " +
+                    std::to_string(c.controller_listen_port) + " is not the port of node " +
+                    std::to_string(c.node_id) + "'s entry " + self->address +
+                    " in controller.quorum.voters");
+    }
+  }
+  return {};
+}
+
+std::vector<std::string> settings_without_effect(const BrokerConfig& c) {
+  if (c.cluster_mode()) return {};
+  std::vector<std::string> keys;
+  for (const auto& key : c.cluster_settings_given) {
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+  }
+  return keys;
+}
+
 bool is_inapplicable_kafka_key(const std::string& key) {
   static const std::set<std::string> keys{
-      // KRaft and ZooKeeper roles and quorum
-      "process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers",
+      // KRaft and ZooKeeper quorum (process.roles and controller.quorum.voters are ours)
+      "controller.quorum.bootstrap.servers",
       "controller.listener.names", "metadata.log.dir", "zookeeper.connect",
       "zookeeper.connection.timeout.ms", "zookeeper.session.timeout.ms",
       // listeners between brokers
@@ -303,12 +465,10 @@ bool is_inapplicable_kafka_key(const std::string& key) {
       "num.io.threads", "num.replica.fetchers", "num.recovery.threads.per.data.dir",
       "background.threads", "log.cleaner.threads", "socket.send.buffer.bytes",
       "socket.receive.buffer.bytes", "socket.listen.backlog.size",
-      // replication (single node)
-      "offsets.topic.replication.factor", "transaction.state.log.replication.factor",
-      "transaction.state.log.min.isr", "transaction.state.log.num.partitions",
-      "min.insync.replicas", "replica.lag.time.max.ms", "unclean.leader.election.enable",
-      "auto.leader.rebalance.enable", "controlled.shutdown.enable", "broker.rack",
-      "delete.topic.enable",
+      // replication settings Holdfast has no counterpart for
+      "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
+      "transaction.state.log.num.partitions", "auto.leader.rebalance.enable",
+      "controlled.shutdown.enable", "delete.topic.enable",
   };
   return keys.contains(key);
 }

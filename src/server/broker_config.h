@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "metadata/quorum_voters.h"
 
 namespace holdfast::server {
 
@@ -36,7 +37,6 @@ struct BrokerConfig {
 
   int32_t num_partitions = 4;
   bool auto_create_topics = true;
-  int16_t default_replication_factor = 1;
   int64_t log_retention_ms = 7LL * 24 * 3600 * 1000;
   int64_t log_retention_bytes = -1;
   int64_t log_segment_bytes = 1LL << 30;
@@ -84,6 +84,54 @@ struct BrokerConfig {
   int32_t group_min_session_timeout_ms = 6000;          // group.min.session.timeout.ms
   int32_t group_max_session_timeout_ms = 1800000;       // group.max.session.timeout.ms
 
+  // Cluster settings (issue 9, Kafka's KRaft names). `serve` runs a single
+  // node only: it refuses a configuration in cluster mode (cluster_mode()).
+  //
+  // process.roles: "broker,controller" (the default) or "broker" (a broker
+  // that only follows the controllers in controller.quorum.voters). Every
+  // Holdfast node is a broker, so "controller" alone is refused.
+  bool controller_role = true;
+  bool process_roles_explicit = false;
+  // controller.quorum.voters, parsed ("1@host:port,..."); empty = single node.
+  std::vector<metadata::QuorumVoter> controller_quorum_voters;
+  // The CONTROLLER listener of `listeners` (Raft traffic); port 0 = none.
+  std::string controller_listen_host;
+  uint16_t controller_listen_port = 0;
+  std::string controller_advertise_host;  // from advertised.listeners; empty = none
+  uint16_t controller_advertise_port = 0;
+  std::string broker_rack;                          // broker.rack; empty = none
+  int32_t broker_session_timeout_ms = 9000;         // broker.session.timeout.ms
+  int32_t broker_heartbeat_interval_ms = 2000;      // broker.heartbeat.interval.ms
+  int64_t replica_lag_time_max_ms = 30000;          // replica.lag.time.max.ms
+  bool unclean_leader_election_enable = false;      // unclean.leader.election.enable
+  // Unset: the mode's default (effective_* below): 3 / 2 / 3 in a cluster,
+  // 1 / 1 / 1 on a single node. Holdfast's cluster defaults are safer than
+  // Kafka's (1 / 1 / 3).
+  std::optional<int16_t> default_replication_factor;        // default.replication.factor
+  std::optional<int16_t> min_insync_replicas;               // min.insync.replicas
+  std::optional<int16_t> offsets_topic_replication_factor;  // offsets.topic.replication.factor
+  // The cluster settings given, in order (settings_without_effect lists them
+  // for the single-node warning).
+  std::vector<std::string> cluster_settings_given;
+
+  // A cluster: voters other than this node alone. controller.quorum.voters
+  // naming only this node (Kafka's stock single-node KRaft file) is a single
+  // node, as is no voters at all.
+  bool cluster_mode() const {
+    if (controller_quorum_voters.empty()) return false;
+    return !(controller_quorum_voters.size() == 1 && controller_role &&
+             controller_quorum_voters[0].id == node_id);
+  }
+  int16_t effective_default_replication_factor() const {
+    return default_replication_factor.value_or(cluster_mode() ? 3 : 1);
+  }
+  int16_t effective_min_insync_replicas() const {
+    return min_insync_replicas.value_or(cluster_mode() ? 2 : 1);
+  }
+  int16_t effective_offsets_topic_replication_factor() const {
+    return offsets_topic_replication_factor.value_or(cluster_mode() ? 3 : 1);
+  }
+
   // The policy in force: flush.policy when given, else interval:<log.flush.interval.ms>
   // when that is set, else always (durable by default, DESIGN §1).
   FlushPolicy effective_flush_policy() const {
@@ -118,6 +166,19 @@ Result<void, ConfigErrc> load_properties_file(BrokerConfig& config, const std::s
 // in one error.
 Result<void, ConfigErrc> load_properties_file(BrokerConfig& config, const std::string& path,
                                               std::vector<std::string>& skipped);
+
+// The checks across cluster settings that stop start-up, each naming the
+// setting: process.roles=broker without controller.quorum.voters; a
+// replication factor above 1 on a single node; in a cluster, a node that
+// claims the controller role but is not among the voters, or has no CONTROLLER
+// listener (or one on another port than its voter entry); a CONTROLLER
+// listener on the client port; a heartbeat interval not below the session
+// timeout. (Malformed or duplicate voters are refused when the setting is read.)
+Result<void, ConfigErrc> validate_cluster_settings(const BrokerConfig& config);
+
+// The cluster settings given that have no effect because this is a single
+// node (for the start-up warning about settings that do not apply).
+std::vector<std::string> settings_without_effect(const BrokerConfig& config);
 
 // A Kafka broker setting that has no meaning for Holdfast (thread pools,
 // socket buffers, KRaft/ZooKeeper roles, replication of internal topics, ...).

@@ -84,5 +84,166 @@ TEST(BrokerConfig, ListenersAndRetentionUnits) {
   EXPECT_EQ(v6->first, "::1");
 }
 
+
+// --- cluster settings (issue 9) -------------------------------------------
+
+BrokerConfig with(const std::vector<std::pair<std::string, std::string>>& settings) {
+  BrokerConfig c;
+  for (const auto& [key, value] : settings) {
+    auto applied = apply_setting(c, key, value);
+    EXPECT_TRUE(applied) << key << "=" << value << ": " << applied.error().message;
+  }
+  return c;
+}
+
+// validate_cluster_settings refuses `c`, naming `setting`.
+void expect_refused(const BrokerConfig& c, const std::string& setting) {
+  auto valid = validate_cluster_settings(c);
+  ASSERT_FALSE(valid) << "accepted; expected an error naming " << setting;
+  EXPECT_NE(valid.error().message.find(setting), std::string::npos) << valid.error().message;
+}
+
+const std::vector<std::pair<std::string, std::string>> kNode2Of3 = {
+    {"node.id", "2"},
+    {"controller.quorum.voters", "1@10.0.0.1:9093,2@10.0.0.2:9093,3@10.0.0.3:9093"},
+    {"listeners", "PLAINTEXT://:9092,CONTROLLER://10.0.0.2:9093"},
+    {"advertised.listeners", "PLAINTEXT://b2.example:9092"},
+};
+
+TEST(ClusterConfig, AThreeNodeConfigIsAClusterWithSafeDefaults) {
+  BrokerConfig c = with(kNode2Of3);
+  EXPECT_TRUE(c.cluster_mode());
+  EXPECT_TRUE(validate_cluster_settings(c)) << validate_cluster_settings(c).error().message;
+  EXPECT_TRUE(c.controller_role);
+  ASSERT_EQ(c.controller_quorum_voters.size(), 3u);
+  EXPECT_EQ(c.controller_quorum_voters[1].address, "10.0.0.2:9093");
+  EXPECT_EQ(c.listen_host, "0.0.0.0");
+  EXPECT_EQ(c.listen_port, 9092);
+  EXPECT_EQ(c.controller_listen_host, "10.0.0.2");
+  EXPECT_EQ(c.controller_listen_port, 9093);
+  EXPECT_EQ(c.effective_advertise_host(), "b2.example");
+  EXPECT_EQ(c.effective_default_replication_factor(), 3);
+  EXPECT_EQ(c.effective_min_insync_replicas(), 2);
+  EXPECT_EQ(c.effective_offsets_topic_replication_factor(), 3);
+  EXPECT_EQ(c.broker_session_timeout_ms, 9000);
+  EXPECT_EQ(c.broker_heartbeat_interval_ms, 2000);
+  EXPECT_EQ(c.replica_lag_time_max_ms, 30000);
+  EXPECT_FALSE(c.unclean_leader_election_enable);
+  EXPECT_TRUE(settings_without_effect(c).empty());
+}
+
+TEST(ClusterConfig, ExplicitValuesOverrideTheClusterDefaults) {
+  auto settings = kNode2Of3;
+  settings.insert(settings.end(), {{"default.replication.factor", "2"},
+                                   {"min.insync.replicas", "1"},
+                                   {"offsets.topic.replication.factor", "2"},
+                                   {"broker.rack", "eu-1a"},
+                                   {"broker.session.timeout.ms", "12000"},
+                                   {"broker.heartbeat.interval.ms", "3000"},
+                                   {"replica.lag.time.max.ms", "10000"},
+                                   {"unclean.leader.election.enable", "true"}});
+  BrokerConfig c = with(settings);
+  EXPECT_TRUE(validate_cluster_settings(c));
+  EXPECT_EQ(c.effective_default_replication_factor(), 2);
+  EXPECT_EQ(c.effective_min_insync_replicas(), 1);
+  EXPECT_EQ(c.effective_offsets_topic_replication_factor(), 2);
+  EXPECT_EQ(c.broker_rack, "eu-1a");
+  EXPECT_EQ(c.broker_session_timeout_ms, 12000);
+  EXPECT_EQ(c.broker_heartbeat_interval_ms, 3000);
+  EXPECT_EQ(c.replica_lag_time_max_ms, 10000);
+  EXPECT_TRUE(c.unclean_leader_election_enable);
+}
+
+TEST(ClusterConfig, TodaysSingleNodeConfigsStayValidWithTodaysDefaults) {
+  BrokerConfig plain;
+  EXPECT_FALSE(plain.cluster_mode());
+  EXPECT_TRUE(validate_cluster_settings(plain));
+  EXPECT_EQ(plain.effective_default_replication_factor(), 1);
+  EXPECT_EQ(plain.effective_min_insync_replicas(), 1);
+  EXPECT_EQ(plain.effective_offsets_topic_replication_factor(), 1);
+  // Kafka's stock single-node KRaft file: one voter, this node. A single node;
+  // the cluster settings are listed as having no effect.
+  BrokerConfig kraft = with({{"process.roles", "broker,controller"},
+                             {"node.id", "1"},
+                             {"controller.quorum.voters", "1@localhost:9093"},
+                             {"listeners", "PLAINTEXT://:9092,CONTROLLER://:9093"},
+                             {"offsets.topic.replication.factor", "1"}});
+  EXPECT_FALSE(kraft.cluster_mode());
+  EXPECT_TRUE(validate_cluster_settings(kraft)) << validate_cluster_settings(kraft).error().message;
+  EXPECT_EQ(settings_without_effect(kraft),
+            (std::vector<std::string>{"process.roles", "controller.quorum.voters",
+                                      "offsets.topic.replication.factor"}));
+  // And so without its CONTROLLER listener (serve --listen replaces listeners).
+  BrokerConfig listen_override = kraft;
+  ASSERT_TRUE(apply_setting(listen_override, "listeners", "127.0.0.1:19092"));
+  EXPECT_EQ(listen_override.controller_listen_port, 0);
+  EXPECT_TRUE(validate_cluster_settings(listen_override));
+}
+
+TEST(ClusterConfig, ABrokerOnlyNodeNeedsVoters) {
+  expect_refused(with({{"process.roles", "broker"}}), "process.roles");
+  BrokerConfig follower = with({{"process.roles", "broker"},
+                                {"node.id", "4"},
+                                {"controller.quorum.voters", "1@h1:9093,2@h2:9093,3@h3:9093"}});
+  EXPECT_TRUE(follower.cluster_mode());
+  EXPECT_TRUE(validate_cluster_settings(follower)) << validate_cluster_settings(follower).error().message;
+  // A broker-only node following a single controller is a cluster too.
+  BrokerConfig one_controller = with({{"process.roles", "broker"},
+                                      {"node.id", "1"},
+                                      {"controller.quorum.voters", "1@h1:9093"}});
+  EXPECT_TRUE(one_controller.cluster_mode());
+}
+
+TEST(ClusterConfig, AControllerMustBeAVoterWithAMatchingControllerListener) {
+  auto not_a_voter = kNode2Of3;
+  not_a_voter[0] = {"node.id", "5"};
+  expect_refused(with(not_a_voter), "node.id 5 is not among controller.quorum.voters");
+
+  auto no_controller_listener = kNode2Of3;
+  no_controller_listener[2] = {"listeners", "PLAINTEXT://:9092"};
+  expect_refused(with(no_controller_listener), "CONTROLLER");
+
+  auto wrong_port = kNode2Of3;
+  wrong_port[2] = {"listeners", "PLAINTEXT://:9092,CONTROLLER://:9095"};
+  expect_refused(with(wrong_port), "listeners");
+
+  auto shared_port = kNode2Of3;
+  shared_port[2] = {"listeners", "PLAINTEXT://:9093,CONTROLLER://:9093"};
+  expect_refused(with(shared_port), "listeners");
+}
+
+TEST(ClusterConfig, MalformedOrDuplicateVotersAndRolesAreRefusedNamingTheSetting) {
+  for (auto [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"controller.quorum.voters", "1@h1:9093,1@h2:9093"},
+           {"controller.quorum.voters", "1@h1:9093,2@h1:9093"},
+           {"controller.quorum.voters", "h1:9093"},
+           {"controller.quorum.voters", ""},
+           {"process.roles", "controller"},
+           {"process.roles", "broker,broker"},
+           {"process.roles", "broker,zookeeper"},
+           {"listeners", "PLAINTEXT://:1,PLAINTEXT://:2"},
+           {"listeners", "SSL://:1"},
+           {"listeners", "CONTROLLER://:9093"},
+           {"default.replication.factor", "0"},
+           {"min.insync.replicas", "x"},
+           {"unclean.leader.election.enable", "maybe"},
+           {"broker.session.timeout.ms", "0"},
+       }) {
+    BrokerConfig c;
+    auto r = apply_setting(c, key, value);
+    ASSERT_FALSE(r) << key << "=" << value;
+    EXPECT_EQ(r.code(), ConfigErrc::invalid_value);
+    EXPECT_NE(r.error().message.find(key), std::string::npos) << r.error().message;
+  }
+}
+
+TEST(ClusterConfig, TimeoutsAndSingleNodeReplicationAreChecked) {
+  expect_refused(with({{"broker.heartbeat.interval.ms", "9000"}}), "broker.heartbeat.interval.ms");
+  // Today's rule, now a check across settings: one replica on a single node.
+  expect_refused(with({{"default.replication.factor", "3"}}), "default.replication.factor");
+  BrokerConfig one = with({{"default.replication.factor", "1"}});
+  EXPECT_TRUE(validate_cluster_settings(one));
+}
+
 }  // namespace
 }  // namespace holdfast::server
