@@ -84,6 +84,13 @@ struct BrokerConfig {
   int32_t group_min_session_timeout_ms = 6000;          // group.min.session.timeout.ms
   int32_t group_max_session_timeout_ms = 1800000;       // group.max.session.timeout.ms
 
+  // Admin HTTP API, /metrics and message search (docs/admin-api.md):
+  // "host:port" (port 0 picks a free one), empty = off.
+  std::string admin_listener;
+  // Bounds on one message search: bytes of batches scanned, and time.
+  int64_t admin_search_max_scan_bytes = 64LL << 20;
+  int64_t admin_search_max_scan_ms = 2000;
+
   // The policy in force: flush.policy when given, else interval:<log.flush.interval.ms>
   // when that is set, else always (durable by default, DESIGN §1).
   FlushPolicy effective_flush_policy() const {
