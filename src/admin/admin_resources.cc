@@ -51,10 +51,12 @@ std::string upper(std::string s) {
   return s;
 }
 
-Json encoded(const std::optional<Bytes>& bytes, const char* field, Json& into) {
+// into[field] = the bytes as text when valid UTF-8, else base64, with
+// field_encoding saying which; null when absent.
+void encoded(const std::optional<Bytes>& bytes, const char* field, Json& into) {
   if (!bytes) {
     into[field] = nullptr;
-    return into;
+    return;
   }
   if (is_valid_utf8(bytes->view())) {
     into[field] = std::string(bytes->view());
@@ -63,7 +65,6 @@ Json encoded(const std::optional<Bytes>& bytes, const char* field, Json& into) {
     into[field] = base64_encode(bytes->span());
     into[std::string(field) + "_encoding"] = "base64";
   }
-  return into;
 }
 
 Json partition_json(Broker& broker, storage::PartitionLog& log) {
@@ -124,7 +125,8 @@ std::optional<Json> parse_body(const std::string& body, Reply& error) {
     }
     return j;
   } catch (const Json::parse_error& e) {
-    error = error_reply(400, "INVALID_REQUEST", std::string("the request body is not JSON: ") + e.what());
+    error = error_reply(400, "INVALID_REQUEST",
+                        std::string("the request body is not JSON: ") + e.what());
     return std::nullopt;
   }
 }
@@ -149,31 +151,56 @@ Reply error_reply(int status, const std::string& error, const std::string& messa
 
 const char* kafka_error_name(KafkaError error) {
   switch (error) {
-    case KafkaError::none: return "NONE";
-    case KafkaError::offset_out_of_range: return "OFFSET_OUT_OF_RANGE";
-    case KafkaError::unknown_topic_or_partition: return "UNKNOWN_TOPIC_OR_PARTITION";
-    case KafkaError::coordinator_load_in_progress: return "COORDINATOR_LOAD_IN_PROGRESS";
-    case KafkaError::coordinator_not_available: return "COORDINATOR_NOT_AVAILABLE";
-    case KafkaError::not_coordinator: return "NOT_COORDINATOR";
-    case KafkaError::invalid_topic_exception: return "INVALID_TOPIC_EXCEPTION";
-    case KafkaError::invalid_group_id: return "INVALID_GROUP_ID";
-    case KafkaError::unknown_member_id: return "UNKNOWN_MEMBER_ID";
-    case KafkaError::illegal_generation: return "ILLEGAL_GENERATION";
-    case KafkaError::rebalance_in_progress: return "REBALANCE_IN_PROGRESS";
-    case KafkaError::topic_already_exists: return "TOPIC_ALREADY_EXISTS";
-    case KafkaError::invalid_partitions: return "INVALID_PARTITIONS";
-    case KafkaError::invalid_replication_factor: return "INVALID_REPLICATION_FACTOR";
-    case KafkaError::invalid_config: return "INVALID_CONFIG";
-    case KafkaError::invalid_request: return "INVALID_REQUEST";
-    case KafkaError::policy_violation: return "POLICY_VIOLATION";
-    case KafkaError::kafka_storage_error: return "KAFKA_STORAGE_ERROR";
-    case KafkaError::non_empty_group: return "NON_EMPTY_GROUP";
-    case KafkaError::group_id_not_found: return "GROUP_ID_NOT_FOUND";
-    case KafkaError::fenced_instance_id: return "FENCED_INSTANCE_ID";
-    case KafkaError::offset_metadata_too_large: return "OFFSET_METADATA_TOO_LARGE";
-    case KafkaError::unstable_offset_commit: return "UNSTABLE_OFFSET_COMMIT";
-    case KafkaError::group_subscribed_to_topic: return "GROUP_SUBSCRIBED_TO_TOPIC";
-    default: return "UNKNOWN_SERVER_ERROR";
+    case KafkaError::none:
+      return "NONE";
+    case KafkaError::offset_out_of_range:
+      return "OFFSET_OUT_OF_RANGE";
+    case KafkaError::unknown_topic_or_partition:
+      return "UNKNOWN_TOPIC_OR_PARTITION";
+    case KafkaError::coordinator_load_in_progress:
+      return "COORDINATOR_LOAD_IN_PROGRESS";
+    case KafkaError::coordinator_not_available:
+      return "COORDINATOR_NOT_AVAILABLE";
+    case KafkaError::not_coordinator:
+      return "NOT_COORDINATOR";
+    case KafkaError::invalid_topic_exception:
+      return "INVALID_TOPIC_EXCEPTION";
+    case KafkaError::invalid_group_id:
+      return "INVALID_GROUP_ID";
+    case KafkaError::unknown_member_id:
+      return "UNKNOWN_MEMBER_ID";
+    case KafkaError::illegal_generation:
+      return "ILLEGAL_GENERATION";
+    case KafkaError::rebalance_in_progress:
+      return "REBALANCE_IN_PROGRESS";
+    case KafkaError::topic_already_exists:
+      return "TOPIC_ALREADY_EXISTS";
+    case KafkaError::invalid_partitions:
+      return "INVALID_PARTITIONS";
+    case KafkaError::invalid_replication_factor:
+      return "INVALID_REPLICATION_FACTOR";
+    case KafkaError::invalid_config:
+      return "INVALID_CONFIG";
+    case KafkaError::invalid_request:
+      return "INVALID_REQUEST";
+    case KafkaError::policy_violation:
+      return "POLICY_VIOLATION";
+    case KafkaError::kafka_storage_error:
+      return "KAFKA_STORAGE_ERROR";
+    case KafkaError::non_empty_group:
+      return "NON_EMPTY_GROUP";
+    case KafkaError::group_id_not_found:
+      return "GROUP_ID_NOT_FOUND";
+    case KafkaError::fenced_instance_id:
+      return "FENCED_INSTANCE_ID";
+    case KafkaError::offset_metadata_too_large:
+      return "OFFSET_METADATA_TOO_LARGE";
+    case KafkaError::unstable_offset_commit:
+      return "UNSTABLE_OFFSET_COMMIT";
+    case KafkaError::group_subscribed_to_topic:
+      return "GROUP_SUBSCRIBED_TO_TOPIC";
+    default:
+      return "UNKNOWN_SERVER_ERROR";
   }
 }
 
@@ -234,10 +261,10 @@ Reply get_broker(Broker& broker, const AdminSettings& settings) {
   j["flush_policy"] = c.effective_flush_policy().to_string();
   j["topics"] = image->topics.size();
   j["partitions"] = partitions;
-  j["brokers"] = Json::array({Json{{"node_id", broker.node_id()},
-                                   {"host", c.effective_advertise_host()},
-                                   {"port", c.advertise_port == 0 ? broker.bound_port()
-                                                                  : c.advertise_port}}});
+  j["brokers"] =
+      Json::array({Json{{"node_id", broker.node_id()},
+                        {"host", c.effective_advertise_host()},
+                        {"port", c.advertise_port == 0 ? broker.bound_port() : c.advertise_port}}});
   j["under_replicated_partitions"] = 0;  // single node: every ISR is this node
   auto coordinator = broker.groups().load_counts();
   j["coordinator"] = Json{{"loading_partitions", coordinator.loading},
@@ -252,8 +279,8 @@ Reply get_config(Broker& broker) {
       {"admin.listener", c.admin_listener},
       {"admin.search.max.scan.bytes", std::to_string(c.admin_search_max_scan_bytes)},
       {"admin.search.max.scan.ms", std::to_string(c.admin_search_max_scan_ms)},
-      {"advertised.listeners", c.effective_advertise_host() + ":" +
-                                   std::to_string(c.effective_advertise_port())},
+      {"advertised.listeners",
+       c.effective_advertise_host() + ":" + std::to_string(c.effective_advertise_port())},
       {"auto.create.topics.enable", c.auto_create_topics ? "true" : "false"},
       {"default.replication.factor", std::to_string(c.default_replication_factor)},
       {"fetch.max.bytes", std::to_string(c.fetch_max_bytes)},
@@ -329,12 +356,13 @@ Reply get_topic(Broker& broker, const std::string& topic) {
   }
   Json partitions = Json::array();
   for (int32_t p = 0; p < info->partition_count; ++p) {
-    if (auto* log = broker.topics().log(topic, p)) partitions.push_back(partition_json(broker, *log));
+    if (auto* log = broker.topics().log(topic, p))
+      partitions.push_back(partition_json(broker, *log));
   }
   Json configs = Json::object();
   for (const auto& e : server::describe_topic_configs(broker.config(), info->configs)) {
-    configs[e.name] = Json{{"value", e.sensitive ? "[redacted]" : e.value},
-                           {"default", e.is_default}};
+    configs[e.name] =
+        Json{{"value", e.sensitive ? "[redacted]" : e.value}, {"default", e.is_default}};
   }
   Json j;
   j["name"] = topic;
@@ -465,12 +493,11 @@ Reply get_group(Broker& broker, const std::string& group) {
   for (const auto& m : d.members) {
     Json member;
     member["member_id"] = m.member_id;
-    member["group_instance_id"] =
-        m.group_instance_id ? Json(*m.group_instance_id) : Json(nullptr);
+    member["group_instance_id"] = m.group_instance_id ? Json(*m.group_instance_id) : Json(nullptr);
     member["client_id"] = m.client_id;
     member["client_host"] = m.client_host;
-    member["assignment"] = d.protocol_type == "consumer" ? decode_consumer_assignment(m.assignment)
-                                                         : Json::array();
+    member["assignment"] =
+        d.protocol_type == "consumer" ? decode_consumer_assignment(m.assignment) : Json::array();
     members.push_back(member);
   }
   int64_t total_lag = 0;
@@ -523,9 +550,9 @@ Reply reset_group_offsets(Broker& broker, const std::string& group, const std::s
     for (const auto& p : list) {
       if (!p.is_number_integer() || p.get<int64_t>() < 0 ||
           p.get<int64_t>() >= info->partition_count) {
-        return kafka_error_reply(KafkaError::unknown_topic_or_partition,
-                                 "field 'partitions': " + p.dump() + " is not a partition of '" +
-                                     topic + "'");
+        return kafka_error_reply(
+            KafkaError::unknown_topic_or_partition,
+            "field 'partitions': " + p.dump() + " is not a partition of '" + topic + "'");
       }
       partitions.push_back(p.get<int32_t>());
     }
@@ -546,8 +573,9 @@ Reply reset_group_offsets(Broker& broker, const std::string& group, const std::s
   for (int32_t p : partitions) {
     auto* log = broker.topics().log(topic, p);
     if (!log) {
-      return kafka_error_reply(KafkaError::unknown_topic_or_partition,
-                               "partition " + std::to_string(p) + " of '" + topic + "' is not here");
+      return kafka_error_reply(
+          KafkaError::unknown_topic_or_partition,
+          "partition " + std::to_string(p) + " of '" + topic + "' is not here");
     }
     int64_t offset = 0;
     if (to == "earliest") {
@@ -574,7 +602,8 @@ Reply reset_group_offsets(Broker& broker, const std::string& group, const std::s
   }
   auto done = std::make_shared<std::promise<coordinator::CommitResult>>();
   auto future = done->get_future();
-  broker.groups().commit(commit, [done](coordinator::CommitResult r) { done->set_value(std::move(r)); });
+  broker.groups().commit(commit,
+                         [done](coordinator::CommitResult r) { done->set_value(std::move(r)); });
   if (future.wait_for(kCoordinatorWait) != std::future_status::ready) {
     return error_reply(503, "REQUEST_TIMED_OUT", "the offset commit did not complete in time");
   }
@@ -584,8 +613,8 @@ Reply reset_group_offsets(Broker& broker, const std::string& group, const std::s
   }
   Json offsets = Json::array();
   for (const auto& o : commit.offsets) {
-    offsets.push_back(Json{{"topic", o.tp.topic}, {"partition", o.tp.partition},
-                           {"committed_offset", o.offset}});
+    offsets.push_back(
+        Json{{"topic", o.tp.topic}, {"partition", o.tp.partition}, {"committed_offset", o.offset}});
   }
   return Reply{200, Json{{"group_id", group}, {"offsets", offsets}}};
 }
@@ -624,12 +653,13 @@ Reply search_topic_messages(Broker& broker, const std::string& topic, const Para
   query.value = param(params, "value");
   query.header = param(params, "header");
   if (query.header && query.header->empty()) {
-    return error_reply(400, "INVALID_REQUEST",
-                       "parameter 'header': expected name or name=value", "header");
+    return error_reply(400, "INVALID_REQUEST", "parameter 'header': expected name or name=value",
+                       "header");
   }
   SearchBudget budget;
   budget.max_scan_bytes = uint64_t(max_scan_bytes.value_or(config.admin_search_max_scan_bytes));
-  budget.max_scan_time = std::chrono::milliseconds(max_scan_ms.value_or(config.admin_search_max_scan_ms));
+  budget.max_scan_time =
+      std::chrono::milliseconds(max_scan_ms.value_or(config.admin_search_max_scan_ms));
 
   std::vector<storage::PartitionLog*> logs;
   for (int32_t p = 0; p < info->partition_count; ++p) {

@@ -89,7 +89,9 @@ AdminServer::AdminServer(server::Broker& broker, AdminOptions options)
   add_routes();
 }
 
-AdminServer::~AdminServer() { stop(); }
+AdminServer::~AdminServer() {
+  stop();
+}
 
 Result<void, AdminErrc> AdminServer::bind() {
   if (options_.port == 0) {
@@ -101,9 +103,9 @@ Result<void, AdminErrc> AdminServer::bind() {
     port_ = uint16_t(port);
   } else {
     if (!http_->bind_to_port(options_.host, options_.port)) {
-      return make_error(AdminErrc::bind_failed,
-                        "cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
-                            " (admin.listener): address in use or invalid");
+      return make_error(AdminErrc::bind_failed, "cannot listen on " + options_.host + ":" +
+                                                    std::to_string(options_.port) +
+                                                    " (admin.listener): address in use or invalid");
     }
     port_ = options_.port;
   }
@@ -129,18 +131,18 @@ void AdminServer::add_routes() {
   auto& http = *http_;
   server::Broker& broker = broker_;
 
-  http.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
-                                std::exception_ptr ep) {
-    std::string what = "unknown error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    HF_ERROR("admin API: {} {} failed: {}", req.method, req.path, what);
-    send(res, error_reply(500, "UNKNOWN_SERVER_ERROR", what));
-  });
+  http.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown error";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        HF_ERROR("admin API: {} {} failed: {}", req.method, req.path, what);
+        send(res, error_reply(500, "UNKNOWN_SERVER_ERROR", what));
+      });
 
   http.Get("/metrics", [&broker](const httplib::Request&, httplib::Response& res) {
     res.set_content(broker.metrics().expose(), "text/plain; version=0.0.4; charset=utf-8");
@@ -157,29 +159,27 @@ void AdminServer::add_routes() {
   http.Post("/v1/topics", [&broker](const httplib::Request& req, httplib::Response& res) {
     send(res, create_topic(broker, req.body));
   });
-  http.Get(R"(/v1/topics/([^/]+))", [&broker](const httplib::Request& req,
-                                              httplib::Response& res) {
+  http.Get(R"(/v1/topics/([^/]+))", [&broker](const httplib::Request& req, httplib::Response& res) {
     send(res, get_topic(broker, req.matches[1]));
   });
-  http.Delete(R"(/v1/topics/([^/]+))", [&broker](const httplib::Request& req,
-                                                 httplib::Response& res) {
-    send(res, delete_topic(broker, req.matches[1]));
-  });
-  http.Get(R"(/v1/topics/([^/]+)/messages)", [&broker](const httplib::Request& req,
-                                                       httplib::Response& res) {
-    send(res, search_topic_messages(broker, req.matches[1], req.params));
-  });
+  http.Delete(R"(/v1/topics/([^/]+))",
+              [&broker](const httplib::Request& req, httplib::Response& res) {
+                send(res, delete_topic(broker, req.matches[1]));
+              });
+  http.Get(R"(/v1/topics/([^/]+)/messages)",
+           [&broker](const httplib::Request& req, httplib::Response& res) {
+             send(res, search_topic_messages(broker, req.matches[1], req.params));
+           });
   http.Get("/v1/groups", [&broker](const httplib::Request&, httplib::Response& res) {
     send(res, list_groups(broker));
   });
-  http.Get(R"(/v1/groups/([^/]+))", [&broker](const httplib::Request& req,
-                                              httplib::Response& res) {
+  http.Get(R"(/v1/groups/([^/]+))", [&broker](const httplib::Request& req, httplib::Response& res) {
     send(res, get_group(broker, req.matches[1]));
   });
-  http.Post(R"(/v1/groups/([^/]+)/offsets)", [&broker](const httplib::Request& req,
-                                                       httplib::Response& res) {
-    send(res, reset_group_offsets(broker, req.matches[1], req.body));
-  });
+  http.Post(R"(/v1/groups/([^/]+)/offsets)",
+            [&broker](const httplib::Request& req, httplib::Response& res) {
+              send(res, reset_group_offsets(broker, req.matches[1], req.body));
+            });
   // Everything else: a JSON 404 rather than httplib's empty page.
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;

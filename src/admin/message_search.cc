@@ -81,8 +81,10 @@ SearchResult search_messages(const std::vector<storage::PartitionLog*>& logs,
       while (at < data.size()) {
         auto header = record::check_batch(data.subspan(at));
         if (!header) {
-          result.error = "partition " + std::to_string(scan.partition) + ": undecodable batch at "
-                         "offset " + std::to_string(position);
+          result.error = "partition " + std::to_string(scan.partition) +
+                         ": undecodable batch at "
+                         "offset " +
+                         std::to_string(position);
           stop = true;
           break;
         }
@@ -113,7 +115,8 @@ SearchResult search_messages(const std::vector<storage::PartitionLog*>& logs,
         }
         if (stop) break;
         position = header->last_offset() + 1;
-        if (out_of_budget()) {
+        // At the end nothing is left to scan: not "exhausted".
+        if (position < scan.high_watermark && out_of_budget()) {
           result.budget_exhausted = true;
           stop = true;
           break;

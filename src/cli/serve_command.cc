@@ -94,6 +94,9 @@ void run_serve(const ServeOptions& options) {
   std::unique_ptr<io::FaultInjectionFileSystem> injected;
   if (options.fault_injection) injected = std::make_unique<io::FaultInjectionFileSystem>(posix_fs);
   io::FileSystem& fs = injected ? static_cast<io::FileSystem&>(*injected) : posix_fs;
+  // Declared before the broker so that it outlives it: the broker's
+  // shutdown (also from its destructor) stops the admin listener first.
+  std::unique_ptr<admin::AdminServer> admin_server;
   server::Broker broker(config, fs);
   if (injected) {
     broker.set_power_loss_handler([fs = injected.get()] {
@@ -105,7 +108,6 @@ void run_serve(const ServeOptions& options) {
   }
   // The admin listener binds before the broker starts (a port in use fails
   // before the data directory is touched) and stops first at shutdown.
-  std::unique_ptr<admin::AdminServer> admin_server;
   if (!config.admin_listener.empty()) {
     auto address = server::parse_host_port(config.admin_listener);
     admin_server = std::make_unique<admin::AdminServer>(

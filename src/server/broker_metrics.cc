@@ -54,7 +54,7 @@ BrokerMetrics::BrokerMetrics()
     if (handler.api_key < 0 || size_t(handler.api_key) >= kMaxApiKey) continue;
     const std::string name = protocol::api_name(handler.api_key);
     request_series_[size_t(handler.api_key)] = {&requests_.with({name}),
-                                               &request_latency_.with({name})};
+                                                &request_latency_.with({name})};
   }
   ack_latency_[0] = &produce_ack_latency_.with({"0"});
   ack_latency_[1] = &produce_ack_latency_.with({"1"});
@@ -71,8 +71,8 @@ TopicMetrics& BrokerMetrics::topic(std::string_view name) {
   auto it = topics_.find(name);
   if (it == topics_.end()) {
     std::string key(name);
-    auto metrics = std::make_unique<TopicMetrics>(TopicMetrics{
-        messages_in_.with({key}), bytes_in_.with({key}), bytes_out_.with({key})});
+    auto metrics = std::make_unique<TopicMetrics>(
+        TopicMetrics{messages_in_.with({key}), bytes_in_.with({key}), bytes_out_.with({key})});
     it = topics_.emplace(std::move(key), std::move(metrics)).first;
   }
   return *it->second;
@@ -87,9 +87,10 @@ void BrokerMetrics::record_request(int16_t api_key, Clock::time_point started) {
 }
 
 void BrokerMetrics::record_produce_ack(int16_t acks, Clock::time_point started) {
-  metrics::Histogram* h = acks == 0 ? ack_latency_[0] : acks == 1 ? ack_latency_[1]
-                          : acks == -1                 ? ack_latency_[2]
-                                                       : nullptr;
+  metrics::Histogram* h = acks == 0    ? ack_latency_[0]
+                          : acks == 1  ? ack_latency_[1]
+                          : acks == -1 ? ack_latency_[2]
+                                       : nullptr;
   if (h) h->observe(seconds_since(started));
 }
 
@@ -168,8 +169,7 @@ void BrokerMetrics::add_broker_collectors(Broker& broker) {
               "Request bytes being read or handled (queued.max.request.bytes budget in use).",
               Type::gauge);
     out.sample({}, broker.request_budget()->in_use());
-    out.begin("holdfast_request_budget_capacity_bytes", "queued.max.request.bytes.",
-              Type::gauge);
+    out.begin("holdfast_request_budget_capacity_bytes", "queued.max.request.bytes.", Type::gauge);
     out.sample({}, broker.request_budget()->capacity());
   });
   registry_.add_collector([&broker](MetricWriter& out) {

@@ -26,8 +26,12 @@ class MeteredFile final : public io::File {
     metrics_.unsynced_bytes.add(int64_t(data.size()));
     return r;
   }
-  io::IoResult<void> sync_data() override { return timed([this] { return inner_->sync_data(); }); }
-  io::IoResult<void> sync() override { return timed([this] { return inner_->sync(); }); }
+  io::IoResult<void> sync_data() override {
+    return timed([this] { return inner_->sync_data(); });
+  }
+  io::IoResult<void> sync() override {
+    return timed([this] { return inner_->sync(); });
+  }
   io::IoResult<void> truncate(uint64_t size) override { return inner_->truncate(size); }
   uint64_t size() const override { return inner_->size(); }
 

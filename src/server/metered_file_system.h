@@ -18,8 +18,7 @@ class MeteredFileSystem final : public io::FileSystem {
   // `inner` must outlive this.
   MeteredFileSystem(io::FileSystem& inner, SyncMetrics metrics);
 
-  io::IoResult<std::unique_ptr<io::File>> open(const std::string& path,
-                                               io::OpenMode mode) override;
+  io::IoResult<std::unique_ptr<io::File>> open(const std::string& path, io::OpenMode mode) override;
   io::IoResult<void> rename(const std::string& from, const std::string& to) override {
     return inner_.rename(from, to);
   }

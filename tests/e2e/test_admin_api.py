@@ -324,3 +324,26 @@ def test_search_100k_messages_by_key_header_value_and_timestamp(broker_factory):
     status, s = get(base, "/v1/topics/haystack/messages", partition=0, key="absent")
     assert s["budget_exhausted"] is False and s["next_offset"] == SEARCH_COUNT
     assert s["partitions"][0]["reached_end"] is True
+
+
+def test_admin_listener_in_use_fails_start_up_before_touching_the_data_dir(tmp_path):
+    import socket
+    import subprocess
+    from conftest import holdfast_binary
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        data_dir = tmp_path / "data"
+        result = subprocess.run(
+            [str(holdfast_binary()), "serve", "--data-dir", str(data_dir),
+             "--listen", f"127.0.0.1:{free_loopback_port()}",
+             "--set", f"admin.listener=127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert result.returncode != 0
+    assert "admin.listener" in result.stderr and str(port) in result.stderr
+    assert not data_dir.exists()
+    bad = subprocess.run([str(holdfast_binary()), "serve", "--data-dir", str(data_dir),
+                          "--set", "admin.listener=nonsense"],
+                         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert bad.returncode != 0 and "admin.listener" in bad.stderr

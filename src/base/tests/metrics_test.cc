@@ -37,10 +37,15 @@ struct Parsed {
   }
 };
 
-bool is_name_start(char c) { return std::isalpha(uint8_t(c)) || c == '_' || c == ':'; }
-bool is_name_char(char c) { return is_name_start(c) || std::isdigit(uint8_t(c)); }
+bool is_name_start(char c) {
+  return std::isalpha(uint8_t(c)) || c == '_' || c == ':';
+}
+bool is_name_char(char c) {
+  return is_name_start(c) || std::isdigit(uint8_t(c));
+}
 
-std::string family_of(const std::string& sample_name, const std::map<std::string, std::string>& types) {
+std::string family_of(const std::string& sample_name,
+                      const std::map<std::string, std::string>& types) {
   if (types.count(sample_name)) return sample_name;
   for (const char* suffix : {"_bucket", "_sum", "_count"}) {
     std::string s = suffix;
@@ -221,9 +226,10 @@ TEST(MetricsTest, ParserRejectsMalformedText) {
   EXPECT_FALSE(parse_exposition("# TYPE x counter\nx{1a=\"b\"} 1\n").error.empty());
   EXPECT_FALSE(parse_exposition("# TYPE x counter\nx 1x\n").error.empty());
   EXPECT_FALSE(parse_exposition("# TYPE x counter\nx 1").error.empty());
-  EXPECT_FALSE(parse_exposition("# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\n"
-                                "h_sum 1\nh_count 1\n")
-                   .error.empty());
+  EXPECT_FALSE(
+      parse_exposition("# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\n"
+                       "h_sum 1\nh_count 1\n")
+          .error.empty());
   EXPECT_FALSE(parse_exposition("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 3\nh_sum 1\nh_count 2\n")
                    .error.empty());
   EXPECT_TRUE(parse_exposition("# TYPE x counter\nx{a=\"q\\\"\\n\\\\\"} 1\n").error.empty());
@@ -254,8 +260,8 @@ TEST(MetricsTest, CountersAndGaugesWithLabelsExposeAndParseBack) {
 
 TEST(MetricsTest, HistogramBucketsAreCumulativeAndInfEqualsCount) {
   Registry registry;
-  auto& latency = registry.histogram("test_latency_seconds", "Latency.", {"request"},
-                                     {0.001, 0.01, 0.1});
+  auto& latency =
+      registry.histogram("test_latency_seconds", "Latency.", {"request"}, {0.001, 0.01, 0.1});
   Histogram& h = latency.with({"Produce"});
   h.observe(0.0005);
   h.observe(0.001);  // le is inclusive
