@@ -24,7 +24,7 @@ build-debug: deps
 # A single-node broker on 127.0.0.1:9092 with its data in ./data.
 run: build
 	@mkdir -p data
-	$(HOLDFAST_RELEASE) serve --data-dir ./data --listen 127.0.0.1:9092
+	$(HOLDFAST_RELEASE) serve --data-dir ./data --listen 127.0.0.1:9092 --set admin.listener=127.0.0.1:9644
 
 # Unit tests (CTest) then end-to-end tests with real clients (pytest).
 test: build

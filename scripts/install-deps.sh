@@ -5,10 +5,10 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libasio-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  libasio-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libspdlog-dev libfmt-dev
   zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev libssl-dev
   librdkafka-dev libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-pytest python3-confluent-kafka python3-kafka kcat
+  python3 python3-pytest python3-confluent-kafka python3-kafka kcat python3-prometheus-client
   python3-lz4 python3-snappy python3-zstandard
   golang-go golang-github-shopify-sarama-dev burrow zookeeper
   libraft-dev libuv1-dev

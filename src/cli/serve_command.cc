@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 
+#include "admin/admin_server.h"
 #include "base/log.h"
 #include "cli/commands.h"
 #include "io/fault_injection_file_system.h"
@@ -96,6 +97,9 @@ void run_serve(const ServeOptions& options) {
   std::unique_ptr<io::FaultInjectionFileSystem> injected;
   if (options.fault_injection) injected = std::make_unique<io::FaultInjectionFileSystem>(posix_fs);
   io::FileSystem& fs = injected ? static_cast<io::FileSystem&>(*injected) : posix_fs;
+  // Declared before the broker so that it outlives it: the broker's
+  // shutdown (also from its destructor) stops the admin listener first.
+  std::unique_ptr<admin::AdminServer> admin_server;
   server::Broker broker(config, fs);
   if (injected) {
     broker.set_power_loss_handler([fs = injected.get()] {
@@ -105,10 +109,24 @@ void run_serve(const ServeOptions& options) {
       ::_exit(137);
     });
   }
+  // The admin listener binds before the broker starts (a port in use fails
+  // before the data directory is touched) and stops first at shutdown.
+  if (!config.admin_listener.empty()) {
+    auto address = server::parse_host_port(config.admin_listener);
+    admin_server = std::make_unique<admin::AdminServer>(
+        broker, admin::AdminOptions{address->first, address->second});
+    if (auto bound = admin_server->bind(); !bound) fail(bound.error().message);
+    broker.set_before_shutdown([server = admin_server.get()] { server->stop(); });
+  }
   auto started = broker.start();
   if (!started) fail(started.error().message);
   std::cout << "holdfast: listening on " << config.listen_host << ":" << broker.bound_port()
             << " (data in " << config.data_dir << ")" << std::endl;
+  if (admin_server) {
+    admin_server->start();
+    std::cout << "holdfast: admin API and metrics on http://" << admin_server->host()
+              << ":" << admin_server->port() << "/" << std::endl;
+  }
   broker.run_until_signalled();
 }
 

@@ -159,6 +159,25 @@ bool GroupCoordinator::wait_until_loaded(int64_t timeout_ms) {
                               [&] { return loaded(); });
 }
 
+GroupCoordinator::LoadCounts GroupCoordinator::load_counts() {
+  LoadCounts counts;
+  for (auto& part : partitions_) {
+    std::lock_guard lock(part->mu);
+    switch (part->status) {
+      case CoordinatorPartition::Status::loading:
+        ++counts.loading;
+        break;
+      case CoordinatorPartition::Status::active:
+        ++counts.active;
+        break;
+      case CoordinatorPartition::Status::failed:
+        ++counts.failed;
+        break;
+    }
+  }
+  return counts;
+}
+
 void GroupCoordinator::timer_loop() {
   std::unique_lock lock(threads_mu_);
   while (!stop_threads_) {

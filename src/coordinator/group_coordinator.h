@@ -219,6 +219,14 @@ class GroupCoordinator {
   void start();
   // Tests: blocks until every partition is loaded.
   bool wait_until_loaded(int64_t timeout_ms);
+  // How many coordinator partitions are loading, active (serving) or failed
+  // (metrics, admin API).
+  struct LoadCounts {
+    int loading = 0;
+    int active = 0;
+    int failed = 0;
+  };
+  LoadCounts load_counts();
   // Fails every waiting join and sync (coordinator_not_available), stops the
   // threads; later calls answer coordinator_not_available.
   void shutdown();

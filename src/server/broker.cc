@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "server/metered_file_system.h"
 #include "server/network_server.h"
 #include "server/topic_config.h"
 
@@ -26,7 +27,10 @@ coordinator::GroupCoordinatorOptions group_coordinator_options(const BrokerConfi
 
 }  // namespace
 
-Broker::Broker(BrokerConfig config, io::FileSystem& fs) : config_(std::move(config)), fs_(fs) {}
+Broker::Broker(BrokerConfig config, io::FileSystem& fs)
+    : config_(std::move(config)),
+      metered_fs_(std::make_unique<MeteredFileSystem>(fs, metrics_->sync_metrics(config_.data_dir))),
+      fs_(*metered_fs_) {}
 
 Broker::~Broker() { shutdown(); }
 
@@ -110,6 +114,7 @@ Result<void, StartupErrc> Broker::start() {
   topics_->set_topic_deleted_listener(
       [this](const std::string& topic) { groups_->remove_offsets_of_topic(topic); });
 
+  metrics_->add_broker_collectors(*this);
   network_->start();
   HF_INFO("holdfast node {} of cluster {} listening on {}:{} (advertised as {}:{}), data in {}, "
           "flush.policy={}",
@@ -140,6 +145,7 @@ void Broker::run_until_signalled() {
 void Broker::shutdown() {
   if (stopped_) return;
   stopped_ = true;
+  if (before_shutdown_) before_shutdown_();
   stopping_ = true;
   constexpr auto kGrace = std::chrono::milliseconds(5000);
   stage_ = Stage::draining;

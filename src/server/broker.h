@@ -12,6 +12,7 @@
 #include "io/file_system.h"
 #include "metadata/metadata_store.h"
 #include "server/broker_config.h"
+#include "server/broker_metrics.h"
 #include "server/data_dir_lock.h"
 #include "server/network_server.h"
 #include "server/request_budget.h"
@@ -43,6 +44,9 @@ class Broker {
   void set_power_loss_handler(std::function<void()> handler) {
     power_loss_handler_ = std::move(handler);
   }
+  // Called first thing in shutdown(), before anything stops: services
+  // outside the broker that read it (the admin HTTP listener) stop there.
+  void set_before_shutdown(std::function<void()> hook) { before_shutdown_ = std::move(hook); }
   // Structured shutdown: stop accepting and reading; answer long-polls and
   // waiting joins/syncs; wait (bounded) for in-flight requests; pause the
   // network threads; close the logs, which completes or fails every
@@ -66,11 +70,17 @@ class Broker {
   const std::shared_ptr<RequestBudget>& request_budget() const { return request_budget_; }
   coordinator::GroupCoordinator& groups() { return *groups_; }
   coordinator::ProducerIdManager& producer_ids() { return *producer_ids_; }
+  // Prometheus metrics (broker_metrics.h); live from construction.
+  BrokerMetrics& metrics() { return *metrics_; }
   uint16_t bound_port() const;
   bool stopping() const { return stopping_.load(); }
 
  private:
   BrokerConfig config_;
+  std::unique_ptr<BrokerMetrics> metrics_ = std::make_unique<BrokerMetrics>();
+  // Everything the broker writes goes through fs_, which measures fsyncs
+  // (metered_file_system.h) and passes the rest to the given file system.
+  std::unique_ptr<io::FileSystem> metered_fs_;
   io::FileSystem& fs_;
   std::shared_ptr<RequestBudget> request_budget_ =
       std::make_shared<RequestBudget>(config_.queued_max_request_bytes);
@@ -87,6 +97,7 @@ class Broker {
   std::atomic<Stage> stage_{Stage::running};
   bool stopped_ = false;
   std::function<void()> power_loss_handler_;
+  std::function<void()> before_shutdown_;
 };
 
 }  // namespace holdfast::server

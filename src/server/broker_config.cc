@@ -295,6 +295,21 @@ const std::map<std::string, Setter>& setters() {
         int_setter<int32_t>(&BrokerConfig::group_min_session_timeout_ms, 0, INT32_MAX);
     t["group.max.session.timeout.ms"] =
         int_setter<int32_t>(&BrokerConfig::group_max_session_timeout_ms, 0, INT32_MAX);
+    t["admin.listener"] = [](BrokerConfig& c, const std::string& key,
+                             const std::string& value) -> Result<void, ConfigErrc> {
+      if (!value.empty()) {
+        auto parsed = parse_host_port(value);
+        if (!parsed || parsed->first.empty()) {
+          return invalid(key, value, "expected host:port (e.g. 127.0.0.1:9644), or empty for off");
+        }
+      }
+      c.admin_listener = value;
+      return {};
+    };
+    t["admin.search.max.scan.bytes"] =
+        int_setter<int64_t>(&BrokerConfig::admin_search_max_scan_bytes, 1, INT64_MAX);
+    t["admin.search.max.scan.ms"] =
+        int_setter<int64_t>(&BrokerConfig::admin_search_max_scan_ms, 1, 3600000);
     t["log.message.timestamp.type"] = [](BrokerConfig& c, const std::string& key,
                                          const std::string& value) -> Result<void, ConfigErrc> {
       if (value != "CreateTime" && value != "LogAppendTime") {

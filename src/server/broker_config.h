@@ -132,6 +132,13 @@ struct BrokerConfig {
     return offsets_topic_replication_factor.value_or(cluster_mode() ? 3 : 1);
   }
 
+  // Admin HTTP API, /metrics and message search (docs/admin-api.md):
+  // "host:port" (port 0 picks a free one), empty = off.
+  std::string admin_listener;
+  // Bounds on one message search: bytes of batches scanned, and time.
+  int64_t admin_search_max_scan_bytes = 64LL << 20;
+  int64_t admin_search_max_scan_ms = 2000;
+
   // The policy in force: flush.policy when given, else interval:<log.flush.interval.ms>
   // when that is set, else always (durable by default, DESIGN §1).
   FlushPolicy effective_flush_policy() const {

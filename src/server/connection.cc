@@ -201,12 +201,14 @@ asio::awaitable<Response> Connection::dispatch(const Bytes& frame) {
 asio::awaitable<void> Connection::handle(std::shared_ptr<Connection> self,
                                          std::shared_ptr<Slot> slot, Bytes frame) {
   Response response;
+  const auto started = BrokerMetrics::Clock::now();
   try {
     response = co_await dispatch(frame);
   } catch (const std::exception& e) {
     HF_ERROR("closing connection from {}: handler failed: {}", peer_, e.what());
     response = close_connection();
   }
+  broker_.metrics().record_request(static_cast<int16_t>(load_be16(frame.data())), started);
   slot->response = std::move(response);
   slot->done = true;
   in_flight_.fetch_sub(1);

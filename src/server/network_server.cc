@@ -118,6 +118,13 @@ asio::awaitable<void> NetworkServer::accept_loop() {
   }
 }
 
+size_t NetworkServer::open_connections() {
+  std::lock_guard lock(connections_mutex_);
+  size_t open = 0;
+  for (const auto& weak : connections_) open += weak.expired() ? 0 : 1;
+  return open;
+}
+
 void NetworkServer::on_every_context(const std::function<void()>& fn) {
   std::vector<std::future<void>> done;
   for (auto& context : contexts_) {

@@ -51,6 +51,8 @@ class NetworkServer {
 
   std::atomic<int64_t>& in_flight() { return in_flight_; }
   int64_t in_flight_requests() const { return in_flight_.load(); }
+  // Client connections open now (metrics).
+  size_t open_connections();
   // Accepts that failed (EMFILE and the like), for the log and for tests.
   int64_t accept_failures() const { return accept_failures_.load(); }
 

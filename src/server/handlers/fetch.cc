@@ -138,6 +138,7 @@ Awaitable<Response> handle_fetch(RequestContext& ctx) {
     }
   }
   for (auto* log : watched) broker.fetch_waiters().remove(log, wakeup.get());
+  broker.metrics().record_fetched(response);
   co_return make_response(ctx, response);
 }
 

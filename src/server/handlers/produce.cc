@@ -24,6 +24,7 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
   const int16_t acks = request->acks;
+  const auto started = BrokerMetrics::Clock::now();
 
   ProduceResponse response;
   // (log, end offset, response) for every append that must be durable before
@@ -150,6 +151,9 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
         HF_DEBUG("produce to {}-{} from {}: duplicate of the batch at offset {}", topic.name,
                  partition.index, ctx.client(), appended->base_offset);
       }
+      if (!appended->duplicate) {
+        broker.metrics().topic(topic.name).record_in(header->records_count, records.size());
+      }
       out.error_code = code(KafkaError::none);
       out.base_offset = appended->base_offset;
       out.log_append_time_ms = appended->log_append_time_ms;
@@ -167,6 +171,7 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
       HF_WARN("closing connection from {}: acks=0 produce failed", ctx.client());
       co_return close_connection();
     }
+    broker.metrics().record_produce_ack(acks, started);
     co_return no_response();
   }
 
@@ -205,6 +210,7 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
       to_sync[i].response->base_offset = -1;
     }
   }
+  broker.metrics().record_produce_ack(acks, started);
   co_return make_response(ctx, response);
 }
 

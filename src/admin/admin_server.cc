@@ -1,0 +1,194 @@
+#include "admin/admin_server.h"
+
+#include <httplib.h>
+#include <pthread.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+#include "admin/admin_resources.h"
+#include "base/log.h"
+
+namespace holdfast::admin {
+namespace {
+
+// httplib's task queue with named threads (hf-admin-N), so operators can
+// tell them from the Kafka reactors in `top -H`.
+class NamedThreadPool final : public httplib::TaskQueue {
+ public:
+  explicit NamedThreadPool(int threads) {
+    for (int i = 0; i < threads; ++i) {
+      threads_.emplace_back([this, i] {
+        const std::string name = "hf-admin-" + std::to_string(i);
+        pthread_setname_np(pthread_self(), name.c_str());
+        run();
+      });
+    }
+  }
+  ~NamedThreadPool() override { shutdown(); }
+
+  void enqueue(std::function<void()> fn) override {
+    {
+      std::lock_guard lock(mu_);
+      tasks_.push_back(std::move(fn));
+    }
+    cv_.notify_one();
+  }
+
+  // Runs what is queued, then joins the threads.
+  void shutdown() override {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  void run() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+        if (tasks_.empty()) return;
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+void send(httplib::Response& res, const Reply& reply) {
+  res.status = reply.status;
+  res.set_content(reply.body.dump(2) + "\n", "application/json");
+}
+
+}  // namespace
+
+AdminServer::AdminServer(server::Broker& broker, AdminOptions options)
+    : broker_(broker), options_(std::move(options)), http_(std::make_unique<httplib::Server>()) {
+  const int threads = std::max(1, options_.threads);
+  http_->new_task_queue = [threads] { return new NamedThreadPool(threads); };
+  // Idle keep-alive connections hold a thread: keep them short.
+  http_->set_keep_alive_timeout(2);
+  http_->set_keep_alive_max_count(100);
+  http_->set_read_timeout(5, 0);
+  http_->set_write_timeout(5, 0);
+  http_->set_payload_max_length(1 << 20);
+  add_routes();
+}
+
+AdminServer::~AdminServer() {
+  stop();
+}
+
+Result<void, AdminErrc> AdminServer::bind() {
+  if (options_.port == 0) {
+    int port = http_->bind_to_any_port(options_.host);
+    if (port <= 0) {
+      return make_error(AdminErrc::bind_failed,
+                        "cannot listen on " + options_.host + ":0 (admin.listener)");
+    }
+    port_ = uint16_t(port);
+  } else {
+    if (!http_->bind_to_port(options_.host, options_.port)) {
+      return make_error(AdminErrc::bind_failed, "cannot listen on " + options_.host + ":" +
+                                                    std::to_string(options_.port) +
+                                                    " (admin.listener): address in use or invalid");
+    }
+    port_ = options_.port;
+  }
+  return {};
+}
+
+void AdminServer::start() {
+  if (listener_.joinable()) return;
+  listener_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "hf-admin-accept");
+    http_->listen_after_bind();
+  });
+  HF_INFO("admin API and /metrics on http://{}:{}/", options_.host, port_);
+}
+
+void AdminServer::stop() {
+  if (!listener_.joinable()) return;
+  http_->stop();
+  listener_.join();
+}
+
+void AdminServer::add_routes() {
+  auto& http = *http_;
+  server::Broker& broker = broker_;
+
+  http.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown error";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        HF_ERROR("admin API: {} {} failed: {}", req.method, req.path, what);
+        send(res, error_reply(500, "UNKNOWN_SERVER_ERROR", what));
+      });
+
+  http.Get("/metrics", [&broker](const httplib::Request&, httplib::Response& res) {
+    res.set_content(broker.metrics().expose(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  http.Get("/v1/broker", [this, &broker](const httplib::Request&, httplib::Response& res) {
+    send(res, get_broker(broker, AdminSettings{options_.host + ":" + std::to_string(port_)}));
+  });
+  http.Get("/v1/config", [&broker](const httplib::Request&, httplib::Response& res) {
+    send(res, get_config(broker));
+  });
+  http.Get("/v1/topics", [&broker](const httplib::Request&, httplib::Response& res) {
+    send(res, list_topics(broker));
+  });
+  http.Post("/v1/topics", [&broker](const httplib::Request& req, httplib::Response& res) {
+    send(res, create_topic(broker, req.body));
+  });
+  http.Get(R"(/v1/topics/([^/]+))", [&broker](const httplib::Request& req, httplib::Response& res) {
+    send(res, get_topic(broker, req.matches[1]));
+  });
+  http.Delete(R"(/v1/topics/([^/]+))",
+              [&broker](const httplib::Request& req, httplib::Response& res) {
+                send(res, delete_topic(broker, req.matches[1]));
+              });
+  http.Get(R"(/v1/topics/([^/]+)/messages)",
+           [&broker](const httplib::Request& req, httplib::Response& res) {
+             send(res, search_topic_messages(broker, req.matches[1], req.params));
+           });
+  http.Get("/v1/groups", [&broker](const httplib::Request&, httplib::Response& res) {
+    send(res, list_groups(broker));
+  });
+  http.Get(R"(/v1/groups/([^/]+))", [&broker](const httplib::Request& req, httplib::Response& res) {
+    send(res, get_group(broker, req.matches[1]));
+  });
+  http.Post(R"(/v1/groups/([^/]+)/offsets)",
+            [&broker](const httplib::Request& req, httplib::Response& res) {
+              send(res, reset_group_offsets(broker, req.matches[1], req.body));
+            });
+  // Everything else: a JSON 404 rather than httplib's empty page.
+  http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 404) {
+      send(res, error_reply(404, "NOT_FOUND", "no such resource: " + req.method + " " + req.path));
+    } else if (res.status == 400) {
+      send(res, error_reply(400, "INVALID_REQUEST", "malformed HTTP request"));
+    }
+  });
+}
+
+}  // namespace holdfast::admin

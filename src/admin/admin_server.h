@@ -1,0 +1,61 @@
+// The admin HTTP listener (admin.listener): GET /metrics, the /v1 JSON API
+// and message search (docs/admin-api.md). cpp-httplib on its own named
+// threads (hf-admin-N): a slow scrape or search never runs on a Kafka
+// reactor. Writes (create/delete topic, reset offsets) go through the same
+// TopicManager and GroupCoordinator calls as the Kafka APIs, so their
+// validation is the same.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "base/result.h"
+#include "server/broker.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace holdfast::admin {
+
+enum class AdminErrc { bind_failed };
+
+struct AdminOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 9644;  // 0: any free port (port() tells which)
+  int threads = 4;
+};
+
+class AdminServer {
+ public:
+  // `broker` must outlive the server; requests are served only after
+  // start(), which requires the broker to be started.
+  AdminServer(server::Broker& broker, AdminOptions options);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Binds the listening socket (before the broker touches its data
+  // directory, like the Kafka listener).
+  Result<void, AdminErrc> bind();
+  // Serves on the server's threads. Requires bind().
+  void start();
+  // Stops accepting, finishes the requests being served, joins the threads.
+  // Idempotent.
+  void stop();
+
+  uint16_t port() const { return port_; }
+  const std::string& host() const { return options_.host; }
+
+ private:
+  void add_routes();
+
+  server::Broker& broker_;
+  AdminOptions options_;
+  std::unique_ptr<httplib::Server> http_;
+  std::thread listener_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace holdfast::admin
