@@ -89,20 +89,32 @@ Result<void, StartupErrc> Broker::start() {
       config_.producer_id_expiration_check_interval_ms;
   log_options.log_cleaner_dedupe_buffer_size = config_.log_cleaner_dedupe_buffer_size;
   logs_ = std::make_unique<storage::LogManager>(fs_, config_.data_dir, log_options);
-  topics_ = std::make_unique<TopicManager>(config_, *metadata_, *logs_);
-  auto opened = logs_->open([this](const std::string& topic) { return topics_->log_config(topic); });
+  auto config_for_overrides = [this](const metadata::ConfigMap& overrides) {
+    return log_config_for(config_, overrides);
+  };
+  auto opened = logs_->open([this, config_for_overrides](const std::string& topic) {
+    const auto* info = metadata_->current()->find_topic(topic);
+    return config_for_overrides(info ? info->configs : metadata::ConfigMap{});
+  });
   if (!opened) return make_error(StartupErrc::failed, "opening logs: " + opened.error().message);
-  if (auto reconciled = topics_->reconcile_logs(); !reconciled) {
+  replicas_ = std::make_unique<replication::ReplicaManager>(*logs_);
+  // The local replicas follow the metadata log from here on; start() first
+  // reconciles them with the image (creates what a crash left uncreated,
+  // removes what a crash left undeleted).
+  lifecycle_ = std::make_unique<replication::PartitionLifecycle>(*metadata_, *replicas_,
+                                                                 config_for_overrides);
+  if (auto reconciled = lifecycle_->start(); !reconciled) {
     return make_error(StartupErrc::failed, "reconciling logs with metadata: " +
                                    reconciled.error().message);
   }
+  topics_ = std::make_unique<TopicManager>(config_, *metadata_, *lifecycle_);
   auto producer_ids = coordinator::ProducerIdManager::open(fs_, config_.data_dir);
   if (!producer_ids) {
     return make_error(StartupErrc::failed, "producer ids: " + producer_ids.error().message);
   }
   producer_ids_ = std::move(*producer_ids);
-  logs_->set_high_watermark_listener(
-      [this](storage::PartitionLog* log) { fetch_waiters_.notify(log); });
+  replicas_->set_high_watermark_listener(
+      [this](replication::Partition* partition) { fetch_waiters_.notify(partition); });
   logs_->start();
 
   // Consumer groups: __consumer_offsets exists before the coordinator replays it.
@@ -111,7 +123,7 @@ Result<void, StartupErrc> Broker::start() {
   }
   groups_ = std::make_unique<coordinator::GroupCoordinator>(*logs_, group_coordinator_options(config_, *topics_));
   groups_->start();
-  topics_->set_topic_deleted_listener(
+  lifecycle_->add_topic_deleted_listener(
       [this](const std::string& topic) { groups_->remove_offsets_of_topic(topic); });
 
   metrics_->add_broker_collectors(*this);
@@ -162,8 +174,10 @@ void Broker::shutdown() {
   // the executors (with the coroutines waiting on them) stay alive.
   if (network_) network_->pause();
   // 5. Close the logs: every remaining durability waiter completes (flushed)
-  // or fails (closed); its resumption queues on a paused executor.
+  // or fails (closed); its resumption queues on a paused executor. The
+  // lifecycle stops first: no partition is created or removed meanwhile.
   stage_ = Stage::closing_logs;
+  if (lifecycle_) lifecycle_->stop();
   if (logs_) {
     auto closed = logs_->shutdown();
     if (!closed) {

@@ -11,6 +11,8 @@
 #include "coordinator/group_coordinator.h"
 #include "io/file_system.h"
 #include "metadata/metadata_store.h"
+#include "replication/partition_lifecycle.h"
+#include "replication/replica_manager.h"
 #include "server/broker_config.h"
 #include "server/broker_metrics.h"
 #include "server/data_dir_lock.h"
@@ -64,7 +66,8 @@ class Broker {
   const std::string& cluster_id() const { return identity_.cluster_id; }
   int32_t node_id() const { return config_.node_id; }
   TopicManager& topics() { return *topics_; }
-  storage::LogManager& logs() { return *logs_; }
+  // The local replicas: handlers reach partitions only through this.
+  replication::ReplicaManager& replicas() { return *replicas_; }
   FetchWaiters& fetch_waiters() { return fetch_waiters_; }
   // Request bytes being read or handled, broker-wide (queued.max.request.bytes).
   const std::shared_ptr<RequestBudget>& request_budget() const { return request_budget_; }
@@ -87,6 +90,8 @@ class Broker {
   metadata::NodeIdentity identity_;
   std::unique_ptr<metadata::MetadataStore> metadata_;
   std::unique_ptr<storage::LogManager> logs_;
+  std::unique_ptr<replication::ReplicaManager> replicas_;
+  std::unique_ptr<replication::PartitionLifecycle> lifecycle_;
   std::unique_ptr<TopicManager> topics_;
   std::unique_ptr<coordinator::GroupCoordinator> groups_;
   std::unique_ptr<coordinator::ProducerIdManager> producer_ids_;

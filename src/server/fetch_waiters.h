@@ -1,6 +1,7 @@
 // Long-poll Fetch requests waiting for data. A waiter registers on the
-// partitions it reads; when a partition's high watermark advances the log's
-// listener wakes every waiter registered on it.
+// partitions it reads; when a partition's high watermark advances the
+// ReplicaManager's listener wakes every waiter registered on it. Partitions
+// are keys only (never dereferenced here).
 #pragma once
 
 #include <memory>
@@ -9,23 +10,23 @@
 #include <vector>
 
 #include "server/async.h"
-#include "storage/log_manager.h"
+#include "replication/partition.h"
 
 namespace holdfast::server {
 
 class FetchWaiters {
  public:
-  void add(storage::PartitionLog* log, const std::shared_ptr<Wakeup>& waiter) {
+  void add(const replication::Partition* partition, const std::shared_ptr<Wakeup>& waiter) {
     std::lock_guard lock(mutex_);
-    waiters_[log].push_back(waiter);
+    waiters_[partition].push_back(waiter);
   }
 
-  // Wakes and forgets every waiter on `log`. Safe from any thread.
-  void notify(storage::PartitionLog* log) {
+  // Wakes and forgets every waiter on `partition`. Safe from any thread.
+  void notify(const replication::Partition* partition) {
     std::vector<std::weak_ptr<Wakeup>> woken;
     {
       std::lock_guard lock(mutex_);
-      auto it = waiters_.find(log);
+      auto it = waiters_.find(partition);
       if (it == waiters_.end()) return;
       woken.swap(it->second);
       waiters_.erase(it);
@@ -37,12 +38,12 @@ class FetchWaiters {
 
   // Wakes everyone (shutdown, topic deletion).
   void notify_all() {
-    std::unordered_map<storage::PartitionLog*, std::vector<std::weak_ptr<Wakeup>>> all;
+    std::unordered_map<const replication::Partition*, std::vector<std::weak_ptr<Wakeup>>> all;
     {
       std::lock_guard lock(mutex_);
       all.swap(waiters_);
     }
-    for (auto& [log, list] : all) {
+    for (auto& [partition, list] : all) {
       for (auto& w : list) {
         if (auto live = w.lock()) live->notify();
       }
@@ -53,14 +54,14 @@ class FetchWaiters {
   size_t waiting() {
     std::lock_guard lock(mutex_);
     size_t n = 0;
-    for (const auto& [log, list] : waiters_) n += list.size();
+    for (const auto& [partition, list] : waiters_) n += list.size();
     return n;
   }
 
-  // Drops `waiter`'s registration on `log`, and any that expired.
-  void remove(storage::PartitionLog* log, const Wakeup* waiter) {
+  // Drops `waiter`'s registration on `partition`, and any that expired.
+  void remove(const replication::Partition* partition, const Wakeup* waiter) {
     std::lock_guard lock(mutex_);
-    auto it = waiters_.find(log);
+    auto it = waiters_.find(partition);
     if (it == waiters_.end()) return;
     auto& list = it->second;
     std::erase_if(list, [waiter](const std::weak_ptr<Wakeup>& w) {
@@ -74,13 +75,13 @@ class FetchWaiters {
   size_t size() {
     std::lock_guard lock(mutex_);
     size_t n = 0;
-    for (const auto& [log, list] : waiters_) n += list.size();
+    for (const auto& [partition, list] : waiters_) n += list.size();
     return n;
   }
 
  private:
   std::mutex mutex_;
-  std::unordered_map<storage::PartitionLog*, std::vector<std::weak_ptr<Wakeup>>> waiters_;
+  std::unordered_map<const replication::Partition*, std::vector<std::weak_ptr<Wakeup>>> waiters_;
 };
 
 }  // namespace holdfast::server

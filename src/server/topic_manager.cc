@@ -1,24 +1,22 @@
 #include "server/topic_manager.h"
 
-#include <set>
-
 #include "base/log.h"
 #include "server/topic_config.h"
 
 namespace holdfast::server {
 
 TopicManager::TopicManager(const BrokerConfig& config, metadata::MetadataStore& metadata,
-                           storage::LogManager& logs)
-    : config_(config), metadata_(metadata), logs_(logs) {}
+                           replication::PartitionLifecycle& lifecycle)
+    : config_(config), metadata_(metadata), lifecycle_(lifecycle) {}
+
+Result<void, replication::Errc> TopicManager::wait_for_replicas(const metadata::ImagePtr& image) {
+  return lifecycle_.wait_applied(image->last_record_index);
+}
 
 storage::LogConfig TopicManager::log_config(const std::string& topic) const {
   auto image = metadata_.current();
   const auto* info = image->find_topic(topic);
   return log_config_for(config_, info ? info->configs : metadata::ConfigMap{});
-}
-
-storage::PartitionLog* TopicManager::log(const std::string& topic, int32_t partition) const {
-  return logs_.get(topic, partition);
 }
 
 TopicOutcome TopicManager::create_topic(const std::string& name, int32_t partitions,
@@ -53,13 +51,9 @@ TopicOutcome TopicManager::create_topic(const std::string& name, int32_t partiti
     HF_ERROR("creating topic {}: {}", name, appended.error().message);
     return {KafkaError::unknown_server_error, appended.error().message};
   }
-  auto log_config = log_config_for(config_, configs);
-  for (int32_t p = 0; p < partitions; ++p) {
-    auto created = logs_.create(name, p, log_config);
-    if (!created) {
-      HF_ERROR("creating log {}-{}: {}", name, p, created.error().message);
-      return {KafkaError::unknown_server_error, created.error().message};
-    }
+  // The lifecycle creates the partition logs as it applies the record.
+  if (auto replicas = wait_for_replicas(*appended); !replicas) {
+    return {KafkaError::unknown_server_error, replicas.error().message};
   }
   HF_INFO("created topic {} with {} partitions", name, partitions);
   return {};
@@ -67,11 +61,6 @@ TopicOutcome TopicManager::create_topic(const std::string& name, int32_t partiti
 
 bool is_internal_topic(const std::string& name) {
   return name == "__consumer_offsets" || name == "__transaction_state";
-}
-
-void TopicManager::set_topic_deleted_listener(std::function<void(const std::string&)> listener) {
-  std::lock_guard lock(mutex_);
-  topic_deleted_ = std::move(listener);
 }
 
 TopicOutcome TopicManager::ensure_offsets_topic() {
@@ -97,18 +86,15 @@ TopicOutcome TopicManager::delete_topic(const std::string& name) {
   if (!info) {
     return {KafkaError::unknown_topic_or_partition, "topic '" + name + "' does not exist"};
   }
-  int32_t partitions = info->partition_count;
   auto appended = metadata_.append(metadata::TopicDeleted{name});
   if (!appended) return {KafkaError::unknown_server_error, appended.error().message};
-  for (int32_t p = 0; p < partitions; ++p) {
-    if (auto removed = logs_.remove(name, p); !removed) {
-      // The metadata no longer has the topic; reconcile_logs() finishes this at
-      // the next start.
-      HF_WARN("removing log {}-{}: {}", name, p, removed.error().message);
-    }
+  // The lifecycle removes the logs and tells the group coordinator. A log it
+  // could not remove is logged there; the metadata no longer has the topic,
+  // so the next start's reconcile finishes the removal.
+  if (auto replicas = wait_for_replicas(*appended); !replicas) {
+    HF_WARN("deleting topic {}: {}", name, replicas.error().message);
   }
   HF_INFO("deleted topic {}", name);
-  if (topic_deleted_) topic_deleted_(name);  // the coordinator never calls back into us
   return {};
 }
 
@@ -128,15 +114,10 @@ TopicOutcome TopicManager::create_partitions(const std::string& name, int32_t ne
     return {KafkaError::invalid_partitions, "at most 100000 partitions"};
   }
   if (validate_only) return {};
-  int32_t old_total = info->partition_count;
-  auto configs = info->configs;
   auto appended = metadata_.append(metadata::PartitionsAdded{name, new_total});
   if (!appended) return {KafkaError::unknown_server_error, appended.error().message};
-  auto log_config = log_config_for(config_, configs);
-  for (int32_t p = old_total; p < new_total; ++p) {
-    if (auto created = logs_.create(name, p, log_config); !created) {
-      return {KafkaError::unknown_server_error, created.error().message};
-    }
+  if (auto replicas = wait_for_replicas(*appended); !replicas) {
+    return {KafkaError::unknown_server_error, replicas.error().message};
   }
   return {};
 }
@@ -199,37 +180,11 @@ TopicOutcome TopicManager::commit_configs(const std::string& name,
     }
   }
   if (validate_only) return {};
-  int32_t partitions = info.partition_count;
   auto appended = metadata_.append(metadata::TopicConfigsReplaced{name, configs});
   if (!appended) return {KafkaError::unknown_server_error, appended.error().message};
-  auto log_config = log_config_for(config_, configs);
-  for (int32_t p = 0; p < partitions; ++p) {
-    if (auto* log = logs_.get(name, p)) log->update_config(log_config);
-  }
-  return {};
-}
-
-Result<void, storage::Errc> TopicManager::reconcile_logs() {
-  std::lock_guard lock(mutex_);
-  auto image = metadata_.current();
-  std::set<std::pair<std::string, int32_t>> wanted;
-  for (const auto& [name, info] : image->topics) {
-    auto log_config = log_config_for(config_, info.configs);
-    for (int32_t p = 0; p < info.partition_count; ++p) {
-      wanted.emplace(name, p);
-      if (!logs_.get(name, p)) {
-        auto created = logs_.create(name, p, log_config);
-        if (!created) return created.error();
-      }
-    }
-  }
-  for (auto* log : logs_.all()) {
-    if (!wanted.count({log->topic(), log->partition()})) {
-      HF_WARN("removing log {}-{}: its topic was deleted", log->topic(), log->partition());
-      std::string topic = log->topic();
-      int32_t partition = log->partition();
-      if (auto removed = logs_.remove(topic, partition); !removed) return removed.error();
-    }
+  // The lifecycle applies the new log config to the partitions.
+  if (auto replicas = wait_for_replicas(*appended); !replicas) {
+    return {KafkaError::unknown_server_error, replicas.error().message};
   }
   return {};
 }

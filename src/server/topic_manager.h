@@ -1,5 +1,9 @@
-// Topic lifecycle on one node: the metadata record first (durable), then the
-// partition logs. Serialised by one mutex; topic changes are rare and short.
+// Topic administration: validates requests and appends metadata records.
+// The local replicas (partition logs) follow the applied records through
+// replication::PartitionLifecycle; each change here waits until the lifecycle
+// has handled its record, so a CreateTopics answer is never sent before the
+// partitions exist (clients produce right after) and a DeleteTopics answer
+// not before they are gone. Serialised by one mutex; topic changes are rare.
 #pragma once
 
 #include <functional>
@@ -9,10 +13,10 @@
 #include <vector>
 
 #include "metadata/metadata_store.h"
+#include "replication/partition_lifecycle.h"
 #include "server/broker_config.h"
 #include "server/kafka_error.h"
 #include "server/topic_config.h"
-#include "storage/log_manager.h"
 
 namespace holdfast::server {
 
@@ -25,7 +29,7 @@ struct TopicOutcome {
 class TopicManager {
  public:
   TopicManager(const BrokerConfig& config, metadata::MetadataStore& metadata,
-               storage::LogManager& logs);
+               replication::PartitionLifecycle& lifecycle);
 
   metadata::ImagePtr image() const { return metadata_.current(); }
 
@@ -43,22 +47,12 @@ class TopicManager {
   TopicOutcome alter_configs(const std::string& name, const std::vector<ConfigOp>& ops,
                              bool validate_only);
 
-  // The partition's log, or nullptr if the topic or partition does not exist.
-  storage::PartitionLog* log(const std::string& topic, int32_t partition) const;
-
-  // Makes every partition log that the metadata names exist (start-up), and
-  // removes logs of topics the metadata no longer has (a crash mid-delete).
-  Result<void, storage::Errc> reconcile_logs();
-
   storage::LogConfig log_config(const std::string& topic) const;
 
   // Creates __consumer_offsets (offsets.topic.num.partitions partitions,
   // cleanup.policy=compact) unless it exists; an existing topic keeps its
   // partition count, as in Kafka.
   TopicOutcome ensure_offsets_topic();
-  // Called (under the topic lock) after a topic is deleted; the group
-  // coordinator drops the topic's committed offsets.
-  void set_topic_deleted_listener(std::function<void(const std::string&)> listener);
 
  private:
   // Validates `configs` as the topic's new overrides and, unless
@@ -66,11 +60,13 @@ class TopicManager {
   TopicOutcome commit_configs(const std::string& name, const metadata::TopicInfo& info,
                               const metadata::ConfigMap& configs, bool validate_only);
 
+  // Waits until the lifecycle has handled the record that produced `image`.
+  Result<void, replication::Errc> wait_for_replicas(const metadata::ImagePtr& image);
+
   const BrokerConfig& config_;
   metadata::MetadataStore& metadata_;
-  storage::LogManager& logs_;
+  replication::PartitionLifecycle& lifecycle_;
   std::mutex mutex_;
-  std::function<void(const std::string&)> topic_deleted_;
 };
 
 // Internal topics (DESIGN §6): reported with is_internal, closed to client

@@ -19,19 +19,14 @@ Awaitable<Response> handle_delete_records(RequestContext& ctx) {
       auto& out = topic_out.partitions.emplace_back();
       out.partition_index = partition.partition_index;
       out.low_watermark = -1;
-      storage::PartitionLog* log = broker.topics().log(topic.name, partition.partition_index);
-      if (!log) {
+      auto replica = broker.replicas().get(topic.name, partition.partition_index);
+      if (!replica) {
         out.error_code = code(KafkaError::unknown_topic_or_partition);
         continue;
       }
-      // -1 means "up to the high watermark"; beyond it is out of range.
-      int64_t target = partition.offset;
-      if (target == -1) target = log->high_watermark();
-      if (target < 0 || target > log->high_watermark()) {
-        out.error_code = code(KafkaError::offset_out_of_range);
-        continue;
-      }
-      auto deleted = log->delete_records_before(target);
+      // -1 means "up to the high watermark"; beyond it (or negative) is
+      // offset_out_of_range, decided by the partition.
+      auto deleted = replica->delete_records_before(partition.offset);
       if (!deleted) {
         out.error_code = code(to_kafka_error(deleted.code()));
         continue;

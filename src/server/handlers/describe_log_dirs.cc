@@ -22,19 +22,19 @@ Awaitable<Response> handle_describe_log_dirs(RequestContext& ctx) {
   auto& dir = response.results.emplace_back();
   dir.error_code = code(KafkaError::none);
   std::error_code ec;
-  auto absolute = std::filesystem::absolute(broker.logs().data_dir(), ec);
-  dir.log_dir = ec ? broker.logs().data_dir() : absolute.lexically_normal().string();
+  auto absolute = std::filesystem::absolute(broker.replicas().data_dir(), ec);
+  dir.log_dir = ec ? broker.replicas().data_dir() : absolute.lexically_normal().string();
 
   auto image = broker.topics().image();
   auto describe = [&](const std::string& topic, const std::vector<int32_t>& partitions) {
     DescribeLogDirsResponse::DescribeLogDirsTopic out;
     out.name = topic;
     for (int32_t p : partitions) {
-      storage::PartitionLog* log = broker.topics().log(topic, p);
-      if (!log) continue;  // Kafka leaves out what this broker does not host
+      auto replica = broker.replicas().get(topic, p);
+      if (!replica) continue;  // Kafka leaves out what this broker does not host
       auto& part = out.partitions.emplace_back();
       part.partition_index = p;
-      part.partition_size = log->size_bytes();
+      part.partition_size = replica->size_bytes();
       part.offset_lag = 0;  // Kafka reports lag only for future (moving) logs
       part.is_future_key = false;
     }

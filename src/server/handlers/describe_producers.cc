@@ -22,13 +22,13 @@ Awaitable<Response> handle_describe_producers(RequestContext& ctx) {
     for (int32_t index : topic.partition_indexes) {
       auto& out = topic_out.partitions.emplace_back();
       out.partition_index = index;
-      storage::PartitionLog* log = broker.topics().log(topic.name, index);
-      if (!log) {
+      auto replica = broker.replicas().get(topic.name, index);
+      if (!replica) {
         out.error_code = code(KafkaError::unknown_topic_or_partition);
         continue;
       }
       out.error_code = code(KafkaError::none);
-      for (const auto& entry : log->producer_states()) {
+      for (const auto& entry : replica->producer_states()) {
         auto& p = out.active_producers.emplace_back();
         p.producer_id = entry.producer_id;
         p.producer_epoch = entry.epoch;

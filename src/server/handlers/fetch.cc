@@ -40,22 +40,22 @@ size_t read_once(Broker& broker, const FetchRequest& request, int16_t version,
       if (request.isolation_level == kReadCommitted) {
         out.aborted_transactions.emplace();  // none: there are no transactions yet
       }
-      storage::PartitionLog* log = broker.topics().log(topic.topic, partition.partition);
-      if (!log) {
+      auto replica = broker.replicas().get(topic.topic, partition.partition);
+      if (!replica) {
         out.error_code = code(KafkaError::unknown_topic_or_partition);
         continue;
       }
-      if (auto online = log->check_online(); !online) {  // a corrupt segment: KAFKA_STORAGE_ERROR
+      if (auto online = replica->check_online(); !online) {  // a corrupt segment: KAFKA_STORAGE_ERROR
         out.error_code = code(to_kafka_error(online.code()));
         continue;
       }
-      const int64_t high_watermark = log->high_watermark();
-      const int64_t log_start = log->log_start_offset();
+      const int64_t high_watermark = replica->high_watermark();
+      const int64_t log_start = replica->log_start_offset();
       out.high_watermark = high_watermark;
       out.last_stable_offset = high_watermark;  // LSO == HW while there are no transactions
       out.log_start_offset = log_start;
       const int64_t offset = partition.fetch_offset;
-      if (offset < log_start || offset > log->log_end_offset()) {
+      if (offset < log_start || offset > replica->log_end_offset()) {
         out.error_code = code(KafkaError::offset_out_of_range);
         continue;
       }
@@ -67,7 +67,9 @@ size_t read_once(Broker& broker, const FetchRequest& request, int16_t version,
       // KIP-74: the first batch of the first non-empty partition is returned
       // whole even when it is larger than the limits, so a consumer can
       // always make progress.
-      auto read = log->read(offset, partition_limit, /*min_one_batch=*/total == 0, high_watermark);
+      // Bounded by the partition's high watermark (read again inside: it
+      // only moves forward).
+      auto read = replica->read(offset, partition_limit, /*min_one_batch=*/total == 0);
       if (!read) {
         out.error_code = code(to_kafka_error(read.code()));
         continue;
@@ -105,17 +107,17 @@ Awaitable<Response> handle_fetch(RequestContext& ctx) {
   // A client that disconnects wakes the wait, and the waiter is dropped.
   auto client_gone = ctx.client_gone;
   auto gone = [&client_gone] { return client_gone && client_gone->gone(); };
-  std::vector<storage::PartitionLog*> watched;
+  std::vector<std::shared_ptr<replication::Partition>> watched;
   FetchResponse response;
   while (true) {
-    for (auto* log : watched) broker.fetch_waiters().remove(log, wakeup.get());
+    for (const auto& replica : watched) broker.fetch_waiters().remove(replica.get(), wakeup.get());
     watched.clear();
     wakeup->reset();
     for (const auto& topic : request->topics) {
       for (const auto& partition : topic.partitions) {
-        if (auto* log = broker.topics().log(topic.topic, partition.partition)) {
-          broker.fetch_waiters().add(log, wakeup);
-          watched.push_back(log);
+        if (auto replica = broker.replicas().get(topic.topic, partition.partition)) {
+          broker.fetch_waiters().add(replica.get(), wakeup);
+          watched.push_back(std::move(replica));
         }
       }
     }
@@ -137,7 +139,7 @@ Awaitable<Response> handle_fetch(RequestContext& ctx) {
       break;
     }
   }
-  for (auto* log : watched) broker.fetch_waiters().remove(log, wakeup.get());
+  for (const auto& replica : watched) broker.fetch_waiters().remove(replica.get(), wakeup.get());
   broker.metrics().record_fetched(response);
   co_return make_response(ctx, response);
 }

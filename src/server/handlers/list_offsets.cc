@@ -28,20 +28,20 @@ Awaitable<Response> handle_list_offsets(RequestContext& ctx) {
       out.partition_index = partition.partition_index;
       out.timestamp = -1;
       out.offset = -1;
-      storage::PartitionLog* log = broker.topics().log(topic.name, partition.partition_index);
-      if (!log) {
+      auto replica = broker.replicas().get(topic.name, partition.partition_index);
+      if (!replica) {
         out.error_code = code(KafkaError::unknown_topic_or_partition);
         continue;
       }
-      if (auto online = log->check_online(); !online) {  // a corrupt segment: KAFKA_STORAGE_ERROR
+      if (auto online = replica->check_online(); !online) {  // a corrupt segment: KAFKA_STORAGE_ERROR
         out.error_code = code(to_kafka_error(online.code()));
         continue;
       }
       out.error_code = code(KafkaError::none);
       // Consumers see up to the high watermark (= the last stable offset while
       // there are no transactions), so "latest" is the high watermark.
-      const int64_t latest = log->high_watermark();
-      const int64_t earliest = log->log_start_offset();
+      const int64_t latest = replica->high_watermark();
+      const int64_t earliest = replica->log_start_offset();
       if (ctx.api_version == 0) {
         // v0: a list of offsets, newest first, at most max_num_offsets.
         if (partition.max_num_offsets > 0) {
@@ -52,7 +52,7 @@ Awaitable<Response> handle_list_offsets(RequestContext& ctx) {
           } else {
             // Segment-granular in Kafka; we answer with the first offset at or
             // after the timestamp, which is what clients use it for.
-            auto found = log->offset_for_timestamp(partition.timestamp);
+            auto found = replica->offset_for_timestamp(partition.timestamp);
             out.old_style_offsets.push_back(found ? std::min(found->offset, latest) : latest);
           }
         }
@@ -64,7 +64,7 @@ Awaitable<Response> handle_list_offsets(RequestContext& ctx) {
         out.offset = latest;
       } else if (partition.timestamp < 0) {
         out.error_code = code(KafkaError::invalid_request);
-      } else if (auto found = log->offset_for_timestamp(partition.timestamp);
+      } else if (auto found = replica->offset_for_timestamp(partition.timestamp);
                  found && found->offset < latest) {
         // Kafka answers with the found record's own timestamp.
         out.offset = found->offset;

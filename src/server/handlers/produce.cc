@@ -27,10 +27,10 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
   const auto started = BrokerMetrics::Clock::now();
 
   ProduceResponse response;
-  // (log, end offset, response) for every append that must be durable before
-  // we answer.
+  // (partition, end offset, response) for every append the high watermark
+  // must pass before we answer.
   struct ToSync {
-    storage::PartitionLog* log;
+    std::shared_ptr<replication::Partition> partition;
     int64_t end_offset;
     PartitionResponse* response;
   };
@@ -69,12 +69,13 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
         fail(KafkaError::invalid_topic_exception, "cannot produce to internal topic " + topic.name);
         continue;
       }
-      storage::PartitionLog* log = broker.topics().log(topic.name, partition.index);
-      if (!log) {
+      std::shared_ptr<replication::Partition> replica =
+          broker.replicas().get(topic.name, partition.index);
+      if (!replica) {
         fail(KafkaError::unknown_topic_or_partition, "");
         continue;
       }
-      const storage::LogConfig config = log->config();
+      const storage::LogConfig config = replica->config();
       if (!partition.records || partition.records->empty()) {
         fail(KafkaError::invalid_record, "no records");
         continue;
@@ -129,7 +130,7 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
       // Handlers of pipelined requests start in arrival order and reach this
       // append before their first suspension, so a producer's in-flight
       // batches are checked and appended in the order it sent them.
-      auto appended = log->append(to_append, append_header, /*leader_epoch=*/0);
+      auto appended = replica->append(to_append, append_header);
       if (!appended) {
         const bool producer_error = appended.code() == storage::Errc::out_of_order_sequence ||
                                     appended.code() == storage::Errc::invalid_producer_epoch;
@@ -145,9 +146,9 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
       }
       if (appended->duplicate) {
         // A retry of a batch already in the log: success with the ORIGINAL
-        // offsets. It is acknowledged only once the original is durable (the
-        // wait below uses the original's end offset), because the first
-        // attempt may not have been fsynced yet.
+        // offsets. It is acknowledged only once the high watermark passes the
+        // original (the wait below uses the original's end offset), because
+        // the first attempt may not have been fsynced yet.
         HF_DEBUG("produce to {}-{} from {}: duplicate of the batch at offset {}", topic.name,
                  partition.index, ctx.client(), appended->base_offset);
       }
@@ -157,9 +158,13 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
       out.error_code = code(KafkaError::none);
       out.base_offset = appended->base_offset;
       out.log_append_time_ms = appended->log_append_time_ms;
-      out.log_start_offset = log->log_start_offset();
-      if (acks != 0 && config.flush_mode == storage::FlushMode::always) {
-        to_sync.push_back({log, appended->last_offset + 1, &out});
+      out.log_start_offset = replica->log_start_offset();
+      // Acknowledged once the high watermark passes the batch: under
+      // flush.policy=always when an fdatasync covers it (group commit); under
+      // interval/never the high watermark is already at the log end.
+      const int64_t end_offset = appended->last_offset + 1;
+      if (acks != 0 && !replica->high_watermark_reached(end_offset)) {
+        to_sync.push_back({replica, end_offset, &out});
       }
     }
   }
@@ -178,7 +183,7 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
   if (!to_sync.empty()) {
     // Group commit: one fdatasync on the flusher thread covers many requests.
     auto failed = co_await await_callback<std::shared_ptr<std::vector<size_t>>>(
-        [&broker, &to_sync](std::function<void(std::shared_ptr<std::vector<size_t>>)> resume) {
+        [&to_sync](std::function<void(std::shared_ptr<std::vector<size_t>>)> resume) {
           struct State {
             std::mutex mutex;
             size_t remaining;
@@ -189,8 +194,8 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
           state->remaining = to_sync.size();
           state->resume_fn = std::move(resume);
           for (size_t i = 0; i < to_sync.size(); ++i) {
-            broker.logs().wait_durable(
-                to_sync[i].log, to_sync[i].end_offset,
+            to_sync[i].partition->wait_for_high_watermark(
+                to_sync[i].end_offset,
                 [state, i](Result<void, storage::Errc> synced) {
                   bool last = false;
                   {

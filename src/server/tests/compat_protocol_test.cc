@@ -108,7 +108,7 @@ TEST_F(CompatProtocolTest, DescribeLogDirsGivesEachPartitionsSizeInEveryVersion)
   auto produced = client.call<protocol::ProduceRequest, protocol::ProduceResponse>(
       produce_request("t", idempotent_batch(record::Compression::none, -1, -1, 5)), 7);
   ASSERT_EQ(produced.responses[0].partition_responses[0].error_code, 0);
-  const int64_t size0 = broker_->topics().log("t", 0)->size_bytes();
+  const int64_t size0 = broker_->replicas().get("t", 0)->size_bytes();
   ASSERT_GT(size0, 0);
 
   for (int16_t version = 0; version <= 3; ++version) {

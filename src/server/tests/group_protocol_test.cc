@@ -498,9 +498,9 @@ TEST_F(GroupRecoveryTest, CoordinatorStateIsRebuiltFromTheLogAfterRestartAndSegm
   }
   ASSERT_EQ(commit(client, "manual", -1, "", "t", {{0, 5, "x"}}).topics[0].partitions[0].error_code,
             kNone);
-  auto* log = broker_->logs().get("__consumer_offsets", broker_->groups().partition_for("g"));
-  ASSERT_NE(log, nullptr);
-  EXPECT_GT(log->segment_count(), 5u);
+  auto offsets = broker_->replicas().get("__consumer_offsets", broker_->groups().partition_for("g"));
+  ASSERT_NE(offsets, nullptr);
+  EXPECT_GT(offsets->log().segment_count(), 5u);
 
   restart();
   TestClient again(port());

@@ -73,7 +73,7 @@ class IdempotenceProtocolTest : public testing::BrokerFixture {
     t.topic = "idem";
     auto& p = t.partitions.emplace_back();
     p.partition = 0;
-    p.fetch_offset = broker_->logs().get("idem", 0)->log_start_offset();
+    p.fetch_offset = broker_->replicas().get("idem", 0)->log_start_offset();
     p.partition_max_bytes = 1 << 20;
     auto response = client.call<protocol::FetchRequest, protocol::FetchResponse>(request, 11);
     std::vector<std::string> out;

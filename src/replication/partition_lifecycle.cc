@@ -1,0 +1,254 @@
+#include "replication/partition_lifecycle.h"
+
+#include <pthread.h>
+
+#include <set>
+
+#include "base/log.h"
+
+namespace holdfast::replication {
+namespace {
+
+// The topic a record changes, if it is one the local replicas follow. Records
+// of other kinds (none yet; broker registrations later) change no replica.
+std::optional<std::string> topic_of(const metadata::MetadataRecord& record) {
+  if (auto* r = std::get_if<metadata::TopicCreated>(&record)) return r->name;
+  if (auto* r = std::get_if<metadata::PartitionsAdded>(&record)) return r->name;
+  if (auto* r = std::get_if<metadata::TopicConfigsReplaced>(&record)) return r->name;
+  if (auto* r = std::get_if<metadata::TopicDeleted>(&record)) return r->name;
+  return std::nullopt;
+}
+
+// How many record failures wait_applied can still report; older ones are
+// forgotten (each was logged when it happened).
+constexpr size_t kMaxRememberedFailures = 256;
+
+}  // namespace
+
+const char* to_string(Errc code) {
+  switch (code) {
+    case Errc::storage_error:
+      return "storage_error";
+    case Errc::shut_down:
+      return "shut_down";
+  }
+  return "unknown";
+}
+
+PartitionLifecycle::PartitionLifecycle(metadata::MetadataLog& metadata, ReplicaManager& replicas,
+                                       LogConfigFor config_for)
+    : metadata_(metadata), replicas_(replicas), config_for_(std::move(config_for)) {}
+
+PartitionLifecycle::~PartitionLifecycle() { stop(); }
+
+Result<void, Errc> PartitionLifecycle::start() {
+  std::weak_ptr<Queue> weak = queue_;
+  auto image = metadata_.subscribe([weak](const metadata::MetadataEvent& event) {
+    // With the store's lock held (or on hf-raft): queue only, never block.
+    auto queue = weak.lock();
+    if (!queue) return;
+    Event copy;
+    if (event.record) copy.record = *event.record;
+    copy.image = event.image;
+    {
+      std::lock_guard lock(queue->mu);
+      if (queue->stopped) return;
+      queue->events.push_back(std::move(copy));
+    }
+    queue->cv.notify_all();
+  });
+  if (auto reconciled = reconcile_all(*image); !reconciled) {
+    stop();
+    return reconciled;
+  }
+  {
+    std::lock_guard lock(queue_->mu);
+    queue_->applied_index = std::max(queue_->applied_index, image->last_record_index);
+  }
+  started_ = true;
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+void PartitionLifecycle::stop() {
+  {
+    std::lock_guard lock(queue_->mu);
+    queue_->stopped = true;
+    queue_->events.clear();
+  }
+  queue_->cv.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+int64_t PartitionLifecycle::applied_index() const {
+  std::lock_guard lock(queue_->mu);
+  return queue_->applied_index;
+}
+
+Result<void, Errc> PartitionLifecycle::wait_applied(int64_t record_index) {
+  std::unique_lock lock(queue_->mu);
+  queue_->cv.wait(lock, [&] {
+    return queue_->applied_index >= record_index || queue_->stopped;
+  });
+  if (queue_->applied_index < record_index) {
+    return make_error(Errc::shut_down, "the partition lifecycle stopped (broker shutting down)");
+  }
+  auto failed = queue_->failures.find(record_index);
+  if (failed == queue_->failures.end()) return {};
+  auto error = make_error(Errc::storage_error, std::move(failed->second));
+  queue_->failures.erase(failed);
+  return error;
+}
+
+void PartitionLifecycle::add_topic_deleted_listener(
+    std::function<void(const std::string&)> listener) {
+  std::lock_guard lock(listeners_mu_);
+  deleted_listeners_.push_back(std::move(listener));
+}
+
+void PartitionLifecycle::run() {
+  pthread_setname_np(pthread_self(), "hf-lifecycle");
+  for (;;) {
+    Event event;
+    {
+      std::unique_lock lock(queue_->mu);
+      queue_->cv.wait(lock, [&] { return queue_->stopped || !queue_->events.empty(); });
+      if (queue_->stopped) return;
+      event = std::move(queue_->events.front());
+      queue_->events.pop_front();
+    }
+    const int64_t index = event.image->last_record_index;
+    auto handled = handle(event);
+    {
+      std::lock_guard lock(queue_->mu);
+      queue_->applied_index = std::max(queue_->applied_index, index);
+      if (!handled) {
+        queue_->failures[index] = handled.error().message;
+        while (queue_->failures.size() > kMaxRememberedFailures) {
+          queue_->failures.erase(queue_->failures.begin());
+        }
+      }
+    }
+    queue_->cv.notify_all();
+  }
+}
+
+Result<void, Errc> PartitionLifecycle::handle(const Event& event) {
+  const int64_t index = event.image->last_record_index;
+  int64_t applied;
+  {
+    std::lock_guard lock(queue_->mu);
+    applied = queue_->applied_index;
+  }
+  if (!event.record) {
+    // A replaced image at the index we already have changes nothing we would
+    // not redo; an older one is stale.
+    if (index < applied) {
+      HF_WARN("partition lifecycle: ignoring an image at record {}, older than record {}", index,
+              applied);
+      return {};
+    }
+    HF_INFO("partition lifecycle: metadata image replaced (record {}); reconciling local replicas",
+            index);
+    return reconcile_all(*event.image);
+  }
+  if (index <= applied) {
+    HF_WARN("partition lifecycle: ignoring record {} (already at record {})", index, applied);
+    return {};
+  }
+  auto topic = topic_of(*event.record);
+  if (!topic) return {};
+  const bool deleted = std::holds_alternative<metadata::TopicDeleted>(*event.record);
+  return reconcile_topic(*topic, event.image->find_topic(*topic), deleted);
+}
+
+Result<void, Errc> PartitionLifecycle::reconcile_all(const metadata::MetadataImage& image) {
+  std::optional<Error<Errc>> first_error;
+  std::set<std::string> local_topics;
+  for (const auto& partition : replicas_.all()) local_topics.insert(partition->topic());
+  for (const auto& [name, info] : image.topics) {
+    if (auto r = reconcile_topic(name, &info, false); !r && !first_error) first_error = r.error();
+    local_topics.erase(name);
+  }
+  // Local replicas of topics the image no longer has: deleted while we were
+  // down, or between the record and its file work.
+  for (const auto& name : local_topics) {
+    if (auto r = reconcile_topic(name, nullptr, false); !r && !first_error) first_error = r.error();
+  }
+  if (first_error) return *first_error;
+  return {};
+}
+
+Result<void, Errc> PartitionLifecycle::reconcile_topic(const std::string& name,
+                                                       const metadata::TopicInfo* info,
+                                                       bool deleted) {
+  std::optional<Error<Errc>> first_error;
+  auto note = [&](std::string message) {
+    HF_ERROR("partition lifecycle: {}", message);
+    if (!first_error) first_error = make_error(Errc::storage_error, std::move(message));
+  };
+  std::vector<int32_t> local = replicas_.partitions_of(name);
+  auto known = topic_ids_.find(name);
+  // A topic of this name with another id: the old one was deleted and the
+  // name reused while we did not see the deletion.
+  const bool replaced = info && known != topic_ids_.end() && known->second != info->id;
+  if (!info || replaced) {
+    for (int32_t p : local) {
+      if (!deleted) {
+        HF_WARN("removing log {}-{}: its topic was deleted", name, p);
+      }
+      if (auto removed = replicas_.remove(name, p); !removed) {
+        note("removing log " + name + "-" + std::to_string(p) + ": " + removed.error().message);
+      }
+    }
+    topic_ids_.erase(name);
+    if (deleted) HF_INFO("removed the local replicas of deleted topic {}", name);
+    if (deleted || !local.empty()) notify_topic_deleted(name);
+    local.clear();
+    if (!info) {
+      if (first_error) return *first_error;
+      return {};
+    }
+  }
+  const storage::LogConfig config = config_for_(info->configs);
+  std::set<int32_t> have(local.begin(), local.end());
+  int32_t created = 0;
+  for (int32_t p = 0; p < info->partition_count; ++p) {
+    if (have.count(p)) {
+      if (auto existing = replicas_.get(name, p)) existing->update_config(config);
+      continue;
+    }
+    if (auto made = replicas_.create(name, p, config); !made) {
+      note("creating log " + name + "-" + std::to_string(p) + ": " + made.error().message);
+      continue;
+    }
+    ++created;
+  }
+  // Partitions never shrink; a replica past the count is left from something
+  // we did not see (a deleted topic recreated with fewer partitions).
+  for (int32_t p : local) {
+    if (p < info->partition_count) continue;
+    HF_WARN("removing log {}-{}: the topic has {} partitions", name, p, info->partition_count);
+    if (auto removed = replicas_.remove(name, p); !removed) {
+      note("removing log " + name + "-" + std::to_string(p) + ": " + removed.error().message);
+    }
+  }
+  topic_ids_[name] = info->id;
+  if (created > 0) {
+    HF_INFO("created {} local replica(s) of topic {} ({} partitions)", created, name,
+            info->partition_count);
+  }
+  if (first_error) return *first_error;
+  return {};
+}
+
+void PartitionLifecycle::notify_topic_deleted(const std::string& name) {
+  std::vector<std::function<void(const std::string&)>> listeners;
+  {
+    std::lock_guard lock(listeners_mu_);
+    listeners = deleted_listeners_;
+  }
+  for (const auto& listener : listeners) listener(name);
+}
+
+}  // namespace holdfast::replication

@@ -1,0 +1,249 @@
+// PartitionLifecycle: the local replicas follow applied metadata records,
+// over the real local metadata store and over a scripted log whose events the
+// test delivers by hand (duplicates, out of order, image replacement).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "io/posix_file_system.h"
+#include "io/tests/temp_dir.h"
+#include "metadata/metadata_store.h"
+#include "replication/partition_lifecycle.h"
+#include "replication/replica_manager.h"
+
+namespace holdfast::replication {
+namespace {
+
+using metadata::ConfigMap;
+using metadata::MetadataRecord;
+
+// A metadata log whose events the test delivers itself: apply() builds the
+// next image and tells the subscriber; deliver() sends any event, even one
+// that is stale or repeated.
+class ScriptedMetadataLog : public metadata::MetadataLog {
+ public:
+  metadata::ImagePtr current() const override {
+    std::lock_guard lock(mu_);
+    return image_;
+  }
+  void append(MetadataRecord record, metadata::AppendCallback done) override {
+    done(apply(record));
+  }
+  metadata::ImagePtr subscribe(metadata::MetadataListener listener) override {
+    std::lock_guard lock(mu_);
+    listener_ = std::move(listener);
+    return image_;
+  }
+
+  // Applies `record` as the next one and delivers it; returns the new image.
+  metadata::ImagePtr apply(const MetadataRecord& record) {
+    metadata::ImagePtr next;
+    {
+      std::lock_guard lock(mu_);
+      auto applied = metadata::apply_record(*image_, record, image_->last_record_index + 1);
+      EXPECT_TRUE(applied.ok());
+      if (!applied.ok()) return image_;
+      image_ = *applied;
+      next = image_;
+    }
+    deliver(&record, next);
+    return next;
+  }
+  // Replaces the image as a whole (a snapshot install) and says so.
+  void replace(metadata::ImagePtr image) {
+    {
+      std::lock_guard lock(mu_);
+      image_ = image;
+    }
+    deliver(nullptr, image);
+  }
+  void deliver(const MetadataRecord* record, const metadata::ImagePtr& image) {
+    if (listener_) listener_(metadata::MetadataEvent{record, image});
+  }
+
+ private:
+  mutable std::mutex mu_;
+  metadata::ImagePtr image_ = std::make_shared<metadata::MetadataImage>();
+  metadata::MetadataListener listener_;
+};
+
+metadata::TopicId id_of(uint8_t n) {
+  metadata::TopicId id{};
+  id[0] = n;
+  return id;
+}
+
+storage::LogConfig config_for(const ConfigMap& overrides) {
+  storage::LogConfig config;
+  config.flush_mode = storage::FlushMode::never;  // no fsync cost in these tests
+  if (auto it = overrides.find("retention.ms"); it != overrides.end()) {
+    config.retention_ms = std::stoll(it->second);
+  }
+  return config;
+}
+
+class PartitionLifecycleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    logs_ = std::make_unique<storage::LogManager>(fs_, dir_.path());
+    ASSERT_TRUE(logs_->open([](const std::string&) { return config_for({}); }).ok());
+    replicas_ = std::make_unique<ReplicaManager>(*logs_);
+  }
+  void TearDown() override {
+    if (lifecycle_) lifecycle_->stop();
+    ASSERT_TRUE(logs_->shutdown().ok());
+  }
+
+  void start(metadata::MetadataLog& log) {
+    lifecycle_ = std::make_unique<PartitionLifecycle>(log, *replicas_, config_for);
+    lifecycle_->add_topic_deleted_listener([this](const std::string& topic) {
+      std::lock_guard lock(deleted_mu_);
+      deleted_.push_back(topic);
+    });
+    ASSERT_TRUE(lifecycle_->start().ok());
+  }
+  // Waits until the lifecycle handled `image`'s record.
+  void settle(const metadata::ImagePtr& image) {
+    ASSERT_TRUE(lifecycle_->wait_applied(image->last_record_index).ok());
+  }
+  std::vector<std::string> deleted() {
+    std::lock_guard lock(deleted_mu_);
+    return deleted_;
+  }
+
+  io::testing::TempDir dir_;
+  io::PosixFileSystem fs_;
+  std::unique_ptr<storage::LogManager> logs_;
+  std::unique_ptr<ReplicaManager> replicas_;
+  std::unique_ptr<PartitionLifecycle> lifecycle_;
+  std::mutex deleted_mu_;
+  std::vector<std::string> deleted_;
+};
+
+TEST_F(PartitionLifecycleTest, RecordsOfTheLocalStoreCreateResizeReconfigureAndDeleteReplicas) {
+  auto store = metadata::MetadataStore::open(fs_, dir_.path());
+  ASSERT_TRUE(store.ok());
+  start(**store);
+
+  auto created = (*store)->append(metadata::TopicCreated{"orders", id_of(1), 2, {}});
+  ASSERT_TRUE(created.ok());
+  settle(*created);
+  EXPECT_EQ(replicas_->partitions_of("orders"), (std::vector<int32_t>{0, 1}));
+  EXPECT_NE(logs_->get("orders", 1), nullptr);
+
+  auto grown = (*store)->append(metadata::PartitionsAdded{"orders", 4});
+  ASSERT_TRUE(grown.ok());
+  settle(*grown);
+  EXPECT_EQ(replicas_->partitions_of("orders"), (std::vector<int32_t>{0, 1, 2, 3}));
+
+  auto configured =
+      (*store)->append(metadata::TopicConfigsReplaced{"orders", {{"retention.ms", "1234"}}});
+  ASSERT_TRUE(configured.ok());
+  settle(*configured);
+  for (int32_t p = 0; p < 4; ++p) EXPECT_EQ(replicas_->get("orders", p)->config().retention_ms, 1234);
+
+  auto removed = (*store)->append(metadata::TopicDeleted{"orders"});
+  ASSERT_TRUE(removed.ok());
+  settle(*removed);
+  EXPECT_TRUE(replicas_->partitions_of("orders").empty());
+  EXPECT_EQ(logs_->get("orders", 0), nullptr);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "orders-0"));
+  EXPECT_EQ(deleted(), std::vector<std::string>{"orders"});
+}
+
+TEST_F(PartitionLifecycleTest, StartReconcilesWithTheImageCreatingMissingAndRemovingStaleReplicas) {
+  // A crash between the records and their file work: the image has "kept"
+  // (2 partitions) but only partition 0 exists; "gone" was deleted from the
+  // metadata but its log is still there.
+  ASSERT_TRUE(replicas_->create("kept", 0, config_for({})).ok());
+  ASSERT_TRUE(replicas_->create("gone", 0, config_for({})).ok());
+  ScriptedMetadataLog log;
+  log.apply(metadata::TopicCreated{"kept", id_of(1), 2, {}});  // before anyone subscribes
+  start(log);
+  EXPECT_EQ(replicas_->partitions_of("kept"), (std::vector<int32_t>{0, 1}));
+  EXPECT_TRUE(replicas_->partitions_of("gone").empty());
+  EXPECT_EQ(logs_->get("gone", 0), nullptr);
+  EXPECT_EQ(lifecycle_->applied_index(), 0);
+}
+
+TEST_F(PartitionLifecycleTest, ARecordDeliveredTwiceCreatesNothingTwice) {
+  ScriptedMetadataLog log;
+  start(log);
+  const MetadataRecord create = metadata::TopicCreated{"t", id_of(1), 1, {}};
+  auto image = log.apply(create);
+  settle(image);
+  auto* first = logs_->get("t", 0);
+  ASSERT_NE(first, nullptr);
+  log.deliver(&create, image);  // again
+  // Something after it, so the test knows the duplicate was handled.
+  settle(log.apply(metadata::TopicConfigsReplaced{"t", {}}));
+  EXPECT_EQ(logs_->get("t", 0), first);
+  EXPECT_EQ(replicas_->all().size(), 1u);
+}
+
+TEST_F(PartitionLifecycleTest, ALateCreationRecordDoesNotResurrectADeletedTopic) {
+  ScriptedMetadataLog log;
+  start(log);
+  const MetadataRecord create = metadata::TopicCreated{"t", id_of(1), 2, {}};
+  auto created = log.apply(create);
+  settle(created);
+  settle(log.apply(metadata::TopicDeleted{"t"}));
+  ASSERT_TRUE(replicas_->partitions_of("t").empty());
+  // The creation arrives again, late, with the image it came with.
+  log.deliver(&create, created);
+  const MetadataRecord grow = metadata::PartitionsAdded{"t", 3};
+  log.deliver(&grow, created);  // stale too: its index is not past the deletion
+  settle(log.apply(metadata::TopicCreated{"other", id_of(2), 1, {}}));
+  EXPECT_TRUE(replicas_->partitions_of("t").empty());
+  EXPECT_EQ(logs_->get("t", 0), nullptr);
+  EXPECT_EQ(replicas_->partitions_of("other"), std::vector<int32_t>{0});
+}
+
+TEST_F(PartitionLifecycleTest, AReplacedImageIsReconciledAsAWhole) {
+  ScriptedMetadataLog log;
+  start(log);
+  settle(log.apply(metadata::TopicCreated{"stays", id_of(1), 1, {}}));
+  settle(log.apply(metadata::TopicCreated{"goes", id_of(2), 2, {}}));
+  settle(log.apply(metadata::TopicCreated{"reused", id_of(3), 2, {}}));
+  auto stays_log = logs_->get("stays", 0);
+
+  // A snapshot from a leader that moved on: "goes" deleted, "reused" deleted
+  // and created again with a new id and one partition, "fresh" created,
+  // "stays" grown. The records in between are never delivered one by one.
+  auto next = std::make_shared<metadata::MetadataImage>(*log.current());
+  next->topics.erase("goes");
+  next->topics["reused"] = metadata::TopicInfo{"reused", id_of(4), 1, {}};
+  next->topics["fresh"] = metadata::TopicInfo{"fresh", id_of(5), 1, {}};
+  next->topics["stays"].partition_count = 2;
+  next->topics["stays"].configs = {{"retention.ms", "77"}};
+  next->last_record_index += 10;
+  log.replace(next);
+  settle(next);
+
+  EXPECT_TRUE(replicas_->partitions_of("goes").empty());
+  EXPECT_EQ(replicas_->partitions_of("reused"), std::vector<int32_t>{0});
+  EXPECT_EQ(replicas_->partitions_of("fresh"), std::vector<int32_t>{0});
+  EXPECT_EQ(replicas_->partitions_of("stays"), (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(logs_->get("stays", 0), stays_log);  // kept, not recreated
+  EXPECT_EQ(replicas_->get("stays", 0)->config().retention_ms, 77);
+  // "reused" partition 0 is a new, empty log, not the old topic's.
+  EXPECT_NE(replicas_->get("reused", 0), nullptr);
+  auto gone = deleted();
+  std::sort(gone.begin(), gone.end());
+  EXPECT_EQ(gone, (std::vector<std::string>{"goes", "reused"}));
+}
+
+TEST_F(PartitionLifecycleTest, AWaiterIsReleasedWhenTheLifecycleStops) {
+  ScriptedMetadataLog log;
+  start(log);
+  std::thread stopper([this] { lifecycle_->stop(); });
+  // Index 5 is never applied: the wait ends only because of stop().
+  auto waited = lifecycle_->wait_applied(5);
+  stopper.join();
+  EXPECT_EQ(waited.code(), Errc::shut_down);
+}
+
+}  // namespace
+}  // namespace holdfast::replication
