@@ -27,6 +27,12 @@ NetworkServer::NetworkServer(Broker& broker, int threads) : broker_(broker) {
   for (int i = 0; i < threads; ++i) {
     contexts_.push_back(std::make_unique<asio::io_context>(1));
     guards_.push_back(asio::make_work_guard(*contexts_.back()));
+    // Create the thread's socket service, and with it its epoll reactor, now.
+    // asio creates them with the first socket on a context, and the reactor
+    // needs descriptors (epoll, eventfd, timerfd): left to the accept loop,
+    // the first connection handed to this thread during an EMFILE episode
+    // would throw from the socket's constructor and end the accept loop.
+    asio::ip::tcp::socket warm_up(*contexts_.back());
   }
 }
 
@@ -55,7 +61,14 @@ Result<void, StartupErrc> NetworkServer::bind(const std::string& host, uint16_t 
 void NetworkServer::start() {
   if (started_ || !acceptor_) return;
   started_ = true;
-  asio::co_spawn(*contexts_[0], accept_loop(), asio::detached);
+  asio::co_spawn(*contexts_[0], accept_loop(), [](std::exception_ptr failure) {
+    if (!failure) return;
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      HF_ERROR("the accept loop failed: {}; this broker accepts no new connections", e.what());
+    }
+  });
   run_threads();
 }
 
