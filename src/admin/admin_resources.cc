@@ -6,6 +6,7 @@
 
 #include "admin/message_search.h"
 #include "coordinator/group_coordinator.h"
+#include "replication/replica_manager.h"
 #include "server/handlers/group_errors.h"
 #include "server/topic_config.h"
 
@@ -67,9 +68,9 @@ void encoded(const std::optional<Bytes>& bytes, const char* field, Json& into) {
   }
 }
 
-Json partition_json(Broker& broker, storage::PartitionLog& log) {
+Json partition_json(Broker& broker, replication::Partition& log) {
   Json p;
-  p["partition"] = log.partition();
+  p["partition"] = log.index();
   p["leader"] = broker.node_id();
   p["replicas"] = Json::array({broker.node_id()});
   p["isr"] = Json::array({broker.node_id()});
@@ -77,8 +78,8 @@ Json partition_json(Broker& broker, storage::PartitionLog& log) {
   p["high_watermark"] = log.high_watermark();
   p["log_end_offset"] = log.log_end_offset();
   p["size_bytes"] = log.size_bytes();
-  p["segments"] = log.segment_count();
-  p["offline"] = log.offline();
+  p["segments"] = log.log().segment_count();
+  p["offline"] = log.log().offline();
   return p;
 }
 
@@ -332,7 +333,7 @@ Reply list_topics(Broker& broker) {
     int64_t size = 0;
     int64_t messages = 0;
     for (int32_t p = 0; p < info.partition_count; ++p) {
-      if (auto* log = broker.topics().log(name, p)) {
+      if (auto log = broker.replicas().get(name, p)) {
         size += log->size_bytes();
         messages += log->high_watermark() - log->log_start_offset();
       }
@@ -356,7 +357,7 @@ Reply get_topic(Broker& broker, const std::string& topic) {
   }
   Json partitions = Json::array();
   for (int32_t p = 0; p < info->partition_count; ++p) {
-    if (auto* log = broker.topics().log(topic, p))
+    if (auto log = broker.replicas().get(topic, p))
       partitions.push_back(partition_json(broker, *log));
   }
   Json configs = Json::object();
@@ -445,7 +446,7 @@ Json offsets_json(Broker& broker, const coordinator::OffsetFetchResult& fetched,
     e["partition"] = o.tp.partition;
     e["committed_offset"] = o.offset;
     e["metadata"] = o.metadata.value_or("");
-    if (auto* log = broker.topics().log(o.tp.topic, o.tp.partition)) {
+    if (auto log = broker.replicas().get(o.tp.topic, o.tp.partition)) {
       const int64_t hw = log->high_watermark();
       const int64_t lag = std::max<int64_t>(0, hw - o.offset);
       e["high_watermark"] = hw;
@@ -571,7 +572,7 @@ Reply reset_group_offsets(Broker& broker, const std::string& group, const std::s
   commit.group_id = group;
   commit.generation = -1;
   for (int32_t p : partitions) {
-    auto* log = broker.topics().log(topic, p);
+    auto log = broker.replicas().get(topic, p);
     if (!log) {
       return kafka_error_reply(
           KafkaError::unknown_topic_or_partition,
@@ -661,10 +662,14 @@ Reply search_topic_messages(Broker& broker, const std::string& topic, const Para
   budget.max_scan_time =
       std::chrono::milliseconds(max_scan_ms.value_or(config.admin_search_max_scan_ms));
 
+  std::vector<std::shared_ptr<replication::Partition>> replicas;  // keeps the logs alive
   std::vector<storage::PartitionLog*> logs;
   for (int32_t p = 0; p < info->partition_count; ++p) {
     if (partition && p != *partition) continue;
-    if (auto* log = broker.topics().log(topic, p)) logs.push_back(log);
+    if (auto replica = broker.replicas().get(topic, p)) {
+      logs.push_back(&replica->log());
+      replicas.push_back(std::move(replica));
+    }
   }
   auto result = search_messages(logs, query, budget);
   Json messages = Json::array();

@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "replication/replica_manager.h"
 #include "server/broker.h"
 #include "server/request.h"
 
@@ -113,26 +114,26 @@ void BrokerMetrics::add_broker_collectors(Broker& broker) {
   using metrics::MetricWriter;
   using metrics::Type;
   registry_.add_collector([&broker](MetricWriter& out) {
-    auto logs = broker.logs().all();
+    auto logs = broker.replicas().all();
     out.begin("kafka_log_log_size", "Bytes of the partition's log segments.", Type::gauge);
-    for (auto* log : logs) {
-      out.sample({{"topic", log->topic()}, {"partition", std::to_string(log->partition())}},
+    for (const auto& log : logs) {
+      out.sample({{"topic", log->topic()}, {"partition", std::to_string(log->index())}},
                  log->size_bytes());
     }
     out.begin("kafka_log_log_logendoffset", "The partition's log end offset.", Type::gauge);
-    for (auto* log : logs) {
-      out.sample({{"topic", log->topic()}, {"partition", std::to_string(log->partition())}},
+    for (const auto& log : logs) {
+      out.sample({{"topic", log->topic()}, {"partition", std::to_string(log->index())}},
                  log->log_end_offset());
     }
     out.begin("kafka_log_log_logstartoffset", "The partition's log start offset.", Type::gauge);
-    for (auto* log : logs) {
-      out.sample({{"topic", log->topic()}, {"partition", std::to_string(log->partition())}},
+    for (const auto& log : logs) {
+      out.sample({{"topic", log->topic()}, {"partition", std::to_string(log->index())}},
                  log->log_start_offset());
     }
     out.begin("kafka_cluster_partition_highwatermark",
               "The partition's high watermark (what consumers may read).", Type::gauge);
-    for (auto* log : logs) {
-      out.sample({{"topic", log->topic()}, {"partition", std::to_string(log->partition())}},
+    for (const auto& log : logs) {
+      out.sample({{"topic", log->topic()}, {"partition", std::to_string(log->index())}},
                  log->high_watermark());
     }
     // Single node: every partition's ISR is this node, so none is
@@ -145,9 +146,9 @@ void BrokerMetrics::add_broker_collectors(Broker& broker) {
     out.sample({}, int64_t(0));
     int64_t offline = 0;
     int64_t producers = 0;
-    for (auto* log : logs) {
-      offline += log->offline() ? 1 : 0;
-      producers += int64_t(log->producer_count());
+    for (const auto& log : logs) {
+      offline += log->log().offline() ? 1 : 0;
+      producers += int64_t(log->log().producer_count());
     }
     out.begin("kafka_controller_kafkacontroller_offlinepartitionscount",
               "Partitions offline (damage found at start-up; see holdfast log repair).",
@@ -194,7 +195,7 @@ void BrokerMetrics::add_broker_collectors(Broker& broker) {
       if (committed.error != coordinator::GroupErrc::none) continue;
       for (const auto& o : committed.offsets) {
         if (o.error != coordinator::GroupErrc::none || o.offset < 0) continue;
-        auto* log = broker.topics().log(o.tp.topic, o.tp.partition);
+        auto log = broker.replicas().get(o.tp.topic, o.tp.partition);
         if (!log) continue;
         out.sample({{"group", listing.group_id},
                     {"topic", o.tp.topic},

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "record/batch.h"
+#include "replication/replica_manager.h"
 #include "server/tests/broker_fixture.h"
 
 namespace holdfast::admin {
@@ -17,8 +18,9 @@ class MessageSearchTest : public BrokerFixture {
   void after_start() override {
     auto created = broker_->topics().create_topic("events", 1, 1, {}, false);
     ASSERT_TRUE(created.ok()) << created.message;
-    log_ = broker_->topics().log("events", 0);
-    ASSERT_NE(log_, nullptr);
+    replica_ = broker_->replicas().get("events", 0);
+    ASSERT_NE(replica_, nullptr);
+    log_ = &replica_->log();
   }
 
   // `batches` batches of `per_batch` records, cycling through the codecs;
@@ -46,6 +48,7 @@ class MessageSearchTest : public BrokerFixture {
     ASSERT_TRUE(eventually([&] { return log_->high_watermark() == end; }));
   }
 
+  std::shared_ptr<replication::Partition> replica_;
   storage::PartitionLog* log_ = nullptr;
 };
 
