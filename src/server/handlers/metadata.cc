@@ -11,7 +11,7 @@ namespace {
 using protocol::MetadataRequest;
 using protocol::MetadataResponse;
 
-MetadataResponse::MetadataResponseTopic describe(const Broker& broker,
+MetadataResponse::MetadataResponseTopic describe(Broker& broker,
                                                  const metadata::TopicInfo& info) {
   MetadataResponse::MetadataResponseTopic topic;
   topic.error_code = code(KafkaError::none);
@@ -22,7 +22,9 @@ MetadataResponse::MetadataResponseTopic describe(const Broker& broker,
     partition.error_code = code(KafkaError::none);
     partition.partition_index = p;
     partition.leader_id = broker.node_id();
-    partition.leader_epoch = 0;
+    // The epoch the log stamps on new batches (0 until replication sets one).
+    const storage::PartitionLog* log = broker.topics().log(info.name, p);
+    partition.leader_epoch = log ? log->leader_epoch() : 0;
     partition.replica_nodes = {broker.node_id()};
     partition.isr_nodes = {broker.node_id()};
     topic.partitions.push_back(std::move(partition));
