@@ -33,7 +33,7 @@ GroupCoordinator::AppendTicket GroupCoordinator::append_records_locked(
     ticket.error = GroupErrc::storage_error;
     return ticket;
   }
-  auto appended = part.log->append(batch.span(), *header, 0);
+  auto appended = part.log->append(batch.span(), *header);  // in the log's leader epoch
   if (!appended) {
     HF_ERROR("group coordinator: appending to {}-{} failed: {}", kOffsetsTopic, part.index,
              appended.error().message);

@@ -11,7 +11,7 @@ storage::StorageResult<storage::AppendResult> Partition::append(std::span<const 
                                                                 const record::BatchHeader& header) {
   // The idempotence check runs inside the log's append, under its lock, so
   // concurrent produces of one producer are checked in append order.
-  return log_.append(batch, header, leader_epoch());
+  return log_.append(batch, header);  // stamped with the log's leader epoch
 }
 
 // Single-node mode: this replica is the whole ISR, so the high watermark is

@@ -54,9 +54,11 @@ class Partition {
   // Always leader in single-node mode.
   Role role() const { return role_.load(); }
   void set_role(Role role) { role_.store(role); }
-  // 0 until the metadata image carries leader epochs.
-  int32_t leader_epoch() const { return leader_epoch_.load(); }
-  void set_leader_epoch(int32_t epoch) { leader_epoch_.store(epoch); }
+  // The leader epoch is the log's (it stamps batches and keeps the
+  // leader-epoch-checkpoint): 0 on a new log, the latest recorded epoch after
+  // a restart; it never goes down (a lower epoch is invalid_argument).
+  int32_t leader_epoch() const { return log_.leader_epoch(); }
+  storage::StorageResult<void> set_leader_epoch(int32_t epoch) { return log_.set_leader_epoch(epoch); }
 
   // ---- Produce ----
 
@@ -116,7 +118,6 @@ class Partition {
   storage::LogManager& logs_;
   storage::PartitionLog& log_;
   std::atomic<Role> role_{Role::leader};
-  std::atomic<int32_t> leader_epoch_{0};
 };
 
 }  // namespace holdfast::replication

@@ -39,6 +39,9 @@ constexpr size_t kTimeIndexEntrySize = 12;
 constexpr std::string_view kRecoveryPointCheckpointFile = "recovery-point-offset-checkpoint";
 constexpr std::string_view kLogStartOffsetCheckpointFile = "log-start-offset-checkpoint";
 constexpr int kCheckpointVersion = 0;
+// Partition-dir-level: the partition's leader epochs (leader_epoch_cache.h),
+// "epoch start_offset" lines in the same text format.
+constexpr std::string_view kLeaderEpochCheckpointFile = "leader-epoch-checkpoint";
 // Present only between a clean shutdown and the next start.
 constexpr std::string_view kCleanShutdownFile = ".kafka_cleanshutdown";
 

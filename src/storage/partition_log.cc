@@ -63,6 +63,21 @@ StorageResult<void> PartitionLog::roll_locked(int64_t now_ms) {
 
 StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
                                                  const BatchHeader& header, int32_t leader_epoch) {
+  {
+    std::lock_guard lock(mu_);
+    if (leader_epoch < leader_epoch_) {
+      return make_error(Errc::invalid_argument,
+                        fmt::format("append to {}-{} in leader epoch {}, but the log is in epoch {}",
+                                    topic_, partition_, leader_epoch, leader_epoch_));
+    }
+    // The epoch's entry in the cache is made by the append (at its base offset).
+    leader_epoch_ = leader_epoch;
+  }
+  return append(batch, header);
+}
+
+StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
+                                                 const BatchHeader& header) {
   if (batch.size() != header.size_in_bytes() || batch.size() < record::kBatchHeaderSize ||
       header.records_count <= 0) {
     return make_error(Errc::invalid_argument,
@@ -106,8 +121,8 @@ StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
     scratch_.assign(batch.begin(), batch.end());
     BatchHeader stamped = header;
     stamped.base_offset = log_end_offset_;
-    stamped.partition_leader_epoch = leader_epoch;
-    record::stamp_batch(scratch_.data(), log_end_offset_, leader_epoch);
+    stamped.partition_leader_epoch = leader_epoch_;
+    record::stamp_batch(scratch_.data(), log_end_offset_, leader_epoch_);
     result.log_append_time_ms = -1;
     if (config_.log_append_time) {
       record::set_log_append_time(scratch_.data(), scratch_.size(), now);
@@ -119,6 +134,10 @@ StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
       fail_locked(r.error().message);
       return r.error();
     }
+    // The first batch of an epoch starts it (flush() persists the cache
+    // before this batch can count as durable).
+    if (epochs_.latest_epoch() != leader_epoch_ && epochs_.assign(leader_epoch_, stamped.base_offset))
+      ++epochs_version_;
     result.base_offset = stamped.base_offset;
     result.last_offset = stamped.last_offset();
     log_end_offset_ = result.last_offset + 1;
@@ -188,8 +207,10 @@ void PartitionLog::flush(bool force_sync) {
   uint64_t dir_generation = 0;
   int64_t target = 0;
   bool do_sync = false;
+  std::optional<EpochSnapshot> epochs;
   {
     std::lock_guard lock(mu_);
+    if (!closed_ && !failed_) epochs = epochs_to_persist_locked();
     do_sync =
         !closed_ && !failed_ &&
         (config_.flush_mode == FlushMode::always || force_sync || sync_requested_.exchange(false));
@@ -204,6 +225,14 @@ void PartitionLog::flush(bool force_sync) {
   }
   bool advanced = false;
   std::vector<std::shared_ptr<Segment>> finished;  // rolled segments now fully synced
+  if (epochs && !do_sync) {
+    // Only the cache changed (a new epoch with no batch yet): no offset
+    // depends on it, but it must not stay unwritten.
+    if (auto r = persist_leader_epochs(*epochs); !r) {
+      std::lock_guard lock(mu_);
+      fail_locked("writing leader-epoch-checkpoint: " + r.error().message);
+    }
+  }
   if (do_sync) {
     std::optional<std::string> error;
     for (const auto& p : to_sync) {
@@ -215,6 +244,13 @@ void PartitionLog::flush(bool force_sync) {
     }
     if (!error && sync_dir) {
       if (auto r = services_.fs().sync_dir(dir_); !r) error = r.error().message;
+    }
+    // Every epoch starting below `target` is in the file before `target`
+    // counts as durable: recovery trusts the file below the recovery point.
+    if (!error && epochs) {
+      if (auto r = persist_leader_epochs(*epochs); !r) {
+        error = "writing leader-epoch-checkpoint: " + r.error().message;
+      }
     }
     {
       std::lock_guard lock(mu_);
@@ -556,6 +592,61 @@ std::optional<TimestampAndOffset> PartitionLog::offset_for_timestamp(int64_t ts)
   return std::nullopt;
 }
 
+// ---------------------------------------------------------------- leader epochs
+
+int32_t PartitionLog::leader_epoch() const {
+  std::lock_guard lock(mu_);
+  return leader_epoch_;
+}
+
+StorageResult<void> PartitionLog::set_leader_epoch(int32_t epoch) {
+  {
+    std::lock_guard lock(mu_);
+    if (offline_) return make_error(Errc::io_error, failure_);
+    if (epoch < leader_epoch_) {
+      return make_error(Errc::invalid_argument,
+                        fmt::format("{}-{}: leader epoch {} is below the current {}", topic_,
+                                    partition_, epoch, leader_epoch_));
+    }
+    if (epoch == leader_epoch_ && epochs_.latest_epoch() == epoch) return {};
+    leader_epoch_ = epoch;
+    if (!epochs_.assign(epoch, log_end_offset_)) return {};
+    ++epochs_version_;
+    if (closed_) return {};
+  }
+  services_.request_flush(shared_from_this());
+  return {};
+}
+
+StorageResult<EpochEndOffset> PartitionLog::end_offset_for_epoch(int32_t epoch) const {
+  std::lock_guard lock(mu_);
+  if (offline_) return make_error(Errc::io_error, failure_);
+  return epochs_.end_offset_for(epoch, log_end_offset_);
+}
+
+std::vector<EpochEntry> PartitionLog::leader_epoch_entries() const {
+  std::lock_guard lock(mu_);
+  return epochs_.entries();
+}
+
+std::optional<PartitionLog::EpochSnapshot> PartitionLog::epochs_to_persist_locked() const {
+  if (offline_ || epochs_version_ == epochs_persisted_version_) return std::nullopt;
+  return EpochSnapshot{epochs_version_, epochs_.entries()};
+}
+
+StorageResult<void> PartitionLog::persist_leader_epochs(const EpochSnapshot& snapshot) {
+  std::lock_guard file_lock(epoch_file_mu_);
+  {
+    std::lock_guard lock(mu_);
+    if (epochs_persisted_version_ >= snapshot.version) return {};
+  }
+  const std::string path = io::join_path(dir_, format::kLeaderEpochCheckpointFile);
+  if (auto r = write_leader_epoch_checkpoint(services_.fs(), path, snapshot.entries); !r) return r;
+  std::lock_guard lock(mu_);
+  epochs_persisted_version_ = std::max(epochs_persisted_version_, snapshot.version);
+  return {};
+}
+
 // ---------------------------------------------------------------- deletion
 
 StorageResult<void> PartitionLog::remove_segments(
@@ -576,6 +667,7 @@ StorageResult<int64_t> PartitionLog::delete_records_before(int64_t offset) {
   std::vector<std::shared_ptr<Segment>> dead;
   int64_t new_start;
   int64_t first_base = 0;
+  std::optional<EpochSnapshot> epochs;
   {
     std::lock_guard lock(mu_);
     if (closed_)
@@ -589,6 +681,8 @@ StorageResult<int64_t> PartitionLog::delete_records_before(int64_t offset) {
     }
     if (offset <= log_start_offset_) return log_start_offset_;
     log_start_offset_ = offset;
+    if (epochs_.truncate_from_start(log_start_offset_)) ++epochs_version_;
+    epochs = epochs_to_persist_locked();
     while (segments_.size() > 1) {
       auto first = segments_.begin();
       auto next = std::next(first);
@@ -606,6 +700,13 @@ StorageResult<int64_t> PartitionLog::delete_records_before(int64_t offset) {
   }
   if (auto r = services_.checkpoint_log_start_offsets(); !r) return r.error();
   if (auto r = remove_segments(dead, first_base); !r) return r.error();
+  // A stale file costs nothing: load() trims it to the log start. The next
+  // flush retries a failed write.
+  if (epochs) {
+    if (auto r = persist_leader_epochs(*epochs); !r) {
+      HF_WARN("{}: writing leader-epoch-checkpoint: {}", dir_, r.error().message);
+    }
+  }
   return new_start;
 }
 
@@ -613,6 +714,7 @@ StorageResult<int> PartitionLog::apply_retention(int64_t now_ms) {
   std::lock_guard cleaner_lock(cleaner_mu_);
   std::vector<std::shared_ptr<Segment>> dead;
   int64_t first_base = 0;
+  std::optional<EpochSnapshot> epochs;
   {
     std::lock_guard lock(mu_);
     if (closed_ || offline_ || (config_.retention_ms < 0 && config_.retention_bytes < 0)) return 0;
@@ -636,8 +738,15 @@ StorageResult<int> PartitionLog::apply_retention(int64_t now_ms) {
       segments_.erase(first);
     }
     first_base = segments_.begin()->first;
+    if (epochs_.truncate_from_start(log_start_offset_)) ++epochs_version_;
+    epochs = epochs_to_persist_locked();
   }
   if (auto r = remove_segments(dead, first_base); !r) return r.error();
+  if (epochs) {
+    if (auto r = persist_leader_epochs(*epochs); !r) {
+      HF_WARN("{}: writing leader-epoch-checkpoint: {}", dir_, r.error().message);
+    }
+  }
   return int(dead.size());
 }
 

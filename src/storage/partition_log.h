@@ -25,6 +25,7 @@
 
 #include "io/file_system.h"
 #include "record/batch.h"
+#include "storage/leader_epoch_cache.h"
 #include "storage/producer_state.h"
 #include "storage/segment.h"
 #include "storage/types.h"
@@ -61,8 +62,10 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
 
   // Appends one batch already validated by record::validate_produced_batch
   // (`header` is its parsed header, batch.size() == header.size_in_bytes()).
-  // Stamps base offset = log end and `leader_epoch` (and LogAppendTime if the
-  // config says so) into the log's own copy, writes it to the active segment
+  // Stamps base offset = log end and the log's current leader epoch
+  // (set_leader_epoch; outside the CRC-covered bytes) (and LogAppendTime if
+  // the config says so) into the log's own copy, records the epoch's start
+  // in the leader epoch cache if it is the first batch of that epoch, writes it to the active segment
   // (page cache only), updates the indexes and rolls the segment first if it
   // is full (segment.bytes) or old (segment.ms). Fails with io_error once the
   // log has failed (a write or fsync error: fsyncgate), closed after remove().
@@ -73,7 +76,29 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   // acknowledging it); a sequence gap fails with out_of_order_sequence, an old
   // epoch with invalid_producer_epoch.
   StorageResult<AppendResult> append(std::span<const uint8_t> batch,
+                                     const record::BatchHeader& header);
+  // Append as the leader of `leader_epoch`: raises the log's leader epoch to
+  // it first if it is higher; a lower one (a stale leader) fails with
+  // invalid_argument and appends nothing. Kept for callers written before
+  // set_leader_epoch existed (produce, the group store pass 0).
+  StorageResult<AppendResult> append(std::span<const uint8_t> batch,
                                      const record::BatchHeader& header, int32_t leader_epoch);
+
+  // ---- Leader epochs (KIP-101/279; leader_epoch_cache.h) ----
+  // The epoch stamped on appended batches: 0 on a new log, after load the
+  // latest epoch of the cache (never lower than what the log holds). The
+  // replication layer raises it when this replica becomes leader.
+  int32_t leader_epoch() const;
+  // Raises the leader epoch. A higher epoch starts at the current log end
+  // in the cache (as Kafka records it when a leader takes over), persisted
+  // by the next flush. Same epoch: no-op. Lower or negative: invalid_argument.
+  // Offline log: io_error.
+  StorageResult<void> set_leader_epoch(int32_t epoch);
+  // OffsetForLeaderEpoch: LeaderEpochCache::end_offset_for against the log
+  // end offset. io_error if offline.
+  StorageResult<EpochEndOffset> end_offset_for_epoch(int32_t epoch) const;
+  // The cache's entries, oldest first (tests, introspection).
+  std::vector<EpochEntry> leader_epoch_entries() const;
 
   // Whole stored batches starting with the batch that contains `offset`, at
   // most max_bytes, except that with min_one_batch the first batch is returned
@@ -130,8 +155,11 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   // unless `clean`, the others trusted. Only a torn tail (bad bytes past the
   // recovery point with no good batch after them) is cut; any other damage
   // returns an offline() log and changes nothing on disk. Recovered bytes are
-  // fdatasynced before they count as durable. Errors: io_error if the
-  // directory cannot be read.
+  // fdatasynced before they count as durable. The leader epoch cache comes
+  // from leader-epoch-checkpoint plus the epochs of the batches past the
+  // recovery point, trimmed to [log start, log end); a missing or unreadable
+  // checkpoint is rebuilt from every batch (never takes the log offline).
+  // Errors: io_error if the directory cannot be read.
   static StorageResult<std::shared_ptr<PartitionLog>> load(LogServices& services, std::string dir,
                                                            std::string topic, int32_t partition,
                                                            const LogConfig& config,
@@ -146,7 +174,9 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   void add_waiter(int64_t end_offset, DurableCallback on_durable);
   // The flusher's work: fdatasync every segment with unsynced bytes and the
   // directory if a segment was created (under FlushMode::always, or when
-  // force_sync or a sync was requested), advance the durable offset, write
+  // force_sync or a sync was requested), write leader-epoch-checkpoint if
+  // the cache changed (so every epoch below the durable offset, and so below
+  // any recovery point, is in the file), advance the durable offset, write
   // the index files of rolled segments, then complete the waiters. A sync
   // error fails the log for good.
   void flush(bool force_sync);
@@ -243,6 +273,19 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   // batch headers after it (or of the whole log without one).
   StorageResult<void> load_producer_state(const std::vector<std::string>& names, bool& dir_changed);
   void remove_snapshots_below(int64_t offset);
+  // Load: the leader epoch cache (partition_log_recovery.cc). `replay_from`
+  // is the first offset whose batches' epochs may be missing from the file.
+  void load_leader_epochs(int64_t replay_from);
+  StorageResult<void> replay_leader_epochs(int64_t from);
+
+  // The cache's state to write, if it changed since the last write.
+  struct EpochSnapshot {
+    uint64_t version;
+    std::vector<EpochEntry> entries;
+  };
+  std::optional<EpochSnapshot> epochs_to_persist_locked() const;
+  // Writes the snapshot unless a newer one is already on disk.
+  StorageResult<void> persist_leader_epochs(const EpochSnapshot& snapshot);
 
   struct PendingSnapshot {
     std::shared_ptr<Segment> rolled;  // written once this segment is synced
@@ -277,9 +320,16 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   std::atomic<bool> sync_requested_{false};
   ProducerStateTable producers_;
   int64_t last_batch_producer_id_ = -1;  // of the latest batch in the log; never expired
+  int32_t leader_epoch_ = 0;             // stamped on appends
+  LeaderEpochCache epochs_;
+  uint64_t epochs_version_ = 0;            // bumped on every change of epochs_
+  uint64_t epochs_persisted_version_ = 0;  // the version leader-epoch-checkpoint holds
   std::vector<PendingSnapshot> pending_snapshots_;
 
   std::mutex flush_mu_;  // one flush at a time
+  // Serialises writes of leader-epoch-checkpoint, so an older snapshot never
+  // overwrites a newer one. Taken after flush_mu_/cleaner_mu_, before mu_.
+  std::mutex epoch_file_mu_;
 
   // Serialises every change of the segment files other than appends and the
   // cleaner's reads and writes of its own .cleaned file: the creation of a

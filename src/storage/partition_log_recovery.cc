@@ -212,6 +212,7 @@ StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::load(
     dir_changed = true;
   }
   if (auto r = log->load_producer_state(*names, dir_changed); !r) return r.error();
+  log->load_leader_epochs(recover_from);
   // Recovered bytes may sit only in the page cache (a process crash): sync
   // them before they count as durable.
   for (const auto& segment : recovered) {
@@ -224,6 +225,70 @@ StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::load(
   log->durable_offset_ = log->log_end_offset_;
   log->high_watermark_ = log->log_end_offset_;
   return log;
+}
+
+// The leader epoch cache. Every epoch starting below the durable offset was
+// written to leader-epoch-checkpoint before that offset became durable
+// (flush()), so the file is complete below the recovery point and only the
+// batches from `replay_from` on can add epochs. Without a usable file the
+// cache is rebuilt from every batch: the batches carry their epochs, so a
+// missing (an upgrade, a lost file) or damaged file never takes the
+// partition offline. Entries past the log end (a torn tail cut) and before
+// the log start are trimmed; an entry starting exactly at the log end (an
+// epoch with no batch yet) stays.
+void PartitionLog::load_leader_epochs(int64_t replay_from) {
+  const std::string path = io::join_path(dir_, format::kLeaderEpochCheckpointFile);
+  auto read = read_leader_epoch_checkpoint(services_.fs(), path);
+  bool changed = false;
+  if (read) {
+    epochs_ = LeaderEpochCache(std::move(*read));
+  } else {
+    if (read.code() != Errc::not_found) {
+      HF_WARN("{}: rebuilding the leader epoch cache from the log's batches: {}", dir_,
+              read.error().message);
+    }
+    replay_from = segments_.begin()->first;
+    changed = true;
+  }
+  if (epochs_.truncate_from_end(log_end_offset_ + 1)) changed = true;
+  if (replay_from < log_end_offset_) {
+    auto before = epochs_.entries();
+    if (auto r = replay_leader_epochs(replay_from); !r) {
+      // Only a read error can get here (the segments were just walked); the
+      // cache may then lack the newest epochs, as Kafka's would.
+      HF_WARN("{}: replaying batch epochs from offset {}: {}", dir_, replay_from,
+              r.error().message);
+    }
+    if (epochs_.entries() != before) changed = true;
+  }
+  if (epochs_.truncate_from_start(log_start_offset_)) changed = true;
+  leader_epoch_ = std::max(0, epochs_.latest_epoch().value_or(0));
+  if (!changed) return;
+  ++epochs_version_;
+  if (auto r = persist_leader_epochs({epochs_version_, epochs_.entries()}); !r) {
+    // The flusher retries (the cache stays marked as changed).
+    HF_WARN("{}: writing leader-epoch-checkpoint: {}", dir_, r.error().message);
+  }
+}
+
+StorageResult<void> PartitionLog::replay_leader_epochs(int64_t from) {
+  auto it = segments_.upper_bound(from);
+  if (it != segments_.begin()) --it;
+  bool first = true;
+  for (; it != segments_.end(); ++it) {
+    const auto& segment = it->second;
+    uint64_t position = first ? segment->index_lookup(from) : 0;
+    first = false;
+    while (position < segment->size) {
+      auto header = segment->read_header(position, segment->size);
+      if (!header) return header.error();
+      if (header->last_offset() >= from) {
+        epochs_.assign(header->partition_leader_epoch, header->base_offset);
+      }
+      position += header->size_in_bytes();
+    }
+  }
+  return {};
 }
 
 StorageResult<void> PartitionLog::load_producer_state(const std::vector<std::string>& names,

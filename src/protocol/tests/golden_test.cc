@@ -217,7 +217,102 @@ TEST(Golden, RegistryTable) {
     }
   }
   EXPECT_TRUE(found_fetch);
-  EXPECT_EQ(kApiSchemas.size(), 35u);  // + IncrementalAlterConfigs, DescribeLogDirs, ElectLeaders, Alter/ListPartitionReassignments, DescribeProducers
+  EXPECT_EQ(kApiSchemas.size(), 36u);  // + IncrementalAlterConfigs, DescribeLogDirs, ElectLeaders, Alter/ListPartitionReassignments, DescribeProducers, OffsetForLeaderEpoch
+}
+
+// OffsetForLeaderEpoch v4 as librdkafka 2.x sends it to validate a consumer's
+// position (KIP-320): flexible header v2, replica_id -1 (a consumer), compact
+// arrays and strings, tagged-field buffers at every level.
+TEST(Golden, OffsetForLeaderEpochV4Request) {
+  std::vector<uint8_t> frame = concat({
+      {0x00, 0x00, 0x00, 0x29},              // frame size 41
+      {0x00, 0x17, 0x00, 0x04},              // api_key 23, api_version 4
+      {0x00, 0x00, 0x00, 0x05},              // correlation_id 5
+      {0x00, 0x07}, str("rdkafka"),          // client_id (classic nullable string)
+      {0x00},                                // header tagged fields
+      {0xff, 0xff, 0xff, 0xff},              // replica_id -1
+      {0x02},                                // topics: compact array of 1
+      {0x02}, str("t"),                      // topic (compact string)
+      {0x02},                                // partitions: compact array of 1
+      {0x00, 0x00, 0x00, 0x03},              // partition 3
+      {0x00, 0x00, 0x00, 0x02},              // current_leader_epoch 2
+      {0x00, 0x00, 0x00, 0x01},              // leader_epoch 1
+      {0x00},                                // partition tagged fields
+      {0x00},                                // topic tagged fields
+      {0x00},                                // body tagged fields
+  });
+  ASSERT_EQ(frame.size(), 4u + 0x29);
+  Reader r{Bytes(frame)};
+  ASSERT_EQ(*r.read_int32(), 0x29);
+  auto header = decode_request_header(r);
+  ASSERT_TRUE(header.ok()) << header.error().message;
+  EXPECT_EQ(header->api_key, 23);
+  EXPECT_EQ(header->api_version, 4);
+  OffsetForLeaderEpochRequest req;
+  auto res = req.decode(r, header->api_version);
+  ASSERT_TRUE(res.ok()) << res.error().message;
+  EXPECT_TRUE(r.at_end());
+  EXPECT_EQ(req.replica_id, -1);
+  ASSERT_EQ(req.topics.size(), 1u);
+  EXPECT_EQ(req.topics[0].topic, "t");
+  ASSERT_EQ(req.topics[0].partitions.size(), 1u);
+  EXPECT_EQ(req.topics[0].partitions[0].partition, 3);
+  EXPECT_EQ(req.topics[0].partitions[0].current_leader_epoch, 2);
+  EXPECT_EQ(req.topics[0].partitions[0].leader_epoch, 1);
+  EXPECT_EQ(encode_request_frame(*header, req), frame);
+  EXPECT_TRUE(is_flexible(23, 4));
+  EXPECT_FALSE(is_flexible(23, 3));
+}
+
+// v0 has neither replica_id nor current_leader_epoch, and its response no
+// leader_epoch; v3's response is classic with throttle_time_ms first.
+TEST(Golden, OffsetForLeaderEpochClassicVersions) {
+  std::vector<uint8_t> v0_body = concat({
+      {0x00, 0x00, 0x00, 0x01},              // topics: 1
+      {0x00, 0x01}, str("t"),                // topic
+      {0x00, 0x00, 0x00, 0x01},              // partitions: 1
+      {0x00, 0x00, 0x00, 0x00},              // partition 0
+      {0x00, 0x00, 0x00, 0x07},              // leader_epoch 7
+  });
+  OffsetForLeaderEpochRequest req;
+  Reader r{Bytes(v0_body)};
+  ASSERT_TRUE(req.decode(r, 0).ok());
+  EXPECT_TRUE(r.at_end());
+  EXPECT_EQ(req.topics.at(0).partitions.at(0).leader_epoch, 7);
+  EXPECT_EQ(req.topics[0].partitions[0].current_leader_epoch, -1);  // no check
+
+  OffsetForLeaderEpochResponse resp;
+  auto& t = resp.topics.emplace_back();
+  t.topic = "t";
+  auto& p = t.partitions.emplace_back();
+  p.error_code = 0;
+  p.partition = 0;
+  p.leader_epoch = 7;
+  p.end_offset = 42;
+  std::vector<uint8_t> v3 = concat({
+      {0x00, 0x00, 0x00, 0x25},              // frame size 37
+      {0x00, 0x00, 0x00, 0x09},              // correlation_id 9 (header v0)
+      {0x00, 0x00, 0x00, 0x00},              // throttle_time_ms
+      {0x00, 0x00, 0x00, 0x01},              // topics: 1
+      {0x00, 0x01}, str("t"),
+      {0x00, 0x00, 0x00, 0x01},              // partitions: 1
+      {0x00, 0x00},                          // error_code
+      {0x00, 0x00, 0x00, 0x00},              // partition 0
+      {0x00, 0x00, 0x00, 0x07},              // leader_epoch 7
+      {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a},  // end_offset 42
+  });
+  EXPECT_EQ(encode_response_frame(9, 3, resp), v3);
+  std::vector<uint8_t> v0 = concat({
+      {0x00, 0x00, 0x00, 0x1d},              // frame size 29
+      {0x00, 0x00, 0x00, 0x09},
+      {0x00, 0x00, 0x00, 0x01},              // topics: 1 (no throttle_time_ms)
+      {0x00, 0x01}, str("t"),
+      {0x00, 0x00, 0x00, 0x01},
+      {0x00, 0x00},                          // error_code
+      {0x00, 0x00, 0x00, 0x00},              // partition 0 (no leader_epoch)
+      {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a},
+  });
+  EXPECT_EQ(encode_response_frame(9, 0, resp), v0);
 }
 
 }  // namespace

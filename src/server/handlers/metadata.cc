@@ -1,4 +1,5 @@
 #include "base/log.h"
+#include "replication/replica_manager.h"
 #include "server/broker.h"
 #include "server/handlers/handlers.h"
 #include "server/kafka_error.h"
@@ -11,7 +12,7 @@ namespace {
 using protocol::MetadataRequest;
 using protocol::MetadataResponse;
 
-MetadataResponse::MetadataResponseTopic describe(const Broker& broker,
+MetadataResponse::MetadataResponseTopic describe(Broker& broker,
                                                  const metadata::TopicInfo& info) {
   MetadataResponse::MetadataResponseTopic topic;
   topic.error_code = code(KafkaError::none);
@@ -22,7 +23,9 @@ MetadataResponse::MetadataResponseTopic describe(const Broker& broker,
     partition.error_code = code(KafkaError::none);
     partition.partition_index = p;
     partition.leader_id = broker.node_id();
-    partition.leader_epoch = 0;
+    // The epoch the log stamps on new batches (0 until replication sets one).
+    auto replica = broker.replicas().get(info.name, p);
+    partition.leader_epoch = replica ? replica->leader_epoch() : 0;
     partition.replica_nodes = {broker.node_id()};
     partition.isr_nodes = {broker.node_id()};
     topic.partitions.push_back(std::move(partition));

@@ -130,7 +130,7 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
       // Handlers of pipelined requests start in arrival order and reach this
       // append before their first suspension, so a producer's in-flight
       // batches are checked and appended in the order it sent them.
-      auto appended = replica->append(to_append, append_header);
+      auto appended = replica->append(to_append, append_header);  // in the partition's leader epoch
       if (!appended) {
         const bool producer_error = appended.code() == storage::Errc::out_of_order_sequence ||
                                     appended.code() == storage::Errc::invalid_producer_epoch;
