@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "admin/admin_resources.h"
+#include "admin/console_assets.h"
 #include "base/log.h"
 
 namespace holdfast::admin {
@@ -68,6 +69,19 @@ class NamedThreadPool final : public httplib::TaskQueue {
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };
+
+const ConsoleAsset* find_asset(std::string_view path) {
+  for (const auto& asset : console_assets()) {
+    if (asset.path == path) return &asset;
+  }
+  return nullptr;
+}
+
+void send_asset(httplib::Response& res, const ConsoleAsset& asset) {
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_content(asset.data.data(), asset.data.size(), std::string(asset.content_type));
+}
 
 void send(httplib::Response& res, const Reply& reply) {
   res.status = reply.status;
@@ -180,6 +194,19 @@ void AdminServer::add_routes() {
             [&broker](const httplib::Request& req, httplib::Response& res) {
               send(res, reset_group_offsets(broker, req.matches[1], req.body));
             });
+  // The web console: index.html at / and its assets under /console/.
+  http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    if (const auto* asset = find_asset("index.html")) send_asset(res, *asset);
+  });
+  http.Get(R"(/console/([A-Za-z0-9._-]+))",
+           [](const httplib::Request& req, httplib::Response& res) {
+             const auto* asset = find_asset(req.matches[1].str());
+             if (asset == nullptr) {
+               send(res, error_reply(404, "NOT_FOUND", "no such console file: " + req.path));
+               return;
+             }
+             send_asset(res, *asset);
+           });
   // Everything else: a JSON 404 rather than httplib's empty page.
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
