@@ -216,6 +216,7 @@ function searchSection(topic) {
   let cursors = [];  // [{partition, offset}] still to scan, in order
   let query = null;  // the filters of the current search
   let found = [];
+  let scannedTotal = 0;
 
   const run = async (partitionNo, offset) => {
     const p = new URLSearchParams();
@@ -239,11 +240,14 @@ function searchSection(topic) {
       else if (rest.has(pn)) cursors.push({ partition: pn, offset: rest.get(pn) });
       else if (partitionNo === null) cursors.push({ partition: pn, offset: offset });
     }
+    scannedTotal += r.scanned_bytes;
+    const next = cursors.length === 0 ? "; reached the end"
+      : "; more to scan from partition " + cursors[0].partition +
+        (cursors[0].offset === null ? "" : " offset " + cursors[0].offset);
     summary.textContent = found.length + " match" + (found.length === 1 ? "" : "es") +
-      ", scanned " + bytes(r.scanned_bytes) + (r.budget_exhausted ? " (scan budget spent)" : "") +
-      (cursors.length ? "; more to scan from partition " + cursors[0].partition + " offset " + cursors[0].offset
-                      : "; reached the end");
+      ", scanned " + bytes(scannedTotal) + (r.budget_exhausted ? " (scan budget spent)" : "") + next;
     more.disabled = cursors.length === 0;
+    return r;
   };
 
   const form = h("form", { class: "search", id: "search-form", role: "search",
@@ -254,6 +258,7 @@ function searchSection(topic) {
                 timestamp: f.get("timestamp"), limit: f.get("limit") };
       found = [];
       cursors = [];
+      scannedTotal = 0;
       const pn = f.get("partition");
       const off = f.get("offset");
       try { await run(pn === "" ? null : Number(pn), off === "" ? null : off); setStatus(""); }
@@ -267,11 +272,21 @@ function searchSection(topic) {
     field("Value contains", "value", { type: "search" }),
     field("Header (name or name=value)", "header", { type: "search" }),
     h("div", { class: "actions" }, h("button", { type: "submit", id: "search-submit" }, "Search"), more));
+  // Continue: up to `limit` more matches, partition after partition, stopping
+  // early when a scan spends its budget (the next click goes on from there).
   more.addEventListener("click", async () => {
-    const c = cursors.shift();
-    if (!c) return;
-    try { await run(c.partition, c.offset); setStatus(""); }
-    catch (err) { setStatus(err.message, true); }
+    const limit = Number(query.limit) || 20;
+    const before = found.length;
+    try {
+      while (cursors.length && found.length - before < limit) {
+        const c = cursors.shift();
+        query.limit = String(limit - (found.length - before));
+        const r = await run(c.partition, c.offset);
+        if (r.budget_exhausted) break;
+      }
+      setStatus("");
+    } catch (err) { setStatus(err.message, true); }
+    query.limit = String(limit);
   });
   return h("section", { "aria-labelledby": "search-h" },
     h("h2", { id: "search-h" }, "Find messages"), form, summary, results);
