@@ -132,7 +132,7 @@ void AdminServer::start() {
     pthread_setname_np(pthread_self(), "hf-admin-accept");
     http_->listen_after_bind();
   });
-  HF_INFO("admin API and /metrics on http://{}:{}/", options_.host, port_);
+  HF_INFO("web console, admin API and /metrics on http://{}:{}/", options_.host, port_);
 }
 
 void AdminServer::stop() {

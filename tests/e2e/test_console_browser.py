@@ -11,6 +11,7 @@ WebDriverWait on a condition."""
 import json
 import pathlib
 import shutil
+import urllib.error
 import urllib.request
 
 import pytest
@@ -207,3 +208,23 @@ def test_console_pages_search_and_lag(broker_factory, driver, topic_name):
         page.done("produce")
     finally:
         consumer.close()
+
+
+def test_console_files_are_embedded_and_typed(broker_factory):
+    """/ and /console/* come from the binary with their content types; an
+    unknown console file is a JSON 404 like the rest of the API."""
+    admin_port = free_loopback_port()
+    broker_factory(settings={"admin.listener": f"127.0.0.1:{admin_port}"})
+    base = f"http://127.0.0.1:{admin_port}"
+    expected = {"/": ("text/html", "<title>Holdfast console</title>"),
+                "/console/console.css": ("text/css", "@media (max-width"),
+                "/console/console.js": ("text/javascript", "function route()")}
+    for path, (ctype, snippet) in expected.items():
+        with urllib.request.urlopen(base + path, timeout=30) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith(ctype), path
+            assert snippet in response.read().decode("utf-8"), path
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(base + "/console/nosuch.js", timeout=30)
+    assert missing.value.code == 404
+    assert json.loads(missing.value.read())["error"] == "NOT_FOUND"
