@@ -375,25 +375,61 @@ async function groupPage(id) {
 
 async function producePage() {
   const [broker, topics] = await Promise.all([api("/v1/broker"), api("/v1/topics")]);
+  const userTopics = topics.topics.filter(t => !t.internal);
+  const result = h("p", { id: "produce-result", role: "status", "aria-live": "polite" });
   const cmd = h("pre", { class: "cmd", id: "produce-command" });
   const topic = h("select", { name: "topic", id: "produce-topic" },
-    topics.topics.filter(t => !t.internal).map(t => h("option", { value: t.name }, t.name)));
+    userTopics.map(t => h("option", { value: t.name }, t.name)));
+  const partition = h("select", { name: "partition", id: "produce-partition" });
+  const fillPartitions = () => {
+    const t = userTopics.find(x => x.name === topic.value);
+    partition.replaceChildren(...Array.from({ length: t ? t.partitions : 0 },
+      (_, i) => h("option", { value: i }, String(i))));
+  };
   const key = h("input", { name: "key", id: "produce-key" });
+  const header = h("input", { name: "header", id: "produce-header", placeholder: "name=value" });
   const value = h("textarea", { name: "value", id: "produce-value", rows: 3 });
+  const send = h("button", { type: "submit", id: "produce-submit" }, "Produce");
   const quote = s => "'" + String(s).replace(/'/g, "'\\''") + "'";
   const update = () => {
     const k = key.value;
     cmd.textContent = "printf '%s\\n' " + quote((k ? k + "\t" : "") + value.value) +
-      " | kcat -P -b " + broker.advertised_listener + " -t " + quote(topic.value) + (k ? " -K '\\t'" : "");
+      " | kcat -P -b " + broker.advertised_listener + " -t " + quote(topic.value) +
+      " -p " + (partition.value || 0) + (k ? " -K '\\t'" : "");
   };
-  const form = h("form", { class: "produce", onsubmit: e => { e.preventDefault(); update(); } },
-    h("label", {}, "Topic", topic), h("label", {}, "Key (optional)", key), h("label", {}, "Value", value));
-  for (const el of [topic, key, value]) el.addEventListener("input", update);
+  const form = h("form", { class: "produce", id: "produce-form", onsubmit: async e => {
+      e.preventDefault();
+      const body = { partition: Number(partition.value || 0), key: key.value === "" ? null : key.value,
+                     value: value.value };
+      if (header.value !== "") {
+        const eq = header.value.indexOf("=");
+        body.headers = [eq < 0 ? { key: header.value, value: null }
+                               : { key: header.value.slice(0, eq), value: header.value.slice(eq + 1) }];
+      }
+      send.disabled = true;
+      try {
+        const res = await fetch("/v1/topics/" + encodeURIComponent(topic.value) + "/messages", {
+          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+        const r = await res.json();
+        if (!res.ok) throw new Error(r.error + ": " + r.message);
+        result.replaceChildren("Produced to partition " + r.partition + " at offset " + r.offset + ". ",
+          h("a", { href: topicHref(r.topic) }, "Open " + r.topic));
+        setStatus("");
+      } catch (err) { result.textContent = ""; setStatus(err.message, true); }
+      send.disabled = false;
+    } },
+    h("label", {}, "Topic", topic), h("label", {}, "Partition", partition),
+    h("label", {}, "Key (empty: null)", key), h("label", {}, "Header (optional)", header),
+    h("label", {}, "Value", value), h("div", { class: "actions" }, send));
+  topic.addEventListener("change", () => { fillPartitions(); update(); });
+  for (const el of [partition, key, value]) el.addEventListener("input", update);
+  fillPartitions();
   update();
   view.replaceChildren(h("h1", {}, "Produce a test message"),
-    h("p", {}, "The admin API does not write to topics; produce through the Kafka listener, " +
-      "for example with kcat. The command below follows the form:"), form, cmd,
-    h("p", { class: "muted" }, "Then find it by key on the topic's page."));
+    userTopics.length ? form : h("p", {}, "No topics yet: create one first (POST /v1/topics or holdfast topics create)."),
+    result,
+    h("h2", {}, "From a shell"),
+    h("p", {}, "The same message through the Kafka listener with kcat:"), cmd);
 }
 
 // ---- routing ---------------------------------------------------------------

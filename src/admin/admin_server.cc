@@ -184,6 +184,10 @@ void AdminServer::add_routes() {
            [&broker](const httplib::Request& req, httplib::Response& res) {
              send(res, search_topic_messages(broker, req.matches[1], req.params));
            });
+  http.Post(R"(/v1/topics/([^/]+)/messages)",
+            [&broker](const httplib::Request& req, httplib::Response& res) {
+              send(res, produce_message(broker, req.matches[1], req.body));
+            });
   http.Get("/v1/groups", [&broker](const httplib::Request&, httplib::Response& res) {
     send(res, list_groups(broker));
   });

@@ -1,6 +1,7 @@
 """The web console (console/, served at / by the admin listener) in headless
 Debian chromium driven by selenium: loads every page, finds a message through
-the search box by key and continues a search, watches the live tail, sees a
+the search box by key and continues a search, watches the live tail, produces
+a message from the form and finds it by key, sees a
 consumer group's lag change after more messages are produced, and checks the
 browser log has no SEVERE entries. Screenshots go to build/console-screenshots/
 for a person to look at.
@@ -24,7 +25,7 @@ try:
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError as e:  # a failure, not a skip
     webdriver = None
     SELENIUM_IMPORT_ERROR = e
@@ -201,11 +202,26 @@ def test_console_pages_search_and_lag(broker_factory, driver, topic_name):
                         "the lag sparkline")
         page.done("group")
 
+        # Produce from the form, then find the message by key on the topic page.
         page.open("/produce")
-        page.wait.until(EC.presence_of_element_located((By.ID, "produce-topic")))
-        driver.find_element(By.ID, "produce-key").send_keys("hello")
+        page.wait.until(EC.presence_of_element_located((By.ID, "produce-form")))
+        Select(driver.find_element(By.ID, "produce-topic")).select_by_value(topic_name)
+        Select(driver.find_element(By.ID, "produce-partition")).select_by_value("1")
+        driver.find_element(By.ID, "produce-key").send_keys("from-form")
+        driver.find_element(By.ID, "produce-header").send_keys("src=console")
+        driver.find_element(By.ID, "produce-value").send_keys("hello from the console")
         page.text_in("produce-command", "kcat -P -b " + broker.bootstrap)
+        driver.find_element(By.ID, "produce-submit").click()
+        page.text_in("produce-result", "Produced to partition 1 at offset 26")
         page.done("produce")
+        driver.find_element(By.CSS_SELECTOR, "#produce-result a").click()
+        page.text_in("topic-name", topic_name)
+        page.wait.until(EC.presence_of_element_located((By.ID, "search-key"))).send_keys("from-form")
+        driver.find_element(By.ID, "search-submit").click()
+        page.text_in("search-summary", "1 match,")
+        results = driver.find_element(By.ID, "search-results").text
+        assert "hello from the console" in results and "src=console" in results
+        page.done("topic-search-produced")
     finally:
         consumer.close()
 
@@ -228,3 +244,38 @@ def test_console_files_are_embedded_and_typed(broker_factory):
         urllib.request.urlopen(base + "/console/nosuch.js", timeout=30)
     assert missing.value.code == 404
     assert json.loads(missing.value.read())["error"] == "NOT_FOUND"
+
+
+def test_produce_endpoint(broker_factory):
+    """POST /v1/topics/{t}/messages appends one record through the Produce
+    path: the search finds it, messages-in moves by one, errors are JSON."""
+    admin_port = free_loopback_port()
+    broker_factory(settings={"admin.listener": f"127.0.0.1:{admin_port}"})
+    base = f"http://127.0.0.1:{admin_port}"
+    http_json("POST", base + "/v1/topics", {"name": "formed", "partitions": 2})
+    first = http_json("POST", base + "/v1/topics/formed/messages",
+                      {"partition": 1, "key": "a", "value": "v1",
+                       "headers": [{"key": "h", "value": "x"}, {"key": "n", "value": None}]})
+    second = http_json("POST", base + "/v1/topics/formed/messages",
+                       {"partition": 1, "key": None, "value": "v2"})
+    assert first["topic"] == "formed" and first["partition"] == 1 and first["offset"] == 0
+    assert second["offset"] == 1 and second["timestamp"] > 0
+    found = http_json("GET", base + "/v1/topics/formed/messages?partition=1&key=a")["messages"]
+    assert [(m["offset"], m["value"]) for m in found] == [(0, "v1")]
+    assert [(x["key"], x["value"]) for x in found[0]["headers"]] == [("h", "x"), ("n", None)]
+    with urllib.request.urlopen(base + "/metrics", timeout=30) as response:
+        metrics = response.read().decode()
+    assert 'kafka_server_brokertopicmetrics_messagesin_total{topic="formed"} 2' in metrics
+
+    def error_of(path, body):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            http_json("POST", base + path, body)
+        return e.value.code, json.loads(e.value.read())
+    status, e = error_of("/v1/topics/nosuch/messages", {"value": "x"})
+    assert status == 404 and e["error"] == "UNKNOWN_TOPIC_OR_PARTITION"
+    status, e = error_of("/v1/topics/formed/messages", {"partition": 7, "value": "x"})
+    assert status == 404 and e["error"] == "UNKNOWN_TOPIC_OR_PARTITION"
+    status, e = error_of("/v1/topics/formed/messages", {"key": 5})
+    assert status == 400 and e["parameter"] == "key"
+    status, e = error_of("/v1/topics/__consumer_offsets/messages", {"value": "x"})
+    assert status == 400 and e["error"] == "INVALID_TOPIC_EXCEPTION"
