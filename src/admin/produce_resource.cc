@@ -52,7 +52,8 @@ Reply produce_message(server::Broker& broker, const std::string& topic, const st
   }
   Reply error;
   std::optional<std::string> key, value;
-  if (!optional_text(j, "key", key, error) || !optional_text(j, "value", value, error)) return error;
+  if (!optional_text(j, "key", key, error) || !optional_text(j, "value", value, error))
+    return error;
   std::vector<record::Header> headers;
   if (j.contains("headers")) {
     if (!j["headers"].is_array()) return bad_field("headers", "expected [{\"key\", \"value\"}]");
@@ -62,7 +63,8 @@ Reply produce_message(server::Broker& broker, const std::string& topic, const st
       }
       record::Header header{h["key"].get<std::string>(), std::nullopt};
       if (h.contains("value") && !h["value"].is_null()) {
-        if (!h["value"].is_string()) return bad_field("headers", "a header value is a string or null");
+        if (!h["value"].is_string())
+          return bad_field("headers", "a header value is a string or null");
         header.value = Bytes::copy_of(std::string_view(h["value"].get_ref<const std::string&>()));
       }
       headers.push_back(std::move(header));
@@ -87,8 +89,9 @@ Reply produce_message(server::Broker& broker, const std::string& topic, const st
   if (appended->needs_sync) {
     auto synced = std::make_shared<std::promise<bool>>();
     auto done = synced->get_future();
-    broker.logs().wait_durable(appended->log, appended->last_offset + 1,
-                               [synced](Result<void, storage::Errc> r) { synced->set_value(bool(r)); });
+    broker.logs().wait_durable(
+        appended->log, appended->last_offset + 1,
+        [synced](Result<void, storage::Errc> r) { synced->set_value(bool(r)); });
     if (done.wait_for(kDurableWait) != std::future_status::ready) {
       return kafka_error_reply(KafkaError::request_timed_out,
                                "the record was appended but not yet made durable");
@@ -100,9 +103,11 @@ Reply produce_message(server::Broker& broker, const std::string& topic, const st
   }
   Reply reply;
   reply.status = 201;
-  reply.body = Json{{"topic", topic}, {"partition", partition}, {"offset", appended->base_offset},
-                    {"timestamp", appended->log_append_time_ms >= 0 ? appended->log_append_time_ms
-                                                                    : timestamp}};
+  reply.body = Json{
+      {"topic", topic},
+      {"partition", partition},
+      {"offset", appended->base_offset},
+      {"timestamp", appended->log_append_time_ms >= 0 ? appended->log_append_time_ms : timestamp}};
   return reply;
 }
 

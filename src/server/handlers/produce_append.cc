@@ -18,7 +18,8 @@ Result<ProducedAppend, KafkaError> append_produced_batch(Broker& broker, const s
                                                          const std::string& client) {
   if (is_internal_topic(topic)) {
     // Only the coordinators write there (Kafka: "Cannot append to internal topic").
-    return make_error(KafkaError::invalid_topic_exception, "cannot produce to internal topic " + topic);
+    return make_error(KafkaError::invalid_topic_exception,
+                      "cannot produce to internal topic " + topic);
   }
   storage::PartitionLog* log = broker.topics().log(topic, partition);
   if (!log) return make_error(KafkaError::unknown_topic_or_partition, std::string());
