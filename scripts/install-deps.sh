@@ -10,6 +10,7 @@ packages=(
   librdkafka-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest python3-confluent-kafka python3-kafka kcat python3-prometheus-client
   python3-lz4 python3-snappy python3-zstandard
+  chromium chromium-driver python3-selenium
   golang-go golang-github-shopify-sarama-dev burrow zookeeper
   libraft-dev libuv1-dev
   fio clang libclang-rt-14-dev ccache

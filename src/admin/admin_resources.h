@@ -43,6 +43,8 @@ Reply list_groups(server::Broker& broker);
 Reply get_group(server::Broker& broker, const std::string& group);
 Reply reset_group_offsets(server::Broker& broker, const std::string& group,
                           const std::string& body);
+// POST /v1/topics/{t}/messages: {"partition", "key", "value", "headers"} (produce_resource.cc).
+Reply produce_message(server::Broker& broker, const std::string& topic, const std::string& body);
 Reply search_topic_messages(server::Broker& broker, const std::string& topic, const Params& params);
 
 }  // namespace holdfast::admin

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "admin/admin_resources.h"
+#include "admin/console_assets.h"
 #include "base/log.h"
 
 namespace holdfast::admin {
@@ -69,6 +70,19 @@ class NamedThreadPool final : public httplib::TaskQueue {
   std::vector<std::thread> threads_;
 };
 
+const ConsoleAsset* find_asset(std::string_view path) {
+  for (const auto& asset : console_assets()) {
+    if (asset.path == path) return &asset;
+  }
+  return nullptr;
+}
+
+void send_asset(httplib::Response& res, const ConsoleAsset& asset) {
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_content(asset.data.data(), asset.data.size(), std::string(asset.content_type));
+}
+
 void send(httplib::Response& res, const Reply& reply) {
   res.status = reply.status;
   res.set_content(reply.body.dump(2) + "\n", "application/json");
@@ -118,7 +132,7 @@ void AdminServer::start() {
     pthread_setname_np(pthread_self(), "hf-admin-accept");
     http_->listen_after_bind();
   });
-  HF_INFO("admin API and /metrics on http://{}:{}/", options_.host, port_);
+  HF_INFO("web console, admin API and /metrics on http://{}:{}/", options_.host, port_);
 }
 
 void AdminServer::stop() {
@@ -170,6 +184,10 @@ void AdminServer::add_routes() {
            [&broker](const httplib::Request& req, httplib::Response& res) {
              send(res, search_topic_messages(broker, req.matches[1], req.params));
            });
+  http.Post(R"(/v1/topics/([^/]+)/messages)",
+            [&broker](const httplib::Request& req, httplib::Response& res) {
+              send(res, produce_message(broker, req.matches[1], req.body));
+            });
   http.Get("/v1/groups", [&broker](const httplib::Request&, httplib::Response& res) {
     send(res, list_groups(broker));
   });
@@ -180,6 +198,19 @@ void AdminServer::add_routes() {
             [&broker](const httplib::Request& req, httplib::Response& res) {
               send(res, reset_group_offsets(broker, req.matches[1], req.body));
             });
+  // The web console: index.html at / and its assets under /console/.
+  http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    if (const auto* asset = find_asset("index.html")) send_asset(res, *asset);
+  });
+  http.Get(R"(/console/([A-Za-z0-9._-]+))",
+           [](const httplib::Request& req, httplib::Response& res) {
+             const auto* asset = find_asset(req.matches[1].str());
+             if (asset == nullptr) {
+               send(res, error_reply(404, "NOT_FOUND", "no such console file: " + req.path));
+               return;
+             }
+             send_asset(res, *asset);
+           });
   // Everything else: a JSON 404 rather than httplib's empty page.
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;

@@ -124,7 +124,7 @@ void run_serve(const ServeOptions& options) {
             << " (data in " << config.data_dir << ")" << std::endl;
   if (admin_server) {
     admin_server->start();
-    std::cout << "holdfast: admin API and metrics on http://" << admin_server->host()
+    std::cout << "holdfast: web console, admin API and metrics on http://" << admin_server->host()
               << ":" << admin_server->port() << "/" << std::endl;
   }
   broker.run_until_signalled();

@@ -1,0 +1,110 @@
+#include "server/handlers/produce_append.h"
+
+#include <algorithm>
+
+#include "base/log.h"
+#include "record/batch.h"
+#include "record/recompress.h"
+#include "replication/replica_manager.h"
+#include "server/broker.h"
+#include "server/handlers/error_mapping.h"
+#include "server/topic_config.h"
+
+namespace holdfast::server {
+
+Result<ProducedAppend, KafkaError> append_produced_batch(Broker& broker, const std::string& topic,
+                                                         int32_t partition,
+                                                         std::span<const uint8_t> records,
+                                                         bool allow_zstd,
+                                                         const std::string& client) {
+  if (is_internal_topic(topic)) {
+    // Only the coordinators write there (Kafka: "Cannot append to internal topic").
+    return make_error(KafkaError::invalid_topic_exception,
+                      "cannot produce to internal topic " + topic);
+  }
+  std::shared_ptr<replication::Partition> replica = broker.replicas().get(topic, partition);
+  if (!replica) return make_error(KafkaError::unknown_topic_or_partition, std::string());
+  const storage::LogConfig config = replica->config();
+  if (records.empty()) return make_error(KafkaError::invalid_record, "no records");
+  auto header = record::validate_produced_batch(
+      records, {static_cast<size_t>(config.max_message_bytes), allow_zstd});
+  if (!header) {
+    HF_DEBUG("produce to {}-{} from {} rejected: {}", topic, partition, client,
+             header.error().message);
+    return make_error(to_kafka_error(header.code()), header.error().message);
+  }
+  if (header->is_transactional()) {
+    return make_error(KafkaError::invalid_txn_state, "transactions are not supported yet");
+  }
+  // compression.type other than `producer`: the batch is stored (and so
+  // fetched) in the topic's codec, as Kafka's LogValidator does. Producer
+  // id, epoch and sequence stay, so idempotence works unchanged.
+  std::span<const uint8_t> to_append = records;
+  record::BatchHeader append_header = *header;
+  Bytes recompressed;
+  std::optional<int8_t> codec;
+  {
+    auto image = broker.topics().image();
+    const auto* info = image->find_topic(topic);
+    if (info) codec = topic_compression(info->configs);
+  }
+  if (codec && int(header->compression()) != *codec) {
+    const size_t bound = std::max(record::kMinDecompressedBound,
+                                  size_t(config.max_message_bytes) * record::kDecompressionFactor);
+    auto rewritten = record::recompress_batch(records, record::Compression(*codec), bound);
+    if (!rewritten) return make_error(to_kafka_error(rewritten.code()), rewritten.error().message);
+    if (rewritten->size() > size_t(config.max_message_bytes)) {
+      return make_error(KafkaError::message_too_large,
+                        "record batch of " + std::to_string(rewritten->size()) + " bytes after " +
+                            record::to_string(record::Compression(*codec)) +
+                            " recompression exceeds max.message.bytes");
+    }
+    auto rewritten_header = record::parse_batch_header(rewritten->span());
+    if (!rewritten_header) {
+      return make_error(to_kafka_error(rewritten_header.code()), rewritten_header.error().message);
+    }
+    recompressed = std::move(*rewritten);
+    append_header = *rewritten_header;
+    to_append = recompressed.span();
+  }
+  // The idempotence check runs inside append, under the partition lock.
+  // Handlers of pipelined requests start in arrival order and reach this
+  // append before their first suspension, so a producer's in-flight
+  // batches are checked and appended in the order it sent them.
+  auto appended = replica->append(to_append, append_header);  // in the partition's leader epoch
+  if (!appended) {
+    const bool producer_error = appended.code() == storage::Errc::out_of_order_sequence ||
+                                appended.code() == storage::Errc::invalid_producer_epoch;
+    if (producer_error) {
+      HF_DEBUG("produce to {}-{} from {} rejected: {}", topic, partition, client,
+               appended.error().message);
+    } else {
+      HF_ERROR("append to {}-{} failed: {}", topic, partition, appended.error().message);
+    }
+    return make_error(to_kafka_error(appended.code()), appended.error().message);
+  }
+  if (appended->duplicate) {
+    // A retry of a batch already in the log: success with the ORIGINAL
+    // offsets. It is acknowledged only once the high watermark passes the
+    // original (the caller waits on the original's end offset), because the
+    // first attempt may not have been fsynced yet.
+    HF_DEBUG("produce to {}-{} from {}: duplicate of the batch at offset {}", topic, partition,
+             client, appended->base_offset);
+  } else {
+    broker.metrics().topic(topic).record_in(header->records_count, records.size());
+  }
+  ProducedAppend out;
+  out.partition = replica;
+  out.base_offset = appended->base_offset;
+  out.last_offset = appended->last_offset;
+  out.log_append_time_ms = appended->log_append_time_ms;
+  out.log_start_offset = replica->log_start_offset();
+  out.duplicate = appended->duplicate;
+  // Acknowledged once the high watermark passes the batch: under
+  // flush.policy=always when an fdatasync covers it (group commit); under
+  // interval/never the high watermark is already at the log end.
+  out.needs_sync = !replica->high_watermark_reached(appended->last_offset + 1);
+  return out;
+}
+
+}  // namespace holdfast::server
