@@ -283,7 +283,7 @@ Reply get_config(Broker& broker) {
       {"advertised.listeners",
        c.effective_advertise_host() + ":" + std::to_string(c.effective_advertise_port())},
       {"auto.create.topics.enable", c.auto_create_topics ? "true" : "false"},
-      {"default.replication.factor", std::to_string(c.default_replication_factor)},
+      {"default.replication.factor", std::to_string(c.effective_default_replication_factor())},
       {"fetch.max.bytes", std::to_string(c.fetch_max_bytes)},
       {"fetch.max.wait.ms.cap", std::to_string(c.fetch_max_wait_ms_cap)},
       {"flush.policy", c.effective_flush_policy().to_string()},

@@ -65,7 +65,13 @@ class ScriptedMetadataLog : public metadata::MetadataLog {
 
  private:
   mutable std::mutex mu_;
-  metadata::ImagePtr image_ = std::make_shared<metadata::MetadataImage>();
+  // A single node's image: records without replica assignments resolve to
+  // node 0 (MetadataImage::sole_node_id), as in MetadataStore::open(..., 0).
+  metadata::ImagePtr image_ = [] {
+    auto image = std::make_shared<metadata::MetadataImage>();
+    image->sole_node_id = 0;
+    return image;
+  }();
   metadata::MetadataListener listener_;
 };
 
