@@ -424,6 +424,12 @@ Result<void, ConfigErrc> validate_cluster_settings(const BrokerConfig& c) {
     return refuse("listeners: the CONTROLLER listener needs a port of its own, not the client port " +
                   std::to_string(c.listen_port));
   }
+  if (c.controller_listen_port != 0 && c.controller_quorum_voters.empty()) {
+    // A Raft listener with no quorum to serve: a half-written cluster config.
+    return refuse("listeners names a CONTROLLER listener, but controller.quorum.voters is empty "
+                  "(set the voters for a cluster, or remove the CONTROLLER listener for a single "
+                  "node)");
+  }
   if (!c.cluster_mode()) {
     if (c.effective_default_replication_factor() > 1) {
       return refuse("default.replication.factor=" +

@@ -95,6 +95,7 @@ def test_unsupported_listener_leaves_the_data_dir_untouched(tmp_path):
                          f"listeners=PLAINTEXT://127.0.0.1:{port},"
                          f"CONTROLLER://127.0.0.1:{free_loopback_port()}")
     assert code != 0, output
+    assert "controller.quorum.voters" in output, output
     assert not fresh.exists(), f"created: {tree(fresh)}\n{output}"
 
 

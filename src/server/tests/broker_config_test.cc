@@ -132,6 +132,14 @@ TEST(ClusterConfig, AThreeNodeConfigIsAClusterWithSafeDefaults) {
   EXPECT_TRUE(settings_without_effect(c).empty());
 }
 
+TEST(ClusterConfig, AControllerListenerWithoutVotersIsRefused) {
+  BrokerConfig c = with({{"listeners", "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"}});
+  auto valid = validate_cluster_settings(c);
+  ASSERT_FALSE(valid);
+  EXPECT_NE(valid.error().message.find("controller.quorum.voters"), std::string::npos)
+      << valid.error().message;
+}
+
 TEST(ClusterConfig, ExplicitValuesOverrideTheClusterDefaults) {
   auto settings = kNode2Of3;
   settings.insert(settings.end(), {{"default.replication.factor", "2"},
