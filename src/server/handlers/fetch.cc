@@ -5,6 +5,7 @@
 #include "server/broker.h"
 #include "server/handlers/error_mapping.h"
 #include "server/handlers/handlers.h"
+#include "server/handlers/leader_epoch_check.h"
 
 namespace holdfast::server {
 namespace {
@@ -47,6 +48,14 @@ size_t read_once(Broker& broker, const FetchRequest& request, int16_t version,
       }
       if (auto online = replica->check_online(); !online) {  // a corrupt segment: KAFKA_STORAGE_ERROR
         out.error_code = code(to_kafka_error(online.code()));
+        continue;
+      }
+      // KIP-320 (v9+; -1 = no check): a fetcher that knows another leader
+      // epoch than ours is told so instead of reading.
+      if (KafkaError fenced =
+              check_current_leader_epoch(partition.current_leader_epoch, replica->leader_epoch());
+          fenced != KafkaError::none) {
+        out.error_code = code(fenced);
         continue;
       }
       const int64_t high_watermark = replica->high_watermark();

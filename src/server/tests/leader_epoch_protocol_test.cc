@@ -126,6 +126,38 @@ TEST_F(LeaderEpochProtocolTest, OffsetForLeaderEpochAnswersFromTheEpochCacheInEv
   EXPECT_EQ(epochs, (std::vector<int32_t>{0, 2}));
 }
 
+TEST_F(LeaderEpochProtocolTest, FetchChecksCurrentLeaderEpochFromV9On) {
+  TestClient client(port());
+  create_topic(client, "t", 1);
+  produce(client, {"a"});
+  ASSERT_TRUE(log()->set_leader_epoch(4).ok());
+  auto fetch_with = [&](int32_t current_leader_epoch, int16_t version) {
+    protocol::FetchRequest fetch;
+    fetch.replica_id = -1;
+    fetch.max_bytes = 1 << 20;
+    auto& ft = fetch.topics.emplace_back();
+    ft.topic = "t";
+    auto& fp = ft.partitions.emplace_back();
+    fp.fetch_offset = 0;
+    fp.partition_max_bytes = 1 << 20;
+    fp.current_leader_epoch = current_leader_epoch;
+    auto r = client.call<protocol::FetchRequest, protocol::FetchResponse>(fetch, version);
+    const auto& p = r.responses.at(0).partitions.at(0);
+    return std::make_pair(p.error_code, p.records ? p.records->size() : size_t(0));
+  };
+  for (int16_t v = 9; v <= 11; ++v) {
+    SCOPED_TRACE("version " + std::to_string(v));
+    EXPECT_EQ(fetch_with(3, v).first, 74);  // FENCED_LEADER_EPOCH: the fetcher is behind
+    EXPECT_EQ(fetch_with(3, v).second, 0u);
+    EXPECT_EQ(fetch_with(5, v).first, 75);  // UNKNOWN_LEADER_EPOCH: we are behind
+    EXPECT_EQ(fetch_with(4, v).first, 0);
+    EXPECT_GT(fetch_with(4, v).second, 0u);
+    EXPECT_EQ(fetch_with(-1, v).first, 0);  // no check
+  }
+  // Before v9 the field does not exist on the wire: no check.
+  EXPECT_EQ(fetch_with(3, 8).first, 0);
+}
+
 TEST_F(LeaderEpochProtocolTest, CurrentLeaderEpochIsFencedFromV2On) {
   TestClient client(port());
   create_topic(client, "t", 1);
