@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "coordinator/group_state.h"
 
 namespace holdfast::coordinator {
@@ -128,8 +129,14 @@ GroupCoordinator::GroupCoordinator(storage::LogManager& logs, GroupCoordinatorOp
 GroupCoordinator::~GroupCoordinator() { shutdown(); }
 
 void GroupCoordinator::start() {
-  loader_ = std::thread([this] { loader_loop(); });
-  if (options_.start_timer_thread) timer_ = std::thread([this] { timer_loop(); });
+  loader_ = std::thread([this] {
+    set_thread_name("hf-group-load");
+    loader_loop();
+  });
+  if (options_.start_timer_thread) timer_ = std::thread([this] {
+    set_thread_name("hf-group-timer");
+    timer_loop();
+  });
 }
 
 void GroupCoordinator::loader_loop() {

@@ -4,6 +4,7 @@
 #include <future>
 
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "server/broker.h"
 #include "server/connection.h"
 
@@ -73,8 +74,11 @@ void NetworkServer::start() {
 }
 
 void NetworkServer::run_threads() {
-  for (auto& context : contexts_) {
-    threads_.emplace_back([ctx = context.get()] { ctx->run(); });
+  for (size_t i = 0; i < contexts_.size(); ++i) {
+    threads_.emplace_back([ctx = contexts_[i].get(), i] {
+      set_thread_name("hf-net-" + std::to_string(i));
+      ctx->run();
+    });
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "storage/format.h"
 #include "storage/log_cleaner.h"
 
@@ -279,10 +280,19 @@ StorageResult<int> LogManager::run_compaction_now() {
 }
 
 void LogManager::start() {
-  if (!flusher_.joinable()) flusher_ = std::thread([this] { flusher_loop(); });
-  if (!timer_.joinable()) timer_ = std::thread([this] { timer_loop(); });
+  if (!flusher_.joinable()) flusher_ = std::thread([this] {
+    set_thread_name("hf-flush");
+    flusher_loop();
+  });
+  if (!timer_.joinable()) timer_ = std::thread([this] {
+    set_thread_name("hf-log-timer");
+    timer_loop();
+  });
   if (options_.log_cleaner_enable && !cleaner_.joinable()) {
-    cleaner_ = std::thread([this] { cleaner_loop(); });
+    cleaner_ = std::thread([this] {
+      set_thread_name("hf-cleaner");
+      cleaner_loop();
+    });
   }
 }
 

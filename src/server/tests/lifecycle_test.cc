@@ -8,9 +8,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "io/posix_file_system.h"
@@ -275,6 +278,36 @@ TEST_F(LifecycleTest, ShutdownWithProduceAndCommitWaitingOnFsyncAnswersBoth) {
 
 // Issue 8 item 10: out of file descriptors, the accept loop backs off instead
 // of retrying at once (which spun a core at 100%), and recovers afterwards.
+// Profiles and `top -H` name the busy part of the broker: every long-lived
+// thread carries an hf- name.
+TEST_F(LifecycleTest, BrokerThreadsAreNamed) {
+  // (The group loader thread ends once __consumer_offsets is loaded.)
+  const std::vector<std::string> expected = {"hf-net-0", "hf-net-1", "hf-flush", "hf-log-timer",
+                                             "hf-group-timer", "hf-lifecycle"};
+  auto thread_names = [] {
+    std::set<std::string> names;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      names.insert(name);
+    }
+    return names;
+  };
+  // A thread names itself once it runs: wait for that, bounded.
+  eventually([&] {
+    auto names = thread_names();
+    return std::all_of(expected.begin(), expected.end(),
+                       [&](const std::string& n) { return names.count(n) > 0; });
+  });
+  auto names = thread_names();
+  std::string all;
+  for (const auto& name : names) all += name + " ";
+  for (const auto& name : expected) {
+    EXPECT_TRUE(names.count(name)) << "no thread named " << name << "; threads: " << all;
+  }
+}
+
 TEST_F(LifecycleTest, AcceptLoopBacksOffWhenOutOfFileDescriptors) {
   rlimit original{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &original), 0);
