@@ -100,6 +100,13 @@ TopicOutcome TopicManager::delete_topic(const std::string& name) {
 
 TopicOutcome TopicManager::create_partitions(const std::string& name, int32_t new_total,
                                              bool validate_only) {
+  if (is_internal_topic(name)) {
+    // A group's coordinator partition is hash(group id) % partition count:
+    // changing the count would move groups away from their committed offsets.
+    return {KafkaError::invalid_topic_exception,
+            "the partition count of internal topic '" + name + "' cannot change (groups are "
+            "mapped to its partitions by hash of the group id)"};
+  }
   std::lock_guard lock(mutex_);
   const auto* info = metadata_.current()->find_topic(name);
   if (!info) {

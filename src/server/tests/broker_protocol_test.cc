@@ -372,6 +372,18 @@ TEST_F(BrokerProtocolTest, TopicAdminErrors) {
       client.call<protocol::CreatePartitionsRequest, protocol::CreatePartitionsResponse>(shrink, 1);
   EXPECT_EQ(r3.results[0].error_code, 37);  // INVALID_PARTITIONS
 
+  // Groups map to __consumer_offsets partitions by hash of the group id: a
+  // new partition count would move groups away from their committed offsets.
+  protocol::CreatePartitionsRequest grow_offsets;
+  auto& g = grow_offsets.topics.emplace_back();
+  g.name = "__consumer_offsets";
+  g.count = 200;
+  auto r5 = client.call<protocol::CreatePartitionsRequest, protocol::CreatePartitionsResponse>(
+      grow_offsets, 1);
+  EXPECT_EQ(r5.results[0].error_code, 17);  // INVALID_TOPIC_EXCEPTION
+  ASSERT_TRUE(r5.results[0].error_message);
+  EXPECT_NE(r5.results[0].error_message->find("__consumer_offsets"), std::string::npos);
+
   protocol::DeleteTopicsRequest del;
   del.topic_names = {"t", "missing"};
   auto r4 = client.call<protocol::DeleteTopicsRequest, protocol::DeleteTopicsResponse>(del, 1);
