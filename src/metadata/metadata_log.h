@@ -11,9 +11,10 @@
 //
 // The point of the interface is that topic and partition lifecycle reacts to
 // *applied* records (subscribe), so a single node and a cluster run the same
-// code with a different log underneath. Today the broker still uses
-// MetadataStore directly and does its lifecycle work inline in the handlers;
-// moving that onto subscribe() is the next step (docs/dev/cluster-plan.md).
+// code with a different log underneath. The broker's local replicas follow
+// applied records through replication::PartitionLifecycle (a subscriber);
+// TopicManager still appends to the MetadataStore synchronously, which moves
+// to append() + forwarding with the Raft log (docs/dev/cluster-plan.md).
 #pragma once
 
 #include <functional>
