@@ -69,18 +69,7 @@ class AckedPowerLossTest : public testing::BrokerFixture,
   // error code goes to *error.
   static std::vector<std::string> read_all(TestClient& client, const std::string& topic,
                                            int16_t* error) {
-    protocol::FetchRequest request;
-    request.replica_id = -1;
-    request.max_wait_ms = 0;
-    request.min_bytes = 1;
-    request.max_bytes = 1 << 20;
-    auto& t = request.topics.emplace_back();
-    t.topic = topic;
-    auto& p = t.partitions.emplace_back();
-    p.partition = 0;
-    p.fetch_offset = 0;
-    p.partition_max_bytes = 1 << 20;
-    auto response = client.call<protocol::FetchRequest, protocol::FetchResponse>(request, 11);
+    auto response = client.fetch_from(topic);
     std::vector<std::string> out;
     *error = response.responses.at(0).partitions.at(0).error_code;
     const auto& records = response.responses.at(0).partitions.at(0).records;

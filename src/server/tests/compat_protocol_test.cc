@@ -74,18 +74,7 @@ class CompatProtocolTest : public testing::BrokerFixture {
 
   // The stored batches of partition 0 from offset 0.
   std::vector<Bytes> fetch_batches(TestClient& client, const std::string& topic) {
-    protocol::FetchRequest request;
-    request.replica_id = -1;
-    request.max_wait_ms = 0;
-    request.min_bytes = 1;
-    request.max_bytes = 1 << 20;
-    auto& t = request.topics.emplace_back();
-    t.topic = topic;
-    auto& p = t.partitions.emplace_back();
-    p.partition = 0;
-    p.fetch_offset = 0;
-    p.partition_max_bytes = 1 << 20;
-    auto response = client.call<protocol::FetchRequest, protocol::FetchResponse>(request, 11);
+    auto response = client.fetch_from(topic);
     std::vector<Bytes> out;
     const auto& part = response.responses.at(0).partitions.at(0);
     EXPECT_EQ(part.error_code, 0);

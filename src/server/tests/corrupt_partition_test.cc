@@ -38,18 +38,7 @@ class CorruptPartitionTest : public testing::BrokerFixture {
     return response.responses.at(0).partition_responses.at(0).error_code;
   }
   static protocol::FetchResponse fetch(TestClient& client, const std::string& topic) {
-    protocol::FetchRequest request;
-    request.replica_id = -1;
-    request.max_wait_ms = 0;
-    request.min_bytes = 1;
-    request.max_bytes = 1 << 20;
-    auto& t = request.topics.emplace_back();
-    t.topic = topic;
-    auto& p = t.partitions.emplace_back();
-    p.partition = 0;
-    p.fetch_offset = 0;
-    p.partition_max_bytes = 1 << 20;
-    return client.call<protocol::FetchRequest, protocol::FetchResponse>(request, 11);
+    return client.fetch_from(topic);
   }
 };
 

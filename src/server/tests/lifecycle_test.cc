@@ -27,17 +27,6 @@ namespace {
 using namespace std::chrono_literals;
 using testing::TestClient;
 
-// Polls `condition` until it holds or `bound` passes; returns whether it held.
-template <typename Condition>
-bool eventually(Condition condition, std::chrono::milliseconds bound = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + bound;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
-
 BrokerConfig config_for(const std::filesystem::path& dir, uint16_t port = 0) {
   BrokerConfig config;
   config.data_dir = dir.string();

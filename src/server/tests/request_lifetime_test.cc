@@ -17,16 +17,6 @@ namespace {
 using namespace std::chrono_literals;
 using testing::TestClient;
 
-template <typename Condition>
-bool eventually(Condition condition, std::chrono::milliseconds bound = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + bound;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
-
 class RequestLifetimeTest : public testing::BrokerFixture {
  protected:
   void configure(BrokerConfig& config) override {

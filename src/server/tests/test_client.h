@@ -110,6 +110,23 @@ class TestClient {
     return receive<Response>(Request::kApiKey, version, corr);
   }
 
+  // Fetch v11 of one partition from `offset`, no waiting, up to 1 MiB.
+  protocol::FetchResponse fetch_from(const std::string& topic, int32_t partition = 0,
+                                     int64_t offset = 0) {
+    protocol::FetchRequest request;
+    request.replica_id = -1;
+    request.max_wait_ms = 0;
+    request.min_bytes = 1;
+    request.max_bytes = 1 << 20;
+    auto& t = request.topics.emplace_back();
+    t.topic = topic;
+    auto& p = t.partitions.emplace_back();
+    p.partition = partition;
+    p.fetch_offset = offset;
+    p.partition_max_bytes = 1 << 20;
+    return call<protocol::FetchRequest, protocol::FetchResponse>(request, 11);
+  }
+
   // True if the broker closes the connection within the timeout.
   bool closed_by_peer(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
