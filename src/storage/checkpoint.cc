@@ -28,6 +28,8 @@ const char* to_string(Errc code) {
       return "out_of_order_sequence";
     case Errc::invalid_producer_epoch:
       return "invalid_producer_epoch";
+    case Errc::truncated:
+      return "truncated";
   }
   return "unknown";
 }

@@ -42,6 +42,13 @@ constexpr int kCheckpointVersion = 0;
 // Partition-dir-level: the partition's leader epochs (leader_epoch_cache.h),
 // "epoch start_offset" lines in the same text format.
 constexpr std::string_view kLeaderEpochCheckpointFile = "leader-epoch-checkpoint";
+// Partition-dir-level: a truncation in progress (PartitionLog::truncate_to,
+// truncate_fully_and_start_at), written durably before the first file is
+// touched and removed once the truncation and the recovery point are durable.
+// Text: the version line, then "end <offset>" (the log ends at offset) or
+// "start <offset>" (the log is empty and starts at offset). load() finishes
+// the truncation it names.
+constexpr std::string_view kTruncationFile = "truncation-in-progress";
 // Present only between a clean shutdown and the next start.
 constexpr std::string_view kCleanShutdownFile = ".kafka_cleanshutdown";
 

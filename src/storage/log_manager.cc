@@ -96,6 +96,18 @@ StorageResult<void> LogManager::open(
               .count(),
           clean ? "clean shutdown, no recovery needed"
                 : fmt::format("{} recovered after an unclean shutdown", loaded));
+  // A truncation load() finished: its file goes once the recovery points no
+  // longer name offsets past the cut (partition_log_replica.cc).
+  std::vector<std::shared_ptr<PartitionLog>> truncated;
+  for (const auto& log : snapshot()) {
+    if (log->loaded_truncation_pending()) truncated.push_back(log);
+  }
+  if (!truncated.empty()) {
+    if (auto r = checkpoint_now(); !r) return r;
+    for (const auto& log : truncated) {
+      if (auto r = log->finish_loaded_truncation(); !r) return r;
+    }
+  }
   if (clean) {
     // From here on a crash must trigger recovery.
     if (auto r = fs_.remove(marker); !r) return io_failure(r.error());

@@ -61,6 +61,15 @@ StorageResult<void> PartitionLog::roll_locked(int64_t now_ms) {
   return {};
 }
 
+bool PartitionLog::needs_roll_locked(size_t batch_size, int64_t last_offset,
+                                     int64_t now_ms) const {
+  int64_t segment_bytes = std::min(config_.segment_bytes, format::kMaxSegmentBytes);
+  bool full = int64_t(active_->size + batch_size) > segment_bytes;
+  bool old = now_ms - active_->created_ms >= config_.segment_ms;
+  bool offsets_exhausted = last_offset - active_->base_offset > format::kMaxRelativeOffset;
+  return active_->size > 0 && (full || old || offsets_exhausted);
+}
+
 StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
                                                  const BatchHeader& header, int32_t leader_epoch) {
   {
@@ -92,6 +101,10 @@ StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
     if (closed_)
       return make_error(Errc::closed, fmt::format("log {}-{} is closed", topic_, partition_));
     if (failed_) return make_error(Errc::io_error, failure_);
+    if (truncating_) {
+      return make_error(Errc::invalid_argument,
+                        fmt::format("append to {}-{} during a truncation", topic_, partition_));
+    }
     // Idempotence: checked under the lock, atomically with the append below.
     if (header.producer_id >= 0) {
       auto checked = producers_.check(header);
@@ -109,12 +122,7 @@ StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
       }
     }
     int64_t now = services_.now_ms();
-    int64_t segment_bytes = std::min(config_.segment_bytes, format::kMaxSegmentBytes);
-    bool full = int64_t(active_->size + batch.size()) > segment_bytes;
-    bool old = now - active_->created_ms >= config_.segment_ms;
-    bool offsets_exhausted = log_end_offset_ + header.last_offset_delta - active_->base_offset >
-                             format::kMaxRelativeOffset;
-    if (active_->size > 0 && (full || old || offsets_exhausted)) {
+    if (needs_roll_locked(batch.size(), log_end_offset_ + header.last_offset_delta, now)) {
       if (auto r = roll_locked(now); !r) return r.error();
       rolled = true;
     }

@@ -84,6 +84,61 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   StorageResult<AppendResult> append(std::span<const uint8_t> batch,
                                      const record::BatchHeader& header, int32_t leader_epoch);
 
+  // ---- Follower side of replication (partition_log_replica.cc) ----
+  // A follower's log is byte-identical to its leader's: it appends batches as
+  // the leader stored them and truncates what diverged (KIP-101/279).
+  // Appends and truncations of one log come from one thread (the replica
+  // fetcher); an append racing a truncation fails with invalid_argument.
+
+  // Appends one complete batch exactly as the leader stored it: no byte is
+  // changed (base offset, leader epoch, LogAppendTime kept). Requires a batch
+  // whose framing and CRC are valid and whose header matches `header`, a base
+  // offset >= the log end (equal except across a hole the leader's cleaner
+  // left, as Kafka allows), and a leader epoch >= the epoch of the log's last
+  // batch (an epoch entry with no batch yet, at the log end, gives way to a
+  // lower epoch: the replica led that epoch without writing). Anything else:
+  // invalid_argument, nothing appended. A new epoch is recorded in the leader
+  // epoch cache (written by the flusher before the batch counts as durable,
+  // as for append) and raises leader_epoch() if higher. Producer state is
+  // updated without checks (the leader decided), so after this replica
+  // becomes leader a client's retry is recognised as a duplicate. Durability,
+  // waiters and the high watermark as for append.
+  StorageResult<AppendResult> append_replicated(std::span<const uint8_t> batch,
+                                                const record::BatchHeader& header);
+  // Removes every record at and after `offset`: the batch containing it
+  // goes whole, so the log end becomes that batch's base offset (less only
+  // across a compaction hole). offset >= log end: no-op; below the log
+  // start: invalid_argument. On return the truncation is durable: the cut
+  // segment is truncated and fsynced, later segments deleted and the
+  // directory synced, the cut segment's index files removed (rewritten at
+  // roll or shutdown), leader-epoch-checkpoint rewritten with
+  // truncate_from_end(new end), producer state rebuilt for the remaining log
+  // (snapshots past the end removed), durable offset and high watermark
+  // clamped to the new end, the recovery point checkpointed. Crash safety: a
+  // truncation-in-progress file (format.h) is written durably first and
+  // removed last; load() finishes a truncation it finds, so a crash at any
+  // point leaves a log that never contains the removed records again.
+  // Durability waiters past the new end are failed with Errc::truncated
+  // (their records are gone: they must never be acknowledged); waiters at or
+  // below it complete when the remaining bytes are durable, as before.
+  // Waits for a cleaning pass in progress. An I/O error after the first file
+  // change fails the log (io_error; the restart finishes the truncation).
+  StorageResult<void> truncate_to(int64_t offset);
+  // Empties the log and starts it at `offset` (a follower whose fetch offset
+  // fell below the leader's log start): every segment, producer snapshot and
+  // the leader-epoch-checkpoint are deleted, one empty segment at `offset`
+  // created, log start = log end = durable = high watermark = offset, the
+  // epoch cache and producer state cleared, the log start and recovery point
+  // checkpointed, durably on return and crash-safe as truncate_to. Every
+  // pending durability waiter fails with Errc::truncated. offset < 0:
+  // invalid_argument.
+  StorageResult<void> truncate_fully_and_start_at(int64_t offset);
+  // A truncation-in-progress file was finished by load() and is still on disk
+  // (LogManager::open checkpoints the recovery points, then calls
+  // finish_loaded_truncation, which removes it).
+  bool loaded_truncation_pending() const;
+  StorageResult<void> finish_loaded_truncation();
+
   // ---- Leader epochs (KIP-101/279; leader_epoch_cache.h) ----
   // The epoch stamped on appended batches: 0 on a new log, after load the
   // latest epoch of the cache (never lower than what the log holds). The
@@ -263,6 +318,20 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
                                                     std::optional<int64_t> recovery_point,
                                                     std::optional<int64_t> log_start);
   StorageResult<void> roll_locked(int64_t now_ms);
+  // Whether a batch of `batch_size` bytes ending at `last_offset` must go to
+  // a new segment (segment.bytes, segment.ms, relative offsets exhausted).
+  bool needs_roll_locked(size_t batch_size, int64_t last_offset, int64_t now_ms) const;
+  // The file and memory part of a truncation (partition_log_replica.cc):
+  // removes the index files of `cut` and the segments in `dead` (newest
+  // first), syncs the directory, cuts `cut` at `point`, makes it active and
+  // fsyncs it. Used by truncate_to and by load().
+  StorageResult<void> cut_segments(const std::shared_ptr<Segment>& cut,
+                                   const Segment::TruncationPoint& point,
+                                   const std::vector<std::shared_ptr<Segment>>& dead);
+  // Plans a cut at `offset` (< log end, >= the first segment's base).
+  StorageResult<void> plan_cut_locked(int64_t offset, std::shared_ptr<Segment>& cut,
+                                      Segment::TruncationPoint& point,
+                                      std::vector<std::shared_ptr<Segment>>& dead) const;
   int64_t high_watermark_locked() const { return high_watermark_; }
   void fail_locked(std::string reason);
   std::vector<DurableCallback> take_ready_waiters_locked(std::optional<Errc>& error,
@@ -325,6 +394,8 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   uint64_t epochs_version_ = 0;            // bumped on every change of epochs_
   uint64_t epochs_persisted_version_ = 0;  // the version leader-epoch-checkpoint holds
   std::vector<PendingSnapshot> pending_snapshots_;
+  bool truncating_ = false;             // truncate_to / truncate_fully_and_start_at running
+  bool loaded_truncation_ = false;      // load() finished a truncation; its file is still there
 
   std::mutex flush_mu_;  // one flush at a time
   // Serialises writes of leader-epoch-checkpoint, so an older snapshot never

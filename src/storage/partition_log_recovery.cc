@@ -29,6 +29,7 @@
 #include "storage/format.h"
 #include "storage/log_cleaner.h"
 #include "storage/partition_log.h"
+#include "storage/truncation_marker.h"
 
 namespace holdfast::storage {
 
@@ -65,6 +66,30 @@ StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::load(
   // Finish (or roll back) a cleaned-segment swap a crash interrupted, before
   // the segments are listed (log_cleaner.h).
   if (auto r = LogCleaner::recover_swaps(fs, dir, dir_changed); !r) return r.error();
+  // A replica's truncation a crash interrupted (partition_log_replica.cc) is
+  // finished here: an emptied log is emptied again, a cut log is cut again
+  // below, with the recovery point capped at the cut (the checkpoint may
+  // still name an offset past it).
+  auto truncation = read_truncation_marker(fs, dir);
+  if (!truncation) {
+    return make_offline(services, dir, topic, partition, config,
+                        fmt::format("{} (a truncation was in progress; its target is unknown)",
+                                    truncation.error().message),
+                        recovery_point, log_start);
+  }
+  if (*truncation) {
+    const TruncationMarker& t = **truncation;
+    HF_WARN("{}: finishing a truncation a crash interrupted ({} {})", dir,
+            t.kind == TruncationMarker::Kind::end ? "log end" : "empty log starting at", t.offset);
+    clean = false;
+    if (t.kind == TruncationMarker::Kind::start) {
+      if (auto r = remove_partition_data_files(fs, dir); !r) return r.error();
+      log_start = t.offset;
+      recovery_point = t.offset;
+    } else if (recovery_point) {
+      recovery_point = std::min(*recovery_point, t.offset);
+    }
+  }
   auto names = fs.list_dir(dir);
   if (!names) return io_failure(names.error());
   std::vector<int64_t> bases;
@@ -211,8 +236,27 @@ StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::load(
     if (auto r = dead->remove_files(fs); !r) return r.error();
     dir_changed = true;
   }
+  if (*truncation && (*truncation)->kind == TruncationMarker::Kind::end &&
+      (*truncation)->offset < log->log_end_offset_) {
+    std::shared_ptr<Segment> cut;
+    Segment::TruncationPoint point;
+    std::vector<std::shared_ptr<Segment>> dead;
+    const int64_t target = std::max((*truncation)->offset, log->log_start_offset_);
+    if (auto r = log->plan_cut_locked(target, cut, point, dead); !r) return r.error();
+    if (auto r = log->cut_segments(cut, point, dead); !r) return r.error();
+    for (const auto& s : dead) std::erase(recovered, s);
+  }
   if (auto r = log->load_producer_state(*names, dir_changed); !r) return r.error();
   log->load_leader_epochs(recover_from);
+  if (*truncation) {
+    // An entry starting exactly at the new end belongs to the removed records.
+    if (log->epochs_.truncate_from_end(log->log_end_offset_)) {
+      ++log->epochs_version_;
+      if (auto r = log->persist_leader_epochs({log->epochs_version_, log->epochs_.entries()}); !r)
+        HF_WARN("{}: writing leader-epoch-checkpoint: {}", dir, r.error().message);
+    }
+    log->loaded_truncation_ = true;
+  }
   // Recovered bytes may sit only in the page cache (a process crash): sync
   // them before they count as durable.
   for (const auto& segment : recovered) {

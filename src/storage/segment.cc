@@ -253,6 +253,77 @@ StorageResult<void> Segment::truncate_to(uint64_t position) {
   return {};
 }
 
+StorageResult<Segment::TruncationPoint> Segment::truncation_point(int64_t offset) const {
+  TruncationPoint point;
+  auto cut = scan_to_offset(offset, index_lookup(offset), size);
+  if (!cut) return cut.error();
+  point.position = *cut;
+  // The last indexed batch strictly before the cut (or the file start): the
+  // batches from there to the cut give the end offset of what remains.
+  auto it = std::lower_bound(index_.begin(), index_.end(), point.position,
+                             [](const IndexEntry& e, uint64_t p) { return e.position < p; });
+  point.rescan_from = it == index_.begin() ? 0 : std::prev(it)->position;
+  point.end_offset = base_offset;
+  uint64_t position = point.rescan_from;
+  while (position < point.position) {
+    auto header = read_header(position, point.position);
+    if (!header) return header.error();
+    point.end_offset = header->last_offset() + 1;
+    position += header->size_in_bytes();
+  }
+  return point;
+}
+
+StorageResult<void> Segment::truncate_at(const TruncationPoint& point,
+                                         int32_t index_interval_bytes) {
+  if (auto r = log_->truncate(point.position); !r) return io_failure(r.error());
+  // Back to the state just before the batch at rescan_from (as
+  // load_index_files does for its last entry), then walk to the cut.
+  auto first_dropped =
+      std::lower_bound(index_.begin(), index_.end(), point.rescan_from,
+                       [](const IndexEntry& e, uint64_t p) { return e.position < p; });
+  uint32_t from_relative = first_dropped == index_.end() || point.rescan_from == 0
+                               ? 0
+                               : first_dropped->relative_offset;
+  index_.erase(first_dropped, index_.end());
+  if (point.rescan_from == 0) {
+    index_.clear();
+    time_index_.clear();
+  } else {
+    while (!time_index_.empty() && time_index_.back().relative_offset >= from_relative) {
+      time_index_.pop_back();
+    }
+  }
+  largest_timestamp = time_index_.empty() ? -1 : time_index_.back().timestamp;
+  offset_of_largest_timestamp =
+      time_index_.empty() ? -1 : base_offset + time_index_.back().relative_offset;
+  size = point.rescan_from;
+  next_offset = base_offset + from_relative;
+  synced_size = std::min(synced_size, point.position);
+  bytes_since_index_ = UINT64_MAX / 2;
+  index_files_current = false;
+  auto damage = scan(point.rescan_from, /*check_crc=*/false, index_interval_bytes);
+  if (!damage) return damage.error();
+  if (*damage) return make_error(Errc::corrupt, (*damage)->describe());
+  if (size != point.position || next_offset != point.end_offset) {
+    return make_error(Errc::corrupt,
+                      fmt::format("{}: after cutting at byte {} the segment ends at byte {}, "
+                                  "offset {} (expected offset {})",
+                                  log_path_, point.position, size, next_offset,
+                                  point.end_offset));
+  }
+  return {};
+}
+
+StorageResult<void> Segment::remove_index_files(io::FileSystem& fs) const {
+  for (auto suffix : {format::kIndexSuffix, format::kTimeIndexSuffix}) {
+    std::string path = io::join_path(dir_, format::segment_file_name(base_offset, suffix));
+    auto r = fs.remove(path);
+    if (!r && r.code() != io::Errc::not_found) return io_failure(r.error());
+  }
+  return {};
+}
+
 StorageResult<void> Segment::write_index_files(io::FileSystem& fs) const {
   std::vector<uint8_t> index(index_.size() * format::kOffsetIndexEntrySize);
   for (size_t i = 0; i < index_.size(); ++i) {

@@ -58,8 +58,31 @@ class Segment {
   // changed).
   StorageResult<bool> load(io::FileSystem& fs, bool recover, int32_t index_interval_bytes);
   // Cuts the file at `position`: a torn tail at recovery, or `holdfast log
-  // repair` on an operator's request. Nothing else truncates a segment.
+  // repair` on an operator's request. (A replica's truncation uses
+  // truncation_point/truncate_at, which keep the bookkeeping right.)
   StorageResult<void> truncate_to(uint64_t position);
+
+  // Where truncating this segment so that no record at or after `offset`
+  // remains would cut it: the position of the first batch whose last offset
+  // is >= offset (the whole batch goes), the segment's next offset after the
+  // cut (that batch's base offset, or less across a hole compaction left),
+  // and the index entry the bookkeeping is rebuilt from. Reads headers only;
+  // changes nothing. Requires base_offset <= offset < next_offset.
+  struct TruncationPoint {
+    uint64_t position = 0;
+    int64_t end_offset = 0;
+    uint64_t rescan_from = 0;  // an indexed batch's position at or before `position`, or 0
+  };
+  StorageResult<TruncationPoint> truncation_point(int64_t offset) const;
+  // Cuts the file at point.position (not synced: the caller syncs) and
+  // rebuilds the bookkeeping: index entries from point.rescan_from on are
+  // dropped and the batches between it and the cut walked again (framing
+  // only), so index_lookup, time_index_lookup and largest_timestamp describe
+  // the remaining batches. The index files no longer match (callers remove
+  // them before cutting: remove_index_files).
+  StorageResult<void> truncate_at(const TruncationPoint& point, int32_t index_interval_bytes);
+  // Removes <base>.index and <base>.timeindex (missing is fine).
+  StorageResult<void> remove_index_files(io::FileSystem& fs) const;
 
   // Appends one stamped batch to the file and the indexes. On a write error
   // the file is cut back to its previous size (io_error either way).

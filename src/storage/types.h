@@ -19,6 +19,10 @@ enum class Errc {
   // Idempotent producer checks (PartitionLog::append, producer_state.h).
   out_of_order_sequence,   // a gap, a non-zero first sequence in a new epoch, or a retry too old to match
   invalid_producer_epoch,  // an epoch older than the partition has seen for the producer id
+  // A durability waiter whose offset a truncation removed (PartitionLog::
+  // truncate_to / truncate_fully_and_start_at): the records it waited for are
+  // gone and must never be acknowledged.
+  truncated,
 };
 const char* to_string(Errc code);
 
