@@ -389,7 +389,7 @@ TEST_F(ReplicaLogTest, WaitersPastTheNewEndFailWithTruncated) {
   create_both();
   Batches batches = lead(4, 0);
   // A manager whose flusher does not run: waiters stay pending until flush().
-  manager_->shutdown();
+  ASSERT_TRUE(manager_->shutdown().ok());
   manager_ = std::make_unique<LogManager>(fs_, dir_.path(), LogManagerOptions{});
   manager_->set_clock(clock_.fn());
   ASSERT_TRUE(manager_->open([this](const std::string&) { return config_; }).ok());

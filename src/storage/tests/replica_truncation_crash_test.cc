@@ -36,7 +36,7 @@ class CrashingFileSystem final : public io::FileSystem {
     armed_ = true;
     ops_ = 0;
   }
-  void disarm() { armed_ = false; }
+  void reset_ops() { ops_ = 0; }
   int ops() const { return ops_; }
   // Power loss: the fault-injection model, then cut bytes that no sync made
   // final come back.
@@ -222,6 +222,7 @@ class ReplicaTruncationCrashTest : public ::testing::Test {
       log->flush(true);  // no flusher thread: everything is synchronous
       EXPECT_EQ(log->durable_offset(), 36);
       EXPECT_TRUE(manager.checkpoint_now().ok());
+      fs.reset_ops();
       if (crash_after >= 0) fs.crash_after(crash_after);
       out.returned_ok = truncate(log).ok();
       out.ops = fs.ops();
@@ -247,6 +248,7 @@ class ReplicaTruncationCrashTest : public ::testing::Test {
     EXPECT_TRUE(appended.ok()) << appended.error().message;
     log->flush(true);
     EXPECT_EQ(log->durable_offset(), out.log_end + 2);
+    if (crash_after >= 0) return out;  // (the restart is checked once, below: it costs many fsyncs)
     EXPECT_TRUE(manager.shutdown().ok());
     LogManager again(fs, dir.path(), LogManagerOptions{});
     EXPECT_TRUE(again.open([](const std::string&) { return config(); }).ok());
