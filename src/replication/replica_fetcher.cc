@@ -99,6 +99,7 @@ class ReplicaFetcherManager::LeaderFetcher {
     // truncation loop; nullopt = the replica's latest.
     std::optional<int32_t> truncation_epoch;
     Clock::time_point delayed_until{};
+    int16_t last_error = kNone;  // logged when it changes, not on every retry
   };
 
   // What one request covered, to match the answers against the state.
@@ -228,14 +229,37 @@ class ReplicaFetcherManager::LeaderFetcher {
 
   void delay_locked(PartitionState& state) { state.delayed_until = Clock::now() + options_.backoff; }
 
-  // The request failed as a whole: every partition it covered waits.
+  // The request failed as a whole: every partition it covered waits. Said
+  // once per episode, not on every retry of an unreachable leader.
   void delay_all(const std::vector<Sent>& sent, const std::string& what, const std::string& why) {
     std::lock_guard lock(mutex_);
-    HF_WARN("{} to leader {} ({}) failed: {}; retrying in {} ms", what, leader_id_,
-            endpoint_.to_string(), why, options_.backoff.count());
+    if (failures_in_a_row_++ == 0) {
+      HF_WARN("{} to leader {} ({}) failed: {}; retrying every {} ms (logged once)", what,
+              leader_id_, endpoint_.to_string(), why, options_.backoff.count());
+    } else {
+      HF_DEBUG("{} to leader {} failed again: {}", what, leader_id_, why);
+    }
     for (const auto& s : sent) {
       if (auto* state = current_locked(s)) delay_locked(*state);
     }
+  }
+
+  void answered() {
+    if (failures_in_a_row_ == 0) return;
+    HF_INFO("leader {} ({}) answers again after {} failed requests", leader_id_,
+            endpoint_.to_string(), failures_in_a_row_);
+    failures_in_a_row_ = 0;
+  }
+
+  // A partition-level error: retried after the backoff, logged when it changes.
+  void partition_error_locked(const TopicPartition& key, PartitionState& state, const char* what,
+                              int16_t error) {
+    if (error != state.last_error) {
+      HF_INFO("{}-{}: {} from leader {} answered error {}; retrying every {} ms", key.first,
+              key.second, what, leader_id_, error, options_.backoff.count());
+      state.last_error = error;
+    }
+    delay_locked(state);
   }
 
   PartitionState* current_locked(const Sent& sent) {
@@ -254,6 +278,7 @@ class ReplicaFetcherManager::LeaderFetcher {
     if (!response) return;  // stopping
     if (!*response) return delay_all(sent, "OffsetForLeaderEpoch", response->error().message);
     std::lock_guard lock(mutex_);
+    answered();
     for (const auto& s : sent) {
       PartitionState* state = current_locked(s);
       if (!state) continue;
@@ -265,12 +290,10 @@ class ReplicaFetcherManager::LeaderFetcher {
         continue;
       }
       if (answer->error_code != kNone) {
-        HF_INFO("OffsetForLeaderEpoch for {}-{} from leader {}: error {}; retrying in {} ms",
-                s.key.first, s.key.second, leader_id_, answer->error_code,
-                options_.backoff.count());
-        delay_locked(*state);
+        partition_error_locked(s.key, *state, "OffsetForLeaderEpoch", answer->error_code);
         continue;
       }
+      state->last_error = kNone;
       apply_epoch_answer_locked(s, *state, answer->leader_epoch, answer->end_offset);
     }
   }
@@ -352,6 +375,7 @@ class ReplicaFetcherManager::LeaderFetcher {
     std::vector<DurableWait> durable;
     {
       std::lock_guard lock(mutex_);
+      answered();
       for (const auto& s : sent) {
         PartitionState* state = current_locked(s);
         if (!state) continue;  // removed or replaced meanwhile
@@ -407,11 +431,10 @@ class ReplicaFetcherManager::LeaderFetcher {
       // FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH / NOT_LEADER_OR_FOLLOWER /
       // UNKNOWN_TOPIC_OR_PARTITION / KAFKA_STORAGE_ERROR: the metadata will
       // move us (the lifecycle re-adds the partition); until then, retry.
-      HF_INFO("{}-{}: leader {} answered error {}; retrying in {} ms", topic, partition,
-              leader_id_, data.error_code, options_.backoff.count());
-      delay_locked(state);
+      partition_error_locked(sent.key, state, "Fetch", data.error_code);
       return false;
     }
+    state.last_error = kNone;
     bool appended = false;
     if (data.records && !data.records->empty()) {
       const auto bytes = data.records->span();
@@ -510,6 +533,7 @@ class ReplicaFetcherManager::LeaderFetcher {
   net::Endpoint endpoint_;
   std::map<TopicPartition, PartitionState> partitions_;
   uint64_t generations_ = 0;
+  int64_t failures_in_a_row_ = 0;  // whole requests, under mutex_
   std::shared_ptr<Waker> waker_;
   std::thread thread_;
 };
