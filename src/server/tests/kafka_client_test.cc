@@ -33,21 +33,64 @@ class SilentListener {
   asio::ip::tcp::acceptor acceptor_;
 };
 
+// Accepts one connection, reads one request frame and answers it with
+// `reply(correlation id of the request)` (raw bytes, size prefix included).
+class ScriptedServer {
+ public:
+  explicit ScriptedServer(std::function<std::vector<uint8_t>(int32_t)> reply)
+      : acceptor_(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    thread_ = std::thread([this, reply = std::move(reply)] {
+      asio::error_code ec;
+      asio::ip::tcp::socket socket(io_);
+      acceptor_.accept(socket, ec);
+      if (ec) return;
+      uint8_t size[4];
+      asio::read(socket, asio::buffer(size), ec);
+      if (ec) return;
+      std::vector<uint8_t> frame(load_be32(size));
+      asio::read(socket, asio::buffer(frame), ec);
+      if (ec || frame.size() < 8) return;
+      auto answer = reply(static_cast<int32_t>(load_be32(frame.data() + 4)));
+      asio::write(socket, asio::buffer(answer), ec);
+      // Keep the socket open until the client closes it.
+      asio::read(socket, asio::buffer(size), ec);
+    });
+  }
+  ~ScriptedServer() {
+    asio::error_code ignored;
+    acceptor_.close(ignored);
+    thread_.join();
+  }
+  uint16_t port() const { return acceptor_.local_endpoint().port(); }
+
+ private:
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::thread thread_;
+};
+
+std::vector<uint8_t> frame_of(int32_t size_field, int32_t correlation_id) {
+  std::vector<uint8_t> bytes(8);
+  store_be32(bytes.data(), static_cast<uint32_t>(size_field));
+  store_be32(bytes.data() + 4, static_cast<uint32_t>(correlation_id));
+  return bytes;
+}
+
+KafkaClientOptions quick_options() {
+  KafkaClientOptions options;
+  options.client_id = "kafka-client-test";
+  options.request_timeout = std::chrono::seconds(30);
+  options.reconnect_backoff = std::chrono::milliseconds(10);
+  options.reconnect_backoff_max = std::chrono::milliseconds(100);
+  return options;
+}
+
 class KafkaClientTest : public testing::BrokerFixture {
  protected:
   void configure(BrokerConfig& config) override { config.listen_port = fixed_port_; }
 
   net::Endpoint broker_endpoint() const { return {"127.0.0.1", port()}; }
   static net::Endpoint broker_endpoint_for(uint16_t port) { return {"127.0.0.1", port}; }
-
-  static KafkaClientOptions quick_options() {
-    KafkaClientOptions options;
-    options.client_id = "kafka-client-test";
-    options.request_timeout = std::chrono::seconds(30);
-    options.reconnect_backoff = std::chrono::milliseconds(10);
-    options.reconnect_backoff_max = std::chrono::milliseconds(100);
-    return options;
-  }
 
   static protocol::CreateTopicsRequest create_request(const std::string& name) {
     protocol::CreateTopicsRequest request;
@@ -217,6 +260,34 @@ TEST_F(KafkaClientTest, UnansweredRequestsTimeOutAndCloseTheirConnection) {
   ASSERT_FALSE(r2);
   EXPECT_EQ(r2.code(), Errc::timed_out);
   EXPECT_EQ(client.connects(), 3);
+}
+
+TEST(KafkaClient, AResponseForAnotherRequestIsABadResponse) {
+  ScriptedServer server([](int32_t correlation_id) { return frame_of(4, correlation_id + 1); });
+  KafkaClient client(quick_options());
+  auto r = client.call<protocol::ApiVersionsResponse>({"127.0.0.1", server.port()},
+                                                      protocol::ApiVersionsRequest{}, 3);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), Errc::bad_response) << r.error().message;
+}
+
+TEST(KafkaClient, AnOversizedResponseFrameIsABadResponse) {
+  ScriptedServer server([](int32_t correlation_id) { return frame_of(0x7fffffff, correlation_id); });
+  KafkaClient client(quick_options());
+  auto r = client.call<protocol::ApiVersionsResponse>({"127.0.0.1", server.port()},
+                                                      protocol::ApiVersionsRequest{}, 3);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), Errc::bad_response) << r.error().message;
+}
+
+TEST(KafkaClient, AResponseThatDoesNotDecodeIsABadResponse) {
+  // The right correlation id, then a body too short for ApiVersionsResponse.
+  ScriptedServer server([](int32_t correlation_id) { return frame_of(4, correlation_id); });
+  KafkaClient client(quick_options());
+  auto r = client.call<protocol::ApiVersionsResponse>({"127.0.0.1", server.port()},
+                                                      protocol::ApiVersionsRequest{}, 3);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), Errc::bad_response) << r.error().message;
 }
 
 TEST_F(KafkaClientTest, ShutdownCompletesOutstandingRequestsAndNothingRunsAfterIt) {
