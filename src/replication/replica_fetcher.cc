@@ -153,7 +153,18 @@ class ReplicaFetcherManager::LeaderFetcher {
                    protocol::OffsetForLeaderEpochRequest& epoch_request,
                    protocol::FetchRequest& fetch_request) {
     const auto now = Clock::now();
-    for (auto& [key, state] : partitions_) {
+    // A different partition first each round: only the first partition of a
+    // response is sure to get a batch larger than partition_max_bytes
+    // (KIP-74), so a fixed order could starve one behind another.
+    std::vector<std::map<TopicPartition, PartitionState>::iterator> order;
+    for (auto it = partitions_.begin(); it != partitions_.end(); ++it) order.push_back(it);
+    if (!order.empty()) {
+      std::rotate(order.begin(), order.begin() + static_cast<ptrdiff_t>(rounds_++ % order.size()),
+                  order.end());
+    }
+    for (auto entry : order) {
+      const TopicPartition& key = entry->first;
+      PartitionState& state = entry->second;
       if (state.delayed_until > now) {
         next_ready = next_ready ? std::min(*next_ready, state.delayed_until) : state.delayed_until;
         continue;
@@ -534,6 +545,7 @@ class ReplicaFetcherManager::LeaderFetcher {
   std::map<TopicPartition, PartitionState> partitions_;
   uint64_t generations_ = 0;
   int64_t failures_in_a_row_ = 0;  // whole requests, under mutex_
+  uint64_t rounds_ = 0;            // under mutex_: rotates the partition order
   std::shared_ptr<Waker> waker_;
   std::thread thread_;
 };

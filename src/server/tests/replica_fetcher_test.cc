@@ -22,6 +22,12 @@ namespace {
 
 using testing::TestClient;
 
+// Appends of several replicas in the order they happened: (partition, base offset).
+struct Journal {
+  std::mutex mutex;
+  std::vector<std::pair<int32_t, int64_t>> appends;
+};
+
 // A follower replica in memory: whole batches, a leader epoch cache, and a
 // "durability" thread that completes wait_durable asynchronously like the
 // flusher does. After freeze() every append counts as a violation.
@@ -71,6 +77,10 @@ class MemoryReplica : public replication::FollowerReplica {
     if (header.base_offset != end_) return make_error(storage::Errc::invalid_argument, "not at end");
     epochs_.assign(header.partition_leader_epoch, header.base_offset);
     batches_.push_back({header.base_offset, std::vector<uint8_t>(batch.begin(), batch.end())});
+    if (journal_) {
+      std::lock_guard journal_lock(journal_->mutex);
+      journal_->appends.emplace_back(index_, header.base_offset);
+    }
     end_ = header.last_offset() + 1;
     return {};
   }
@@ -141,6 +151,10 @@ class MemoryReplica : public replication::FollowerReplica {
     std::lock_guard lock(mutex_);
     return durable_waits_;
   }
+  void set_journal(std::shared_ptr<Journal> journal) {
+    std::lock_guard lock(mutex_);
+    journal_ = std::move(journal);
+  }
   void set_current_leader_epoch(int32_t epoch) {
     std::lock_guard lock(mutex_);
     current_leader_epoch_ = epoch;
@@ -181,6 +195,7 @@ class MemoryReplica : public replication::FollowerReplica {
   std::vector<int64_t> truncations_;
   std::vector<int64_t> full_truncations_;
   std::deque<std::function<void(Result<void, storage::Errc>)>> pending_durable_;
+  std::shared_ptr<Journal> journal_;
   bool stop_ = false;
   std::thread durability_;
 };
@@ -295,6 +310,37 @@ TEST_F(ReplicaFetcherTest, FollowerGetsEverythingTheLeaderHasByteForByte) {
   EXPECT_GT(r0->durable_waits(), 0);
   EXPECT_TRUE(r0->truncations().empty());
   EXPECT_EQ(fetchers.followed().size(), 2u);
+}
+
+TEST_F(ReplicaFetcherTest, ABatchLargerThanThePartitionLimitIsNotStarvedByABusyPartition) {
+  create("t", 2);
+  // Partition 0 has a long backlog: with a tiny per-partition limit every
+  // round brings one batch of it (KIP-74: the first partition gets one batch
+  // whatever its size). Partition 1's one batch is over the limit too, so it
+  // comes only in a round where partition 1 is asked first.
+  constexpr int kBacklog = 100;
+  for (int i = 0; i < kBacklog; ++i) produce("t", 0, {"backlog-" + std::to_string(i)});
+  produce("t", 1, {std::string(2000, 'y')});
+
+  auto journal = std::make_shared<Journal>();
+  auto r0 = std::make_shared<MemoryReplica>("t", 0);
+  auto r1 = std::make_shared<MemoryReplica>("t", 1);
+  r0->set_journal(journal);
+  r1->set_journal(journal);
+  auto options = fetcher_options();
+  options.partition_max_bytes = 1;
+  replication::ReplicaFetcherManager fetchers(options);
+  fetchers.add(0, leader(), r0);
+  fetchers.add(0, leader(), r1);
+  ASSERT_TRUE(eventually([&] { return r0->log_end_offset() == kBacklog && r1->log_end_offset() == 1; }));
+
+  std::lock_guard lock(journal->mutex);
+  auto p1 = std::find_if(journal->appends.begin(), journal->appends.end(),
+                         [](const auto& a) { return a.first == 1; });
+  ASSERT_NE(p1, journal->appends.end());
+  // Within the first few rounds, not after the whole backlog.
+  EXPECT_LT(p1 - journal->appends.begin(), 10);
+  EXPECT_EQ(r1->bytes(), leader_bytes("t", 1));
 }
 
 TEST_F(ReplicaFetcherTest, DivergedFollowerTruncatesByEpochThenCatchesUp) {
