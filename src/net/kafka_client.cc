@@ -299,7 +299,7 @@ class KafkaClient::Connection : public std::enable_shared_from_this<Connection> 
 KafkaClient::KafkaClient(KafkaClientOptions options) : options_(std::move(options)) {
   work_.emplace(asio::make_work_guard(io_));
   thread_ = std::thread([this] {
-    set_thread_name("hf-net-client");
+    set_thread_name(options_.thread_name);
     io_.run();
   });
 }

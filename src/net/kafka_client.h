@@ -16,7 +16,8 @@
 // connection is established. Requests are never retried by the client: the
 // caller decides what is safe to resend.
 //
-// Threads: the client runs its own io_context thread, "hf-net-client". Every
+// Threads: the client runs its own io_context thread (options.thread_name,
+// "hf-net-client" unless set). Every
 // public method may be called from any thread. Completion callbacks run on
 // the client thread, each exactly once (also on failure); they must be short
 // and must not block (no call() from a callback: it would wait for itself).
@@ -70,6 +71,8 @@ struct Endpoint {
 
 struct KafkaClientOptions {
   std::string client_id = "holdfast";
+  // The client thread's name (top -H): several clients may run in one broker.
+  std::string thread_name = "hf-net-client";
   // Default timeout of a request (from submission to its response).
   std::chrono::milliseconds request_timeout{30000};
   // Resolving and connecting, per attempt.

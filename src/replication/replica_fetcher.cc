@@ -556,6 +556,9 @@ ReplicaFetcherManager::ReplicaFetcherManager(ReplicaFetcherOptions options)
         if (client.client_id == net::KafkaClientOptions{}.client_id) {
           client.client_id = "holdfast-replica-fetcher-" + std::to_string(options_.node_id);
         }
+        if (client.thread_name == net::KafkaClientOptions{}.thread_name) {
+          client.thread_name = "hf-fetch-client";
+        }
         return client;
       }()) {}
 
