@@ -2,7 +2,10 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <set>
+
+#include <fmt/ranges.h>
 
 #include "base/log.h"
 
@@ -16,7 +19,12 @@ std::optional<std::string> topic_of(const metadata::MetadataRecord& record) {
   if (auto* r = std::get_if<metadata::PartitionsAdded>(&record)) return r->name;
   if (auto* r = std::get_if<metadata::TopicConfigsReplaced>(&record)) return r->name;
   if (auto* r = std::get_if<metadata::TopicDeleted>(&record)) return r->name;
+  if (auto* r = std::get_if<metadata::PartitionChanged>(&record)) return r->name;
   return std::nullopt;
+}
+
+bool names(const std::vector<int32_t>& ids, int32_t id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
 
 // How many record failures wait_applied can still report; older ones are
@@ -24,16 +32,6 @@ std::optional<std::string> topic_of(const metadata::MetadataRecord& record) {
 constexpr size_t kMaxRememberedFailures = 256;
 
 }  // namespace
-
-const char* to_string(Errc code) {
-  switch (code) {
-    case Errc::storage_error:
-      return "storage_error";
-    case Errc::shut_down:
-      return "shut_down";
-  }
-  return "unknown";
-}
 
 PartitionLifecycle::PartitionLifecycle(metadata::MetadataLog& metadata, ReplicaManager& replicas,
                                        LogConfigFor config_for)
@@ -211,18 +209,36 @@ Result<void, Errc> PartitionLifecycle::reconcile_topic(const std::string& name,
     }
   }
   const storage::LogConfig config = config_for_(info->configs);
+  const int32_t self = replicas_.node_id();
   std::set<int32_t> have(local.begin(), local.end());
   int32_t created = 0;
   for (int32_t p = 0; p < info->partition_count; ++p) {
-    if (have.count(p)) {
-      if (auto existing = replicas_.get(name, p)) existing->update_config(config);
+    // The image gives every partition a state (records without assignments
+    // resolve to the sole node); a missing one is read as this node alone.
+    const metadata::PartitionState state = static_cast<size_t>(p) < info->partitions.size()
+                                               ? info->partitions[static_cast<size_t>(p)]
+                                               : metadata::sole_node_partition(self);
+    if (!names(state.replicas, self)) {
+      if (!have.count(p)) continue;
+      // Moved away from this node (or never ours: a leftover directory).
+      HF_INFO("removing log {}-{}: this node is no longer one of its replicas", name, p);
+      if (auto removed = replicas_.remove(name, p); !removed) {
+        note("removing log " + name + "-" + std::to_string(p) + ": " + removed.error().message);
+      }
       continue;
     }
-    if (auto made = replicas_.create(name, p, config); !made) {
+    std::shared_ptr<Partition> replica;
+    if (have.count(p)) {
+      replica = replicas_.get(name, p);
+      if (replica) replica->update_config(config);
+    } else if (auto made = replicas_.create(name, p, config); !made) {
       note("creating log " + name + "-" + std::to_string(p) + ": " + made.error().message);
       continue;
+    } else {
+      replica = *made;
+      ++created;
     }
-    ++created;
+    if (replica) follow_state(replica, state);
   }
   // Partitions never shrink; a replica past the count is left from something
   // we did not see (a deleted topic recreated with fewer partitions).
@@ -240,6 +256,32 @@ Result<void, Errc> PartitionLifecycle::reconcile_topic(const std::string& name,
   }
   if (first_error) return *first_error;
   return {};
+}
+
+void PartitionLifecycle::follow_state(const std::shared_ptr<Partition>& partition,
+                                      const metadata::PartitionState& state) {
+  const int32_t self = replicas_.node_id();
+  bool changed;
+  Role role;
+  if (state.leader == self) {
+    changed = partition->become_leader(state.leader_epoch, state.partition_epoch, state.replicas,
+                                       state.isr);
+    role = Role::leader;
+  } else {
+    changed = partition->become_follower(state.leader, state.leader_epoch, state.partition_epoch,
+                                         state.replicas, state.isr);
+    role = Role::follower;
+  }
+  if (!changed) return;
+  if (role == Role::follower) {
+    HF_INFO("{}-{}: following broker {} in leader epoch {}", partition->topic(), partition->index(),
+            state.leader, state.leader_epoch);
+  } else if (state.replicas.size() > 1) {
+    HF_INFO("{}-{}: leading in epoch {} (replicas {}, ISR {})", partition->topic(),
+            partition->index(), state.leader_epoch, fmt::join(state.replicas, ","),
+            fmt::join(state.isr, ","));
+  }
+  replicas_.notify_role_change(partition, role);
 }
 
 void PartitionLifecycle::notify_topic_deleted(const std::string& name) {

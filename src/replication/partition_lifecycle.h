@@ -5,11 +5,23 @@
 // For each applied record:
 //   TopicCreated, PartitionsAdded   create the missing local replicas
 //                                   (ReplicaManager::create: log directory,
-//                                   synced, then the Partition);
+//                                   synced, then the Partition) of the
+//                                   partitions whose replicas name this node
+//                                   (ReplicaManager::node_id), and set their
+//                                   role from the partition state;
+//   PartitionChanged                the partition's new leader / ISR / epochs:
+//                                   become_leader, become_follower or
+//                                   apply_isr (the same leadership);
 //   TopicConfigsReplaced            apply the topic's log config to its replicas;
 //   TopicDeleted                    remove the replicas (their logs are deleted)
 //                                   and tell the topic-deleted listeners (the
 //                                   group coordinator drops committed offsets).
+// A local replica of a partition whose replicas no longer name this node is
+// removed. After a leadership change the ReplicaManager's role-change
+// listener is told (follower fetchers start and stop there). In single-node
+// mode every partition's state is this node alone (the image resolves
+// records without assignments to its sole node): every replica is a leader
+// with ISR = {this node}, as before.
 // An event without a record (the image was replaced as a whole: a Raft
 // snapshot install) reconciles every local replica against the image: create
 // what it has, remove what it no longer has. start() runs the same reconcile
@@ -55,15 +67,10 @@
 #include <vector>
 
 #include "metadata/metadata_log.h"
+#include "replication/errc.h"
 #include "replication/replica_manager.h"
 
 namespace holdfast::replication {
-
-enum class Errc {
-  storage_error,  // creating or removing a partition log failed (message says which)
-  shut_down,      // the lifecycle stopped before handling the record
-};
-const char* to_string(Errc code);
 
 // A topic's log config from its overrides in the image (the broker's
 // defaults filled in); supplied by the server, which owns the defaults.
@@ -124,6 +131,9 @@ class PartitionLifecycle {
   // gone). `deleted` says a TopicDeleted record asked for it.
   Result<void, Errc> reconcile_topic(const std::string& name, const metadata::TopicInfo* info,
                                      bool deleted);
+  // Sets a local replica's role and replicated state from the image.
+  void follow_state(const std::shared_ptr<Partition>& partition,
+                    const metadata::PartitionState& state);
   void notify_topic_deleted(const std::string& name);
 
   metadata::MetadataLog& metadata_;

@@ -97,7 +97,7 @@ Result<void, StartupErrc> Broker::start() {
     return config_for_overrides(info ? info->configs : metadata::ConfigMap{});
   });
   if (!opened) return make_error(StartupErrc::failed, "opening logs: " + opened.error().message);
-  replicas_ = std::make_unique<replication::ReplicaManager>(*logs_);
+  replicas_ = std::make_unique<replication::ReplicaManager>(*logs_, config_.node_id);
   // The local replicas follow the metadata log from here on; start() first
   // reconciles them with the image (creates what a crash left uncreated,
   // removes what a crash left undeleted).

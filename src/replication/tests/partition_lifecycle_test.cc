@@ -95,7 +95,7 @@ class PartitionLifecycleTest : public ::testing::Test {
   void SetUp() override {
     logs_ = std::make_unique<storage::LogManager>(fs_, dir_.path());
     ASSERT_TRUE(logs_->open([](const std::string&) { return config_for({}); }).ok());
-    replicas_ = std::make_unique<ReplicaManager>(*logs_);
+    replicas_ = std::make_unique<ReplicaManager>(*logs_, /*node_id=*/0);
   }
   void TearDown() override {
     if (lifecycle_) lifecycle_->stop();

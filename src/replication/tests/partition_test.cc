@@ -24,7 +24,7 @@ class PartitionTest : public ::testing::Test {
   void SetUp() override {
     logs_ = std::make_unique<storage::LogManager>(fs_, dir_.path());
     ASSERT_TRUE(logs_->open([](const std::string&) { return storage::LogConfig{}; }).ok());
-    replicas_ = std::make_unique<ReplicaManager>(*logs_);
+    replicas_ = std::make_unique<ReplicaManager>(*logs_, /*node_id=*/0);
   }
   void TearDown() override {
     ASSERT_TRUE(logs_->shutdown().ok());  // no listener call after this
@@ -39,13 +39,13 @@ class PartitionTest : public ::testing::Test {
   }
 
   // Waits (bounded) for wait_for_high_watermark's callback.
-  static Result<void, storage::Errc> wait_hw(Partition& partition, int64_t end) {
-    auto promise = std::make_shared<std::promise<Result<void, storage::Errc>>>();
+  static Result<void, Errc> wait_hw(Partition& partition, int64_t end) {
+    auto promise = std::make_shared<std::promise<Result<void, Errc>>>();
     auto future = promise->get_future();
     partition.wait_for_high_watermark(
-        end, [promise](Result<void, storage::Errc> r) { promise->set_value(std::move(r)); });
+        end, [promise](Result<void, Errc> r) { promise->set_value(std::move(r)); });
     if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
-      return make_error(storage::Errc::io_error, "timed out");
+      return make_error(Errc::log_failed, "timed out");
     }
     return future.get();
   }
@@ -60,7 +60,7 @@ TEST_F(PartitionTest, IsLeaderAtEpochZeroUntilTheImageCarriesEpochs) {
   auto partition = create("t", 0);
   EXPECT_EQ(partition->role(), Role::leader);
   EXPECT_EQ(partition->leader_epoch(), 0);
-  partition->set_leader_epoch(3);
+  ASSERT_TRUE(partition->set_leader_epoch(3).ok());
   EXPECT_EQ(partition->leader_epoch(), 3);
   EXPECT_EQ(partition->topic(), "t");
   EXPECT_EQ(partition->index(), 0);
@@ -134,12 +134,12 @@ TEST_F(PartitionTest, AWaiterOnARemovedPartitionIsToldItIsClosed) {
   ASSERT_TRUE(replicas_->remove("t", 0).ok());
   EXPECT_EQ(replicas_->get("t", 0), nullptr);
   // The caller's shared_ptr still works; the log answers `closed`.
-  EXPECT_EQ(wait_hw(*partition, 1).code(), storage::Errc::closed);
+  EXPECT_EQ(wait_hw(*partition, 1).code(), Errc::log_closed);
 }
 
 TEST_F(PartitionTest, TheManagerAdoptsOpenedLogsAndFindsPartitionsByTopic) {
   ASSERT_TRUE(logs_->create("old", 1, {}).ok());  // as if opened at start-up
-  ReplicaManager fresh(*logs_);
+  ReplicaManager fresh(*logs_, /*node_id=*/0);
   ASSERT_NE(fresh.get("old", 1), nullptr);
   EXPECT_EQ(fresh.get("old", 0), nullptr);
   ASSERT_TRUE(fresh.create("old", 0, {}).ok());
