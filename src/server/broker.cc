@@ -5,7 +5,10 @@
 
 #include "base/log.h"
 #include "metadata/raft_metadata_log.h"
+#include "net/kafka_client.h"
+#include "server/cluster/broker_registrar.h"
 #include "server/cluster/cluster_identity.h"
+#include "server/cluster/cluster_view.h"
 #include "server/cluster/controller_service.h"
 #include "server/metered_file_system.h"
 #include "server/network_server.h"
@@ -180,6 +183,7 @@ Result<void, StartupErrc> Broker::start() {
 
   metrics_->add_broker_collectors(*this);
   network_->start();
+  if (config_.cluster_mode()) start_registration();
   HF_INFO("holdfast node {} of cluster {} listening on {}:{} (advertised as {}:{}), data in {}, "
           "flush.policy={}",
           config_.node_id, identity_.cluster_id, config_.listen_host, network_->port(),
@@ -187,6 +191,35 @@ Result<void, StartupErrc> Broker::start() {
           config_.advertise_port == 0 ? network_->port() : config_.advertise_port,
           config_.data_dir, config_.effective_flush_policy().to_string());
   return {};
+}
+
+void Broker::start_registration() {
+  net::KafkaClientOptions client_options;
+  client_options.client_id = "holdfast-broker-" + std::to_string(config_.node_id);
+  client_ = std::make_unique<net::KafkaClient>(client_options);
+  cluster::RegistrarOptions options;
+  options.node_id = config_.node_id;
+  options.cluster_id = identity_.cluster_id;
+  options.endpoints.push_back({cluster::kClientListener, advertised_host(), advertised_port()});
+  options.endpoints.push_back(
+      {cluster::kControllerListener,
+       config_.controller_advertise_host.empty() ? config_.controller_listen_host
+                                                 : config_.controller_advertise_host,
+       config_.controller_advertise_port != 0 ? config_.controller_advertise_port
+                                              : config_.controller_listen_port});
+  options.rack = config_.broker_rack;
+  options.heartbeat_interval = std::chrono::milliseconds(config_.broker_heartbeat_interval_ms);
+  auto controller = [this]() -> std::optional<net::Endpoint> {
+    const int32_t leader = active_controller_id();
+    if (leader < 0) return std::nullopt;
+    auto address = cluster::client_address(*this, *metadata_log_->current(), leader);
+    if (!address) return std::nullopt;
+    return net::Endpoint{address->host, static_cast<uint16_t>(address->port)};
+  };
+  auto applied = [this] { return metadata_log_->current()->last_record_index; };
+  registrar_ = std::make_unique<cluster::BrokerRegistrar>(*client_, std::move(options), controller,
+                                                          applied);
+  registrar_->start();
 }
 
 void Broker::run_until_signalled() {
@@ -215,7 +248,12 @@ void Broker::shutdown() {
   stage_ = Stage::draining;
   // 1. No new connections, no new requests.
   if (network_) network_->stop_accepting();
+  // Cluster: no more heartbeats (the controller fences this broker after its
+  // session), no more controller decisions here, and forwarded requests in
+  // flight fail now rather than at the grace deadline.
+  if (registrar_) registrar_->stop();
   if (controller_) controller_->stop();
+  if (client_) client_->shutdown();
   // 2. Answer what waits on something other than the disk: long-poll fetches,
   // joins and syncs waiting for other members.
   fetch_waiters_.notify_all();

@@ -25,6 +25,9 @@
 namespace holdfast::metadata {
 class RaftMetadataLog;
 }
+namespace holdfast::net {
+class KafkaClient;
+}
 namespace holdfast::server::cluster {
 class ControllerService;
 class BrokerRegistrar;
@@ -82,6 +85,9 @@ class Broker {
   // (active on the Raft leader) and this broker's registration with it.
   cluster::ControllerService* controller_service() { return controller_.get(); }
   cluster::BrokerRegistrar* registrar() { return registrar_.get(); }
+  // Cluster mode only: the inter-broker client (registration, heartbeats,
+  // forwarding to the controller).
+  net::KafkaClient* client() { return client_.get(); }
   // The node that answers controller requests: the Raft leader in a
   // cluster (-1 while none is known), this node on a single node.
   int32_t active_controller_id() const;
@@ -102,6 +108,10 @@ class Broker {
   bool stopping() const { return stopping_.load(); }
 
  private:
+  // Cluster mode: the inter-broker client and the registration/heartbeats
+  // with the active controller (cluster/broker_registrar.h).
+  void start_registration();
+
   BrokerConfig config_;
   std::unique_ptr<BrokerMetrics> metrics_ = std::make_unique<BrokerMetrics>();
   // Everything the broker writes goes through fs_, which measures fsyncs
@@ -116,6 +126,7 @@ class Broker {
   metadata::MetadataLog* metadata_log_ = nullptr;        // whichever of the two
   std::unique_ptr<cluster::ControllerService> controller_;
   std::unique_ptr<cluster::BrokerRegistrar> registrar_;
+  std::unique_ptr<net::KafkaClient> client_;
   std::unique_ptr<storage::LogManager> logs_;
   std::unique_ptr<replication::ReplicaManager> replicas_;
   std::unique_ptr<replication::PartitionLifecycle> lifecycle_;

@@ -188,12 +188,12 @@ const std::map<std::string, Setter>& setters() {
       c.cluster_settings_given.push_back(key);
       return {};
     };
-    t["cluster.id"] = cluster_setting([](BrokerConfig& c, const std::string& key,
-                                         const std::string& value) -> Result<void, ConfigErrc> {
+    t["cluster.id"] = [](BrokerConfig& c, const std::string& key,
+                         const std::string& value) -> Result<void, ConfigErrc> {
       if (value.empty()) return invalid(key, value, "expected a non-empty cluster id");
       c.cluster_id = value;
       return {};
-    });
+    };
     t["holdfast.cluster.experimental"] = [](BrokerConfig& c, const std::string& key,
                                             const std::string& value) -> Result<void, ConfigErrc> {
       auto b = parse_bool(key, value);

@@ -125,6 +125,11 @@ bool is_internal_topic(const std::string& name) {
   return name == "__consumer_offsets" || name == "__transaction_state";
 }
 
+metadata::ConfigMap TopicManager::offsets_topic_configs() const {
+  return {{"cleanup.policy", "compact"},
+          {"segment.bytes", std::to_string(config_.offsets_topic_segment_bytes)}};
+}
+
 TopicOutcome TopicManager::ensure_offsets_topic() {
   const std::string name = "__consumer_offsets";
   if (metadata_.current()->find_topic(name)) return {};
@@ -133,9 +138,7 @@ TopicOutcome TopicManager::ensure_offsets_topic() {
   auto outcome = create_topic(
       name, config_.offsets_topic_num_partitions,
       auto_create_replication(name, config_.effective_offsets_topic_replication_factor()),
-      {{"cleanup.policy", "compact"},
-       {"segment.bytes", std::to_string(config_.offsets_topic_segment_bytes)}},
-      false);
+      offsets_topic_configs(), false);
   if (outcome.error == KafkaError::topic_already_exists) return {};
   return outcome;
 }

@@ -71,6 +71,8 @@ class TopicManager {
   // cleanup.policy=compact) unless it exists; an existing topic keeps its
   // partition count, as in Kafka.
   TopicOutcome ensure_offsets_topic();
+  // The overrides __consumer_offsets is created with.
+  metadata::ConfigMap offsets_topic_configs() const;
 
  private:
   // Validates `configs` as the topic's new overrides and, unless

@@ -60,7 +60,8 @@ Awaitable<bool> wait_for_local_image(Broker& broker,
 }
 
 Awaitable<TopicOutcome> create_topic_via_controller(Broker& broker, std::string name,
-                                                    int32_t partitions, int16_t replication) {
+                                                    int32_t partitions, int16_t replication,
+                                                    metadata::ConfigMap configs) {
   bool self = false;
   std::string why;
   auto endpoint = remote_controller(broker, &self, &why);
@@ -69,7 +70,7 @@ Awaitable<TopicOutcome> create_topic_via_controller(Broker& broker, std::string 
     if (service == nullptr || !service->active()) {
       co_return TopicOutcome{KafkaError::not_controller, "the controller is not ready yet"};
     }
-    co_return broker.topics().create_topic(name, partitions, replication, {}, false);
+    co_return broker.topics().create_topic(name, partitions, replication, configs, false);
   }
   if (!endpoint) co_return TopicOutcome{KafkaError::not_controller, why};
   protocol::CreateTopicsRequest request;
@@ -77,8 +78,15 @@ Awaitable<TopicOutcome> create_topic_via_controller(Broker& broker, std::string 
   topic.name = name;
   topic.num_partitions = partitions;
   topic.replication_factor = replication;
+  for (const auto& [key, value] : configs) {
+    auto& c = topic.configs.emplace_back();
+    c.name = key;
+    c.value = value;
+  }
   request.timeout_ms = static_cast<int32_t>(kForwardTimeout.count());
-  auto answer = co_await forward_to_controller<protocol::CreateTopicsResponse>(broker, request, 4);
+  const int16_t version = 4;
+  auto answer =
+      co_await forward_to_controller<protocol::CreateTopicsResponse>(broker, request, version);
   if (!answer) co_return TopicOutcome{to_kafka_error(answer.code()), answer.error().message};
   if (answer->topics.size() != 1) {
     co_return TopicOutcome{KafkaError::unknown_server_error, "the controller's answer has no topic"};
@@ -88,10 +96,10 @@ Awaitable<TopicOutcome> create_topic_via_controller(Broker& broker, std::string 
   if (error != KafkaError::none && error != KafkaError::topic_already_exists) {
     co_return TopicOutcome{error, result.error_message.value_or("")};
   }
-  auto has_topic = [name](const metadata::MetadataImage& image) {
-    return image.find_topic(name) != nullptr;
-  };
-  if (!co_await wait_for_local_image(broker, has_topic, kForwardTimeout)) {
+  std::function<bool(const metadata::MetadataImage&)> has_topic =
+      [name](const metadata::MetadataImage& image) { return image.find_topic(name) != nullptr; };
+  const std::chrono::milliseconds timeout = kForwardTimeout;
+  if (!co_await wait_for_local_image(broker, has_topic, timeout)) {
     co_return TopicOutcome{KafkaError::request_timed_out,
                            "topic '" + name + "' created, but not yet known to this broker"};
   }

@@ -44,6 +44,10 @@ Awaitable<Result<Response, ForwardErrc>> forward_to_controller(Broker& broker,
                                                                const Request& request,
                                                                int16_t version);
 
+// (Coroutines here take their arguments by value or reference; callers pass
+// named variables, not temporaries: GCC 12 mishandles temporaries in a
+// co_await full-expression.)
+//
 // Waits (without blocking the thread) until `done(image)` holds for this
 // node's metadata image, then until the local replicas follow it. False on
 // timeout.
@@ -55,7 +59,8 @@ Awaitable<bool> wait_for_local_image(Broker& broker,
 // it): `replication` -1 = the default. Answers once the topic is in the
 // local image.
 Awaitable<TopicOutcome> create_topic_via_controller(Broker& broker, std::string name,
-                                                    int32_t partitions, int16_t replication);
+                                                    int32_t partitions, int16_t replication,
+                                                    metadata::ConfigMap configs);
 
 }  // namespace holdfast::server::cluster
 

@@ -111,7 +111,11 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
       // replication factor capped at the live brokers (logged when it is).
       int16_t rf = broker.topics().auto_create_replication(
           name, broker.config().effective_default_replication_factor());
-      outcome = co_await cluster::create_topic_via_controller(broker, name, -1, rf);
+      std::string topic_name = name;
+      metadata::ConfigMap no_overrides;
+      const int32_t default_partitions = -1;
+      outcome = co_await cluster::create_topic_via_controller(broker, topic_name, default_partitions,
+                                                              rf, no_overrides);
     } else {
       outcome = broker.topics().create_topic(name, -1, -1, {}, false);
     }
