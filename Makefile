@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 PYTHON ?= /usr/bin/python3
 HOLDFAST_RELEASE := build/release/src/cli/holdfast
 
-.PHONY: all deps build build-debug run test unit-test e2e-test sanitize fuzz bench soak format clean
+.PHONY: all deps build build-debug run cluster test unit-test e2e-test sanitize fuzz bench soak format clean
 
 all: build
 
@@ -25,6 +25,11 @@ build-debug: deps
 run: build
 	@mkdir -p data
 	$(HOLDFAST_RELEASE) serve --data-dir ./data --listen 127.0.0.1:9092 --set admin.listener=127.0.0.1:9644
+
+# A 3-node cluster on 127.0.0.1 (client ports 9092-9094), data in ./data/node-1..3
+# (issue 9; experimental: partition data does not replicate yet). Ctrl-C stops it.
+cluster: build
+	@bash scripts/run-cluster.sh $(HOLDFAST_RELEASE)
 
 # Unit tests (CTest) then end-to-end tests with real clients (pytest).
 test: build

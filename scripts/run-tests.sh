@@ -3,7 +3,8 @@
 #   1. unit tests (CTest / GoogleTest),
 #   2. the request-decoder fuzzer for a bounded time (release builds only),
 #   3. end-to-end tests with real Kafka clients (pytest),
-#   4. fault-injection scenarios checked by `holdfast verify` (pytest).
+#   4. fault-injection scenarios checked by `holdfast verify` (pytest),
+#   5. cluster tests: three `holdfast serve` processes with real clients (pytest).
 # Usage: scripts/run-tests.sh <build-dir>
 set -euo pipefail
 build_dir=${1:-build/release}
@@ -26,3 +27,6 @@ bash scripts/run-e2e.sh "$build_dir"
 
 echo "== fault-injection tests (holdfast verify under faults)"
 HOLDFAST_BIN="$PWD/$build_dir/src/cli/holdfast" /usr/bin/python3 -m pytest -q tests/faults
+
+echo "== cluster tests (3 nodes on 127.0.0.1)"
+HOLDFAST_BIN="$PWD/$build_dir/src/cli/holdfast" /usr/bin/python3 -m pytest -q tests/cluster

@@ -180,7 +180,8 @@ bool MetadataStore::failed() const {
 }
 
 Result<NodeIdentity, Errc> load_or_create_identity(io::FileSystem& fs, const std::string& data_dir,
-                                                   int32_t node_id) {
+                                                   int32_t node_id,
+                                                   const std::string& new_cluster_id) {
   const std::string path = io::join_path(data_dir, "meta.properties");
   if (fs.exists(path)) {
     auto contents = io::read_file(fs, path);
@@ -207,7 +208,8 @@ Result<NodeIdentity, Errc> load_or_create_identity(io::FileSystem& fs, const std
     }
     return identity;
   }
-  NodeIdentity identity{node_id, base64_url_id(random_id())};
+  NodeIdentity identity{node_id,
+                        new_cluster_id.empty() ? base64_url_id(random_id()) : new_cluster_id};
   std::string text = "# Holdfast node identity; do not edit\nversion=1\nnode.id=" +
                      std::to_string(node_id) + "\ncluster.id=" + identity.cluster_id + "\n";
   auto written = io::write_file_atomically(

@@ -78,8 +78,11 @@ struct NodeIdentity {
   int32_t node_id = 0;
   std::string cluster_id;
 };
+// `new_cluster_id`: the cluster id written into a new meta.properties (a
+// cluster's nodes share one); empty = a fresh random one (a single node).
 Result<NodeIdentity, Errc> load_or_create_identity(io::FileSystem& fs, const std::string& data_dir,
-                                                   int32_t node_id);
+                                                   int32_t node_id,
+                                                   const std::string& new_cluster_id = "");
 
 // A fresh random id: 16 random bytes.
 TopicId random_id();

@@ -350,6 +350,7 @@ void RaftMetadataLog::refresh_status() {
   s.commit_index = raft_.commit_index;
   s.last_applied = raft_last_applied(&raft_);
   s.snapshot_index = raft_.log.snapshot.last_index;
+  s.leader_ready = s.role == RaftRole::leader && ready_term_ == raft_.current_term;
   std::lock_guard lock(status_mutex_);
   s.snapshots_installed = status_.snapshots_installed;
   status_ = s;
@@ -387,6 +388,7 @@ void RaftMetadataLog::on_barrier(struct raft_barrier* req, int status) {
   waiting.swap(self->waiting_);
   if (status == 0 && !self->closing_) {
     self->ready_term_ = term;
+    self->refresh_status();  // leader_ready
     for (Pending& pending : waiting) self->submit(std::move(pending));
     return;
   }

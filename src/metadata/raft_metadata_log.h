@@ -80,6 +80,9 @@ struct RaftStatus {
   // Snapshots the leader sent and this member installed after start (not
   // counting the member's own snapshot loaded at start).
   uint64_t snapshots_installed = 0;
+  // The leader's barrier of this term has applied: its image holds every
+  // committed record, so decisions made from it (the controller's) are current.
+  bool leader_ready = false;
 };
 
 class RaftMetadataLog final : public MetadataLog {

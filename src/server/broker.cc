@@ -4,6 +4,12 @@
 #include <thread>
 
 #include "base/log.h"
+#include "metadata/raft_metadata_log.h"
+#include "net/kafka_client.h"
+#include "server/cluster/broker_registrar.h"
+#include "server/cluster/cluster_identity.h"
+#include "server/cluster/cluster_view.h"
+#include "server/cluster/controller_service.h"
 #include "server/metered_file_system.h"
 #include "server/network_server.h"
 #include "server/topic_config.h"
@@ -36,6 +42,15 @@ Broker::~Broker() { shutdown(); }
 
 uint16_t Broker::bound_port() const { return network_ ? network_->port() : 0; }
 
+uint16_t Broker::advertised_port() const {
+  return config_.advertise_port != 0 ? config_.advertise_port : bound_port();
+}
+
+int32_t Broker::active_controller_id() const {
+  if (!config_.cluster_mode()) return config_.node_id;
+  return controller_ ? controller_->active_controller_id() : -1;
+}
+
 Result<void, StartupErrc> Broker::start() {
   if (config_.node_id < 0) {
     return make_error(StartupErrc::failed,
@@ -46,14 +61,21 @@ Result<void, StartupErrc> Broker::start() {
   }
   // Checked and parsed, but not run: nothing replicates partition data yet,
   // and a "cluster" of brokers that each hold their own copy of everything
-  // would only look like one (docs/dev/cluster-plan.md).
-  if (config_.cluster_mode()) {
+  // would only look like one (docs/dev/cluster-plan.md). Development and
+  // tests run it with holdfast.cluster.experimental=true.
+  if (config_.cluster_mode() && !config_.cluster_experimental) {
     return make_error(StartupErrc::failed,
                       "controller.quorum.voters names " +
                           std::to_string(config_.controller_quorum_voters.size()) +
                           " voters: cluster mode is not yet available in this build; Holdfast "
                           "runs as a single node (leave controller.quorum.voters unset, or name "
                           "only this node in it)");
+  }
+  if (config_.cluster_mode() && !config_.controller_role) {
+    return make_error(StartupErrc::failed,
+                      "process.roles=broker: brokers that are not voters of the metadata quorum "
+                      "are not supported yet; list every node in controller.quorum.voters and "
+                      "leave process.roles unset (broker,controller)");
   }
   // The listener first: a port in use (or a bad address) fails here, before
   // anything in the data directory exists or changes.
@@ -75,13 +97,32 @@ Result<void, StartupErrc> Broker::start() {
   if (!lock) return make_error(StartupErrc::failed, lock.error().message);
   data_dir_lock_ = std::move(*lock);
 
-  auto identity = metadata::load_or_create_identity(fs_, config_.data_dir, config_.node_id);
+  auto identity = metadata::load_or_create_identity(fs_, config_.data_dir, config_.node_id,
+                                                   cluster::configured_cluster_id(config_));
   if (!identity) return make_error(StartupErrc::failed, identity.error().message);
   identity_ = *identity;
+  if (auto mismatch = cluster::cluster_id_mismatch(config_, identity_.cluster_id);
+      !mismatch.empty()) {
+    return make_error(StartupErrc::failed, mismatch);
+  }
 
-  auto metadata = metadata::MetadataStore::open(fs_, config_.data_dir, config_.node_id);
-  if (!metadata) return make_error(StartupErrc::failed, metadata.error().message);
-  metadata_ = std::move(*metadata);
+  if (config_.cluster_mode()) {
+    metadata::RaftOptions raft_options;
+    raft_options.node_id = config_.node_id;
+    raft_options.data_dir = config_.data_dir;
+    raft_options.voters = config_.controller_quorum_voters;
+    auto raft = metadata::RaftMetadataLog::open(std::move(raft_options));
+    if (!raft) {
+      return make_error(StartupErrc::failed, "metadata quorum: " + raft.error().message);
+    }
+    raft_ = std::move(*raft);
+    metadata_log_ = raft_.get();
+  } else {
+    auto metadata = metadata::MetadataStore::open(fs_, config_.data_dir, config_.node_id);
+    if (!metadata) return make_error(StartupErrc::failed, metadata.error().message);
+    metadata_ = std::move(*metadata);
+    metadata_log_ = metadata_.get();
+  }
 
   storage::LogManagerOptions log_options;
   log_options.producer_id_expiration_ms = config_.producer_id_expiration_ms;
@@ -93,7 +134,7 @@ Result<void, StartupErrc> Broker::start() {
     return log_config_for(config_, overrides);
   };
   auto opened = logs_->open([this, config_for_overrides](const std::string& topic) {
-    const auto* info = metadata_->current()->find_topic(topic);
+    const auto* info = metadata_log_->current()->find_topic(topic);
     return config_for_overrides(info ? info->configs : metadata::ConfigMap{});
   });
   if (!opened) return make_error(StartupErrc::failed, "opening logs: " + opened.error().message);
@@ -101,13 +142,13 @@ Result<void, StartupErrc> Broker::start() {
   // The local replicas follow the metadata log from here on; start() first
   // reconciles them with the image (creates what a crash left uncreated,
   // removes what a crash left undeleted).
-  lifecycle_ = std::make_unique<replication::PartitionLifecycle>(*metadata_, *replicas_,
+  lifecycle_ = std::make_unique<replication::PartitionLifecycle>(*metadata_log_, *replicas_,
                                                                  config_for_overrides);
   if (auto reconciled = lifecycle_->start(); !reconciled) {
     return make_error(StartupErrc::failed, "reconciling logs with metadata: " +
                                    reconciled.error().message);
   }
-  topics_ = std::make_unique<TopicManager>(config_, *metadata_, *lifecycle_);
+  topics_ = std::make_unique<TopicManager>(config_, *metadata_log_, *lifecycle_);
   auto producer_ids = coordinator::ProducerIdManager::open(fs_, config_.data_dir);
   if (!producer_ids) {
     return make_error(StartupErrc::failed, "producer ids: " + producer_ids.error().message);
@@ -118,16 +159,31 @@ Result<void, StartupErrc> Broker::start() {
   logs_->start();
 
   // Consumer groups: __consumer_offsets exists before the coordinator replays it.
-  if (auto made = topics_->ensure_offsets_topic(); !made.ok()) {
-    return make_error(StartupErrc::failed, "creating __consumer_offsets: " + made.message);
+  // In a cluster only the active controller can create it, once brokers are
+  // registered: FindCoordinator creates it on first use there.
+  if (!config_.cluster_mode()) {
+    if (auto made = topics_->ensure_offsets_topic(); !made.ok()) {
+      return make_error(StartupErrc::failed, "creating __consumer_offsets: " + made.message);
+    }
   }
   groups_ = std::make_unique<coordinator::GroupCoordinator>(*logs_, group_coordinator_options(config_, *topics_));
   groups_->start();
   lifecycle_->add_topic_deleted_listener(
       [this](const std::string& topic) { groups_->remove_offsets_of_topic(topic); });
 
+  if (config_.cluster_mode()) {
+    cluster::ControllerServiceOptions controller_options;
+    controller_options.node_id = config_.node_id;
+    controller_options.config.session_timeout_ms = config_.broker_session_timeout_ms;
+    controller_options.config.unclean_leader_election = config_.unclean_leader_election_enable;
+    controller_ = std::make_unique<cluster::ControllerService>(
+        *raft_, [raft = raft_.get()] { return raft->status(); }, controller_options);
+    controller_->start();
+  }
+
   metrics_->add_broker_collectors(*this);
   network_->start();
+  if (config_.cluster_mode()) start_registration();
   HF_INFO("holdfast node {} of cluster {} listening on {}:{} (advertised as {}:{}), data in {}, "
           "flush.policy={}",
           config_.node_id, identity_.cluster_id, config_.listen_host, network_->port(),
@@ -135,6 +191,35 @@ Result<void, StartupErrc> Broker::start() {
           config_.advertise_port == 0 ? network_->port() : config_.advertise_port,
           config_.data_dir, config_.effective_flush_policy().to_string());
   return {};
+}
+
+void Broker::start_registration() {
+  net::KafkaClientOptions client_options;
+  client_options.client_id = "holdfast-broker-" + std::to_string(config_.node_id);
+  client_ = std::make_unique<net::KafkaClient>(client_options);
+  cluster::RegistrarOptions options;
+  options.node_id = config_.node_id;
+  options.cluster_id = identity_.cluster_id;
+  options.endpoints.push_back({cluster::kClientListener, advertised_host(), advertised_port()});
+  options.endpoints.push_back(
+      {cluster::kControllerListener,
+       config_.controller_advertise_host.empty() ? config_.controller_listen_host
+                                                 : config_.controller_advertise_host,
+       config_.controller_advertise_port != 0 ? config_.controller_advertise_port
+                                              : config_.controller_listen_port});
+  options.rack = config_.broker_rack;
+  options.heartbeat_interval = std::chrono::milliseconds(config_.broker_heartbeat_interval_ms);
+  auto controller = [this]() -> std::optional<net::Endpoint> {
+    const int32_t leader = active_controller_id();
+    if (leader < 0) return std::nullopt;
+    auto address = cluster::client_address(*this, *metadata_log_->current(), leader);
+    if (!address) return std::nullopt;
+    return net::Endpoint{address->host, static_cast<uint16_t>(address->port)};
+  };
+  auto applied = [this] { return metadata_log_->current()->last_record_index; };
+  registrar_ = std::make_unique<cluster::BrokerRegistrar>(*client_, std::move(options), controller,
+                                                          applied);
+  registrar_->start();
 }
 
 void Broker::run_until_signalled() {
@@ -163,6 +248,12 @@ void Broker::shutdown() {
   stage_ = Stage::draining;
   // 1. No new connections, no new requests.
   if (network_) network_->stop_accepting();
+  // Cluster: no more heartbeats (the controller fences this broker after its
+  // session), no more controller decisions here, and forwarded requests in
+  // flight fail now rather than at the grace deadline.
+  if (registrar_) registrar_->stop();
+  if (controller_) controller_->stop();
+  if (client_) client_->shutdown();
   // 2. Answer what waits on something other than the disk: long-poll fetches,
   // joins and syncs waiting for other members.
   fetch_waiters_.notify_all();
@@ -192,6 +283,9 @@ void Broker::shutdown() {
   stage_ = Stage::closing_network;
   if (network_) network_->stop(kGrace);
   network_.reset();
+  // The metadata quorum member last: appends still waiting fail with
+  // shut_down / unknown_outcome.
+  if (raft_) raft_->stop();
   // 7. Only now may another process have the directory.
   data_dir_lock_.release();
   stage_ = Stage::stopped;

@@ -22,6 +22,17 @@
 #include "server/topic_manager.h"
 #include "storage/log_manager.h"
 
+namespace holdfast::metadata {
+class RaftMetadataLog;
+}
+namespace holdfast::net {
+class KafkaClient;
+}
+namespace holdfast::server::cluster {
+class ControllerService;
+class BrokerRegistrar;
+}  // namespace holdfast::server::cluster
+
 namespace holdfast::server {
 
 class Broker {
@@ -66,6 +77,24 @@ class Broker {
   const std::string& cluster_id() const { return identity_.cluster_id; }
   int32_t node_id() const { return config_.node_id; }
   TopicManager& topics() { return *topics_; }
+  // The metadata log: the local MetadataStore on a single node, the Raft
+  // log (RaftMetadataLog) in cluster mode.
+  metadata::MetadataLog& metadata_log() { return *metadata_log_; }
+  bool cluster_mode() const { return config_.cluster_mode(); }
+  // Cluster mode only (nullptr on a single node): the controller service
+  // (active on the Raft leader) and this broker's registration with it.
+  cluster::ControllerService* controller_service() { return controller_.get(); }
+  cluster::BrokerRegistrar* registrar() { return registrar_.get(); }
+  // Cluster mode only: the inter-broker client (registration, heartbeats,
+  // forwarding to the controller).
+  net::KafkaClient* client() { return client_.get(); }
+  // The node that answers controller requests: the Raft leader in a
+  // cluster (-1 while none is known), this node on a single node.
+  int32_t active_controller_id() const;
+  // The endpoint clients reach this broker at (advertised host, and the
+  // advertised port or else the bound one).
+  std::string advertised_host() const { return config_.effective_advertise_host(); }
+  uint16_t advertised_port() const;
   // The local replicas: handlers reach partitions only through this.
   replication::ReplicaManager& replicas() { return *replicas_; }
   FetchWaiters& fetch_waiters() { return fetch_waiters_; }
@@ -79,6 +108,10 @@ class Broker {
   bool stopping() const { return stopping_.load(); }
 
  private:
+  // Cluster mode: the inter-broker client and the registration/heartbeats
+  // with the active controller (cluster/broker_registrar.h).
+  void start_registration();
+
   BrokerConfig config_;
   std::unique_ptr<BrokerMetrics> metrics_ = std::make_unique<BrokerMetrics>();
   // Everything the broker writes goes through fs_, which measures fsyncs
@@ -88,7 +121,12 @@ class Broker {
   std::shared_ptr<RequestBudget> request_budget_ =
       std::make_shared<RequestBudget>(config_.queued_max_request_bytes);
   metadata::NodeIdentity identity_;
-  std::unique_ptr<metadata::MetadataStore> metadata_;
+  std::unique_ptr<metadata::MetadataStore> metadata_;     // single node
+  std::unique_ptr<metadata::RaftMetadataLog> raft_;      // cluster mode
+  metadata::MetadataLog* metadata_log_ = nullptr;        // whichever of the two
+  std::unique_ptr<cluster::ControllerService> controller_;
+  std::unique_ptr<cluster::BrokerRegistrar> registrar_;
+  std::unique_ptr<net::KafkaClient> client_;
   std::unique_ptr<storage::LogManager> logs_;
   std::unique_ptr<replication::ReplicaManager> replicas_;
   std::unique_ptr<replication::PartitionLifecycle> lifecycle_;

@@ -188,6 +188,19 @@ const std::map<std::string, Setter>& setters() {
       c.cluster_settings_given.push_back(key);
       return {};
     };
+    t["cluster.id"] = [](BrokerConfig& c, const std::string& key,
+                         const std::string& value) -> Result<void, ConfigErrc> {
+      if (value.empty()) return invalid(key, value, "expected a non-empty cluster id");
+      c.cluster_id = value;
+      return {};
+    };
+    t["holdfast.cluster.experimental"] = [](BrokerConfig& c, const std::string& key,
+                                            const std::string& value) -> Result<void, ConfigErrc> {
+      auto b = parse_bool(key, value);
+      if (!b) return b.error();
+      c.cluster_experimental = *b;
+      return {};
+    };
     t["broker.session.timeout.ms"] =
         cluster_setting(int_setter<int32_t>(&BrokerConfig::broker_session_timeout_ms, 1, INT32_MAX));
     t["broker.heartbeat.interval.ms"] = cluster_setting(

@@ -99,6 +99,14 @@ struct BrokerConfig {
   uint16_t controller_listen_port = 0;
   std::string controller_advertise_host;  // from advertised.listeners; empty = none
   uint16_t controller_advertise_port = 0;
+  // cluster.id: the cluster this node belongs to, recorded in the data dir's
+  // meta.properties on first start and checked on every later one. Unset in
+  // cluster mode: derived from controller.quorum.voters (cluster_identity.h),
+  // so the nodes of one voter set agree without a formatting step.
+  std::string cluster_id;
+  // holdfast.cluster.experimental: run cluster mode although partition data
+  // does not replicate yet (development and tests only; lifted at integration).
+  bool cluster_experimental = false;
   std::string broker_rack;                          // broker.rack; empty = none
   int32_t broker_session_timeout_ms = 9000;         // broker.session.timeout.ms
   int32_t broker_heartbeat_interval_ms = 2000;      // broker.heartbeat.interval.ms

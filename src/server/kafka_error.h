@@ -67,6 +67,13 @@ enum class KafkaError : int16_t {
   invalid_record = 87,
   unstable_offset_commit = 88,
   producer_fenced = 90,
+  // Cluster (BrokerRegistration, BrokerHeartbeat, AlterPartition).
+  stale_broker_epoch = 77,
+  invalid_update_version = 95,
+  duplicate_broker_registration = 101,
+  broker_id_not_registered = 102,
+  inconsistent_cluster_id = 104,
+  ineligible_replica = 107,
 };
 
 inline int16_t code(KafkaError e) { return static_cast<int16_t>(e); }

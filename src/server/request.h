@@ -98,6 +98,9 @@ struct ApiHandler {
   int16_t min_version;
   int16_t max_version;
   HandlerFn handle;
+  // Inter-broker APIs (BrokerRegistration, BrokerHeartbeat, AlterPartition)
+  // are served but not advertised to clients in ApiVersions, as in Kafka.
+  bool advertised = true;
 };
 
 // The one registry of implemented APIs and their version ranges; ApiVersions

@@ -1,13 +1,68 @@
 #include "server/topic_manager.h"
 
+#include <future>
+
 #include "base/log.h"
+#include "controller/placement.h"
+#include "metadata/metadata_store.h"
 #include "server/topic_config.h"
 
 namespace holdfast::server {
+namespace {
 
-TopicManager::TopicManager(const BrokerConfig& config, metadata::MetadataStore& metadata,
+// The one mapping from the controller's placement errors to Kafka's.
+KafkaError placement_error(controller::Errc e) {
+  switch (e) {
+    case controller::Errc::invalid_replication_factor: return KafkaError::invalid_replication_factor;
+    case controller::Errc::invalid_partitions: return KafkaError::invalid_partitions;
+    case controller::Errc::topic_already_exists: return KafkaError::topic_already_exists;
+    case controller::Errc::unknown_topic: return KafkaError::unknown_topic_or_partition;
+    default: return KafkaError::invalid_request;
+  }
+}
+
+// The one mapping from a failed metadata append to Kafka's errors.
+TopicOutcome append_failure(const Error<metadata::Errc>& e) {
+  switch (e.code) {
+    case metadata::Errc::not_leader:
+      return {KafkaError::not_controller, "this node is not the active controller: " + e.message};
+    case metadata::Errc::unknown_outcome:
+    case metadata::Errc::shut_down:
+      return {KafkaError::request_timed_out, e.message};
+    default:
+      return {KafkaError::unknown_server_error, e.message};
+  }
+}
+
+}  // namespace
+
+TopicManager::TopicManager(const BrokerConfig& config, metadata::MetadataLog& metadata,
                            replication::PartitionLifecycle& lifecycle)
     : config_(config), metadata_(metadata), lifecycle_(lifecycle) {}
+
+Result<metadata::ImagePtr, metadata::Errc> TopicManager::append(metadata::MetadataRecord record) {
+  using Outcome = Result<metadata::ImagePtr, metadata::Errc>;
+  auto promise = std::make_shared<std::promise<Outcome>>();
+  auto future = promise->get_future();
+  metadata_.append(std::move(record), [promise](Outcome r) { promise->set_value(std::move(r)); });
+  // A local store answers at once; a Raft log once a majority has the record
+  // (or leadership is lost: unknown_outcome). The bound only guards a quorum
+  // that is gone altogether.
+  if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    return make_error(metadata::Errc::unknown_outcome,
+                      "the metadata record was not committed within 30 s (is a majority of "
+                      "controller.quorum.voters up?)");
+  }
+  return future.get();
+}
+
+int16_t TopicManager::auto_create_replication(const std::string& name, int16_t wanted) const {
+  if (!config_.cluster_mode()) return -1;
+  auto capped = controller::auto_create_replication(*metadata_.current(), name, wanted);
+  if (!capped) return wanted;  // no live broker: the create fails with the placement's error
+  if (capped->capped) HF_WARN("{}", capped->warning);
+  return capped->replication_factor;
+}
 
 Result<void, replication::Errc> TopicManager::wait_for_replicas(const metadata::ImagePtr& image) {
   return lifecycle_.wait_applied(image->last_record_index);
@@ -32,7 +87,7 @@ TopicOutcome TopicManager::create_topic(const std::string& name, int32_t partiti
     return {KafkaError::invalid_partitions,
             "number of partitions must be between 1 and 100000, got " + std::to_string(partitions)};
   }
-  if (replication != -1 && replication != 1) {
+  if (!config_.cluster_mode() && replication != -1 && replication != 1) {
     return {KafkaError::invalid_replication_factor,
             "replication factor " + std::to_string(replication) +
                 " is larger than the 1 broker available"};
@@ -44,12 +99,19 @@ TopicOutcome TopicManager::create_topic(const std::string& name, int32_t partiti
   if (metadata_.current()->find_topic(name)) {
     return {KafkaError::topic_already_exists, "topic '" + name + "' already exists"};
   }
+  metadata::TopicCreated record{name, metadata::random_id(), partitions, configs};
+  if (config_.cluster_mode()) {
+    int16_t rf = replication == -1 ? config_.effective_default_replication_factor() : replication;
+    auto placed = placement_.create_topic(*metadata_.current(), name, record.id, partitions, rf,
+                                          configs);
+    if (!placed) return {placement_error(placed.code()), placed.error().message};
+    record = std::move(*placed);
+  }
   if (validate_only) return {};
-  auto appended =
-      metadata_.append(metadata::TopicCreated{name, metadata::random_id(), partitions, configs});
+  auto appended = append(std::move(record));
   if (!appended) {
     HF_ERROR("creating topic {}: {}", name, appended.error().message);
-    return {KafkaError::unknown_server_error, appended.error().message};
+    return append_failure(appended.error());
   }
   // The lifecycle creates the partition logs as it applies the record.
   if (auto replicas = wait_for_replicas(*appended); !replicas) {
@@ -63,16 +125,20 @@ bool is_internal_topic(const std::string& name) {
   return name == "__consumer_offsets" || name == "__transaction_state";
 }
 
+metadata::ConfigMap TopicManager::offsets_topic_configs() const {
+  return {{"cleanup.policy", "compact"},
+          {"segment.bytes", std::to_string(config_.offsets_topic_segment_bytes)}};
+}
+
 TopicOutcome TopicManager::ensure_offsets_topic() {
   const std::string name = "__consumer_offsets";
   if (metadata_.current()->find_topic(name)) return {};
   // Compacted, with its own segment size (offsets.topic.segment.bytes, 100 MiB
   // as in Kafka) so the cleaner gets non-active segments long before 1 GiB.
   auto outcome = create_topic(
-      name, config_.offsets_topic_num_partitions, -1,
-      {{"cleanup.policy", "compact"},
-       {"segment.bytes", std::to_string(config_.offsets_topic_segment_bytes)}},
-      false);
+      name, config_.offsets_topic_num_partitions,
+      auto_create_replication(name, config_.effective_offsets_topic_replication_factor()),
+      offsets_topic_configs(), false);
   if (outcome.error == KafkaError::topic_already_exists) return {};
   return outcome;
 }
@@ -86,8 +152,8 @@ TopicOutcome TopicManager::delete_topic(const std::string& name) {
   if (!info) {
     return {KafkaError::unknown_topic_or_partition, "topic '" + name + "' does not exist"};
   }
-  auto appended = metadata_.append(metadata::TopicDeleted{name});
-  if (!appended) return {KafkaError::unknown_server_error, appended.error().message};
+  auto appended = append(metadata::TopicDeleted{name});
+  if (!appended) return append_failure(appended.error());
   // The lifecycle removes the logs and tells the group coordinator. A log it
   // could not remove is logged there; the metadata no longer has the topic,
   // so the next start's reconcile finishes the removal.
@@ -120,9 +186,15 @@ TopicOutcome TopicManager::create_partitions(const std::string& name, int32_t ne
   if (new_total > 100000) {
     return {KafkaError::invalid_partitions, "at most 100000 partitions"};
   }
+  metadata::PartitionsAdded record{name, new_total};
+  if (config_.cluster_mode()) {
+    auto placed = placement_.add_partitions(*metadata_.current(), name, new_total);
+    if (!placed) return {placement_error(placed.code()), placed.error().message};
+    record = std::move(*placed);
+  }
   if (validate_only) return {};
-  auto appended = metadata_.append(metadata::PartitionsAdded{name, new_total});
-  if (!appended) return {KafkaError::unknown_server_error, appended.error().message};
+  auto appended = append(std::move(record));
+  if (!appended) return append_failure(appended.error());
   if (auto replicas = wait_for_replicas(*appended); !replicas) {
     return {KafkaError::unknown_server_error, replicas.error().message};
   }
@@ -187,8 +259,8 @@ TopicOutcome TopicManager::commit_configs(const std::string& name,
     }
   }
   if (validate_only) return {};
-  auto appended = metadata_.append(metadata::TopicConfigsReplaced{name, configs});
-  if (!appended) return {KafkaError::unknown_server_error, appended.error().message};
+  auto appended = append(metadata::TopicConfigsReplaced{name, configs});
+  if (!appended) return append_failure(appended.error());
   // The lifecycle applies the new log config to the partitions.
   if (auto replicas = wait_for_replicas(*appended); !replicas) {
     return {KafkaError::unknown_server_error, replicas.error().message};

@@ -30,6 +30,7 @@ Awaitable<Response> handle_api_versions(RequestContext& ctx) {
   ApiVersionsResponse response;
   response.error_code = code(KafkaError::none);
   for (const auto& h : api_handlers()) {
+    if (!h.advertised) continue;
     ApiVersionsResponse::ApiVersion v;
     v.api_key = h.api_key;
     v.min_version = h.min_version;

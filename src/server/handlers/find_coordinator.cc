@@ -1,7 +1,13 @@
 // FindCoordinator: on one node every coordinator (group or transaction) is
 // this broker, the leader of every __consumer_offsets / __transaction_state
 // partition.
+#include <optional>
+
+#include "coordinator/group_coordinator.h"
+#include "coordinator/group_records.h"
 #include "server/broker.h"
+#include "server/cluster/cluster_view.h"
+#include "server/cluster/forwarding.h"
 #include "server/handlers/handlers.h"
 #include "server/kafka_error.h"
 
@@ -26,6 +32,39 @@ Awaitable<Response> handle_find_coordinator(RequestContext& ctx) {
     fail(KafkaError::invalid_request, "unknown key type " + std::to_string(request->key_type));
   } else if (broker.stopping()) {
     fail(KafkaError::coordinator_not_available, "the broker is shutting down");
+  } else if (broker.cluster_mode() && request->key_type == 0) {
+    // The group's coordinator is the leader of its __consumer_offsets
+    // partition, created (through the controller) on first use.
+    auto image = broker.metadata_log().current();
+    const auto* info = image->find_topic(coordinator::kOffsetsTopic);
+    if (info == nullptr) {
+      std::string offsets_topic = coordinator::kOffsetsTopic;
+      int16_t rf = broker.topics().auto_create_replication(
+          offsets_topic, broker.config().effective_offsets_topic_replication_factor());
+      int32_t partitions = broker.config().offsets_topic_num_partitions;
+      metadata::ConfigMap configs = broker.topics().offsets_topic_configs();
+      auto created = co_await cluster::create_topic_via_controller(broker, offsets_topic, partitions,
+                                                                   rf, configs);
+      if (!created.ok() && created.error != KafkaError::topic_already_exists) {
+        HF_INFO("creating {} for FindCoordinator: {}", coordinator::kOffsetsTopic, created.message);
+      }
+      image = broker.metadata_log().current();
+      info = image->find_topic(coordinator::kOffsetsTopic);
+    }
+    std::optional<cluster::BrokerAddress> address;
+    if (info != nullptr && info->partition_count > 0) {
+      int32_t p = coordinator::partition_for_group(request->key, info->partition_count);
+      int32_t leader = info->partitions[p].leader;
+      if (leader >= 0) address = cluster::client_address(broker, *image, leader);
+    }
+    if (!address) {
+      fail(KafkaError::coordinator_not_available, "the group's coordinator is not available yet");
+    } else {
+      response.error_code = code(KafkaError::none);
+      response.node_id = address->node_id;
+      response.host = address->host;
+      response.port = address->port;
+    }
   } else {
     // key_type 1 (transactional id): this node will own __transaction_state
     // as well; the transaction APIs answer for themselves.

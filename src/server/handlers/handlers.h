@@ -33,6 +33,11 @@ Awaitable<Response> handle_init_producer_id(RequestContext& ctx);
 Awaitable<Response> handle_describe_log_dirs(RequestContext& ctx);
 Awaitable<Response> handle_describe_producers(RequestContext& ctx);
 Awaitable<Response> handle_offset_for_leader_epoch(RequestContext& ctx);
+// The controller's inter-broker APIs (cluster_controller.cc).
+Awaitable<Response> handle_broker_registration(RequestContext& ctx);
+Awaitable<Response> handle_broker_heartbeat(RequestContext& ctx);
+Awaitable<Response> handle_alter_partition(RequestContext& ctx);
+Awaitable<Response> handle_describe_cluster(RequestContext& ctx);
 // Need the cluster: answered with INVALID_REQUEST naming the limitation.
 Awaitable<Response> handle_elect_leaders(RequestContext& ctx);
 Awaitable<Response> handle_alter_partition_reassignments(RequestContext& ctx);

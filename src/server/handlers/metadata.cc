@@ -1,6 +1,8 @@
 #include "base/log.h"
 #include "replication/replica_manager.h"
 #include "server/broker.h"
+#include "server/cluster/cluster_view.h"
+#include "server/cluster/forwarding.h"
 #include "server/handlers/handlers.h"
 #include "server/kafka_error.h"
 #include "server/topic_config.h"
@@ -22,6 +24,19 @@ MetadataResponse::MetadataResponseTopic describe(Broker& broker,
     MetadataResponse::MetadataResponsePartition partition;
     partition.error_code = code(KafkaError::none);
     partition.partition_index = p;
+    if (broker.cluster_mode() && p < static_cast<int32_t>(info.partitions.size())) {
+      // Leader, replicas, ISR and epoch as the controller last set them.
+      const auto& state = info.partitions[p];
+      partition.leader_id = state.leader;
+      partition.leader_epoch = state.leader_epoch;
+      partition.replica_nodes = state.replicas;
+      partition.isr_nodes = state.isr;
+      if (state.leader == metadata::kNoLeader) {
+        partition.error_code = code(KafkaError::leader_not_available);
+      }
+      topic.partitions.push_back(std::move(partition));
+      continue;
+    }
     partition.leader_id = broker.node_id();
     // The epoch the log stamps on new batches (0 until replication sets one).
     auto replica = broker.replicas().get(info.name, p);
@@ -48,20 +63,24 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
   Broker& broker = ctx.broker;
 
   MetadataResponse response;
-  MetadataResponse::MetadataResponseBroker self;
-  self.node_id = broker.node_id();
-  self.host = broker.config().effective_advertise_host();
-  self.port = broker.config().advertise_port != 0 ? broker.config().advertise_port
-                                                  : broker.bound_port();
-  response.brokers.push_back(self);
+  auto image = broker.topics().image();
+  // A single node: this broker alone. A cluster: the registered, unfenced
+  // brokers (cluster_view.h).
+  for (const auto& b : cluster::client_brokers(broker, *image)) {
+    MetadataResponse::MetadataResponseBroker out;
+    out.node_id = b.node_id;
+    out.host = b.host;
+    out.port = b.port;
+    if (!b.rack.empty()) out.rack = b.rack;
+    response.brokers.push_back(std::move(out));
+  }
   response.cluster_id = broker.cluster_id();
-  response.controller_id = broker.node_id();
+  response.controller_id = broker.active_controller_id();
 
   // v0: an empty list means every topic. v1+: null means every topic and an
   // empty list means none (librdkafka asks for brokers only that way).
   bool all_topics = !request->topics.has_value() ||
                     (ctx.api_version == 0 && request->topics->empty());
-  auto image = broker.topics().image();
   if (all_topics) {
     for (const auto& [name, info] : image->topics) {
       response.topics.push_back(describe(broker, info));
@@ -86,7 +105,20 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
       response.topics.push_back(topic_error(name, KafkaError::unknown_topic_or_partition));
       continue;
     }
-    auto outcome = broker.topics().create_topic(name, -1, -1, {}, false);
+    TopicOutcome outcome;
+    if (broker.cluster_mode()) {
+      // The active controller creates it (this node may be it), with the
+      // replication factor capped at the live brokers (logged when it is).
+      int16_t rf = broker.topics().auto_create_replication(
+          name, broker.config().effective_default_replication_factor());
+      std::string topic_name = name;
+      metadata::ConfigMap no_overrides;
+      const int32_t default_partitions = -1;
+      outcome = co_await cluster::create_topic_via_controller(broker, topic_name, default_partitions,
+                                                              rf, no_overrides);
+    } else {
+      outcome = broker.topics().create_topic(name, -1, -1, {}, false);
+    }
     if (!outcome.ok() && outcome.error != KafkaError::topic_already_exists) {
       response.topics.push_back(topic_error(name, outcome.error));
       continue;

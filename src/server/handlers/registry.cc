@@ -14,6 +14,14 @@ ApiHandler entry(HandlerFn fn) {
   return ApiHandler{Request::kApiKey, Min, Max, fn};
 }
 
+// An inter-broker API: served, not advertised in ApiVersions.
+template <typename Request, int16_t Min, int16_t Max>
+ApiHandler inter_broker(HandlerFn fn) {
+  ApiHandler h = entry<Request, Min, Max>(fn);
+  h.advertised = false;
+  return h;
+}
+
 std::vector<ApiHandler> build() {
   using namespace protocol;
   std::vector<ApiHandler> table = {
@@ -47,6 +55,10 @@ std::vector<ApiHandler> build() {
       entry<ElectLeadersRequest, 0, 2>(handle_elect_leaders),
       entry<AlterPartitionReassignmentsRequest, 0, 0>(handle_alter_partition_reassignments),
       entry<ListPartitionReassignmentsRequest, 0, 0>(handle_list_partition_reassignments),
+      entry<DescribeClusterRequest, 0, 1>(handle_describe_cluster),
+      inter_broker<AlterPartitionRequest, 0, 1>(handle_alter_partition),
+      inter_broker<BrokerRegistrationRequest, 0, 0>(handle_broker_registration),
+      inter_broker<BrokerHeartbeatRequest, 0, 0>(handle_broker_heartbeat),
   };
   std::sort(table.begin(), table.end(),
             [](const ApiHandler& a, const ApiHandler& b) { return a.api_key < b.api_key; });

@@ -1,11 +1,26 @@
 #include <set>
 
 #include "server/broker.h"
+#include "server/cluster/forwarding.h"
 #include "server/handlers/handlers.h"
 #include "server/kafka_error.h"
 #include "server/topic_config.h"
 
 namespace holdfast::server {
+namespace {
+
+// Cluster mode: whether this request goes to another node, the active
+// controller (cluster/forwarding.h). On the controller itself (or a single
+// node) the handler does the work.
+bool forward_needed(Broker& broker) {
+  if (!broker.cluster_mode()) return false;
+  bool self = false;
+  std::string why;
+  cluster::remote_controller(broker, &self, &why);
+  return !self;
+}
+
+}  // namespace
 
 Awaitable<Response> handle_create_topics(RequestContext& ctx) {
   using protocol::CreateTopicsRequest;
@@ -13,6 +28,36 @@ Awaitable<Response> handle_create_topics(RequestContext& ctx) {
   auto request = decode_request<CreateTopicsRequest>(ctx);
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
+
+  if (forward_needed(broker)) {
+    auto answer =
+        co_await cluster::forward_to_controller<CreateTopicsResponse>(broker, *request, ctx.api_version);
+    if (!answer) {
+      CreateTopicsResponse failed;
+      for (const auto& topic : request->topics) {
+        auto& out = failed.topics.emplace_back();
+        out.name = topic.name;
+        out.error_code = code(cluster::to_kafka_error(answer.code()));
+        out.error_message = answer.error().message;
+        out.num_partitions = -1;
+        out.replication_factor = -1;
+      }
+      co_return make_response(ctx, failed);
+    }
+    // Clients produce right after: answer once this node knows the topics.
+    for (auto& out : answer->topics) {
+      if (out.error_code != code(KafkaError::none) || request->validate_only) continue;
+      std::string name = out.name;
+      std::function<bool(const metadata::MetadataImage&)> has_topic =
+          [name](const metadata::MetadataImage& image) { return image.find_topic(name) != nullptr; };
+      const std::chrono::milliseconds timeout = cluster::kForwardTimeout;
+      if (!co_await cluster::wait_for_local_image(broker, has_topic, timeout)) {
+        out.error_code = code(KafkaError::request_timed_out);
+        out.error_message = "created, but not yet known to this broker";
+      }
+    }
+    co_return make_response(ctx, *answer);
+  }
 
   std::multiset<std::string> names;
   for (const auto& t : request->topics) names.insert(t.name);
@@ -32,6 +77,12 @@ Awaitable<Response> handle_create_topics(RequestContext& ctx) {
       continue;
     }
     int32_t partitions = topic.num_partitions;
+    if (!topic.assignments.empty() && broker.cluster_mode()) {
+      fail(KafkaError::invalid_replica_assignment,
+           "manual replica assignments are not supported in a cluster yet; give partitions and "
+           "a replication factor");
+      continue;
+    }
     if (!topic.assignments.empty()) {
       if (partitions != -1 || topic.replication_factor != -1) {
         fail(KafkaError::invalid_request,
@@ -62,6 +113,17 @@ Awaitable<Response> handle_create_topics(RequestContext& ctx) {
     out.error_code = code(KafkaError::none);
     out.num_partitions = partitions == -1 ? broker.config().num_partitions : partitions;
     out.replication_factor = 1;
+    if (broker.cluster_mode() && !request->validate_only) {
+      auto image = broker.topics().image();
+      const auto* info = image->find_topic(topic.name);
+      if (info && !info->partitions.empty()) {
+        out.replication_factor = static_cast<int16_t>(info->partitions[0].replicas.size());
+      }
+    } else if (broker.cluster_mode()) {
+      out.replication_factor = topic.replication_factor == -1
+                                   ? broker.config().effective_default_replication_factor()
+                                   : topic.replication_factor;
+    }
     out.configs.emplace();
     for (const auto& entry : describe_topic_configs(broker.config(), configs)) {
       auto& c = out.configs->emplace_back();
@@ -82,6 +144,30 @@ Awaitable<Response> handle_delete_topics(RequestContext& ctx) {
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
 
+  if (forward_needed(broker)) {
+    auto answer =
+        co_await cluster::forward_to_controller<DeleteTopicsResponse>(broker, *request, ctx.api_version);
+    if (!answer) {
+      DeleteTopicsResponse failed;
+      for (const auto& name : request->topic_names) {
+        auto& out = failed.responses.emplace_back();
+        out.name = name;
+        out.error_code = code(cluster::to_kafka_error(answer.code()));
+      }
+      co_return make_response(ctx, failed);
+    }
+    for (auto& out : answer->responses) {
+      if (out.error_code != code(KafkaError::none)) continue;
+      std::string name = out.name;
+      std::function<bool(const metadata::MetadataImage&)> gone =
+          [name](const metadata::MetadataImage& image) { return image.find_topic(name) == nullptr; };
+      const std::chrono::milliseconds timeout = cluster::kForwardTimeout;
+      co_await cluster::wait_for_local_image(broker, gone, timeout);
+    }
+    broker.fetch_waiters().notify_all();
+    co_return make_response(ctx, *answer);
+  }
+
   DeleteTopicsResponse response;
   for (const auto& name : request->topic_names) {
     auto& out = response.responses.emplace_back();
@@ -100,10 +186,45 @@ Awaitable<Response> handle_create_partitions(RequestContext& ctx) {
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
 
+  if (forward_needed(broker)) {
+    auto answer = co_await cluster::forward_to_controller<CreatePartitionsResponse>(
+        broker, *request, ctx.api_version);
+    if (!answer) {
+      CreatePartitionsResponse failed;
+      for (const auto& topic : request->topics) {
+        auto& out = failed.results.emplace_back();
+        out.name = topic.name;
+        out.error_code = code(cluster::to_kafka_error(answer.code()));
+        out.error_message = answer.error().message;
+      }
+      co_return make_response(ctx, failed);
+    }
+    for (size_t i = 0; i < answer->results.size() && i < request->topics.size(); ++i) {
+      if (answer->results[i].error_code != code(KafkaError::none) || request->validate_only) {
+        continue;
+      }
+      std::string name = request->topics[i].name;
+      int32_t count = request->topics[i].count;
+      std::function<bool(const metadata::MetadataImage&)> grown =
+          [name, count](const metadata::MetadataImage& image) {
+            const auto* info = image.find_topic(name);
+            return info != nullptr && info->partition_count >= count;
+          };
+      const std::chrono::milliseconds timeout = cluster::kForwardTimeout;
+      co_await cluster::wait_for_local_image(broker, grown, timeout);
+    }
+    co_return make_response(ctx, *answer);
+  }
+
   CreatePartitionsResponse response;
   for (const auto& topic : request->topics) {
     auto& out = response.results.emplace_back();
     out.name = topic.name;
+    if (topic.assignments && broker.cluster_mode()) {
+      out.error_code = code(KafkaError::invalid_replica_assignment);
+      out.error_message = "manual replica assignments are not supported in a cluster yet";
+      continue;
+    }
     if (topic.assignments) {
       bool valid = true;
       for (const auto& a : *topic.assignments) {

@@ -87,12 +87,53 @@ TEST_F(BrokerProtocolTest, ApiVersionsAdvertisesTheRegistry) {
   auto response =
       client.call<protocol::ApiVersionsRequest, protocol::ApiVersionsResponse>(request, 3);
   EXPECT_EQ(response.error_code, 0);
-  ASSERT_EQ(response.api_keys.size(), api_handlers().size());
-  for (size_t i = 0; i < response.api_keys.size(); ++i) {
-    EXPECT_EQ(response.api_keys[i].api_key, api_handlers()[i].api_key);
-    EXPECT_EQ(response.api_keys[i].min_version, api_handlers()[i].min_version);
-    EXPECT_EQ(response.api_keys[i].max_version, api_handlers()[i].max_version);
+  // Every handler but the inter-broker ones (BrokerRegistration 62,
+  // BrokerHeartbeat 63, AlterPartition 56), which Kafka does not advertise
+  // to clients either.
+  std::vector<ApiHandler> advertised;
+  for (const auto& h : api_handlers()) {
+    if (h.advertised) advertised.push_back(h);
+    if (h.api_key == 56 || h.api_key == 62 || h.api_key == 63) EXPECT_FALSE(h.advertised);
   }
+  ASSERT_EQ(response.api_keys.size(), advertised.size());
+  for (size_t i = 0; i < response.api_keys.size(); ++i) {
+    EXPECT_EQ(response.api_keys[i].api_key, advertised[i].api_key);
+    EXPECT_EQ(response.api_keys[i].min_version, advertised[i].min_version);
+    EXPECT_EQ(response.api_keys[i].max_version, advertised[i].max_version);
+  }
+}
+
+TEST_F(BrokerProtocolTest, ControllerApisOnASingleNodeAnswerNotController) {
+  // A single node has no controller service: the inter-broker controller
+  // APIs are served (decoded) and refused with NOT_CONTROLLER (41).
+  TestClient client(port());
+  protocol::BrokerHeartbeatRequest heartbeat;
+  heartbeat.broker_id = 7;
+  heartbeat.broker_epoch = 1;
+  auto hb = client.call<protocol::BrokerHeartbeatRequest, protocol::BrokerHeartbeatResponse>(
+      heartbeat, 0);
+  EXPECT_EQ(hb.error_code, 41);
+  protocol::BrokerRegistrationRequest registration;
+  registration.broker_id = 7;
+  auto reg = client.call<protocol::BrokerRegistrationRequest,
+                         protocol::BrokerRegistrationResponse>(registration, 0);
+  EXPECT_EQ(reg.error_code, 41);
+  protocol::AlterPartitionRequest alter;
+  auto ap = client.call<protocol::AlterPartitionRequest, protocol::AlterPartitionResponse>(alter, 1);
+  EXPECT_EQ(ap.error_code, 41);
+}
+
+TEST_F(BrokerProtocolTest, DescribeClusterOnASingleNodeNamesThisBroker) {
+  TestClient client(port());
+  protocol::DescribeClusterRequest request;
+  auto response = client.call<protocol::DescribeClusterRequest, protocol::DescribeClusterResponse>(
+      request, 0);
+  EXPECT_EQ(response.error_code, 0);
+  EXPECT_FALSE(response.cluster_id.empty());
+  EXPECT_EQ(response.controller_id, 0);
+  ASSERT_EQ(response.brokers.size(), 1u);
+  EXPECT_EQ(response.brokers[0].broker_id, 0);
+  EXPECT_EQ(response.brokers[0].port, port());
 }
 
 TEST_F(BrokerProtocolTest, UnsupportedApiVersionsVersionGetsV0ErrorBody) {

@@ -1,0 +1,214 @@
+"""A 3-node Holdfast cluster of `holdfast serve` processes for cluster tests.
+
+Each node listens on 127.0.0.1 with a free client port and a free CONTROLLER
+(Raft) port, keeps its data under the test's tmp dir, and runs with
+holdfast.cluster.experimental=true (cluster mode is still refused without it).
+Sessions are short (broker.session.timeout.ms=3000, heartbeats every 500 ms)
+so fencing tests finish quickly. The binary comes from $HOLDFAST_BIN, as for
+tests/e2e.
+"""
+import os
+import pathlib
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+READY_TIMEOUT_S = 20.0   # bound on one node's start-up ("listening on")
+STOP_TIMEOUT_S = 15.0    # bound on a clean shutdown after SIGTERM
+SESSION_TIMEOUT_MS = 3000
+HEARTBEAT_INTERVAL_MS = 500
+LISTENING = re.compile(r"listening on (\S+:\d+)")
+
+
+def holdfast_binary():
+    path = pathlib.Path(os.environ.get("HOLDFAST_BIN", "build/release/src/cli/holdfast"))
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def free_ports(count):
+    """Distinct free loopback ports (held open together so none repeats)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def wait_until(condition, timeout, interval=0.1, message="condition"):
+    """Polls `condition` until it returns a truthy value (returned) or
+    `timeout` seconds pass (the test fails naming `message`)."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while True:
+        try:
+            value = condition()
+            if value:
+                return value
+        except Exception as e:  # a node may be electing or restarting
+            last_error = e
+        if time.monotonic() >= deadline:
+            if callable(message):
+                message = message()
+            pytest.fail(f"timed out after {timeout} s waiting for {message}"
+                        + (f" (last error: {last_error!r})" if last_error else ""))
+        time.sleep(interval)
+
+
+class Node:
+    """One cluster member: a `holdfast serve` process that can be killed and
+    started again on the same data directory and ports."""
+
+    def __init__(self, binary, node_id, data_dir, client_port, raft_port, voters, settings):
+        self.binary = pathlib.Path(binary)
+        self.node_id = node_id
+        self.data_dir = pathlib.Path(data_dir)
+        self.client_port = client_port
+        self.raft_port = raft_port
+        self.voters = voters
+        self.settings = dict(settings)
+        self.bootstrap = f"127.0.0.1:{client_port}"
+        self.log_path = self.data_dir.parent / f"node-{node_id}.log"
+        self.process = None
+        self._reader = None
+
+    def command(self):
+        listeners = (f"PLAINTEXT://127.0.0.1:{self.client_port},"
+                     f"CONTROLLER://127.0.0.1:{self.raft_port}")
+        cmd = [str(self.binary), "serve", "--data-dir", str(self.data_dir),
+               "--node-id", str(self.node_id),
+               "--set", f"listeners={listeners}",
+               "--set", f"controller.quorum.voters={self.voters}",
+               "--set", "holdfast.cluster.experimental=true"]
+        for key, value in self.settings.items():
+            cmd += ["--set", f"{key}={value}"]
+        return cmd
+
+    def start(self):
+        assert not self.alive(), "node already running"
+        if not self.binary.exists():
+            pytest.fail(f"holdfast binary not found at {self.binary} (set HOLDFAST_BIN)")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        ready = threading.Event()
+        found = {}
+        log = open(self.log_path, "a", buffering=1)
+        log.write(f"==== start: {' '.join(self.command())}\n")
+        process = subprocess.Popen(self.command(), stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   text=True, errors="replace")
+        self.process = process
+
+        def pump():
+            with log:
+                for line in process.stdout:
+                    log.write(line)
+                    if not ready.is_set() and LISTENING.search(line):
+                        found["ok"] = True
+                        ready.set()
+                ready.set()
+
+        self._reader = threading.Thread(target=pump, daemon=True)
+        self._reader.start()
+        ready.wait(READY_TIMEOUT_S)
+        if "ok" not in found:
+            if process.poll() is None:
+                process.kill()
+            process.wait(10)
+            pytest.fail(f"node {self.node_id} did not start within {READY_TIMEOUT_S} s\n"
+                        + self.log_tail())
+
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self):
+        """SIGKILL: a crash."""
+        if self.alive():
+            self.process.send_signal(signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait(10)
+            self._reader.join(5)
+
+    def stop(self):
+        if not self.alive():
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        self._reader.join(5)
+
+    def log_tail(self, lines=40):
+        try:
+            return "".join(self.log_path.read_text(errors="replace").splitlines(True)[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+class Cluster:
+    def __init__(self, nodes):
+        self.nodes = nodes
+
+    def node(self, node_id):
+        return next(n for n in self.nodes if n.node_id == node_id)
+
+    def live_nodes(self):
+        return [n for n in self.nodes if n.alive()]
+
+    def bootstrap(self, nodes=None):
+        return ",".join(n.bootstrap for n in (nodes or self.live_nodes()))
+
+    def logs(self):
+        return "\n".join(f"---- node {n.node_id}\n{n.log_tail()}" for n in self.nodes)
+
+
+def metadata(bootstrap, timeout=5.0):
+    """Cluster metadata as one node answers it (confluent-kafka AdminClient)."""
+    from confluent_kafka.admin import AdminClient
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000})
+    return admin.list_topics(timeout=timeout)
+
+
+@pytest.fixture
+def cluster_factory(tmp_path):
+    made = []
+
+    def make(size=3, settings=None):
+        ports = free_ports(2 * size)
+        voters = ",".join(f"{i + 1}@127.0.0.1:{ports[2 * i + 1]}" for i in range(size))
+        base = {"broker.session.timeout.ms": SESSION_TIMEOUT_MS,
+                "broker.heartbeat.interval.ms": HEARTBEAT_INTERVAL_MS}
+        base.update(settings or {})
+        nodes = [Node(holdfast_binary(), i + 1, tmp_path / f"node-{i + 1}", ports[2 * i],
+                      ports[2 * i + 1], voters, base) for i in range(size)]
+        cluster = Cluster(nodes)
+        made.append(cluster)
+        for n in nodes:
+            n.start()
+        return cluster
+
+    yield make
+    for cluster in made:
+        for n in cluster.nodes:
+            n.stop()
+
+
+@pytest.fixture
+def cluster(cluster_factory):
+    """Three nodes, each registered and unfenced as every node sees it."""
+    c = cluster_factory()
+    for n in c.nodes:
+        wait_until(lambda: set(metadata(n.bootstrap).brokers) == {1, 2, 3}, 60,
+                   message=lambda: f"all 3 brokers in node {n.node_id}'s Metadata\n{c.logs()}")
+    return c
