@@ -10,6 +10,7 @@
 #include "server/cluster/cluster_identity.h"
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/controller_service.h"
+#include "server/cluster/replication_wiring.h"
 #include "server/metered_file_system.h"
 #include "server/network_server.h"
 #include "server/topic_config.h"
@@ -139,6 +140,26 @@ Result<void, StartupErrc> Broker::start() {
   });
   if (!opened) return make_error(StartupErrc::failed, "opening logs: " + opened.error().message);
   replicas_ = std::make_unique<replication::ReplicaManager>(*logs_, config_.node_id);
+  if (config_.cluster_mode()) {
+    // Before the lifecycle applies anything: a replica that starts as a
+    // follower is handed to the fetchers from the first record on.
+    net::KafkaClientOptions client_options;
+    client_options.client_id = "holdfast-broker-" + std::to_string(config_.node_id);
+    client_ = std::make_unique<net::KafkaClient>(client_options);
+    cluster::ReplicationWiringOptions wiring;
+    wiring.node_id = config_.node_id;
+    wiring.rack = config_.broker_rack;
+    wiring.replica_lag_time_max_ms = config_.replica_lag_time_max_ms;
+    wiring.endpoint_of = [this](int32_t node) -> std::optional<net::Endpoint> {
+      auto address = cluster::client_address(*this, *metadata_log_->current(), node);
+      if (!address) return std::nullopt;
+      return net::Endpoint{address->host, static_cast<uint16_t>(address->port)};
+    };
+    wiring.controller = [this]() { return controller_endpoint(); };
+    wiring.broker_epoch = [this]() -> int64_t { return registrar_ ? registrar_->broker_epoch() : -1; };
+    replication_ = std::make_unique<cluster::ReplicationWiring>(*replicas_, *client_, std::move(wiring));
+    replication_->install();
+  }
   // The local replicas follow the metadata log from here on; start() first
   // reconciles them with the image (creates what a crash left uncreated,
   // removes what a crash left undeleted).
@@ -157,6 +178,7 @@ Result<void, StartupErrc> Broker::start() {
   replicas_->set_high_watermark_listener(
       [this](replication::Partition* partition) { fetch_waiters_.notify(partition); });
   logs_->start();
+  if (replication_) replication_->start();
 
   // Consumer groups: __consumer_offsets exists before the coordinator replays it.
   // In a cluster only the active controller can create it, once brokers are
@@ -193,10 +215,15 @@ Result<void, StartupErrc> Broker::start() {
   return {};
 }
 
+std::optional<net::Endpoint> Broker::controller_endpoint() {
+  const int32_t leader = active_controller_id();
+  if (leader < 0) return std::nullopt;
+  auto address = cluster::client_address(*this, *metadata_log_->current(), leader);
+  if (!address) return std::nullopt;
+  return net::Endpoint{address->host, static_cast<uint16_t>(address->port)};
+}
+
 void Broker::start_registration() {
-  net::KafkaClientOptions client_options;
-  client_options.client_id = "holdfast-broker-" + std::to_string(config_.node_id);
-  client_ = std::make_unique<net::KafkaClient>(client_options);
   cluster::RegistrarOptions options;
   options.node_id = config_.node_id;
   options.cluster_id = identity_.cluster_id;
@@ -209,13 +236,7 @@ void Broker::start_registration() {
                                               : config_.controller_listen_port});
   options.rack = config_.broker_rack;
   options.heartbeat_interval = std::chrono::milliseconds(config_.broker_heartbeat_interval_ms);
-  auto controller = [this]() -> std::optional<net::Endpoint> {
-    const int32_t leader = active_controller_id();
-    if (leader < 0) return std::nullopt;
-    auto address = cluster::client_address(*this, *metadata_log_->current(), leader);
-    if (!address) return std::nullopt;
-    return net::Endpoint{address->host, static_cast<uint16_t>(address->port)};
-  };
+  auto controller = [this]() { return controller_endpoint(); };
   auto applied = [this] { return metadata_log_->current()->last_record_index; };
   registrar_ = std::make_unique<cluster::BrokerRegistrar>(*client_, std::move(options), controller,
                                                           applied);
@@ -253,6 +274,8 @@ void Broker::shutdown() {
   // flight fail now rather than at the grace deadline.
   if (registrar_) registrar_->stop();
   if (controller_) controller_->stop();
+  // No follower appends and no ISR proposals once the logs start closing.
+  if (replication_) replication_->stop();
   if (client_) client_->shutdown();
   // 2. Answer what waits on something other than the disk: long-poll fetches,
   // joins and syncs waiting for other members.

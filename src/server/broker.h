@@ -5,6 +5,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "coordinator/producer_id_manager.h"
@@ -27,10 +28,12 @@ class RaftMetadataLog;
 }
 namespace holdfast::net {
 class KafkaClient;
+struct Endpoint;
 }
 namespace holdfast::server::cluster {
 class ControllerService;
 class BrokerRegistrar;
+class ReplicationWiring;
 }  // namespace holdfast::server::cluster
 
 namespace holdfast::server {
@@ -111,6 +114,8 @@ class Broker {
   // Cluster mode: the inter-broker client and the registration/heartbeats
   // with the active controller (cluster/broker_registrar.h).
   void start_registration();
+  // The active controller's client endpoint, if known (cluster mode).
+  std::optional<net::Endpoint> controller_endpoint();
 
   BrokerConfig config_;
   std::unique_ptr<BrokerMetrics> metrics_ = std::make_unique<BrokerMetrics>();
@@ -130,6 +135,8 @@ class Broker {
   std::unique_ptr<storage::LogManager> logs_;
   std::unique_ptr<replication::ReplicaManager> replicas_;
   std::unique_ptr<replication::PartitionLifecycle> lifecycle_;
+  // Declared after replicas_ so it is destroyed first (it uses them).
+  std::unique_ptr<cluster::ReplicationWiring> replication_;
   std::unique_ptr<TopicManager> topics_;
   std::unique_ptr<coordinator::GroupCoordinator> groups_;
   std::unique_ptr<coordinator::ProducerIdManager> producer_ids_;
