@@ -44,7 +44,7 @@ class ScriptedMetadataLog : public metadata::MetadataLog {
     {
       std::lock_guard lock(mu_);
       auto applied = metadata::apply_record(*image_, record, image_->last_record_index + 1);
-      EXPECT_TRUE(applied.ok());
+      EXPECT_TRUE(applied.ok()) << (applied.ok() ? "" : applied.error().message);
       if (!applied.ok()) return image_;
       image_ = *applied;
       next = image_;
@@ -258,8 +258,11 @@ TEST_F(PartitionLifecycleTest, InAClusterOnlyThisNodesReplicasExistAndTheyFollow
   };
   ScriptedMetadataLog log;  // this node is 0
   start(log);
-  log.apply(metadata::BrokerRegistered{1, 1, id_of(11), {}, ""});
-  log.apply(metadata::BrokerRegistered{2, 1, id_of(12), {}, ""});
+  for (int32_t node : {1, 2}) {
+    log.apply(metadata::BrokerRegistered{node, 1, id_of(uint8_t(10 + node)),
+                                         {{"PLAINTEXT", "127.0.0.1", 9092 + node}}, ""});
+    log.apply(metadata::BrokerUnfenced{node, 1});
+  }
   const std::vector<metadata::PartitionState> states = {
       {{0, 1}, 0, {0, 1}, 0, 0},  // led here
       {{1, 2}, 1, {1, 2}, 0, 0},  // not ours
