@@ -91,7 +91,7 @@ Reply produce_message(server::Broker& broker, const std::string& topic, const st
     auto done = synced->get_future();
     appended->partition->wait_for_high_watermark(
         appended->last_offset + 1,
-        [synced](Result<void, storage::Errc> r) { synced->set_value(bool(r)); });
+        [synced](Result<void, replication::Errc> r) { synced->set_value(bool(r)); });
     if (done.wait_for(kDurableWait) != std::future_status::ready) {
       return kafka_error_reply(KafkaError::request_timed_out,
                                "the record was appended but not yet made durable");

@@ -3,6 +3,7 @@
 // test delivers by hand (duplicates, out of order, image replacement).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -43,7 +44,7 @@ class ScriptedMetadataLog : public metadata::MetadataLog {
     {
       std::lock_guard lock(mu_);
       auto applied = metadata::apply_record(*image_, record, image_->last_record_index + 1);
-      EXPECT_TRUE(applied.ok());
+      EXPECT_TRUE(applied.ok()) << (applied.ok() ? "" : applied.error().message);
       if (!applied.ok()) return image_;
       image_ = *applied;
       next = image_;
@@ -239,6 +240,71 @@ TEST_F(PartitionLifecycleTest, AReplacedImageIsReconciledAsAWhole) {
   auto gone = deleted();
   std::sort(gone.begin(), gone.end());
   EXPECT_EQ(gone, (std::vector<std::string>{"goes", "reused"}));
+}
+
+TEST_F(PartitionLifecycleTest, InAClusterOnlyThisNodesReplicasExistAndTheyFollowTheRecordsState) {
+  std::mutex mu;
+  std::vector<std::string> changes;
+  replicas_->set_role_change_listener([&](std::shared_ptr<Partition> p, Role role) {
+    std::lock_guard lock(mu);
+    changes.push_back(p->topic() + "-" + std::to_string(p->index()) +
+                      (role == Role::leader ? " leader" : " follower"));
+  });
+  auto changed = [&] {
+    std::lock_guard lock(mu);
+    auto out = changes;
+    changes.clear();
+    return out;
+  };
+  ScriptedMetadataLog log;  // this node is 0
+  start(log);
+  for (int32_t node : {1, 2}) {
+    log.apply(metadata::BrokerRegistered{node, 1, id_of(uint8_t(10 + node)),
+                                         {{"PLAINTEXT", "127.0.0.1", 9092 + node}}, ""});
+    log.apply(metadata::BrokerUnfenced{node, 1});
+  }
+  const std::vector<metadata::PartitionState> states = {
+      {{0, 1}, 0, {0, 1}, 0, 0},  // led here
+      {{1, 2}, 1, {1, 2}, 0, 0},  // not ours
+      {{1, 0}, 1, {1, 0}, 0, 0},  // followed here
+  };
+  settle(log.apply(metadata::TopicCreated{"t", id_of(1), 3, {}, states}));
+  EXPECT_EQ(replicas_->partitions_of("t"), (std::vector<int32_t>{0, 2}));
+  auto led = replicas_->get("t", 0);
+  ASSERT_NE(led, nullptr);
+  EXPECT_EQ(led->role(), Role::leader);
+  EXPECT_EQ(led->replicas(), (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(led->isr(), (std::vector<int32_t>{0, 1}));
+  auto followed = replicas_->get("t", 2);
+  ASSERT_NE(followed, nullptr);
+  EXPECT_EQ(followed->role(), Role::follower);
+  EXPECT_EQ(followed->leader_id(), 1);
+  auto seen = changed();
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::string>{"t-0 leader", "t-2 follower"}));
+
+  // The leader of t-0 moves to 1 (epoch 1): this replica follows it.
+  settle(log.apply(metadata::PartitionChanged{"t", id_of(1), 0, 1, {1}, 1, 1}));
+  EXPECT_EQ(led->role(), Role::follower);
+  EXPECT_EQ(led->leader_id(), 1);
+  EXPECT_EQ(led->leader_epoch(), 1);
+  EXPECT_EQ(led->isr(), std::vector<int32_t>{1});
+  EXPECT_EQ(changed(), std::vector<std::string>{"t-0 follower"});
+
+  // An ISR change under the same leader: state only, no role change.
+  settle(log.apply(metadata::PartitionChanged{"t", id_of(1), 2, 1, {1}, 0, 1}));
+  EXPECT_EQ(followed->isr(), std::vector<int32_t>{1});
+  EXPECT_EQ(followed->partition_epoch(), 1);
+  EXPECT_TRUE(changed().empty());
+
+  // A snapshot in which t-2 moved off this node: its replica goes.
+  auto next = std::make_shared<metadata::MetadataImage>(*log.current());
+  next->topics["t"].partitions[2] = {{1, 2}, 1, {1, 2}, 0, 2};
+  next->last_record_index += 1;
+  log.replace(next);
+  settle(next);
+  EXPECT_EQ(replicas_->partitions_of("t"), std::vector<int32_t>{0});
+  EXPECT_EQ(logs_->get("t", 2), nullptr);
 }
 
 TEST_F(PartitionLifecycleTest, AWaiterIsReleasedWhenTheLifecycleStops) {

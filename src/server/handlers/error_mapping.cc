@@ -50,4 +50,26 @@ KafkaError to_kafka_error(storage::Errc e) {
   return KafkaError::unknown_server_error;
 }
 
+// Produce (acks) and Fetch from followers.
+KafkaError to_kafka_error(replication::Errc e) {
+  switch (e) {
+    case replication::Errc::not_leader:
+    case replication::Errc::not_replica:  // Kafka: a fetch from a broker that is not a replica
+      return KafkaError::not_leader_or_follower;
+    case replication::Errc::not_enough_replicas:
+      return KafkaError::not_enough_replicas;
+    case replication::Errc::not_enough_replicas_after_append:
+      return KafkaError::not_enough_replicas_after_append;
+    case replication::Errc::log_failed:
+    case replication::Errc::log_closed:
+      // Appended but not made durable (fsync failed), or the log closed under
+      // the request: never acknowledged; the client retries.
+      return KafkaError::kafka_storage_error;
+    case replication::Errc::storage_error:
+    case replication::Errc::shut_down:
+      return KafkaError::unknown_server_error;
+  }
+  return KafkaError::unknown_server_error;
+}
+
 }  // namespace holdfast::server

@@ -15,17 +15,35 @@ using protocol::FetchResponse;
 
 constexpr int8_t kReadCommitted = 1;
 
+// What one pass gathered.
+struct Gathered {
+  size_t bytes = 0;  // record bytes
+  // A follower fetch has news even without records: the high watermark moved
+  // past what it was last sent (it learns the HW only from our responses).
+  bool follower_news = false;
+};
+
 // One pass over the requested partitions: reads what is there now, within
-// the request's byte limits. Returns the number of record bytes gathered.
-size_t read_once(Broker& broker, const FetchRequest& request, int16_t version,
-                 FetchResponse& response) {
+// the request's byte limits.
+//
+// A fetch with replica_id >= 0 comes from a follower broker (Kafka's
+// inter-broker Fetch): it must be a replica of a partition this broker leads
+// (else NOT_LEADER_OR_FOLLOWER), its fetch offset is recorded as what it
+// durably has (advancing the high watermark, which completes acks=all
+// produces and wakes consumers), and it reads up to the log end rather than
+// the high watermark. Consumers (replica_id -1) read up to the high
+// watermark, from the leader only.
+Gathered read_once(Broker& broker, const FetchRequest& request, int16_t version,
+                   FetchResponse& response) {
   response = FetchResponse{};
   response.error_code = code(KafkaError::none);
   response.session_id = 0;  // no fetch sessions: every client sends session 0 / epoch -1
+  const bool from_follower = request.replica_id >= 0;
   // The request's limit (v3+), never above the broker's fetch.max.bytes.
   size_t max_bytes = static_cast<size_t>(std::max(broker.config().fetch_max_bytes, 0));
   if (version >= 3) max_bytes = std::min(max_bytes, static_cast<size_t>(std::max(request.max_bytes, 0)));
-  size_t total = 0;
+  Gathered gathered;
+  size_t& total = gathered.bytes;
   for (const auto& topic : request.topics) {
     auto& topic_out = response.responses.emplace_back();
     topic_out.topic = topic.topic;
@@ -50,6 +68,11 @@ size_t read_once(Broker& broker, const FetchRequest& request, int16_t version,
         out.error_code = code(to_kafka_error(online.code()));
         continue;
       }
+      // Only the leader serves fetches (consumers and followers alike).
+      if (auto leading = replica->check_min_isr(0); !leading) {
+        out.error_code = code(to_kafka_error(leading.code()));
+        continue;
+      }
       // KIP-320 (v9+; -1 = no check): a fetcher that knows another leader
       // epoch than ours is told so instead of reading.
       if (KafkaError fenced =
@@ -58,18 +81,34 @@ size_t read_once(Broker& broker, const FetchRequest& request, int16_t version,
         out.error_code = code(fenced);
         continue;
       }
+      const int64_t offset = partition.fetch_offset;
+      if (from_follower) {
+        if (offset >= replica->log_start_offset() && offset <= replica->log_end_offset()) {
+          // Decision 1: the follower durably has everything below `offset`.
+          if (auto recorded = replica->record_follower_fetch(request.replica_id, offset,
+                                                             broker.replicas().now_ms());
+              !recorded) {
+            out.error_code = code(to_kafka_error(recorded.code()));
+            continue;
+          }
+        }
+      }
       const int64_t high_watermark = replica->high_watermark();
       const int64_t log_start = replica->log_start_offset();
       out.high_watermark = high_watermark;
       out.last_stable_offset = high_watermark;  // LSO == HW while there are no transactions
       out.log_start_offset = log_start;
-      const int64_t offset = partition.fetch_offset;
       if (offset < log_start || offset > replica->log_end_offset()) {
         out.error_code = code(KafkaError::offset_out_of_range);
         continue;
       }
       out.error_code = code(KafkaError::none);
-      if (offset >= high_watermark || total >= max_bytes) continue;
+      if (from_follower && high_watermark > replica->high_watermark_sent(request.replica_id)) {
+        gathered.follower_news = true;
+      }
+      // Consumers stop at the high watermark, followers at the log end.
+      const int64_t readable_end = from_follower ? replica->log_end_offset() : high_watermark;
+      if (offset >= readable_end || total >= max_bytes) continue;
       const size_t partition_limit =
           std::min(static_cast<size_t>(std::max(partition.partition_max_bytes, 0)),
                    max_bytes - total);
@@ -77,8 +116,10 @@ size_t read_once(Broker& broker, const FetchRequest& request, int16_t version,
       // whole even when it is larger than the limits, so a consumer can
       // always make progress.
       // Bounded by the partition's high watermark (read again inside: it
-      // only moves forward).
-      auto read = replica->read(offset, partition_limit, /*min_one_batch=*/total == 0);
+      // only moves forward), or for a follower by the log end.
+      auto read = from_follower
+                      ? replica->read_for_follower(offset, partition_limit, /*min_one_batch=*/total == 0)
+                      : replica->read(offset, partition_limit, /*min_one_batch=*/total == 0);
       if (!read) {
         out.error_code = code(to_kafka_error(read.code()));
         continue;
@@ -92,7 +133,22 @@ size_t read_once(Broker& broker, const FetchRequest& request, int16_t version,
       }
     }
   }
-  return total;
+  return gathered;
+}
+
+// A follower learns the high watermark from our responses: remember what it
+// was sent, so its next long-poll returns when the HW moves past it.
+void note_high_watermarks_sent(Broker& broker, const FetchRequest& request,
+                               const FetchResponse& response) {
+  if (request.replica_id < 0) return;
+  for (const auto& topic : response.responses) {
+    for (const auto& partition : topic.partitions) {
+      if (partition.error_code != 0 || partition.high_watermark < 0) continue;
+      if (auto replica = broker.replicas().get(topic.topic, partition.partition_index)) {
+        replica->note_high_watermark_sent(request.replica_id, partition.high_watermark);
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -130,12 +186,13 @@ Awaitable<Response> handle_fetch(RequestContext& ctx) {
         }
       }
     }
-    size_t gathered = read_once(broker, *request, ctx.api_version, response);
+    const Gathered gathered = read_once(broker, *request, ctx.api_version, response);
     bool any_error = false;
     for (const auto& t : response.responses) {
       for (const auto& p : t.partitions) any_error |= p.error_code != 0;
     }
-    if (gathered >= min_bytes || any_error || broker.stopping() || gone() ||
+    if (gathered.bytes >= min_bytes || gathered.follower_news || any_error || broker.stopping() ||
+        gone() ||
         std::chrono::steady_clock::now() >= deadline) {
       break;
     }
@@ -149,6 +206,7 @@ Awaitable<Response> handle_fetch(RequestContext& ctx) {
     }
   }
   for (const auto& replica : watched) broker.fetch_waiters().remove(replica.get(), wakeup.get());
+  note_high_watermarks_sent(broker, *request, response);
   broker.metrics().record_fetched(response);
   co_return make_response(ctx, response);
 }

@@ -29,6 +29,7 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
   struct ToSync {
     std::shared_ptr<replication::Partition> partition;
     int64_t end_offset;
+    int32_t min_insync;  // acks=all
     PartitionResponse* response;
   };
   std::vector<ToSync> to_sync;
@@ -57,7 +58,7 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
       const std::span<const uint8_t> records =
           partition.records ? partition.records->span() : std::span<const uint8_t>();
       auto appended = append_produced_batch(broker, topic.name, partition.index, records,
-                                            ctx.api_version >= 7, ctx.client());
+                                            ctx.api_version >= 7, ctx.client(), acks);
       if (!appended) {
         fail(appended.code(), appended.error().message);
         continue;
@@ -67,7 +68,8 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
       out.log_append_time_ms = appended->log_append_time_ms;
       out.log_start_offset = appended->log_start_offset;
       if (acks != 0 && appended->needs_sync) {
-        to_sync.push_back({appended->partition, appended->last_offset + 1, &out});
+        to_sync.push_back(
+            {appended->partition, appended->last_offset + 1, appended->min_insync, &out});
       }
     }
   }
@@ -84,37 +86,48 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
   }
 
   if (!to_sync.empty()) {
-    // Group commit: one fdatasync on the flusher thread covers many requests.
-    auto failed = co_await await_callback<std::shared_ptr<std::vector<size_t>>>(
-        [&to_sync](std::function<void(std::shared_ptr<std::vector<size_t>>)> resume) {
+    // acks=all: until the high watermark passes each batch (group commit: one
+    // fdatasync on the flusher thread covers many requests; with followers,
+    // until every ISR member fetched past it). acks=1: this replica's own.
+    using Failures = std::vector<std::pair<size_t, Error<replication::Errc>>>;
+    auto failed = co_await await_callback<std::shared_ptr<Failures>>(
+        [&to_sync, acks](std::function<void(std::shared_ptr<Failures>)> resume) {
           struct State {
             std::mutex mutex;
             size_t remaining;
-            std::shared_ptr<std::vector<size_t>> failed = std::make_shared<std::vector<size_t>>();
-            std::function<void(std::shared_ptr<std::vector<size_t>>)> resume_fn;
+            std::shared_ptr<Failures> failed = std::make_shared<Failures>();
+            std::function<void(std::shared_ptr<Failures>)> resume_fn;
           };
           auto state = std::make_shared<State>();
           state->remaining = to_sync.size();
           state->resume_fn = std::move(resume);
           for (size_t i = 0; i < to_sync.size(); ++i) {
-            to_sync[i].partition->wait_for_high_watermark(
-                to_sync[i].end_offset,
-                [state, i](Result<void, storage::Errc> synced) {
-                  bool last = false;
-                  {
-                    std::lock_guard lock(state->mutex);
-                    if (!synced) state->failed->push_back(i);
-                    last = --state->remaining == 0;
-                  }
-                  if (last) state->resume_fn(state->failed);
-                });
+            auto done = [state, i](Result<void, replication::Errc> acknowledged) {
+              bool last = false;
+              {
+                std::lock_guard lock(state->mutex);
+                if (!acknowledged) state->failed->emplace_back(i, acknowledged.error());
+                last = --state->remaining == 0;
+              }
+              if (last) state->resume_fn(state->failed);
+            };
+            if (acks == -1) {
+              to_sync[i].partition->wait_for_high_watermark(to_sync[i].end_offset, std::move(done),
+                                                            to_sync[i].min_insync);
+            } else {
+              to_sync[i].partition->wait_for_local(to_sync[i].end_offset, std::move(done));
+            }
           }
         });
-    for (size_t i : *failed) {
-      // The batch was written but its fsync failed: it is not acknowledged.
-      // The client retries; the log refuses further writes until restart.
-      to_sync[i].response->error_code = code(KafkaError::kafka_storage_error);
-      to_sync[i].response->error_message = "the log could not be made durable (fsync failed)";
+    for (const auto& [i, error] : *failed) {
+      // Not acknowledged: the batch is in the log but its fsync failed (the
+      // log refuses further writes until restart), leadership moved, or the
+      // ISR fell below min.insync.replicas. The client retries.
+      to_sync[i].response->error_code = code(to_kafka_error(error.code));
+      to_sync[i].response->error_message =
+          error.code == replication::Errc::log_failed
+              ? "the log could not be made durable (fsync failed)"
+              : error.message;
       to_sync[i].response->base_offset = -1;
     }
   }

@@ -1,6 +1,7 @@
 #include "server/handlers/produce_append.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "base/log.h"
 #include "record/batch.h"
@@ -12,11 +13,27 @@
 
 namespace holdfast::server {
 
+int32_t min_insync_replicas(Broker& broker, const std::string& topic) {
+  int32_t min_insync = broker.config().effective_min_insync_replicas();
+  auto image = broker.topics().image();
+  if (const auto* info = image->find_topic(topic)) {
+    auto it = info->configs.find("min.insync.replicas");
+    int32_t parsed = 0;
+    if (it != info->configs.end()) {
+      auto [end, ec] =
+          std::from_chars(it->second.data(), it->second.data() + it->second.size(), parsed);
+      if (ec == std::errc() && parsed >= 1) min_insync = parsed;  // validated when set
+    }
+  }
+  return min_insync;
+}
+
 Result<ProducedAppend, KafkaError> append_produced_batch(Broker& broker, const std::string& topic,
                                                          int32_t partition,
                                                          std::span<const uint8_t> records,
                                                          bool allow_zstd,
-                                                         const std::string& client) {
+                                                         const std::string& client,
+                                                         int16_t acks) {
   if (is_internal_topic(topic)) {
     // Only the coordinators write there (Kafka: "Cannot append to internal topic").
     return make_error(KafkaError::invalid_topic_exception,
@@ -24,6 +41,10 @@ Result<ProducedAppend, KafkaError> append_produced_batch(Broker& broker, const s
   }
   std::shared_ptr<replication::Partition> replica = broker.replicas().get(topic, partition);
   if (!replica) return make_error(KafkaError::unknown_topic_or_partition, std::string());
+  // A follower (or a replica that lost leadership) takes no produce.
+  if (auto leading = replica->check_min_isr(0); !leading) {
+    return make_error(to_kafka_error(leading.code()), leading.error().message);
+  }
   const storage::LogConfig config = replica->config();
   if (records.empty()) return make_error(KafkaError::invalid_record, "no records");
   auto header = record::validate_produced_batch(
@@ -67,6 +88,17 @@ Result<ProducedAppend, KafkaError> append_produced_batch(Broker& broker, const s
     append_header = *rewritten_header;
     to_append = recompressed.span();
   }
+  // acks=all with fewer in-sync replicas than the topic requires: refused
+  // before anything is written (decision 5). Checked again when the high
+  // watermark passes the batch (NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+  const int32_t min_insync = acks == -1 ? min_insync_replicas(broker, topic) : 0;
+  if (min_insync > 0) {
+    if (auto enough = replica->check_min_isr(min_insync); !enough) {
+      HF_DEBUG("produce to {}-{} from {} refused: {}", topic, partition, client,
+               enough.error().message);
+      return make_error(to_kafka_error(enough.code()), enough.error().message);
+    }
+  }
   // The idempotence check runs inside append, under the partition lock.
   // Handlers of pipelined requests start in arrival order and reach this
   // append before their first suspension, so a producer's in-flight
@@ -100,10 +132,14 @@ Result<ProducedAppend, KafkaError> append_produced_batch(Broker& broker, const s
   out.log_append_time_ms = appended->log_append_time_ms;
   out.log_start_offset = replica->log_start_offset();
   out.duplicate = appended->duplicate;
-  // Acknowledged once the high watermark passes the batch: under
-  // flush.policy=always when an fdatasync covers it (group commit); under
-  // interval/never the high watermark is already at the log end.
-  out.needs_sync = !replica->high_watermark_reached(appended->last_offset + 1);
+  out.min_insync = min_insync;
+  // acks=all is acknowledged once the high watermark passes the batch: alone,
+  // under flush.policy=always when an fdatasync covers it (group commit),
+  // under interval/never at once; with followers when every ISR member
+  // fetched past it. acks=1 needs only this replica's own part.
+  const int64_t end = appended->last_offset + 1;
+  out.needs_sync = acks == -1 ? !replica->high_watermark_reached(end)
+                              : !replica->locally_acknowledgeable(end);
   return out;
 }
 

@@ -1,18 +1,20 @@
 // One produced record batch appended to one partition: the checks, the
 // topic's compression.type and the append that Produce does per partition,
 // shared by the Produce handler and the admin API's POST .../messages. The
-// caller waits for the high watermark (needs_sync) and answers.
+// caller waits (needs_sync) and answers: acks=all for the high watermark
+// (Partition::wait_for_high_watermark with min_insync), acks=1 for this
+// replica alone (Partition::wait_for_local).
 #pragma once
 
 #include <cstdint>
 #include <span>
 #include <string>
 
-#include "base/result.h"
-#include "server/kafka_error.h"
 #include <memory>
 
+#include "base/result.h"
 #include "replication/partition.h"
+#include "server/kafka_error.h"
 
 namespace holdfast::server {
 
@@ -25,18 +27,30 @@ struct ProducedAppend {
   int64_t log_append_time_ms = -1;
   int64_t log_start_offset = -1;
   bool duplicate = false;
-  // The high watermark has not yet passed the batch (flush.policy=always: its
-  // fsync is pending): partition->wait_for_high_watermark(last_offset + 1)
-  // before acknowledging.
+  // acks=all: the topic's min.insync.replicas, checked against the ISR
+  // before the append and again when the high watermark passes the batch.
+  int32_t min_insync = 0;
+  // Not yet acknowledgeable: acks=all, the high watermark has not passed the
+  // batch (its fsync is pending, or followers have not fetched it); acks=1,
+  // this replica's own fsync is pending.
   bool needs_sync = false;
 };
 
 // `allow_zstd`: the produce request version is 7 or later (zstd batches are
-// allowed); `client` names the producer in log lines.
+// allowed); `client` names the producer in log lines; `acks` is the
+// request's (-1 = all, 1 = leader; 0 is answered like 1 here). Errors before
+// anything is appended: NOT_LEADER_OR_FOLLOWER on a replica that does not
+// lead, NOT_ENOUGH_REPLICAS for acks=all with an ISR smaller than the
+// topic's min.insync.replicas.
 Result<ProducedAppend, KafkaError> append_produced_batch(Broker& broker, const std::string& topic,
                                                          int32_t partition,
                                                          std::span<const uint8_t> records,
                                                          bool allow_zstd,
-                                                         const std::string& client);
+                                                         const std::string& client,
+                                                         int16_t acks = -1);
+
+// The topic's min.insync.replicas: its override, else the broker's
+// (effective_min_insync_replicas: 1 on a single node, 2 in a cluster).
+int32_t min_insync_replicas(Broker& broker, const std::string& topic);
 
 }  // namespace holdfast::server

@@ -37,5 +37,17 @@ TEST(ErrorMapping, IdempotentProducerErrors) {
   EXPECT_EQ(code(KafkaError::invalid_producer_epoch), 47);
 }
 
+TEST(ErrorMapping, ReplicationErrors) {
+  EXPECT_EQ(to_kafka_error(replication::Errc::not_leader), KafkaError::not_leader_or_follower);
+  EXPECT_EQ(to_kafka_error(replication::Errc::not_replica), KafkaError::not_leader_or_follower);
+  EXPECT_EQ(to_kafka_error(replication::Errc::not_enough_replicas), KafkaError::not_enough_replicas);
+  EXPECT_EQ(to_kafka_error(replication::Errc::not_enough_replicas_after_append),
+            KafkaError::not_enough_replicas_after_append);
+  EXPECT_EQ(to_kafka_error(replication::Errc::log_failed), KafkaError::kafka_storage_error);
+  EXPECT_EQ(code(KafkaError::not_leader_or_follower), 6);
+  EXPECT_EQ(code(KafkaError::not_enough_replicas), 19);
+  EXPECT_EQ(code(KafkaError::not_enough_replicas_after_append), 20);
+}
+
 }  // namespace
 }  // namespace holdfast::server
