@@ -114,8 +114,8 @@ class ReplicaFetcherManager::LeaderFetcher {
   struct Sent {
     TopicPartition key;
     uint64_t generation;
-    int64_t fetch_offset;   // Fetch
-    int32_t asked_epoch;    // OffsetForLeaderEpoch
+    int64_t fetch_offset;  // Fetch
+    int32_t asked_epoch;   // OffsetForLeaderEpoch
   };
 
   void run() {
@@ -246,7 +246,9 @@ class ReplicaFetcherManager::LeaderFetcher {
     return std::move(slot->value);
   }
 
-  void delay_locked(PartitionState& state) { state.delayed_until = Clock::now() + options_.backoff; }
+  void delay_locked(PartitionState& state) {
+    state.delayed_until = Clock::now() + options_.backoff;
+  }
 
   // The request failed as a whole: every partition it covered waits. Said
   // once per episode, not on every retry of an unreachable leader.
@@ -485,8 +487,8 @@ class ReplicaFetcherManager::LeaderFetcher {
           return appended;
         }
         if (auto r = replica.append_replicated(batch, *checked); !r) {
-          HF_ERROR("{}-{}: appending the batch at {} failed: {}; truncating by epoch again",
-                   topic, partition, checked->base_offset, r.error().message);
+          HF_ERROR("{}-{}: appending the batch at {} failed: {}; truncating by epoch again", topic,
+                   partition, checked->base_offset, r.error().message);
           state.needs_truncation = true;
           delay_locked(state);
           return appended;
@@ -539,9 +541,8 @@ class ReplicaFetcherManager::LeaderFetcher {
       {
         std::unique_lock lock(waker_->mutex);
         auto done = [&] { return slot->value->size() == waits.size(); };
-        waker_->cv.wait(lock, [&] {
-          return waker_->stop || done() || waker_->changes != seen_changes;
-        });
+        waker_->cv.wait(lock,
+                        [&] { return waker_->stop || done() || waker_->changes != seen_changes; });
         if (waker_->stop) return;
         if (done()) {
           outcomes = std::move(*slot->value);
@@ -609,7 +610,9 @@ ReplicaFetcherManager::ReplicaFetcherManager(ReplicaFetcherOptions options)
         return client;
       }()) {}
 
-ReplicaFetcherManager::~ReplicaFetcherManager() { shutdown(); }
+ReplicaFetcherManager::~ReplicaFetcherManager() {
+  shutdown();
+}
 
 void ReplicaFetcherManager::add(int32_t leader_id, const net::Endpoint& leader,
                                 std::shared_ptr<FollowerReplica> replica) {

@@ -74,7 +74,8 @@ class MemoryReplica : public replication::FollowerReplica {
                                                 const record::BatchHeader& header) override {
     std::lock_guard lock(mutex_);
     if (frozen_) ++appends_after_freeze_;
-    if (header.base_offset != end_) return make_error(storage::Errc::invalid_argument, "not at end");
+    if (header.base_offset != end_)
+      return make_error(storage::Errc::invalid_argument, "not at end");
     epochs_.assign(header.partition_leader_epoch, header.base_offset);
     batches_.push_back({header.base_offset, std::vector<uint8_t>(batch.begin(), batch.end())});
     if (journal_) {
@@ -245,7 +246,8 @@ class ReplicaFetcherTest : public testing::BrokerFixture {
     create_topic(client, topic, partitions);
   }
 
-  void produce(const std::string& topic, int32_t partition, std::initializer_list<std::string> values) {
+  void produce(const std::string& topic, int32_t partition,
+               std::initializer_list<std::string> values) {
     TestClient client(port());
     record::BatchBuilder builder;
     for (const auto& v : values) builder.add(std::nullopt, v, 1000);
@@ -339,7 +341,8 @@ TEST_F(ReplicaFetcherTest, ABatchLargerThanThePartitionLimitIsNotStarvedByABusyP
   replication::ReplicaFetcherManager fetchers(options);
   fetchers.add(0, leader(), r0);
   fetchers.add(0, leader(), r1);
-  ASSERT_TRUE(eventually([&] { return r0->log_end_offset() == kBacklog && r1->log_end_offset() == 1; }));
+  ASSERT_TRUE(
+      eventually([&] { return r0->log_end_offset() == kBacklog && r1->log_end_offset() == 1; }));
 
   std::lock_guard lock(journal->mutex);
   auto p1 = std::find_if(journal->appends.begin(), journal->appends.end(),
