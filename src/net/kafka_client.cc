@@ -11,11 +11,16 @@ namespace holdfast::net {
 
 const char* errc_name(Errc e) {
   switch (e) {
-    case Errc::connect_failed: return "connect_failed";
-    case Errc::disconnected: return "disconnected";
-    case Errc::timed_out: return "timed_out";
-    case Errc::bad_response: return "bad_response";
-    case Errc::shut_down: return "shut_down";
+    case Errc::connect_failed:
+      return "connect_failed";
+    case Errc::disconnected:
+      return "disconnected";
+    case Errc::timed_out:
+      return "timed_out";
+    case Errc::bad_response:
+      return "bad_response";
+    case Errc::shut_down:
+      return "shut_down";
   }
   return "unknown";
 }
@@ -51,8 +56,7 @@ class KafkaClient::Connection : public std::enable_shared_from_this<Connection> 
  public:
   Connection(asio::io_context& io, Endpoint endpoint, const KafkaClientOptions& options,
              std::atomic<int64_t>& connects)
-      : io_(io),
-        endpoint_(std::move(endpoint)),
+      : endpoint_(std::move(endpoint)),
         options_(options),
         connects_(connects),
         resolver_(io),
@@ -88,11 +92,14 @@ class KafkaClient::Connection : public std::enable_shared_from_this<Connection> 
 
   void kick() {
     switch (state_) {
-      case State::connected: return write_queued();
-      case State::idle: break;
+      case State::connected:
+        return write_queued();
+      case State::idle:
+        break;
       case State::backing_off:
       case State::connecting:
-      case State::closed: return;
+      case State::closed:
+        return;
     }
     const auto now = std::chrono::steady_clock::now();
     if (now >= not_before_) return connect();
@@ -168,26 +175,28 @@ class KafkaClient::Connection : public std::enable_shared_from_this<Connection> 
       batch->push_back(std::move(request));
     }
     writing_ = true;
-    asio::async_write(socket_, buffers,
-                      [self = shared_from_this(), batch, generation = generation_](
-                          asio::error_code ec, size_t) {
-                        if (generation != self->generation_) return;
-                        self->writing_ = false;
-                        if (ec) return self->broken("write failed: " + ec.message());
-                        self->write_queued();
-                      });
+    asio::async_write(
+        socket_, buffers,
+        [self = shared_from_this(), batch, generation = generation_](asio::error_code ec, size_t) {
+          if (generation != self->generation_) return;
+          self->writing_ = false;
+          if (ec) return self->broken("write failed: " + ec.message());
+          self->write_queued();
+        });
   }
 
   void read_size(uint64_t generation) {
     asio::async_read(socket_, asio::buffer(size_bytes_),
                      [self = shared_from_this(), generation](asio::error_code ec, size_t) {
                        if (generation != self->generation_) return;
-                       if (ec) return self->broken(ec == asio::error::eof ? "closed by the peer"
-                                                                          : "read failed: " + ec.message());
+                       if (ec)
+                         return self->broken(ec == asio::error::eof
+                                                 ? "closed by the peer"
+                                                 : "read failed: " + ec.message());
                        const int32_t size = static_cast<int32_t>(load_be32(self->size_bytes_));
                        if (size < 4 || size > self->options_.max_response_bytes) {
-                         return self->broken("response frame of " + std::to_string(size) +
-                                             " bytes", Errc::bad_response);
+                         return self->broken("response frame of " + std::to_string(size) + " bytes",
+                                             Errc::bad_response);
                        }
                        self->read_body(generation, size);
                      });
@@ -278,7 +287,6 @@ class KafkaClient::Connection : public std::enable_shared_from_this<Connection> 
     for (auto& r : queued) r->complete(make_error(code, why));
   }
 
-  asio::io_context& io_;
   Endpoint endpoint_;
   const KafkaClientOptions& options_;
   std::atomic<int64_t>& connects_;
@@ -304,7 +312,9 @@ KafkaClient::KafkaClient(KafkaClientOptions options) : options_(std::move(option
   });
 }
 
-KafkaClient::~KafkaClient() { shutdown(); }
+KafkaClient::~KafkaClient() {
+  shutdown();
+}
 
 int32_t KafkaClient::next_correlation_id() {
   // Wraps at INT32_MAX back to 1: ids only need to differ among the requests

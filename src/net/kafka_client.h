@@ -109,7 +109,7 @@ class KafkaClient {
                  Response response;
                  if (auto decoded = response.decode(*reader, version); !decoded) {
                    return done(make_error(Errc::bad_response, std::string(Response::kName) + ": " +
-                                                                 decoded.error().message));
+                                                                  decoded.error().message));
                  }
                  done(std::move(response));
                });
@@ -165,9 +165,8 @@ class KafkaClient {
 
   // The lower layer: a complete frame (size prefix, request header with
   // `correlation_id`, body), as encode_frame builds it.
-  void send_frame(const Endpoint& to, int16_t api_key, int16_t version,
-                  std::vector<uint8_t> frame, int32_t correlation_id,
-                  std::chrono::milliseconds timeout, RawCallback done);
+  void send_frame(const Endpoint& to, int16_t api_key, int16_t version, std::vector<uint8_t> frame,
+                  int32_t correlation_id, std::chrono::milliseconds timeout, RawCallback done);
 
   struct Frame {
     std::vector<uint8_t> bytes;

@@ -75,8 +75,16 @@ class ReplicaFetcherManager::LeaderFetcher {
   // Waits for a response being applied (mutex_), so nothing of this
   // partition's follows.
   bool remove(const TopicPartition& key) {
-    std::lock_guard lock(mutex_);
-    return partitions_.erase(key) > 0;
+    bool removed;
+    {
+      std::lock_guard lock(mutex_);
+      removed = partitions_.erase(key) > 0;
+    }
+    // A durability wait for it need not go on (wait_durable below).
+    std::lock_guard lock(waker_->mutex);
+    ++waker_->changes;
+    waker_->cv.notify_all();
+    return removed;
   }
 
   void stop() {
@@ -106,8 +114,8 @@ class ReplicaFetcherManager::LeaderFetcher {
   struct Sent {
     TopicPartition key;
     uint64_t generation;
-    int64_t fetch_offset;   // Fetch
-    int32_t asked_epoch;    // OffsetForLeaderEpoch
+    int64_t fetch_offset;  // Fetch
+    int32_t asked_epoch;   // OffsetForLeaderEpoch
   };
 
   void run() {
@@ -238,7 +246,9 @@ class ReplicaFetcherManager::LeaderFetcher {
     return std::move(slot->value);
   }
 
-  void delay_locked(PartitionState& state) { state.delayed_until = Clock::now() + options_.backoff; }
+  void delay_locked(PartitionState& state) {
+    state.delayed_until = Clock::now() + options_.backoff;
+  }
 
   // The request failed as a whole: every partition it covered waits. Said
   // once per episode, not on every retry of an unreachable leader.
@@ -384,6 +394,8 @@ class ReplicaFetcherManager::LeaderFetcher {
       return delay_all(sent, "Fetch", "error " + std::to_string(fetched.error_code));
     }
     std::vector<DurableWait> durable;
+    auto outcomes = std::make_shared<Slot<std::vector<DurableOutcome>>>();
+    outcomes->value.emplace();
     {
       std::lock_guard lock(mutex_);
       answered();
@@ -399,8 +411,10 @@ class ReplicaFetcherManager::LeaderFetcher {
           durable.push_back({state->replica, s, state->replica->log_end_offset()});
         }
       }
+      // Registered under mutex_ too: nothing reaches a removed replica.
+      register_durable_waits_locked(durable, outcomes);
     }
-    wait_durable(durable);
+    wait_durable(durable, outcomes);
   }
 
   static const protocol::FetchResponse::PartitionData* find_fetch_answer(
@@ -473,8 +487,8 @@ class ReplicaFetcherManager::LeaderFetcher {
           return appended;
         }
         if (auto r = replica.append_replicated(batch, *checked); !r) {
-          HF_ERROR("{}-{}: appending the batch at {} failed: {}; truncating by epoch again",
-                   topic, partition, checked->base_offset, r.error().message);
+          HF_ERROR("{}-{}: appending the batch at {} failed: {}; truncating by epoch again", topic,
+                   partition, checked->base_offset, r.error().message);
           state.needs_truncation = true;
           delay_locked(state);
           return appended;
@@ -496,31 +510,51 @@ class ReplicaFetcherManager::LeaderFetcher {
     return appended;
   }
 
-  // Decision 1: the next fetch offset is durable here. Waits for all of this
-  // round's appends (one group commit), or until the fetcher stops.
-  void wait_durable(const std::vector<DurableWait>& waits) {
-    if (waits.empty()) return;
-    struct Outcome {
-      size_t index;
-      Result<void, storage::Errc> result;
-    };
-    auto slot = std::make_shared<Slot<std::vector<Outcome>>>();
-    slot->value.emplace();
+  struct DurableOutcome {
+    size_t index;
+    Result<void, storage::Errc> result;
+  };
+
+  void register_durable_waits_locked(
+      const std::vector<DurableWait>& waits,
+      const std::shared_ptr<Slot<std::vector<DurableOutcome>>>& outcomes) {
     for (size_t i = 0; i < waits.size(); ++i) {
       waits[i].replica->wait_durable(
-          waits[i].end_offset, [slot, waker = waker_, i](Result<void, storage::Errc> result) {
+          waits[i].end_offset, [outcomes, waker = waker_, i](Result<void, storage::Errc> result) {
             std::lock_guard lock(waker->mutex);
-            slot->value->push_back({i, std::move(result)});
+            outcomes->value->push_back({i, std::move(result)});
             waker->cv.notify_all();
           });
     }
-    std::vector<Outcome> outcomes;
-    {
-      std::unique_lock lock(waker_->mutex);
-      waker_->cv.wait(lock,
-                      [&] { return waker_->stop || slot->value->size() == waits.size(); });
-      if (waker_->stop) return;
-      outcomes = std::move(*slot->value);
+  }
+
+  // Decision 1: the next fetch offset is durable here. Waits for all of this
+  // round's appends (one group commit), or until the fetcher stops.
+  void wait_durable(const std::vector<DurableWait>& waits,
+                    const std::shared_ptr<Slot<std::vector<DurableOutcome>>>& slot) {
+    if (waits.empty()) return;
+    std::vector<DurableOutcome> outcomes;
+    // Partitions added or removed since we last looked (any at first): once
+    // none of those still waited for is followed, the wait protects nobody.
+    uint64_t seen_changes = UINT64_MAX;
+    for (;;) {
+      {
+        std::unique_lock lock(waker_->mutex);
+        auto done = [&] { return slot->value->size() == waits.size(); };
+        waker_->cv.wait(lock,
+                        [&] { return waker_->stop || done() || waker_->changes != seen_changes; });
+        if (waker_->stop) return;
+        if (done()) {
+          outcomes = std::move(*slot->value);
+          break;
+        }
+        seen_changes = waker_->changes;
+      }
+      if (!any_still_followed(waits, slot)) {
+        std::lock_guard lock(waker_->mutex);
+        outcomes = *slot->value;  // what did complete still counts
+        break;
+      }
     }
     std::lock_guard lock(mutex_);
     for (const auto& outcome : outcomes) {
@@ -533,6 +567,20 @@ class ReplicaFetcherManager::LeaderFetcher {
         delay_locked(*state);
       }
     }
+  }
+
+  bool any_still_followed(const std::vector<DurableWait>& waits,
+                          const std::shared_ptr<Slot<std::vector<DurableOutcome>>>& slot) {
+    std::vector<bool> answered(waits.size(), false);
+    {
+      std::lock_guard lock(waker_->mutex);
+      for (const auto& outcome : *slot->value) answered[outcome.index] = true;
+    }
+    std::lock_guard lock(mutex_);
+    for (size_t i = 0; i < waits.size(); ++i) {
+      if (!answered[i] && current_locked(waits[i].sent)) return true;
+    }
+    return false;
   }
 
   const int32_t leader_id_;
@@ -562,7 +610,9 @@ ReplicaFetcherManager::ReplicaFetcherManager(ReplicaFetcherOptions options)
         return client;
       }()) {}
 
-ReplicaFetcherManager::~ReplicaFetcherManager() { shutdown(); }
+ReplicaFetcherManager::~ReplicaFetcherManager() {
+  shutdown();
+}
 
 void ReplicaFetcherManager::add(int32_t leader_id, const net::Endpoint& leader,
                                 std::shared_ptr<FollowerReplica> replica) {

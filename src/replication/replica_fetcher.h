@@ -50,14 +50,14 @@ struct ReplicaFetcherOptions {
   int32_t node_id = 0;  // this broker: replica_id of every request
   int32_t max_wait_ms = 500;
   int32_t min_bytes = 1;
-  int32_t max_bytes = 10 * 1024 * 1024;           // replica.fetch.response.max.bytes
-  int32_t partition_max_bytes = 1024 * 1024;      // replica.fetch.max.bytes
-  std::chrono::milliseconds backoff{1000};        // replica.fetch.backoff.ms
+  int32_t max_bytes = 10 * 1024 * 1024;              // replica.fetch.response.max.bytes
+  int32_t partition_max_bytes = 1024 * 1024;         // replica.fetch.max.bytes
+  std::chrono::milliseconds backoff{1000};           // replica.fetch.backoff.ms
   std::chrono::milliseconds request_timeout{30000};  // on top of max_wait_ms for Fetch
-  int16_t fetch_version = 11;                     // what Holdfast serves (<= 12)
-  int16_t offset_for_leader_epoch_version = 4;    // v3+ carries replica_id
-  std::string rack_id;                            // Fetch v11 rack_id
-  net::KafkaClientOptions client;                 // client_id etc. of the fetch connections
+  int16_t fetch_version = 11;                        // what Holdfast serves (<= 12)
+  int16_t offset_for_leader_epoch_version = 4;       // v3+ carries replica_id
+  std::string rack_id;                               // Fetch v11 rack_id
+  net::KafkaClientOptions client;                    // client_id etc. of the fetch connections
 };
 
 class ReplicaFetcherManager {
@@ -70,7 +70,8 @@ class ReplicaFetcherManager {
   // Follows `replica` from broker `leader_id` at `leader`. A partition that is
   // already followed (from this or another leader) is replaced: it starts
   // over with truncation by epoch. The endpoint of a known leader is updated.
-  void add(int32_t leader_id, const net::Endpoint& leader, std::shared_ptr<FollowerReplica> replica);
+  void add(int32_t leader_id, const net::Endpoint& leader,
+           std::shared_ptr<FollowerReplica> replica);
   // Stops following the partition; returns whether it was followed. On
   // return the fetcher no longer calls into its replica.
   bool remove(const std::string& topic, int32_t partition);

@@ -25,7 +25,8 @@ using net::NetResult;
 // connects succeed (the kernel's backlog), requests are never answered.
 class SilentListener {
  public:
-  SilentListener() : acceptor_(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {}
+  SilentListener()
+      : acceptor_(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {}
   uint16_t port() const { return acceptor_.local_endpoint().port(); }
 
  private:
@@ -113,7 +114,8 @@ TEST_F(KafkaClientTest, CallsDecodeResponsesAtTheRequestedVersions) {
   EXPECT_EQ(versions->error_code, 0);
   EXPECT_FALSE(versions->api_keys.empty());
 
-  auto created = client.call<protocol::CreateTopicsResponse>(broker_endpoint(), create_request("t"), 4);
+  auto created =
+      client.call<protocol::CreateTopicsResponse>(broker_endpoint(), create_request("t"), 4);
   ASSERT_TRUE(created) << created.error().message;
   ASSERT_EQ(created->topics.size(), 1u);
   EXPECT_EQ(created->topics[0].error_code, 0);
@@ -272,7 +274,8 @@ TEST(KafkaClient, AResponseForAnotherRequestIsABadResponse) {
 }
 
 TEST(KafkaClient, AnOversizedResponseFrameIsABadResponse) {
-  ScriptedServer server([](int32_t correlation_id) { return frame_of(0x7fffffff, correlation_id); });
+  ScriptedServer server(
+      [](int32_t correlation_id) { return frame_of(0x7fffffff, correlation_id); });
   KafkaClient client(quick_options());
   auto r = client.call<protocol::ApiVersionsResponse>({"127.0.0.1", server.port()},
                                                       protocol::ApiVersionsRequest{}, 3);
@@ -313,12 +316,11 @@ TEST_F(KafkaClientTest, ShutdownCompletesOutstandingRequestsAndNothingRunsAfterI
 
   // After shutdown: completes at once, on this thread.
   std::thread::id ran_on;
-  client->send<protocol::ApiVersionsResponse>(
-      to, protocol::ApiVersionsRequest{}, 3,
-      [&](NetResult<protocol::ApiVersionsResponse> r) {
-        EXPECT_EQ(r.code(), Errc::shut_down);
-        ran_on = std::this_thread::get_id();
-      });
+  client->send<protocol::ApiVersionsResponse>(to, protocol::ApiVersionsRequest{}, 3,
+                                              [&](NetResult<protocol::ApiVersionsResponse> r) {
+                                                EXPECT_EQ(r.code(), Errc::shut_down);
+                                                ran_on = std::this_thread::get_id();
+                                              });
   EXPECT_EQ(ran_on, std::this_thread::get_id());
   client.reset();  // the destructor after an explicit shutdown is fine
 }

@@ -74,7 +74,8 @@ class MemoryReplica : public replication::FollowerReplica {
                                                 const record::BatchHeader& header) override {
     std::lock_guard lock(mutex_);
     if (frozen_) ++appends_after_freeze_;
-    if (header.base_offset != end_) return make_error(storage::Errc::invalid_argument, "not at end");
+    if (header.base_offset != end_)
+      return make_error(storage::Errc::invalid_argument, "not at end");
     epochs_.assign(header.partition_leader_epoch, header.base_offset);
     batches_.push_back({header.base_offset, std::vector<uint8_t>(batch.begin(), batch.end())});
     if (journal_) {
@@ -151,6 +152,12 @@ class MemoryReplica : public replication::FollowerReplica {
     std::lock_guard lock(mutex_);
     return durable_waits_;
   }
+  // While stuck, wait_durable never completes (a log whose flusher hangs).
+  void set_durability_stuck(bool stuck) {
+    std::lock_guard lock(mutex_);
+    durability_stuck_ = stuck;
+    cv_.notify_all();
+  }
   void set_journal(std::shared_ptr<Journal> journal) {
     std::lock_guard lock(mutex_);
     journal_ = std::move(journal);
@@ -169,8 +176,8 @@ class MemoryReplica : public replication::FollowerReplica {
   void run_durability() {
     std::unique_lock lock(mutex_);
     for (;;) {
-      cv_.wait(lock, [&] { return stop_ || !pending_durable_.empty(); });
-      if (pending_durable_.empty()) return;  // stop_ and nothing left
+      cv_.wait(lock, [&] { return stop_ || (!pending_durable_.empty() && !durability_stuck_); });
+      if (stop_) return;
       auto done = std::move(pending_durable_.front());
       pending_durable_.pop_front();
       lock.unlock();
@@ -196,6 +203,7 @@ class MemoryReplica : public replication::FollowerReplica {
   std::vector<int64_t> full_truncations_;
   std::deque<std::function<void(Result<void, storage::Errc>)>> pending_durable_;
   std::shared_ptr<Journal> journal_;
+  bool durability_stuck_ = false;
   bool stop_ = false;
   std::thread durability_;
 };
@@ -238,7 +246,8 @@ class ReplicaFetcherTest : public testing::BrokerFixture {
     create_topic(client, topic, partitions);
   }
 
-  void produce(const std::string& topic, int32_t partition, std::initializer_list<std::string> values) {
+  void produce(const std::string& topic, int32_t partition,
+               std::initializer_list<std::string> values) {
     TestClient client(port());
     record::BatchBuilder builder;
     for (const auto& v : values) builder.add(std::nullopt, v, 1000);
@@ -332,7 +341,8 @@ TEST_F(ReplicaFetcherTest, ABatchLargerThanThePartitionLimitIsNotStarvedByABusyP
   replication::ReplicaFetcherManager fetchers(options);
   fetchers.add(0, leader(), r0);
   fetchers.add(0, leader(), r1);
-  ASSERT_TRUE(eventually([&] { return r0->log_end_offset() == kBacklog && r1->log_end_offset() == 1; }));
+  ASSERT_TRUE(
+      eventually([&] { return r0->log_end_offset() == kBacklog && r1->log_end_offset() == 1; }));
 
   std::lock_guard lock(journal->mutex);
   auto p1 = std::find_if(journal->appends.begin(), journal->appends.end(),
@@ -419,6 +429,25 @@ TEST_F(ReplicaFetcherTest, ARemovedPartitionIsNotTouchedAfterRemoveReturns) {
   ASSERT_TRUE(eventually([&] { return r1->log_end_offset() == 6; }));
   EXPECT_EQ(r0->log_end_offset(), 1);
   EXPECT_EQ(r0->appends_after_freeze(), 0);
+}
+
+TEST_F(ReplicaFetcherTest, RemovingAPartitionWhoseDurabilityHangsLetsTheOthersGoOn) {
+  create("t", 2);
+  auto r0 = std::make_shared<MemoryReplica>("t", 0);
+  auto r1 = std::make_shared<MemoryReplica>("t", 1);
+  r0->set_durability_stuck(true);
+  replication::ReplicaFetcherManager fetchers(fetcher_options());
+  fetchers.add(0, leader(), r0);
+  fetchers.add(0, leader(), r1);
+  produce("t", 0, {"a"});
+  // The fetcher appended r0's batch and now waits for it to be durable
+  // before fetching again (decision 1): r1 gets nothing meanwhile.
+  ASSERT_TRUE(eventually([&] { return r0->durable_waits() == 1; }));
+  produce("t", 1, {"b"});
+
+  ASSERT_TRUE(fetchers.remove("t", 0));
+  ASSERT_TRUE(eventually([&] { return r1->log_end_offset() == 1; }));
+  EXPECT_EQ(r1->bytes(), leader_bytes("t", 1));
 }
 
 TEST_F(ReplicaFetcherTest, ALeaderThatGoesAwayAndComesBackIsFollowedAgain) {
