@@ -53,6 +53,28 @@ function table(headers, rows, opts) {
               : h("td", { class: numeric.includes(i) ? "num" : null }, c)))))));
 }
 
+// Replaces the content of a box that a timer refreshes without taking the
+// keyboard focus away: unchanged content is left as it is, and a focused link
+// or control inside the box is focused again in the new content (found by id,
+// else by href). Otherwise every refresh would drop a keyboard user's focus
+// back to the top of the page.
+function refresh(box, ...nodes) {
+  const next = document.createElement("div");
+  next.append(...nodes);
+  if (next.innerHTML === box.innerHTML) return;
+  const active = document.activeElement;
+  const key = active && active !== box && box.contains(active) ? focusKey(active) : null;
+  box.replaceChildren(...next.childNodes);
+  const again = key && box.querySelector(key);
+  if (again) again.focus({ preventScroll: true });
+}
+
+function focusKey(el) {
+  if (el.id) return "#" + CSS.escape(el.id);
+  const href = el.getAttribute("href");
+  return href === null ? null : el.tagName.toLowerCase() + '[href="' + CSS.escape(href) + '"]';
+}
+
 function setStatus(text, isError) {
   statusLine.textContent = text || "";
   statusLine.className = isError ? "error" : "";
@@ -86,6 +108,8 @@ function every(ms, fn) {
   const tick = async () => {
     if (gen !== generation) return;
     try { await fn(); } catch (e) { if (gen === generation) setStatus(e.message, true); }
+    // Counts the refreshes (tests wait on it rather than on time).
+    document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
     if (gen === generation) timers.push(setTimeout(tick, ms));
   };
   tick();
@@ -136,7 +160,7 @@ async function overviewPage() {
     const card = (label, value, id) =>
       h("div", { class: "card" }, h("div", { class: "label" }, label),
         h("div", { class: "value", "data-metric": id }, value));
-    cards.replaceChildren(
+    refresh(cards,
       card("Broker", "#" + broker.node_id + " " + broker.state, "broker"),
       card("Brokers", fmt(broker.brokers.length), "brokers"),
       card("Topics", fmt(broker.topics), "topics"),
@@ -147,7 +171,7 @@ async function overviewPage() {
       card("Bytes out/s", rates.bytesOut === null ? "…" : bytes(rates.bytesOut), "bytes-out"),
       card("Groups", fmt(groups.groups.length), "groups"),
       card("Total lag", fmt(totalLag), "total-lag"));
-    topicsBox.replaceChildren(topicTable(topics.topics.filter(t => !t.internal)));
+    refresh(topicsBox, topicTable(topics.topics.filter(t => !t.internal)));
     setStatus("");
   });
 }
@@ -164,7 +188,7 @@ async function topicsPage() {
   view.replaceChildren(h("h1", {}, "Topics"), box);
   every(5000, async () => {
     const topics = await api("/v1/topics");
-    box.replaceChildren(topicTable(topics.topics));
+    refresh(box, topicTable(topics.topics));
     setStatus("");
   });
 }
@@ -174,7 +198,7 @@ async function topicPage(name) {
   const t = await api("/v1/topics/" + encodeURIComponent(name));
   if (gen !== generation) return;
   const partsBox = h("div");
-  const renderParts = topic => partsBox.replaceChildren(table(
+  const renderParts = topic => refresh(partsBox, table(
     ["Partition", "Leader", "Log start", "High watermark", "Log end", "Segments", "Size"],
     topic.partitions.map(p => [fmt(p.partition), fmt(p.leader), fmt(p.log_start_offset),
       fmt(p.high_watermark), fmt(p.log_end_offset), fmt(p.segments), bytes(p.size_bytes)]),
@@ -334,7 +358,7 @@ async function groupsPage() {
   view.replaceChildren(h("h1", {}, "Consumer groups"), box);
   every(3000, async () => {
     const g = await api("/v1/groups");
-    box.replaceChildren(table(["Group", "State", "Protocol type", "Members", "Total lag"],
+    refresh(box, table(["Group", "State", "Protocol type", "Members", "Total lag"],
       g.groups.map(x => [h("a", { href: groupHref(x.group_id) }, x.group_id), x.state,
         x.protocol_type || "–", fmt(x.members), fmt(x.total_lag)]), { numeric: [3, 4] }));
     setStatus("");
@@ -357,14 +381,14 @@ async function groupPage(id) {
     if (history.length > LAG_HISTORY_POINTS) history.shift();
     const card = (label, value, metric) => h("div", { class: "card" }, h("div", { class: "label" }, label),
       h("div", { class: "value", "data-metric": metric }, value));
-    head.replaceChildren(card("State", g.state, "state"), card("Members", fmt(g.members.length), "members"),
+    refresh(head, card("State", g.state, "state"), card("Members", fmt(g.members.length), "members"),
       card("Protocol", g.protocol || "–", "protocol"), card("Total lag", fmt(g.total_lag), "total-lag"));
-    spark.replaceChildren(sparkline(history, 320, 48),
+    refresh(spark, sparkline(history, 320, 48),
       h("span", { class: "muted" }, " last " + history.length + " samples, 2 s apart"));
-    members.replaceChildren(table(["Member", "Client", "Host", "Assignment"],
+    refresh(members, table(["Member", "Client", "Host", "Assignment"],
       g.members.map(m => [m.member_id, m.client_id, m.client_host,
         (m.assignment || []).map(a => a.topic + " [" + a.partitions.join(", ") + "]").join("; ")])));
-    offsets.replaceChildren(table(["Topic", "Partition", "Committed", "High watermark", "Lag"],
+    refresh(offsets, table(["Topic", "Partition", "Committed", "High watermark", "Lag"],
       g.offsets.map(o => [h("a", { href: topicHref(o.topic) }, o.topic), fmt(o.partition),
         fmt(o.committed_offset), fmt(o.high_watermark),
         h("td", { class: "num" + (o.lag > 0 ? " lag-bad" : "") }, fmt(o.lag))]),
