@@ -103,11 +103,14 @@ function metricSum(text, name) {
   return sum;
 }
 
+// Runs fn now and every `ms` after it finishes, until the page changes or fn
+// returns false.
 function every(ms, fn) {
   const gen = generation;
   const tick = async () => {
     if (gen !== generation) return;
-    try { await fn(); } catch (e) { if (gen === generation) setStatus(e.message, true); }
+    try { if (await fn() === false) return; }
+    catch (e) { if (gen === generation) setStatus(e.message, true); }
     // Counts the refreshes (tests wait on it rather than on time).
     document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
     if (gen === generation) timers.push(setTimeout(tick, ms));
@@ -321,21 +324,21 @@ function tailSection(topic) {
   const button = h("button", { type: "button", class: "secondary", id: "tail-toggle", "aria-pressed": "false" },
     "Start live tail");
   let running = false;
-  let gen = -1;
+  let run = 0;  // bumps at every start and stop, so one polling loop runs at most
   let shown = [];
   button.addEventListener("click", async () => {
     running = !running;
+    const myRun = ++run;
     button.textContent = running ? "Stop live tail" : "Start live tail";
     button.setAttribute("aria-pressed", String(running));
-    if (!running) { gen = -1; return; }
+    if (!running) return;
     const t = await api("/v1/topics/" + encodeURIComponent(topic.name));
+    if (myRun !== run) return;  // stopped meanwhile
     const pos = new Map(t.partitions.map(p => [p.partition, p.high_watermark]));
-    gen = generation;
-    const myGen = gen;
     shown = [];
     rows.replaceChildren(h("p", { class: "muted" }, "Waiting for new messages…"));
     every(1500, async () => {
-      if (!running || gen !== myGen) return;
+      if (myRun !== run) return false;  // stopped or restarted: this loop ends
       const now = await api("/v1/topics/" + encodeURIComponent(topic.name));
       for (const p of now.partitions) {
         const from = pos.get(p.partition) || 0;
