@@ -125,6 +125,8 @@ Result<void, StartupErrc> Broker::start() {
   groups_->start();
   lifecycle_->add_topic_deleted_listener(
       [this](const std::string& topic) { groups_->remove_offsets_of_topic(topic); });
+  lifecycle_->add_topic_deleted_listener(
+      [this](const std::string& topic) { metrics_->remove_topic(topic); });
 
   metrics_->add_broker_collectors(*this);
   network_->start();
