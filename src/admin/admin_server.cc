@@ -90,6 +90,21 @@ void send(httplib::Response& res, const Reply& reply) {
 
 }  // namespace
 
+bool is_loopback_host(std::string_view host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  // 127.0.0.0/8 in dotted-quad form: "127." and then digits and dots only.
+  if (!host.starts_with("127.") || host.size() == 4) return false;
+  int dots = 0;
+  for (char c : host.substr(4)) {
+    if (c == '.') {
+      ++dots;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+  }
+  return dots == 2;
+}
+
 AdminServer::AdminServer(server::Broker& broker, AdminOptions options)
     : broker_(broker), options_(std::move(options)), http_(std::make_unique<httplib::Server>()) {
   const int threads = std::max(1, options_.threads);
@@ -133,6 +148,12 @@ void AdminServer::start() {
     http_->listen_after_bind();
   });
   HF_INFO("web console, admin API and /metrics on http://{}:{}/", options_.host, port_);
+  if (!is_loopback_host(options_.host)) {
+    HF_WARN("admin.listener {}:{} is not a loopback address and the admin API has no "
+            "authentication yet: anyone who can reach it can read every message, delete topics "
+            "and reset offsets. Keep it on 127.0.0.1 or a trusted network (docs/admin-api.md).",
+            options_.host, port_);
+  }
 }
 
 void AdminServer::stop() {

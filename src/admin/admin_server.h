@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "base/result.h"
@@ -20,6 +21,11 @@ class Server;
 namespace holdfast::admin {
 
 enum class AdminErrc { bind_failed };
+
+// True for addresses only this machine can reach: 127.0.0.0/8, ::1 and
+// "localhost". The listener has no authentication yet (issue 11), so start()
+// warns when it is bound to anything else.
+bool is_loopback_host(std::string_view host);
 
 struct AdminOptions {
   std::string host = "127.0.0.1";
