@@ -6,8 +6,6 @@ const view = document.getElementById("view");
 const statusLine = document.getElementById("status");
 let timers = [];           // polling timers of the current page, cleared on navigation
 let generation = 0;        // bumps on navigation so late responses of the old page are dropped
-const lagHistory = new Map();  // group id -> [{t, lag}], kept while the page is open
-const LAG_HISTORY_POINTS = 60;
 
 // ---- helpers ---------------------------------------------------------------
 
@@ -376,18 +374,18 @@ async function groupPage(id) {
   view.replaceChildren(h("h1", {}, "Group ", h("span", { id: "group-name" }, id)), head,
     h("h2", {}, "Lag over time"), spark, h("h2", {}, "Members"), members,
     h("h2", {}, "Offsets and lag"), offsets);
-  if (!lagHistory.has(id)) lagHistory.set(id, []);
-  const history = lagHistory.get(id);
   every(2000, async () => {
     const g = await api("/v1/groups/" + encodeURIComponent(id));
-    history.push(g.total_lag);
-    if (history.length > LAG_HISTORY_POINTS) history.shift();
+    // The broker samples every group's total lag every 2 s and keeps the last
+    // 60 samples, so the sparkline has a history as soon as the page opens.
+    const history = (g.lag_history || []).map(p => p.total_lag);
+    if (history.length === 0) history.push(g.total_lag);
     const card = (label, value, metric) => h("div", { class: "card" }, h("div", { class: "label" }, label),
       h("div", { class: "value", "data-metric": metric }, value));
     refresh(head, card("State", g.state, "state"), card("Members", fmt(g.members.length), "members"),
       card("Protocol", g.protocol || "–", "protocol"), card("Total lag", fmt(g.total_lag), "total-lag"));
     refresh(spark, sparkline(history, 320, 48),
-      h("span", { class: "muted" }, " last " + history.length + " samples, 2 s apart"));
+      h("span", { class: "muted" }, " last " + history.length + " samples, 2 s apart, kept by the broker"));
     refresh(members, table(["Member", "Client", "Host", "Assignment"],
       g.members.map(m => [m.member_id, m.client_id, m.client_host,
         (m.assignment || []).map(a => a.topic + " [" + a.partitions.join(", ") + "]").join("; ")])));

@@ -3,8 +3,10 @@
 #include <httplib.h>
 #include <pthread.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 
 #include "admin/admin_resources.h"
@@ -147,6 +149,10 @@ void AdminServer::start() {
     pthread_setname_np(pthread_self(), "hf-admin-accept");
     http_->listen_after_bind();
   });
+  lag_sampler_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "hf-admin-lag");
+    sample_lag_until_stopped();
+  });
   HF_INFO("web console, admin API and /metrics on http://{}:{}/", options_.host, port_);
   if (!is_loopback_host(options_.host)) {
     HF_WARN("admin.listener {}:{} is not a loopback address and the admin API has no "
@@ -158,8 +164,34 @@ void AdminServer::start() {
 
 void AdminServer::stop() {
   if (!listener_.joinable()) return;
+  {
+    std::lock_guard lock(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (lag_sampler_.joinable()) lag_sampler_.join();
   http_->stop();
   listener_.join();
+}
+
+void AdminServer::sample_lag_until_stopped() {
+  std::unique_lock lock(stop_mu_);
+  while (!stopping_) {
+    lock.unlock();
+    // The same totals GET /v1/groups reports (high watermark minus committed).
+    const Reply groups = list_groups(broker_);
+    if (groups.status == 200) {
+      std::map<std::string, int64_t> lags;
+      for (const auto& g : groups.body.at("groups")) {
+        lags[g.at("group_id").get<std::string>()] = g.at("total_lag").get<int64_t>();
+      }
+      const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch());
+      lag_history_.record(now.count(), lags);
+    }
+    lock.lock();
+    stop_cv_.wait_for(lock, kLagSampleInterval, [this] { return stopping_; });
+  }
 }
 
 void AdminServer::add_routes() {
@@ -212,9 +244,18 @@ void AdminServer::add_routes() {
   http.Get("/v1/groups", [&broker](const httplib::Request&, httplib::Response& res) {
     send(res, list_groups(broker));
   });
-  http.Get(R"(/v1/groups/([^/]+))", [&broker](const httplib::Request& req, httplib::Response& res) {
-    send(res, get_group(broker, req.matches[1]));
-  });
+  http.Get(R"(/v1/groups/([^/]+))",
+           [this, &broker](const httplib::Request& req, httplib::Response& res) {
+             Reply reply = get_group(broker, req.matches[1]);
+             if (reply.status == 200) {
+               Json history = Json::array();
+               for (const auto& p : lag_history_.points(req.matches[1])) {
+                 history.push_back({{"timestamp", p.timestamp_ms}, {"total_lag", p.total_lag}});
+               }
+               reply.body["lag_history"] = std::move(history);
+             }
+             send(res, reply);
+           });
   http.Post(R"(/v1/groups/([^/]+)/offsets)",
             [&broker](const httplib::Request& req, httplib::Response& res) {
               send(res, reset_group_offsets(broker, req.matches[1], req.body));

@@ -6,11 +6,14 @@
 // validation is the same.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 
+#include "admin/lag_history.h"
 #include "base/result.h"
 #include "server/broker.h"
 
@@ -45,7 +48,8 @@ class AdminServer {
   // Binds the listening socket (before the broker touches its data
   // directory, like the Kafka listener).
   Result<void, AdminErrc> bind();
-  // Serves on the server's threads. Requires bind().
+  // Serves on the server's threads, and samples every group's total lag
+  // into the lag history (hf-admin-lag). Requires bind().
   void start();
   // Stops accepting, finishes the requests being served, joins the threads.
   // Idempotent.
@@ -56,11 +60,17 @@ class AdminServer {
 
  private:
   void add_routes();
+  void sample_lag_until_stopped();
 
   server::Broker& broker_;
   AdminOptions options_;
   std::unique_ptr<httplib::Server> http_;
   std::thread listener_;
+  LagHistory lag_history_;
+  std::thread lag_sampler_;
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
   uint16_t port_ = 0;
 };
 

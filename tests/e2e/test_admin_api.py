@@ -331,10 +331,21 @@ def test_lag_is_log_end_minus_committed_and_offsets_reset_only_when_empty(broker
     status, e = http("POST", base + "/v1/groups/slow/offsets", {"topic": "lagged", "to": "latest"})
     assert status == 409 and e["error"] == "NON_EMPTY_GROUP"
 
+    # The broker's short lag history (the console's sparkline): sampled every 2 s.
+    def last_sampled_lag():
+        history = get(base, "/v1/groups/slow")[1]["lag_history"]
+        return history[-1]["total_lag"] if history else None
+    wait_until(lambda: last_sampled_lag() == 70, "a lag sample of 70")
+
     produce(broker.bootstrap, "lagged", 25)  # lag follows the log end
     samples, _ = scrape(base)
     assert metric(samples, "kafka_consumergroup_lag", group="slow", topic="lagged",
                   partition="0") == 95
+    wait_until(lambda: last_sampled_lag() == 95, "a lag sample of 95")
+    history = get(base, "/v1/groups/slow")[1]["lag_history"]
+    assert 2 <= len(history) <= 60
+    assert [p["timestamp"] for p in history] == sorted(p["timestamp"] for p in history)
+    assert {p["total_lag"] for p in history} <= {0, 70, 95}  # 0: before the commit
 
     consumer.close()
     wait_until(lambda: get(base, "/v1/groups/slow")[1]["members"] == [], "the group to empty")
