@@ -155,10 +155,11 @@ void AdminServer::start() {
   });
   HF_INFO("web console, admin API and /metrics on http://{}:{}/", options_.host, port_);
   if (!is_loopback_host(options_.host)) {
-    HF_WARN("admin.listener {}:{} is not a loopback address and the admin API has no "
-            "authentication yet: anyone who can reach it can read every message, delete topics "
-            "and reset offsets. Keep it on 127.0.0.1 or a trusted network (docs/admin-api.md).",
-            options_.host, port_);
+    HF_WARN(
+        "admin.listener {}:{} is not a loopback address and the admin API has no "
+        "authentication yet: anyone who can reach it can read every message, delete topics "
+        "and reset offsets. Keep it on 127.0.0.1 or a trusted network (docs/admin-api.md).",
+        options_.host, port_);
   }
 }
 
