@@ -6,8 +6,6 @@ const view = document.getElementById("view");
 const statusLine = document.getElementById("status");
 let timers = [];           // polling timers of the current page, cleared on navigation
 let generation = 0;        // bumps on navigation so late responses of the old page are dropped
-const lagHistory = new Map();  // group id -> [{t, lag}], kept while the page is open
-const LAG_HISTORY_POINTS = 60;
 
 // ---- helpers ---------------------------------------------------------------
 
@@ -53,6 +51,28 @@ function table(headers, rows, opts) {
               : h("td", { class: numeric.includes(i) ? "num" : null }, c)))))));
 }
 
+// Replaces the content of a box that a timer refreshes without taking the
+// keyboard focus away: unchanged content is left as it is, and a focused link
+// or control inside the box is focused again in the new content (found by id,
+// else by href). Otherwise every refresh would drop a keyboard user's focus
+// back to the top of the page.
+function refresh(box, ...nodes) {
+  const next = document.createElement("div");
+  next.append(...nodes);
+  if (next.innerHTML === box.innerHTML) return;
+  const active = document.activeElement;
+  const key = active && active !== box && box.contains(active) ? focusKey(active) : null;
+  box.replaceChildren(...next.childNodes);
+  const again = key && box.querySelector(key);
+  if (again) again.focus({ preventScroll: true });
+}
+
+function focusKey(el) {
+  if (el.id) return "#" + CSS.escape(el.id);
+  const href = el.getAttribute("href");
+  return href === null ? null : el.tagName.toLowerCase() + '[href="' + CSS.escape(href) + '"]';
+}
+
 function setStatus(text, isError) {
   statusLine.textContent = text || "";
   statusLine.className = isError ? "error" : "";
@@ -81,11 +101,16 @@ function metricSum(text, name) {
   return sum;
 }
 
+// Runs fn now and every `ms` after it finishes, until the page changes or fn
+// returns false.
 function every(ms, fn) {
   const gen = generation;
   const tick = async () => {
     if (gen !== generation) return;
-    try { await fn(); } catch (e) { if (gen === generation) setStatus(e.message, true); }
+    try { if (await fn() === false) return; }
+    catch (e) { if (gen === generation) setStatus(e.message, true); }
+    // Counts the refreshes (tests wait on it rather than on time).
+    document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
     if (gen === generation) timers.push(setTimeout(tick, ms));
   };
   tick();
@@ -136,7 +161,7 @@ async function overviewPage() {
     const card = (label, value, id) =>
       h("div", { class: "card" }, h("div", { class: "label" }, label),
         h("div", { class: "value", "data-metric": id }, value));
-    cards.replaceChildren(
+    refresh(cards,
       card("Broker", "#" + broker.node_id + " " + broker.state, "broker"),
       card("Brokers", fmt(broker.brokers.length), "brokers"),
       card("Topics", fmt(broker.topics), "topics"),
@@ -147,7 +172,7 @@ async function overviewPage() {
       card("Bytes out/s", rates.bytesOut === null ? "…" : bytes(rates.bytesOut), "bytes-out"),
       card("Groups", fmt(groups.groups.length), "groups"),
       card("Total lag", fmt(totalLag), "total-lag"));
-    topicsBox.replaceChildren(topicTable(topics.topics.filter(t => !t.internal)));
+    refresh(topicsBox, topicTable(topics.topics.filter(t => !t.internal)));
     setStatus("");
   });
 }
@@ -164,7 +189,7 @@ async function topicsPage() {
   view.replaceChildren(h("h1", {}, "Topics"), box);
   every(5000, async () => {
     const topics = await api("/v1/topics");
-    box.replaceChildren(topicTable(topics.topics));
+    refresh(box, topicTable(topics.topics));
     setStatus("");
   });
 }
@@ -174,7 +199,7 @@ async function topicPage(name) {
   const t = await api("/v1/topics/" + encodeURIComponent(name));
   if (gen !== generation) return;
   const partsBox = h("div");
-  const renderParts = topic => partsBox.replaceChildren(table(
+  const renderParts = topic => refresh(partsBox, table(
     ["Partition", "Leader", "Log start", "High watermark", "Log end", "Segments", "Size"],
     topic.partitions.map(p => [fmt(p.partition), fmt(p.leader), fmt(p.log_start_offset),
       fmt(p.high_watermark), fmt(p.log_end_offset), fmt(p.segments), bytes(p.size_bytes)]),
@@ -297,21 +322,21 @@ function tailSection(topic) {
   const button = h("button", { type: "button", class: "secondary", id: "tail-toggle", "aria-pressed": "false" },
     "Start live tail");
   let running = false;
-  let gen = -1;
+  let run = 0;  // bumps at every start and stop, so one polling loop runs at most
   let shown = [];
   button.addEventListener("click", async () => {
     running = !running;
+    const myRun = ++run;
     button.textContent = running ? "Stop live tail" : "Start live tail";
     button.setAttribute("aria-pressed", String(running));
-    if (!running) { gen = -1; return; }
+    if (!running) return;
     const t = await api("/v1/topics/" + encodeURIComponent(topic.name));
+    if (myRun !== run) return;  // stopped meanwhile
     const pos = new Map(t.partitions.map(p => [p.partition, p.high_watermark]));
-    gen = generation;
-    const myGen = gen;
     shown = [];
     rows.replaceChildren(h("p", { class: "muted" }, "Waiting for new messages…"));
     every(1500, async () => {
-      if (!running || gen !== myGen) return;
+      if (myRun !== run) return false;  // stopped or restarted: this loop ends
       const now = await api("/v1/topics/" + encodeURIComponent(topic.name));
       for (const p of now.partitions) {
         const from = pos.get(p.partition) || 0;
@@ -334,7 +359,7 @@ async function groupsPage() {
   view.replaceChildren(h("h1", {}, "Consumer groups"), box);
   every(3000, async () => {
     const g = await api("/v1/groups");
-    box.replaceChildren(table(["Group", "State", "Protocol type", "Members", "Total lag"],
+    refresh(box, table(["Group", "State", "Protocol type", "Members", "Total lag"],
       g.groups.map(x => [h("a", { href: groupHref(x.group_id) }, x.group_id), x.state,
         x.protocol_type || "–", fmt(x.members), fmt(x.total_lag)]), { numeric: [3, 4] }));
     setStatus("");
@@ -349,22 +374,22 @@ async function groupPage(id) {
   view.replaceChildren(h("h1", {}, "Group ", h("span", { id: "group-name" }, id)), head,
     h("h2", {}, "Lag over time"), spark, h("h2", {}, "Members"), members,
     h("h2", {}, "Offsets and lag"), offsets);
-  if (!lagHistory.has(id)) lagHistory.set(id, []);
-  const history = lagHistory.get(id);
   every(2000, async () => {
     const g = await api("/v1/groups/" + encodeURIComponent(id));
-    history.push(g.total_lag);
-    if (history.length > LAG_HISTORY_POINTS) history.shift();
+    // The broker samples every group's total lag every 2 s and keeps the last
+    // 60 samples, so the sparkline has a history as soon as the page opens.
+    const history = (g.lag_history || []).map(p => p.total_lag);
+    if (history.length === 0) history.push(g.total_lag);
     const card = (label, value, metric) => h("div", { class: "card" }, h("div", { class: "label" }, label),
       h("div", { class: "value", "data-metric": metric }, value));
-    head.replaceChildren(card("State", g.state, "state"), card("Members", fmt(g.members.length), "members"),
+    refresh(head, card("State", g.state, "state"), card("Members", fmt(g.members.length), "members"),
       card("Protocol", g.protocol || "–", "protocol"), card("Total lag", fmt(g.total_lag), "total-lag"));
-    spark.replaceChildren(sparkline(history, 320, 48),
-      h("span", { class: "muted" }, " last " + history.length + " samples, 2 s apart"));
-    members.replaceChildren(table(["Member", "Client", "Host", "Assignment"],
+    refresh(spark, sparkline(history, 320, 48),
+      h("span", { class: "muted" }, " last " + history.length + " samples, 2 s apart, kept by the broker"));
+    refresh(members, table(["Member", "Client", "Host", "Assignment"],
       g.members.map(m => [m.member_id, m.client_id, m.client_host,
         (m.assignment || []).map(a => a.topic + " [" + a.partitions.join(", ") + "]").join("; ")])));
-    offsets.replaceChildren(table(["Topic", "Partition", "Committed", "High watermark", "Lag"],
+    refresh(offsets, table(["Topic", "Partition", "Committed", "High watermark", "Lag"],
       g.offsets.map(o => [h("a", { href: topicHref(o.topic) }, o.topic), fmt(o.partition),
         fmt(o.committed_offset), fmt(o.high_watermark),
         h("td", { class: "num" + (o.lag > 0 ? " lag-bad" : "") }, fmt(o.lag))]),

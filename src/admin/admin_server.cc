@@ -3,8 +3,10 @@
 #include <httplib.h>
 #include <pthread.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 
 #include "admin/admin_resources.h"
@@ -90,6 +92,21 @@ void send(httplib::Response& res, const Reply& reply) {
 
 }  // namespace
 
+bool is_loopback_host(std::string_view host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  // 127.0.0.0/8 in dotted-quad form: "127." and then digits and dots only.
+  if (!host.starts_with("127.") || host.size() == 4) return false;
+  int dots = 0;
+  for (char c : host.substr(4)) {
+    if (c == '.') {
+      ++dots;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+  }
+  return dots == 2;
+}
+
 AdminServer::AdminServer(server::Broker& broker, AdminOptions options)
     : broker_(broker), options_(std::move(options)), http_(std::make_unique<httplib::Server>()) {
   const int threads = std::max(1, options_.threads);
@@ -132,13 +149,50 @@ void AdminServer::start() {
     pthread_setname_np(pthread_self(), "hf-admin-accept");
     http_->listen_after_bind();
   });
+  lag_sampler_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "hf-admin-lag");
+    sample_lag_until_stopped();
+  });
   HF_INFO("web console, admin API and /metrics on http://{}:{}/", options_.host, port_);
+  if (!is_loopback_host(options_.host)) {
+    HF_WARN(
+        "admin.listener {}:{} is not a loopback address and the admin API has no "
+        "authentication yet: anyone who can reach it can read every message, delete topics "
+        "and reset offsets. Keep it on 127.0.0.1 or a trusted network (docs/admin-api.md).",
+        options_.host, port_);
+  }
 }
 
 void AdminServer::stop() {
   if (!listener_.joinable()) return;
+  {
+    std::lock_guard lock(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (lag_sampler_.joinable()) lag_sampler_.join();
   http_->stop();
   listener_.join();
+}
+
+void AdminServer::sample_lag_until_stopped() {
+  std::unique_lock lock(stop_mu_);
+  while (!stopping_) {
+    lock.unlock();
+    // The same totals GET /v1/groups reports (high watermark minus committed).
+    const Reply groups = list_groups(broker_);
+    if (groups.status == 200) {
+      std::map<std::string, int64_t> lags;
+      for (const auto& g : groups.body.at("groups")) {
+        lags[g.at("group_id").get<std::string>()] = g.at("total_lag").get<int64_t>();
+      }
+      const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch());
+      lag_history_.record(now.count(), lags);
+    }
+    lock.lock();
+    stop_cv_.wait_for(lock, kLagSampleInterval, [this] { return stopping_; });
+  }
 }
 
 void AdminServer::add_routes() {
@@ -191,9 +245,18 @@ void AdminServer::add_routes() {
   http.Get("/v1/groups", [&broker](const httplib::Request&, httplib::Response& res) {
     send(res, list_groups(broker));
   });
-  http.Get(R"(/v1/groups/([^/]+))", [&broker](const httplib::Request& req, httplib::Response& res) {
-    send(res, get_group(broker, req.matches[1]));
-  });
+  http.Get(R"(/v1/groups/([^/]+))",
+           [this, &broker](const httplib::Request& req, httplib::Response& res) {
+             Reply reply = get_group(broker, req.matches[1]);
+             if (reply.status == 200) {
+               Json history = Json::array();
+               for (const auto& p : lag_history_.points(req.matches[1])) {
+                 history.push_back({{"timestamp", p.timestamp_ms}, {"total_lag", p.total_lag}});
+               }
+               reply.body["lag_history"] = std::move(history);
+             }
+             send(res, reply);
+           });
   http.Post(R"(/v1/groups/([^/]+)/offsets)",
             [&broker](const httplib::Request& req, httplib::Response& res) {
               send(res, reset_group_offsets(broker, req.matches[1], req.body));

@@ -6,10 +6,14 @@
 // validation is the same.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
+#include "admin/lag_history.h"
 #include "base/result.h"
 #include "server/broker.h"
 
@@ -20,6 +24,11 @@ class Server;
 namespace holdfast::admin {
 
 enum class AdminErrc { bind_failed };
+
+// True for addresses only this machine can reach: 127.0.0.0/8, ::1 and
+// "localhost". The listener has no authentication yet (issue 11), so start()
+// warns when it is bound to anything else.
+bool is_loopback_host(std::string_view host);
 
 struct AdminOptions {
   std::string host = "127.0.0.1";
@@ -39,7 +48,8 @@ class AdminServer {
   // Binds the listening socket (before the broker touches its data
   // directory, like the Kafka listener).
   Result<void, AdminErrc> bind();
-  // Serves on the server's threads. Requires bind().
+  // Serves on the server's threads, and samples every group's total lag
+  // into the lag history (hf-admin-lag). Requires bind().
   void start();
   // Stops accepting, finishes the requests being served, joins the threads.
   // Idempotent.
@@ -50,11 +60,17 @@ class AdminServer {
 
  private:
   void add_routes();
+  void sample_lag_until_stopped();
 
   server::Broker& broker_;
   AdminOptions options_;
   std::unique_ptr<httplib::Server> http_;
   std::thread listener_;
+  LagHistory lag_history_;
+  std::thread lag_sampler_;
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
   uint16_t port_ = 0;
 };
 

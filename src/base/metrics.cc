@@ -220,16 +220,16 @@ Labels FamilyBase::labels_for(const std::vector<std::string>& values) const {
 }
 
 template <>
-std::unique_ptr<Counter> Family<Counter>::make() const {
-  return std::make_unique<Counter>();
+std::shared_ptr<Counter> Family<Counter>::make() const {
+  return std::make_shared<Counter>();
 }
 template <>
-std::unique_ptr<Gauge> Family<Gauge>::make() const {
-  return std::make_unique<Gauge>();
+std::shared_ptr<Gauge> Family<Gauge>::make() const {
+  return std::make_shared<Gauge>();
 }
 template <>
-std::unique_ptr<Histogram> Family<Histogram>::make() const {
-  return std::make_unique<Histogram>(bounds_);
+std::shared_ptr<Histogram> Family<Histogram>::make() const {
+  return std::make_shared<Histogram>(bounds_);
 }
 
 template <>

@@ -6,6 +6,8 @@
 // long as the registry); updating it is one relaxed atomic operation (a
 // histogram: a short scan of its bucket bounds and three). Nothing on the
 // hot path builds a string or looks up a map.
+// Series that must go away with what they describe (a deleted topic's)
+// are taken with Family::shared() and dropped with Family::remove().
 //
 // Values that are cheaper to read when scraped than to keep up to date (log
 // sizes, consumer lag, connection counts) come from collectors: callbacks the
@@ -132,32 +134,45 @@ class Family final : public FamilyBase {
 
   // The series for these label values (as many as label names), created on
   // first use. The reference stays valid for the registry's lifetime: keep it.
-  T& with(const std::vector<std::string>& values) {
+  T& with(const std::vector<std::string>& values) { return *shared(values); }
+
+  // The same series as with(), shared: for series that remove() may drop
+  // (per-topic series of a deleted topic). A holder may keep updating its
+  // pointer after the removal; the updates are simply no longer exposed.
+  std::shared_ptr<T> shared(const std::vector<std::string>& values) {
     if (values.size() != label_names_.size()) {
       throw std::invalid_argument("metric " + name_ + ": wrong number of label values");
     }
     std::lock_guard lock(mu_);
     auto it = series_.find(values);
     if (it == series_.end()) it = series_.emplace(values, make()).first;
-    return *it->second;
+    return it->second;
+  }
+
+  // Drops the series from the exposition; a later with()/shared() of the same
+  // label values starts a new series from zero. Only for series obtained
+  // through shared(): a reference from with() would dangle. False if absent.
+  bool remove(const std::vector<std::string>& values) {
+    std::lock_guard lock(mu_);
+    return series_.erase(values) > 0;
   }
 
   void write(MetricWriter& out) const override;
 
  private:
-  std::unique_ptr<T> make() const;
+  std::shared_ptr<T> make() const;
 
   std::vector<double> bounds_;
-  std::map<std::vector<std::string>, std::unique_ptr<T>> series_;
+  std::map<std::vector<std::string>, std::shared_ptr<T>> series_;
 };
 
 // Defined in metrics.cc for the three series types.
 template <>
-std::unique_ptr<Counter> Family<Counter>::make() const;
+std::shared_ptr<Counter> Family<Counter>::make() const;
 template <>
-std::unique_ptr<Gauge> Family<Gauge>::make() const;
+std::shared_ptr<Gauge> Family<Gauge>::make() const;
 template <>
-std::unique_ptr<Histogram> Family<Histogram>::make() const;
+std::shared_ptr<Histogram> Family<Histogram>::make() const;
 template <>
 void Family<Counter>::write(MetricWriter& out) const;
 template <>

@@ -192,6 +192,8 @@ Result<void, StartupErrc> Broker::start() {
   groups_->start();
   lifecycle_->add_topic_deleted_listener(
       [this](const std::string& topic) { groups_->remove_offsets_of_topic(topic); });
+  lifecycle_->add_topic_deleted_listener(
+      [this](const std::string& topic) { metrics_->remove_topic(topic); });
 
   if (config_.cluster_mode()) {
     cluster::ControllerServiceOptions controller_options;

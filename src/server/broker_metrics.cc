@@ -62,21 +62,30 @@ BrokerMetrics::BrokerMetrics()
   ack_latency_[2] = &produce_ack_latency_.with({"all"});
 }
 
-TopicMetrics& BrokerMetrics::topic(std::string_view name) {
+TopicMetrics BrokerMetrics::topic(std::string_view name) {
   {
     std::shared_lock lock(topics_mu_);
     auto it = topics_.find(name);
-    if (it != topics_.end()) return *it->second;
+    if (it != topics_.end()) return it->second;
   }
   std::unique_lock lock(topics_mu_);
   auto it = topics_.find(name);
   if (it == topics_.end()) {
     std::string key(name);
-    auto metrics = std::make_unique<TopicMetrics>(
-        TopicMetrics{messages_in_.with({key}), bytes_in_.with({key}), bytes_out_.with({key})});
+    TopicMetrics metrics{messages_in_.shared({key}), bytes_in_.shared({key}),
+                         bytes_out_.shared({key})};
     it = topics_.emplace(std::move(key), std::move(metrics)).first;
   }
-  return *it->second;
+  return it->second;
+}
+
+void BrokerMetrics::remove_topic(std::string_view name) {
+  std::unique_lock lock(topics_mu_);
+  const std::vector<std::string> labels{std::string(name)};
+  messages_in_.remove(labels);
+  bytes_in_.remove(labels);
+  bytes_out_.remove(labels);
+  if (auto it = topics_.find(name); it != topics_.end()) topics_.erase(it);
 }
 
 void BrokerMetrics::record_request(int16_t api_key, Clock::time_point started) {
@@ -101,7 +110,7 @@ void BrokerMetrics::record_fetched(const protocol::FetchResponse& response) {
     for (const auto& p : topic_response.partitions) {
       if (p.records) bytes += p.records->size();
     }
-    if (bytes > 0) topic(topic_response.topic).bytes_out.inc(bytes);
+    if (bytes > 0) topic(topic_response.topic).bytes_out->inc(bytes);
   }
 }
 

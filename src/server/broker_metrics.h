@@ -26,14 +26,17 @@ namespace holdfast::server {
 
 class Broker;
 
+// A topic's series. Handed out by value: the shared pointers keep the
+// counters alive for a request that is updating them while the topic is
+// deleted (its updates then go nowhere, see BrokerMetrics::remove_topic).
 struct TopicMetrics {
-  metrics::Counter& messages_in;
-  metrics::Counter& bytes_in;
-  metrics::Counter& bytes_out;
+  std::shared_ptr<metrics::Counter> messages_in;
+  std::shared_ptr<metrics::Counter> bytes_in;
+  std::shared_ptr<metrics::Counter> bytes_out;
 
-  void record_in(int64_t messages, size_t bytes) {
-    messages_in.inc(uint64_t(messages));
-    bytes_in.inc(bytes);
+  void record_in(int64_t messages, size_t bytes) const {
+    messages_in->inc(uint64_t(messages));
+    bytes_in->inc(bytes);
   }
 };
 
@@ -59,7 +62,12 @@ class BrokerMetrics {
   // The topic's series, created on first use; later calls find it under a
   // shared lock without building a string (one lookup per partition of a
   // request, not per message).
-  TopicMetrics& topic(std::string_view name);
+  TopicMetrics topic(std::string_view name);
+  // Drops the topic's per-topic series (messagesin, bytesin, bytesout) from
+  // the exposition, so that a topic created again under the same name starts
+  // from zero instead of inheriting the deleted topic's counts. Called by the
+  // broker's topic-deleted listener, after the topic's logs are gone.
+  void remove_topic(std::string_view name);
 
   // One request of `api_key` answered (or dropped) `started` ago.
   void record_request(int16_t api_key, Clock::time_point started);
@@ -98,7 +106,7 @@ class BrokerMetrics {
   std::array<RequestSeries, kMaxApiKey> request_series_{};
 
   std::shared_mutex topics_mu_;
-  std::map<std::string, std::unique_ptr<TopicMetrics>, std::less<>> topics_;
+  std::map<std::string, TopicMetrics, std::less<>> topics_;
 };
 
 }  // namespace holdfast::server

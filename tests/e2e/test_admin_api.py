@@ -6,6 +6,7 @@ over 100,000 messages in compressed batches.
 
 Every wait is bounded and polls a condition; every address is loopback."""
 import json
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -15,7 +16,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import free_loopback_port
+from conftest import REPO_ROOT, free_loopback_port
 
 WAIT_S = 30.0
 
@@ -226,6 +227,79 @@ def test_metrics_scrape_cleanly_and_messages_in_moves_by_exactly_the_count(broke
     assert metric(out, "kafka_network_requestmetrics_requests_total", request="Fetch") > 0
 
 
+def test_a_recreated_topic_does_not_inherit_the_deleted_topics_counts(broker_factory):
+    """Per-topic series go with their topic: deleted, they leave /metrics;
+    created again under the same name, they start from zero."""
+    broker, base = start_broker(broker_factory)
+    topic = "reborn"
+    in_name = "kafka_server_brokertopicmetrics_messagesin_total"
+    out_name = "kafka_server_brokertopicmetrics_bytesout_total"
+    assert http("POST", base + "/v1/topics", {"name": topic, "partitions": 1})[0] == 201
+    produce(broker.bootstrap, topic, 50)
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "reborn-reader",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    got = 0
+    deadline = time.monotonic() + WAIT_S
+    while got < 50 and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None and msg.error() is None:
+            got += 1
+    consumer.close()
+    assert got == 50
+    samples, _ = scrape(base)
+    assert metric(samples, in_name, topic=topic) == 50
+    assert metric(samples, out_name, topic=topic) > 0
+
+    assert http("DELETE", base + "/v1/topics/" + topic)[0] == 200
+
+    def series_gone():
+        samples, _ = scrape(base)
+        return not any(labels == frozenset({("topic", topic)}) for _, labels in samples)
+    wait_until(series_gone, "the deleted topic's series to leave /metrics")
+
+    assert http("POST", base + "/v1/topics", {"name": topic, "partitions": 1})[0] == 201
+    produce(broker.bootstrap, topic, 7)
+    samples, _ = scrape(base)
+    assert metric(samples, in_name, topic=topic) == 7
+    assert (in_name, frozenset({("topic", topic)})) in samples
+    assert metric(samples, out_name, topic=topic) == 0
+
+
+def documented_metrics():
+    """{name: type} from the tables of docs/metrics.md."""
+    docs = (REPO_ROOT / "docs" / "metrics.md").read_text()
+    return {m.group(1): m.group(2) for m in
+            re.finditer(r"^\| `([a-z_:][a-z0-9_:]*)` \| (counter|gauge|histogram) \|", docs, re.M)}
+
+
+def test_docs_list_exactly_the_exposed_metrics_and_the_dashboard_uses_only_them(broker_factory):
+    """docs/metrics.md lists every family /metrics exposes, with its type, and
+    nothing else; every metric the Grafana dashboard queries exists; the
+    start-up log prints the console's address."""
+    broker, base = start_broker(broker_factory)
+    status, text = get(base, "/metrics")
+    assert status == 200
+    exposed = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+    documented = documented_metrics()
+    assert documented, "no metric table found in docs/metrics.md"
+    assert set(exposed) - set(documented) == set(), "exposed but not in docs/metrics.md"
+    assert set(documented) - set(exposed) == set(), "in docs/metrics.md but not exposed"
+    assert {n: t for n, t in exposed.items()} == documented
+
+    dashboard = json.loads((REPO_ROOT / "docs" / "grafana" / "holdfast-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", []) if "expr" in t]
+    assert exprs
+    for expr in exprs:
+        for name in re.findall(r"\b((?:kafka|holdfast)_[a-z0-9_]+)", expr):
+            base_name = re.sub(r"_(bucket|sum|count)$", "", name)
+            assert name in documented or documented.get(base_name) == "histogram", (name, expr)
+
+    admin = base.removeprefix("http://")
+    assert f"web console, admin API and /metrics on http://{admin}/" in \
+        broker.log_path.read_text()
+
+
 def test_lag_is_log_end_minus_committed_and_offsets_reset_only_when_empty(broker_factory):
     broker, base = start_broker(broker_factory)
     status, _ = http("POST", base + "/v1/topics", {"name": "lagged", "partitions": 1})
@@ -257,10 +331,21 @@ def test_lag_is_log_end_minus_committed_and_offsets_reset_only_when_empty(broker
     status, e = http("POST", base + "/v1/groups/slow/offsets", {"topic": "lagged", "to": "latest"})
     assert status == 409 and e["error"] == "NON_EMPTY_GROUP"
 
+    # The broker's short lag history (the console's sparkline): sampled every 2 s.
+    def last_sampled_lag():
+        history = get(base, "/v1/groups/slow")[1]["lag_history"]
+        return history[-1]["total_lag"] if history else None
+    wait_until(lambda: last_sampled_lag() == 70, "a lag sample of 70")
+
     produce(broker.bootstrap, "lagged", 25)  # lag follows the log end
     samples, _ = scrape(base)
     assert metric(samples, "kafka_consumergroup_lag", group="slow", topic="lagged",
                   partition="0") == 95
+    wait_until(lambda: last_sampled_lag() == 95, "a lag sample of 95")
+    history = get(base, "/v1/groups/slow")[1]["lag_history"]
+    assert 2 <= len(history) <= 60
+    assert [p["timestamp"] for p in history] == sorted(p["timestamp"] for p in history)
+    assert {p["total_lag"] for p in history} <= {0, 70, 95}  # 0: before the commit
 
     consumer.close()
     wait_until(lambda: get(base, "/v1/groups/slow")[1]["members"] == [], "the group to empty")

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -256,6 +257,28 @@ TEST(MetricsTest, CountersAndGaugesWithLabelsExposeAndParseBack) {
   EXPECT_EQ(p.value("test_messages_total", {{"topic", "orders"}}), 6);
   EXPECT_EQ(p.value("test_messages_total", {{"topic", "weird \"topic\"\\with\nnewline"}}), 2);
   EXPECT_EQ(p.value("test_connections", {}), 2);
+}
+
+TEST(MetricsTest, RemovedSeriesLeavesTheExpositionAndComesBackFromZero) {
+  Registry registry;
+  auto& messages = registry.counter("test_messages_total", "Messages in.", {"topic"});
+  std::shared_ptr<Counter> gone = messages.shared({"gone"});
+  messages.shared({"kept"})->inc(3);
+  gone->inc(7);
+  EXPECT_EQ(messages.shared({"gone"}), gone);  // shared() finds the same series
+
+  EXPECT_TRUE(messages.remove({"gone"}));
+  EXPECT_FALSE(messages.remove({"gone"}));
+  gone->inc();  // a holder may still update it: it is alive, just not exposed
+  Parsed p = parse_exposition(registry.expose());
+  ASSERT_EQ(p.error, "") << registry.expose();
+  EXPECT_TRUE(std::isnan(p.value("test_messages_total", {{"topic", "gone"}})));
+  EXPECT_EQ(p.value("test_messages_total", {{"topic", "kept"}}), 3);
+
+  messages.shared({"gone"})->inc(2);  // the same labels again: a new series from zero
+  p = parse_exposition(registry.expose());
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.value("test_messages_total", {{"topic", "gone"}}), 2);
 }
 
 TEST(MetricsTest, HistogramBucketsAreCumulativeAndInfEqualsCount) {
