@@ -303,6 +303,9 @@ void Broker::shutdown() {
       HF_INFO("shutdown: logs flushed and closed");
     }
   }
+  // acks=all produces still waiting for followers are answered (failed) now,
+  // while the executors they resume on still exist.
+  if (replicas_) replicas_->close_all();
   // 6. Run the network threads again so those answers go out, then close the
   // connections, join the threads and destroy the executors.
   stage_ = Stage::closing_network;
