@@ -250,6 +250,7 @@ TEST_F(ReplicaLogTest, AFollowerThatBecomesLeaderRecognisesARetriedBatch) {
 // ---------------------------------------------------------------- truncate_to
 
 TEST_F(ReplicaLogTest, TruncateInsideTheActiveSegment) {
+  config_.segment_bytes = 1 << 20;  // one segment
   create_both();
   Batches batches = lead(2, 0);
   auto more = lead(2, 3, 2);
@@ -261,6 +262,7 @@ TEST_F(ReplicaLogTest, TruncateInsideTheActiveSegment) {
   Batches kept(batches.begin(), batches.end() - 1);
   expect_log_is(follower(), kept);
   EXPECT_EQ(follower()->segment_count(), segments);
+  EXPECT_EQ(segments, 1u);
   EXPECT_EQ(follower()->leader_epoch_entries(), (Entries{{0, 0}, {3, 6}}));
   EXPECT_LE(follower()->high_watermark(), 9);
   EXPECT_LE(follower()->durable_offset(), 9);
@@ -269,14 +271,25 @@ TEST_F(ReplicaLogTest, TruncateInsideTheActiveSegment) {
   expect_log_is(follower(), Batches(batches.begin(), batches.begin() + 2));
   EXPECT_EQ(follower()->leader_epoch_entries(), (Entries{{0, 0}}));
   EXPECT_EQ(checkpoint_text(), "0\n1\n0 0\n");
-  // Appends continue at the new end, in a new epoch.
-  Batches other = lead(1, 9, 50);
-  auto moved = other[0];
-  record::stamp_batch(moved.data(), 6, 9);
-  replicate({moved});
+  // Appends continue at the new end, in a new epoch, with batches of another
+  // size (index entries of the removed batches would now point into the
+  // middle of batches) and timestamps below the removed ones.
+  // No new index entries from here on: reads must not use the removed ones.
+  LogConfig sparse = config_;
+  sparse.index_interval_bytes = 1 << 20;
+  follower()->update_config(sparse);
+  Batches now(batches.begin(), batches.begin() + 2);
+  Batches fresh;
+  for (int i = 0; i < 6; ++i) {
+    fresh.push_back(stamped(make_batch("f" + std::to_string(i), 1, 1013 + i), 6 + i, 9));
+  }
+  replicate(fresh);
+  now.insert(now.end(), fresh.begin(), fresh.end());
   EXPECT_EQ(follower()->leader_epoch_entries(), (Entries{{0, 0}, {9, 6}}));
+  expect_log_is(follower(), now);
+  EXPECT_FALSE(follower()->offset_for_timestamp(1019).has_value());
   restart_cleanly();
-  expect_log_is(follower(), {batches[0], batches[1], moved});
+  expect_log_is(follower(), now);
 }
 
 TEST_F(ReplicaLogTest, TruncateAcrossSegmentBoundariesDeletesLaterSegments) {
@@ -297,11 +310,14 @@ TEST_F(ReplicaLogTest, TruncateAcrossSegmentBoundariesDeletesLaterSegments) {
   EXPECT_EQ(segment_files(), (std::vector<int64_t>{files[0], files[1]}));
   EXPECT_EQ(follower()->segment_count(), 2u);
   EXPECT_FALSE(std::filesystem::exists(path(format::segment_file_name(files[2], format::kIndexSuffix))));
-  // Appends continue at the new end (and roll as usual).
+  // Appends continue at the new end (and roll as usual), with timestamps
+  // above the kept batches' and below the removed ones' (a segment that
+  // still claimed a removed batch's timestamp would hide them).
   Batches fresh;
-  for (size_t i = 0; i < 6; ++i) {
-    auto b = stamped(make_batch("n" + std::to_string(i), 2, 9000 + 10 * int(i),
-                                record::Compression::none, 40),
+  const int64_t kept_ts = record::parse_batch_header(kept.back())->base_timestamp;
+  for (size_t i = 0; i < 3; ++i) {
+    auto b = stamped(make_batch("n" + std::to_string(i), 2, kept_ts + 3 + 2 * int64_t(i),
+                                record::Compression::none, 10),
                      batch_base(kept.back()) + 3 + 2 * int64_t(i), 1);
     fresh.push_back(b);
   }
