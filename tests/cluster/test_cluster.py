@@ -92,20 +92,20 @@ def test_replication_factor_above_live_brokers_is_refused(cluster):
         assert "INVALID_REPLICATION_FACTOR" in str(e) or "replication" in str(e).lower(), e
 
 
-def test_auto_created_topic_through_a_non_controller(cluster):
+def test_auto_created_topic_gets_the_cluster_replication_factor(cluster):
     controller = controller_id(cluster.nodes[0].bootstrap)
     other = next(n for n in cluster.nodes if n.node_id != controller)
-    from kafka import KafkaConsumer
-    consumer = KafkaConsumer(bootstrap_servers=other.bootstrap, api_version=(2, 5),
-                             request_timeout_ms=35000)
+    from kafka import KafkaProducer
+    producer = KafkaProducer(bootstrap_servers=other.bootstrap, max_block_ms=30000)
     try:
-        wait_until(lambda: consumer.partitions_for_topic("auto") , 30,
-                   message="auto-created topic 'auto'")
+        # Metadata for an unknown topic auto-creates it (through the controller).
+        assert producer.partitions_for("auto")
     finally:
-        consumer.close()
+        producer.close(5)
     md = metadata(other.bootstrap)
+    assert md.topics["auto"].partitions
     for p in md.topics["auto"].partitions.values():
-        assert len(p.replicas) == 3
+        assert len(p.replicas) == 3  # default.replication.factor 3 in a cluster
 
 
 def test_killing_the_controller_elects_another_that_creates_topics(cluster):
