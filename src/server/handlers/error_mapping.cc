@@ -46,6 +46,10 @@ KafkaError to_kafka_error(storage::Errc e) {
       return KafkaError::not_leader_or_follower;
     case storage::Errc::already_exists:
       return KafkaError::unknown_server_error;
+    case storage::Errc::truncated:
+      // A follower truncated the offsets this request waited for (it lost
+      // leadership): the client re-routes to the new leader and retries.
+      return KafkaError::not_leader_or_follower;
   }
   return KafkaError::unknown_server_error;
 }

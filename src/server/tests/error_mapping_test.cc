@@ -25,6 +25,7 @@ TEST(ErrorMapping, StorageErrors) {
   EXPECT_EQ(to_kafka_error(storage::Errc::io_error), KafkaError::kafka_storage_error);
   EXPECT_EQ(code(KafkaError::kafka_storage_error), 56);
   EXPECT_EQ(to_kafka_error(storage::Errc::closed), KafkaError::not_leader_or_follower);
+  EXPECT_EQ(to_kafka_error(storage::Errc::truncated), KafkaError::not_leader_or_follower);
   EXPECT_EQ(code(KafkaError::offset_out_of_range), 1);
 }
 
