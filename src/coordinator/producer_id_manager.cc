@@ -67,7 +67,10 @@ Result<int64_t, ProducerIdErrc> ProducerIdManager::next_producer_id() {
     HF_DEBUG("reserved producer ids [{}, {})", reserved_, new_reserved);
     reserved_ = new_reserved;
   }
-  return next_++;
+  if (per_node_ && next_ >= kNodeIdSpace) {
+    return make_error(ProducerIdErrc::exhausted, "producer ids of this node exhausted");
+  }
+  return id_base_ + next_++;
 }
 
 }  // namespace holdfast::coordinator

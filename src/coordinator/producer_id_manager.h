@@ -36,6 +36,18 @@ class ProducerIdManager {
   // with io_error if that write fails (nothing is handed out then).
   Result<int64_t, ProducerIdErrc> next_producer_id();
 
+  // Cluster mode: producer ids must be unique across brokers (a retried
+  // batch is recognised by producer id and sequence on whichever broker
+  // leads the partition). Each node hands out ids from its own range,
+  // node_id * 2^40 + the local counter, so no two nodes can hand out the
+  // same id without coordinating. A single node keeps base 0 (the ids it
+  // always handed out).
+  static constexpr int64_t kNodeIdSpace = int64_t{1} << 40;
+  void set_node_id_base(int32_t node_id) {
+    id_base_ = static_cast<int64_t>(node_id) * kNodeIdSpace;
+    per_node_ = true;
+  }
+
   ProducerIdManager(io::FileSystem& fs, std::string path, int64_t reserved, int64_t block_size);
 
  private:
@@ -45,6 +57,8 @@ class ProducerIdManager {
   std::mutex mu_;
   int64_t next_;      // the next id to hand out
   int64_t reserved_;  // first id not covered by the persisted block
+  int64_t id_base_ = 0;
+  bool per_node_ = false;
 };
 
 }  // namespace holdfast::coordinator

@@ -39,9 +39,9 @@ PartitionLifecycle::PartitionLifecycle(metadata::MetadataLog& metadata, ReplicaM
 
 PartitionLifecycle::~PartitionLifecycle() { stop(); }
 
-Result<void, Errc> PartitionLifecycle::start() {
+std::shared_ptr<const metadata::MetadataImage> PartitionLifecycle::subscribe() {
   std::weak_ptr<Queue> weak = queue_;
-  auto image = metadata_.subscribe([weak](const metadata::MetadataEvent& event) {
+  return metadata_.subscribe([weak](const metadata::MetadataEvent& event) {
     // With the store's lock held (or on hf-raft): queue only, never block.
     auto queue = weak.lock();
     if (!queue) return;
@@ -55,6 +55,40 @@ Result<void, Errc> PartitionLifecycle::start() {
     }
     queue->cv.notify_all();
   });
+}
+
+Result<void, Errc> PartitionLifecycle::start_held() {
+  {
+    std::lock_guard lock(queue_->mu);
+    queue_->held = true;
+  }
+  subscribe();
+  started_ = true;
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+void PartitionLifecycle::caught_up() {
+  // Taken before the queue's lock (listeners take the queue's lock under the
+  // metadata log's). Queued records up to this image are in it; newer ones
+  // stay queued behind it.
+  Event event;
+  event.image = metadata_.current();
+  {
+    std::lock_guard lock(queue_->mu);
+    if (!queue_->held || queue_->stopped) return;
+    queue_->held = false;
+    const int64_t index = event.image->last_record_index;
+    std::erase_if(queue_->events,
+                  [index](const Event& e) { return e.image->last_record_index <= index; });
+    queue_->events.push_front(std::move(event));
+  }
+  HF_INFO("partition lifecycle: metadata caught up; applying it to the local replicas");
+  queue_->cv.notify_all();
+}
+
+Result<void, Errc> PartitionLifecycle::start() {
+  auto image = subscribe();
   if (auto reconciled = reconcile_all(*image); !reconciled) {
     stop();
     return reconciled;
@@ -110,7 +144,9 @@ void PartitionLifecycle::run() {
     Event event;
     {
       std::unique_lock lock(queue_->mu);
-      queue_->cv.wait(lock, [&] { return queue_->stopped || !queue_->events.empty(); });
+      queue_->cv.wait(lock, [&] {
+        return queue_->stopped || (!queue_->held && !queue_->events.empty());
+      });
       if (queue_->stopped) return;
       event = std::move(queue_->events.front());
       queue_->events.pop_front();

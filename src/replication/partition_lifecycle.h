@@ -90,6 +90,18 @@ class PartitionLifecycle {
   // then starts hf-lifecycle for the records applied after it. A reconcile
   // failure is returned and nothing is started.
   Result<void, Errc> start();
+  // Cluster mode: subscribes but applies nothing, not even the start-up
+  // reconcile, until caught_up(). A restarted broker's Raft log replays old
+  // records first: acting on them would delete replicas of topics the
+  // partial image does not have yet and make this node lead partitions it
+  // led long ago (Kafka's brokers likewise publish metadata only once caught
+  // up). Records that arrive meanwhile wait in the queue.
+  Result<void, Errc> start_held();
+  // The metadata log has caught up (the controller unfenced this broker, so
+  // it applied its own registration and everything before it): reconciles
+  // against the current image, then handles the queued records newer than
+  // it. Idempotent; a no-op unless start_held() was used.
+  void caught_up();
 
   // Blocks until every record up to `record_index` (an image's
   // last_record_index) has been handled. The error is the one of that
@@ -120,12 +132,14 @@ class PartitionLifecycle {
     std::condition_variable cv;
     std::deque<Event> events;
     bool stopped = false;
+    bool held = false;  // start_held() until caught_up()
     int64_t applied_index = -1;
     std::map<int64_t, std::string> failures;  // record index -> why its file work failed
   };
 
   void run();
   Result<void, Errc> handle(const Event& event);
+  std::shared_ptr<const metadata::MetadataImage> subscribe();
   Result<void, Errc> reconcile_all(const metadata::MetadataImage& image);
   // Makes the local replicas of `name` match `info` (nullptr: the topic is
   // gone). `deleted` says a TopicDeleted record asked for it.

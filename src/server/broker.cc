@@ -165,7 +165,13 @@ Result<void, StartupErrc> Broker::start() {
   // removes what a crash left undeleted).
   lifecycle_ = std::make_unique<replication::PartitionLifecycle>(*metadata_log_, *replicas_,
                                                                  config_for_overrides);
-  if (auto reconciled = lifecycle_->start(); !reconciled) {
+  if (config_.cluster_mode()) {
+    // Until the metadata has caught up (see start_held), every replica on
+    // disk is a follower of no one: it neither answers produces nor fetches.
+    for (const auto& partition : replicas_->all()) partition->become_follower(-1, 0, -1, {}, {});
+  }
+  if (auto reconciled = config_.cluster_mode() ? lifecycle_->start_held() : lifecycle_->start();
+      !reconciled) {
     return make_error(StartupErrc::failed, "reconciling logs with metadata: " +
                                    reconciled.error().message);
   }
@@ -175,6 +181,7 @@ Result<void, StartupErrc> Broker::start() {
     return make_error(StartupErrc::failed, "producer ids: " + producer_ids.error().message);
   }
   producer_ids_ = std::move(*producer_ids);
+  if (config_.cluster_mode()) producer_ids_->set_node_id_base(config_.node_id);
   replicas_->set_high_watermark_listener(
       [this](replication::Partition* partition) { fetch_waiters_.notify(partition); });
   logs_->start();
@@ -240,6 +247,7 @@ void Broker::start_registration() {
   options.heartbeat_interval = std::chrono::milliseconds(config_.broker_heartbeat_interval_ms);
   auto controller = [this]() { return controller_endpoint(); };
   auto applied = [this] { return metadata_log_->current()->last_record_index; };
+  options.on_unfenced = [this] { lifecycle_->caught_up(); };
   registrar_ = std::make_unique<cluster::BrokerRegistrar>(*client_, std::move(options), controller,
                                                           applied);
   registrar_->start();

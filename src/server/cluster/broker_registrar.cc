@@ -107,7 +107,10 @@ std::optional<std::chrono::milliseconds> BrokerRegistrar::try_heartbeat(
   if (error != KafkaError::none) return std::nullopt;  // NOT_CONTROLLER, timeouts: look again
   last_problem_.clear();
   bool was_fenced = fenced_.exchange(answer->is_fenced);
-  if (was_fenced && !answer->is_fenced) HF_INFO("broker {} is unfenced", options_.node_id);
+  if (was_fenced && !answer->is_fenced) {
+    HF_INFO("broker {} is unfenced", options_.node_id);
+    if (options_.on_unfenced) options_.on_unfenced();
+  }
   if (!was_fenced && answer->is_fenced) HF_WARN("broker {} is fenced", options_.node_id);
   return answer->is_fenced ? std::min(options_.heartbeat_interval, kFencedHeartbeat)
                            : options_.heartbeat_interval;

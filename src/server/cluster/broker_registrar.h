@@ -43,6 +43,9 @@ struct RegistrarOptions {
   std::string rack;
   std::chrono::milliseconds heartbeat_interval{2000};
   std::chrono::milliseconds request_timeout{3000};
+  // Called (on hf-registrar) each time the controller unfences this broker:
+  // it has applied its own registration, so its metadata has caught up.
+  std::function<void()> on_unfenced;
 };
 
 class BrokerRegistrar {
