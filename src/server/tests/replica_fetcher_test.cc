@@ -244,6 +244,18 @@ class ReplicaFetcherTest : public testing::BrokerFixture {
   void create(const std::string& topic, int32_t partitions) {
     TestClient client(port());
     create_topic(client, topic, partitions);
+    admit_follower(topic, partitions);
+  }
+
+  // The leader serves follower fetches only to replicas of the partition:
+  // make the fetcher's node (1) a replica, outside the ISR so the leader's
+  // high watermark stays its own.
+  void admit_follower(const std::string& topic, int32_t partitions) {
+    for (int32_t p = 0; p < partitions; ++p) {
+      auto partition = broker_->replicas().get(topic, p);
+      ASSERT_TRUE(partition);
+      partition->become_leader(partition->leader_epoch(), 1, {0, 1}, {0});
+    }
   }
 
   void produce(const std::string& topic, int32_t partition,
@@ -462,6 +474,7 @@ TEST_F(ReplicaFetcherTest, ALeaderThatGoesAwayAndComesBackIsFollowedAgain) {
   broker_.reset();  // the leader goes away; the fetcher keeps retrying
   start();
   ASSERT_EQ(port(), fixed_port_);
+  admit_follower("t", 1);
   produce("t", 0, {"c"});
   produce("t", 0, {"d", "e"});
   ASSERT_TRUE(eventually([&] { return follower->log_end_offset() == 5; }));
