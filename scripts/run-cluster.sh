@@ -4,7 +4,8 @@
 # ./data/node-N and its log in ./data/node-N.log. Ctrl-C (or SIGTERM) stops
 # all three.
 # Cluster mode is experimental (holdfast.cluster.experimental=true): metadata,
-# the controller and placements are replicated, partition data not yet.
+# the controller, placements and partition data replicate (docs/cluster.md
+# lists what is not built yet: consumer groups do not work in a cluster).
 # Usage: scripts/run-cluster.sh [path/to/holdfast]
 set -euo pipefail
 cd "$(dirname "$0")/.."
