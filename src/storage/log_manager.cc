@@ -70,6 +70,15 @@ StorageResult<void> LogManager::open(
     std::string dir = io::join_path(data_dir_, name);
     auto tp = format::parse_partition_dir_name(name);
     if (!tp || !fs_.is_directory(dir)) continue;
+    if (fs_.exists(io::join_path(dir, "meta.properties"))) {
+      // Another broker's data directory inside this one (e.g. `node-1` of a
+      // local cluster): its name looks like a partition, but treating it as
+      // one would get it deleted as a partition of an unknown topic.
+      HF_WARN("ignoring {}: it is a broker's data directory (it has meta.properties), not a "
+              "partition",
+              dir);
+      continue;
+    }
     auto find = [&](const CheckpointEntries& entries) -> std::optional<int64_t> {
       auto it = entries.find(*tp);
       if (it == entries.end()) return std::nullopt;

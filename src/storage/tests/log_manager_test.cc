@@ -152,6 +152,22 @@ class BlockingSyncFileSystem final : public io::FileSystem {
   bool released_ = false;
 };
 
+// A broker's data directory nested in another's (`make cluster` once kept
+// node-1..3 under ./data, where `make run` keeps its own) has a partition-like
+// name; it must be left alone, not loaded and then deleted as a partition of
+// an unknown topic. Failed before: node-1 loaded as partition 1 of "node".
+TEST(LogManagerOpen, ANestedBrokerDataDirectoryIsNotTakenForAPartition) {
+  io::testing::TempDir dir;
+  io::PosixFileSystem fs;
+  std::filesystem::create_directories(dir / std::string("node-1/__metadata"));
+  std::ofstream(dir / std::string("node-1/meta.properties")) << "node.id=1\n";
+  LogManager manager(fs, dir.path());
+  ASSERT_TRUE(manager.open([](const std::string&) { return LogConfig{}; }).ok());
+  EXPECT_EQ(manager.get("node", 1), nullptr);
+  EXPECT_TRUE(std::filesystem::exists(dir / std::string("node-1/meta.properties")));
+  ASSERT_TRUE(manager.shutdown().ok());
+}
+
 TEST(LogManagerLocking, GetIsNotBlockedWhileACreateIsStuckInItsDirectorySync) {
   io::testing::TempDir dir;
   io::PosixFileSystem posix;
