@@ -52,32 +52,71 @@ def crash_all(cluster, how):
     assert codes == [expected] * 3, f"exit codes {codes}\n{cluster.logs()}"
 
 
-def finish_and_check(cluster, producer, topic, min_after=300):
+def finish_and_check(cluster, producer, topic, min_after=300, acked_before=None):
+    """Lets `producer` get `min_after` more acknowledgements, stops it and
+    checks everything it (and `acked_before`) had acknowledged."""
     wait_full_isr(cluster, topic, timeout=90)
     producer.wait_acked(min_after, 90, cluster)
     acked, errors = producer.stop()
+    acked.update(acked_before or {})
     consumed = rep.consume_all(cluster.bootstrap(), topic, 1)
     counts = assert_history(acked, consumed)
     stop_all(cluster)
     stored = replica_bytes(cluster, topic)
     assert_replicas_identical(stored)
     assert_checker_catches_doctoring(acked, consumed, stored)
-    return acked, errors, counts
+    return acked, counts
 
 
 @pytest.mark.parametrize("how", ["power-loss", "sigkill"])
 def test_all_three_nodes_crash_at_once_and_keep_everything_acknowledged(cluster_factory, how):
     topic = f"all-{how}"
     node_class = FaultInjectedNode if how == "power-loss" else FaultNode
-    cluster, producer = start_loaded_cluster(cluster_factory, node_class, SETTINGS, topic)
-    before = producer.acked_count()
+    # The producer that saw the crash gives up on what is unacknowledged
+    # (see the xfail test below for why it does not carry on); a second
+    # producer writes after the restart.
+    cluster, producer = start_loaded_cluster(cluster_factory, node_class, SETTINGS, topic,
+                                             {"message.timeout.ms": 10000})
     crash_all(cluster, how)
+    acked, errors = producer.stop()
+    assert len(acked) >= 1000
     for n in cluster.nodes:
         n.start()
     wait_registered(cluster)
-    acked, errors, counts = finish_and_check(cluster, producer, topic)
-    print(f"[power] {how} of all three: acked {before} before the crash, {len(acked)} in all,"
-          f" delivery errors {len(errors)}, {counts}")
+    wait_full_isr(cluster, topic, timeout=90)
+    after = BackgroundProducer(cluster.bootstrap(), topic, f"{topic}-after",
+                               extra=PRODUCER).start()
+    more, counts = finish_and_check(cluster, after, topic, acked_before=acked)
+    print(f"[power] {how} of all three: acked {len(acked)} before the crash"
+          f" ({len(errors)} unacknowledged), {len(more) - len(acked)} after, {counts}")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a restarted broker answers Metadata before its metadata has caught up: the topic is "
+    "absent from its (held) image, so the handler tries to auto-create it through the "
+    "controller and, with no controller elected yet, returns the topic with error "
+    "NOT_CONTROLLER (41) — not a Metadata error a client retries (Kafka answers "
+    "LEADER_NOT_AVAILABLE / UNKNOWN_TOPIC_OR_PARTITION). librdkafka then drops the "
+    "partition ('partition count changed from 1 to 0'), fails the queued messages with "
+    "NOT_CONTROLLER and the idempotent producer never acknowledges again. "
+    "src/server/handlers/metadata.cc (auto-create branch in cluster mode)"))
+def test_a_producer_carries_on_after_all_three_nodes_restart(cluster_factory):
+    topic = "all-restart-same-producer"
+    cluster, producer = start_loaded_cluster(cluster_factory, FaultNode, SETTINGS, topic,
+                                             {"message.timeout.ms": 30000})
+    crash_all(cluster, "sigkill")
+    for n in cluster.nodes:
+        n.start()
+    target = producer.acked_count() + 300
+    try:
+        wait_until(lambda: producer.acked_count() >= target or producer.errors, 90,
+                   message=lambda: f"acknowledgements or errors\n{cluster.logs()}")
+    finally:
+        acked, errors = producer.stop()
+    assert not errors, f"delivery errors after the restart: {errors[:3]}"
+    wait_full_isr(cluster, topic)
+    consumed = rep.consume_all(cluster.bootstrap(), topic, 1)
+    assert_history(acked, consumed)
 
 
 def test_power_loss_of_a_follower_rejoins_the_isr_and_loses_nothing(cluster_factory):
@@ -93,9 +132,8 @@ def test_power_loss_of_a_follower_rejoins_the_isr_and_loses_nothing(cluster_fact
     wait_until(lambda: "truncat" in follower.log_path.read_text(errors="replace")
                or rep.partition_state(cluster, topic, 0)["isr"] == [1, 2, 3], 60,
                message=lambda: f"node {follower.node_id} catching up\n{cluster.logs()}")
-    acked, errors, counts = finish_and_check(cluster, producer, topic)
-    print(f"[power] follower {follower.node_id} power loss: acked {len(acked)},"
-          f" delivery errors {len(errors)}, {counts}")
+    acked, counts = finish_and_check(cluster, producer, topic)
+    print(f"[power] follower {follower.node_id} power loss: acked {len(acked)}, {counts}")
 
 
 def test_negative_control_power_loss_of_all_without_fsync_loses_acknowledged(cluster_factory):
