@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 
 from conftest import Node, wait_until
 import test_replication as rep
@@ -62,6 +62,10 @@ class BackgroundProducer:
             except BufferError:
                 producer.poll(0.1)
                 continue
+            except KafkaException as e:  # e.g. the idempotent producer's fatal error
+                with self._lock:
+                    self.errors.append(e.args[0])
+                break
             producer.poll(0)
             # Pace to `rate`: sleep off any lead over the schedule.
             ahead = self.sent / self.rate - (time.monotonic() - start)
