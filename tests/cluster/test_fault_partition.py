@@ -12,6 +12,8 @@ Negative control: an acks=1 write to the cut-off leader is acknowledged (it
 is the leader's own durable append) and then truncated away when it rejoins:
 the checker must count it lost.
 """
+import os
+
 import pytest
 
 from faultkit import (BackgroundProducer, assert_checker_catches_doctoring, assert_history,
@@ -22,6 +24,8 @@ from netsplit import proxied_cluster
 import test_replication as rep
 
 SETTINGS = {"replica.lag.time.max.ms": 3000}
+# `make soak-cluster` repeats the scenario.
+REPEAT = int(os.environ.get("HOLDFAST_CLUSTER_FAULT_REPEAT", "1"))
 
 
 @pytest.fixture
@@ -54,7 +58,8 @@ def send_once(node, topic, value, acks):
         producer.close(5)
 
 
-def test_a_cut_off_leader_acknowledges_nothing_and_the_majority_serves(netsplit_cluster):
+@pytest.mark.parametrize("attempt", range(REPEAT))
+def test_a_cut_off_leader_acknowledges_nothing_and_the_majority_serves(netsplit_cluster, attempt):
     cluster, net = netsplit_cluster(SETTINGS)
     wait_registered(cluster)
     topic = "netsplit"

@@ -8,6 +8,10 @@ partition epoch); it learns the new leader, truncates by epoch, catches up and
 rejoins the ISR. Checked: lost 0, duplicates 0, each acknowledged value at
 its acknowledged offset, no offset with two values, replicas byte-identical.
 """
+import os
+
+import pytest
+
 from faultkit import (BackgroundProducer, FaultNode, assert_checker_catches_doctoring,
                       assert_history, assert_replicas_identical, leader_of, replica_bytes,
                       stop_all, wait_full_isr, wait_new_leader, wait_registered)
@@ -15,6 +19,8 @@ from conftest import wait_until
 import test_replication as rep
 
 SETTINGS = {"replica.lag.time.max.ms": 3000}
+# `make soak-cluster` repeats the scenario.
+REPEAT = int(os.environ.get("HOLDFAST_CLUSTER_FAULT_REPEAT", "1"))
 
 
 class ZombieProbe:
@@ -45,7 +51,8 @@ class ZombieProbe:
             self.producer.close(5)
 
 
-def test_a_paused_leader_acknowledges_nothing_after_losing_leadership(cluster_factory):
+@pytest.mark.parametrize("attempt", range(REPEAT))
+def test_a_paused_leader_acknowledges_nothing_after_losing_leadership(cluster_factory, attempt):
     cluster = cluster_factory(settings=SETTINGS, node_class=FaultNode)
     wait_registered(cluster)
     topic = "zombie"
