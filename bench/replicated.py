@@ -194,13 +194,13 @@ def main():
         for key in keys:
             results.append(one_run(key, run))
     rows = [("configuration (1 KiB, linger 5 ms, flush.policy=always)", "msg/s", "MB/s",
-             f"p50 ms @{RATE}/s", "p99 ms", "p99.9 ms", "CPU s/MB", "failed")]
+             f"p50 ms @{RATE}/s", "p99 ms", "p99.9 ms", "sent/s", "CPU s/MB", "failed")]
     for key in keys:
         mine = [r for r in results if r["config"] == key]
         med = lambda field: statistics.median(r[field] for r in mine)
         rows.append((CONFIGS[key][0], f"{med('msg_per_s'):,.0f}", f"{med('mb_per_s'):.1f}",
                      f"{med('p50_ms'):.2f}", f"{med('p99_ms'):.2f}", f"{med('p999_ms'):.2f}",
-                     f"{med('cpu_s_per_mb'):.3f}", str(sum(r["failed"] for r in mine))))
+                     f"{med('achieved_rate'):,.0f}", f"{med('cpu_s_per_mb'):.3f}", str(sum(r["failed"] for r in mine))))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print(f"\nmedians of {RUNS} runs; {os.cpu_count()} cores, load average"
           f" {load[0]:.2f} -> {os.getloadavg()[0]:.2f}")
