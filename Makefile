@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 PYTHON ?= /usr/bin/python3
 HOLDFAST_RELEASE := build/release/src/cli/holdfast
 
-.PHONY: all deps build build-debug run cluster test unit-test e2e-test sanitize fuzz bench soak format clean
+.PHONY: all deps build build-debug run cluster test unit-test e2e-test sanitize fuzz bench bench-cluster soak soak-cluster format clean
 
 all: build
 
@@ -59,10 +59,24 @@ fuzz: deps
 bench: build
 	@bash bench/run.sh
 
+# Replicated beside single-node figures: 1 node acks=1, 3 nodes RF3 acks=1,
+# 3 nodes RF3 acks=all min.insync=2 (throughput and ack latency, medians).
+bench-cluster: build
+	@$(PYTHON) bench/replicated.py
+
 # The fault-injection scenarios for longer (HOLDFAST_SOAK_MINUTES per scenario).
 soak: build
 	@HOLDFAST_BIN=$(CURDIR)/$(HOLDFAST_RELEASE) HOLDFAST_SOAK_MINUTES=$${HOLDFAST_SOAK_MINUTES:-10} \
 		HOLDFAST_FAULTS_RESULTS=$(CURDIR)/build/soak-results.txt $(PYTHON) -m pytest -s tests/faults
+
+# The cluster fault scenarios (tests/cluster/test_fault_*.py) for longer: the
+# leader kill loop for HOLDFAST_CLUSTER_KILL_ROUNDS rounds, the zombie leader and
+# the network partition HOLDFAST_CLUSTER_FAULT_REPEAT times each.
+soak-cluster: build
+	@HOLDFAST_BIN=$(CURDIR)/$(HOLDFAST_RELEASE) \
+		HOLDFAST_CLUSTER_KILL_ROUNDS=$${HOLDFAST_CLUSTER_KILL_ROUNDS:-30} \
+		HOLDFAST_CLUSTER_FAULT_REPEAT=$${HOLDFAST_CLUSTER_FAULT_REPEAT:-5} \
+		$(PYTHON) -m pytest -s -rxX tests/cluster/test_fault_*.py
 
 format:
 	@find src bench -name '*.h' -o -name '*.cc' | xargs clang-format -i

@@ -184,13 +184,13 @@ def metadata(bootstrap, timeout=5.0):
 def cluster_factory(tmp_path):
     made = []
 
-    def make(size=3, settings=None):
+    def make(size=3, settings=None, node_class=Node):
         ports = free_ports(2 * size)
         voters = ",".join(f"{i + 1}@127.0.0.1:{ports[2 * i + 1]}" for i in range(size))
         base = {"broker.session.timeout.ms": SESSION_TIMEOUT_MS,
                 "broker.heartbeat.interval.ms": HEARTBEAT_INTERVAL_MS}
         base.update(settings or {})
-        nodes = [Node(holdfast_binary(), i + 1, tmp_path / f"node-{i + 1}", ports[2 * i],
+        nodes = [node_class(holdfast_binary(), i + 1, tmp_path / f"node-{i + 1}", ports[2 * i],
                       ports[2 * i + 1], voters, base) for i in range(size)]
         cluster = Cluster(nodes)
         made.append(cluster)

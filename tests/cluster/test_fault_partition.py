@@ -1,0 +1,123 @@
+"""Network partition (reliability.md scenario 3, issue 9 test 3): the leader
+of a partition is cut off from the other two nodes (Raft and inter-broker
+Kafka traffic black-holed by the proxies of netsplit.py) while its process
+lives and clients still reach it. With min.insync.replicas=2 it cannot
+acknowledge acks=all (no follower fetches from it, and it cannot reach the
+controller to shrink the ISR); the majority fences it, elects a new leader
+and keeps serving an idempotent acks=all producer. After healing: lost 0,
+duplicates 0, each acknowledged value at its acknowledged offset, one history
+(replicas byte-identical).
+
+Negative control: an acks=1 write to the cut-off leader is acknowledged (it
+is the leader's own durable append) and then truncated away when it rejoins:
+the checker must count it lost.
+"""
+import os
+
+import pytest
+
+from faultkit import (BackgroundProducer, assert_checker_catches_doctoring, assert_history,
+                      assert_replicas_identical, history_counts, leader_of, replica_bytes,
+                      stop_all, wait_full_isr, wait_new_leader, wait_registered)
+from conftest import wait_until
+from netsplit import proxied_cluster
+import test_replication as rep
+
+SETTINGS = {"replica.lag.time.max.ms": 3000}
+# `make soak-cluster` repeats the scenario.
+REPEAT = int(os.environ.get("HOLDFAST_CLUSTER_FAULT_REPEAT", "1"))
+
+
+@pytest.fixture
+def netsplit_cluster(tmp_path):
+    made = []
+
+    def make(settings):
+        cluster, net = proxied_cluster(tmp_path, settings)
+        made.append((cluster, net))
+        return cluster, net
+
+    yield make
+    for cluster, net in made:
+        for n in cluster.nodes:
+            n.stop()
+        net.close()
+
+
+def send_once(node, topic, partition, value, acks):
+    """One send with no retries from a kafka-python client that bootstraps
+    from `node` alone (so it sees that node's view of who leads)."""
+    from kafka import KafkaProducer
+    producer = KafkaProducer(bootstrap_servers=node.bootstrap, acks=acks, retries=0,
+                             request_timeout_ms=10000, api_version=(2, 5), max_block_ms=10000)
+    try:
+        return producer.send(topic, value.encode(), partition=partition).get(timeout=30).offset, None
+    except Exception as e:  # the broker's answer or the request timeout
+        return None, e
+    finally:
+        producer.close(5)
+
+
+PARTITIONS = 3  # leaders round-robin: one partition is led by the controller
+
+
+@pytest.mark.parametrize("attempt", range(REPEAT))
+@pytest.mark.parametrize("whom", ["leader-only", "leader-and-controller"])
+def test_a_cut_off_leader_acknowledges_nothing_and_the_majority_serves(netsplit_cluster, whom,
+                                                                        attempt):
+    cluster, net = netsplit_cluster(SETTINGS)
+    wait_registered(cluster)
+    topic = "netsplit"
+    rep.create_topic(cluster, topic, partitions=PARTITIONS)
+    wait_full_isr(cluster, topic, partitions=PARTITIONS)
+    controller = rep.metadata(cluster.bootstrap()).controller_id
+    leaders = {p: leader_of(cluster, topic, p) for p in range(PARTITIONS)}
+    # The partition whose leader is cut off: one led by the controller, or not.
+    part = next(p for p, l in leaders.items() if (l == controller) == (whom != "leader-only"))
+
+    producer = BackgroundProducer(cluster.bootstrap(), topic, "n",
+                                  extra={"socket.timeout.ms": 5000}).start()
+    producer.wait_acked(500, 60, cluster)
+
+    old = leaders[part]
+    cut = cluster.node(old)
+    majority = [n for n in cluster.nodes if n.node_id != old]
+    net.isolate(old)
+    try:
+        # Clients still reach the cut-off leader, which still believes it leads.
+        all_offset, all_error = send_once(cut, topic, part, "acks-all-to-the-cut-off-leader", "all")
+        one_offset, one_error = send_once(cut, topic, part, "acks-1-to-the-cut-off-leader", 1)
+        new = wait_new_leader(cluster, topic, old, via=majority[0], partition=part)
+        producer.wait_acked(500, 60, cluster)
+        assert leader_of(cluster, topic, part, via=cut) == old, \
+            "the cut-off node learnt of the election"
+    finally:
+        net.heal()
+    assert all_error is not None, (
+        f"the cut-off leader {old} acknowledged acks=all at offset {all_offset}\n{cluster.logs()}")
+    assert one_error is None, f"acks=1 to the cut-off leader failed: {one_error!r}"
+
+    wait_until(lambda: leader_of(cluster, topic, part, via=cut) == new, 60,
+               message=lambda: f"node {old} learning that {new} leads\n{cluster.logs()}")
+    wait_full_isr(cluster, topic, partitions=PARTITIONS)
+    producer.wait_acked(200, 60, cluster)
+    acked, errors = producer.stop()
+
+    consumed = rep.consume_all(cluster.bootstrap(), topic, PARTITIONS)
+    counts = assert_history(acked, consumed)
+    values = {v for _, _, v in consumed}
+    assert "acks-all-to-the-cut-off-leader" not in values or all_offset is None
+    # Negative control: the acks=1 write was acknowledged and is gone.
+    control = history_counts(dict(acked, **{"acks-1-to-the-cut-off-leader": (part, one_offset)}),
+                             consumed)
+    assert control["lost"] == 1, f"acks=1 to the cut-off leader not lost: {control}"
+
+    stop_all(cluster)
+    for p in range(PARTITIONS):
+        stored = replica_bytes(cluster, topic, p)
+        assert_replicas_identical(stored)
+    assert_checker_catches_doctoring(acked, consumed, stored)
+    print(f"[netsplit] {whom}: acked {len(acked)}, delivery errors {len(errors)}, {topic}-{part}"
+          f" leader {old} -> {new} (controller was {controller}), acks=all to the cut-off leader:"
+          f" {all_error!r}; acks=1: acked at {one_offset}, then lost;"
+          f" {net.dropped_bytes} bytes black-holed; {counts}")
