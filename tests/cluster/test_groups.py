@@ -8,6 +8,7 @@ acknowledged commit.
 """
 import time
 
+import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from conftest import metadata, wait_until
@@ -83,7 +84,19 @@ class Tracker:
         return got
 
 
-def test_group_resumes_from_acknowledged_commits_after_killing_its_coordinator(cluster):
+def restart_all(cluster):
+    """Stops every node (SIGTERM) and starts them again on their data."""
+    for n in cluster.nodes:
+        n.stop()
+    for n in cluster.nodes:
+        n.start()
+    for n in cluster.nodes:
+        wait_until(lambda: set(metadata(n.bootstrap).brokers) == {1, 2, 3}, 60,
+                   message=lambda: f"all 3 brokers back in node {n.node_id}'s Metadata\n{cluster.logs()}")
+
+
+@pytest.mark.parametrize("restarted", [False, True], ids=["fresh", "restarted"])
+def test_group_resumes_from_acknowledged_commits_after_killing_its_coordinator(cluster, restarted):
     topic = "work"
     group = "billing"
     create_topic(cluster, topic, partitions=PARTITIONS)
@@ -92,6 +105,18 @@ def test_group_resumes_from_acknowledged_commits_after_killing_its_coordinator(c
                    message=lambda: f"full ISR of {topic}-{p}\n{cluster.logs()}")
     acked, errors = produce(cluster.bootstrap(), topic, [f"m-{i}" for i in range(MESSAGES)])
     assert not errors and len(acked) == MESSAGES
+    if restarted:
+        # __consumer_offsets exists (FindCoordinator creates it on first use)
+        # and every node opens its replicas of it at start-up.
+        probe = group_consumer(cluster.bootstrap(), "probe")
+        probe.subscribe([topic])
+        wait_until(lambda: probe.consume(1, 0.5) is not None and coordinator_of(cluster, group) > 0,
+                   60, message=lambda: f"{OFFSETS_TOPIC} created\n{cluster.logs()}")
+        probe.close()
+        restart_all(cluster)
+        for p in range(PARTITIONS):
+            wait_until(lambda: partition_state(cluster, topic, p)["isr"] == [1, 2, 3], 60,
+                       message=lambda: f"full ISR of {topic}-{p} after the restart\n{cluster.logs()}")
     ends = {p: 0 for p in range(PARTITIONS)}
     for p, o in acked.values():
         ends[p] = max(ends[p], o + 1)
