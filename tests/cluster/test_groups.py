@@ -188,3 +188,88 @@ def test_group_resumes_from_acknowledged_commits_after_killing_its_coordinator(c
     window = sum(1 for p, o in consumed_by_a if committed[p] >= 0 and o >= committed[p])
     duplicates = len(consumed_by_a) + len(consumed_by_b) - len(seen)
     assert duplicates <= window, f"{duplicates} duplicates, uncommitted window {window}"
+
+
+def test_kafka_python_group_keeps_its_acknowledged_commits_across_a_coordinator_kill(cluster):
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KTopicPartition
+    from kafka.errors import KafkaError
+
+    topic = "work-kp"
+    group = "kp-group"
+    create_topic(cluster, topic, partitions=PARTITIONS)
+    acked, errors = produce(cluster.bootstrap(), topic, [f"k-{i}" for i in range(MESSAGES)])
+    assert not errors and len(acked) == MESSAGES
+
+    def consumer(bootstrap):
+        return KafkaConsumer(topic, bootstrap_servers=bootstrap.split(","), group_id=group,
+                             enable_auto_commit=False, auto_offset_reset="earliest",
+                             session_timeout_ms=6000, heartbeat_interval_ms=1000,
+                             request_timeout_ms=15000, api_version=(2, 5))
+
+    consumed = []
+    acked_commit = {}
+
+    def poll_and_commit(c, wanted, timeout_s):
+        got = 0
+        pending = {}
+        deadline = time.monotonic() + timeout_s
+        while got < wanted and time.monotonic() < deadline:
+            for tp, records in c.poll(timeout_ms=1000, max_records=50).items():
+                for r in records:
+                    consumed.append((tp.partition, r.offset))
+                    pending[tp.partition] = r.offset + 1
+                    got += 1
+            if not pending:
+                continue
+            try:
+                c.commit()  # synchronous: the positions of every assigned partition
+            except KafkaError:
+                continue
+            for p, o in pending.items():
+                acked_commit[p] = max(acked_commit.get(p, 0), o)
+            pending = {}
+        return got
+
+    a = consumer(cluster.bootstrap())
+    try:
+        poll_and_commit(a, MESSAGES // 3, 90)
+        assert acked_commit, f"no commit acknowledged before the kill\n{cluster.logs()}"
+        before_kill = dict(acked_commit)
+        coordinator = coordinator_of(cluster, group)
+        cluster.node(coordinator).kill()
+        survivors = [n for n in cluster.nodes if n.node_id != coordinator]
+        wait_until(lambda: poll_and_commit(a, 100, 5) >= 0 and
+                   any(acked_commit.get(p, 0) > before_kill.get(p, 0) for p in range(PARTITIONS)),
+                   90, message=lambda: f"a commit acknowledged by the new coordinator\n{cluster.logs()}")
+    finally:
+        a.close(autocommit=False)
+
+    b = consumer(cluster.bootstrap(survivors))
+    try:
+        committed = {}
+        for p in range(PARTITIONS):
+            committed[p] = wait_until(lambda: b.committed(KTopicPartition(topic, p)) is not None
+                                      or p not in acked_commit, 60,
+                                      message=f"committed offset of {topic}-{p}") and \
+                b.committed(KTopicPartition(topic, p))
+        for p, offset in acked_commit.items():
+            assert committed[p] is not None and committed[p] >= offset, \
+                f"{topic}-{p}: commit of {offset} was acknowledged, the group has {committed[p]}"
+        ends = {p: 0 for p in range(PARTITIONS)}
+        for p, o in acked.values():
+            ends[p] = max(ends[p], o + 1)
+        seen_b = set()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            for tp, records in b.poll(timeout_ms=1000, max_records=500).items():
+                for r in records:
+                    seen_b.add((tp.partition, r.offset))
+            if all(any(q == p and o == ends[p] - 1 for q, o in seen_b) or
+                   (committed.get(p) or 0) >= ends[p] for p in range(PARTITIONS)):
+                break
+    finally:
+        b.close(autocommit=False)
+    seen = set(consumed) | seen_b
+    lost = [(p, o) for p, o in acked.values() if (p, o) not in seen]
+    assert not lost, f"lost {len(lost)} acknowledged messages, e.g. {lost[:5]}"
