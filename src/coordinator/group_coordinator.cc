@@ -115,6 +115,11 @@ GroupCoordinator::GroupCoordinator(storage::LogManager& logs, GroupCoordinatorOp
   for (int32_t p = 0; p < options_.num_partitions; ++p) {
     auto part = std::make_unique<CoordinatorPartition>();
     part->index = p;
+    if (options_.follow_leadership) {
+      part->status = CoordinatorPartition::Status::unloaded;
+      partitions_.push_back(std::move(part));
+      continue;
+    }
     part->log = logs_.get(kOffsetsTopic, p);
     if (!part->log) {
       HF_ERROR("group coordinator: {}-{} does not exist; its groups are unavailable",
@@ -131,7 +136,11 @@ GroupCoordinator::~GroupCoordinator() { shutdown(); }
 void GroupCoordinator::start() {
   loader_ = std::thread([this] {
     set_thread_name("hf-group-load");
-    loader_loop();
+    if (options_.follow_leadership) {
+      load_queue_loop();
+    } else {
+      loader_loop();
+    }
   });
   if (options_.start_timer_thread) timer_ = std::thread([this] {
     set_thread_name("hf-group-timer");
@@ -146,11 +155,146 @@ void GroupCoordinator::loader_loop() {
       std::lock_guard lock(threads_mu_);
       if (stop_threads_) return;
     }
-    if (part->log) load_partition(*part);
+    if (part->log) load_partition(*part, part->log, 0);
     threads_cv_.notify_all();
   }
   HF_INFO("group coordinator: loaded {} partitions of {} in {} ms", partitions_.size(),
           kOffsetsTopic, steady_clock_ms() - started);
+}
+
+void GroupCoordinator::load_queue_loop() {
+  for (;;) {
+    std::pair<int32_t, uint64_t> next;
+    {
+      std::unique_lock lock(threads_mu_);
+      threads_cv_.wait(lock, [this] { return stop_threads_ || !load_queue_.empty(); });
+      if (stop_threads_) return;
+      next = load_queue_.front();
+      load_queue_.pop_front();
+    }
+    CoordinatorPartition& part = *partitions_[next.first];
+    storage::PartitionLog* log = nullptr;
+    {
+      std::lock_guard lock(part.mu);
+      // Moved on before its turn: a later load (or nothing) is due instead.
+      if (part.generation != next.second ||
+          part.status != CoordinatorPartition::Status::loading || !part.replica) {
+        continue;
+      }
+      log = &part.replica->log();
+    }
+    int64_t started = steady_clock_ms();
+    load_partition(part, log, next.second);
+    HF_INFO("group coordinator: {}-{} replayed in {} ms", kOffsetsTopic, part.index,
+            steady_clock_ms() - started);
+    threads_cv_.notify_all();
+  }
+}
+
+void GroupCoordinator::became_leader(std::shared_ptr<replication::Partition> partition) {
+  const int32_t index = partition->index();
+  if (!options_.follow_leadership || index < 0 || index >= options_.num_partitions) {
+    HF_WARN("group coordinator: ignoring leadership of {}-{} ({} partitions configured)",
+            kOffsetsTopic, index, options_.num_partitions);
+    return;
+  }
+  CoordinatorPartition& part = *partitions_[index];
+  Deferred deferred;
+  uint64_t generation;
+  {
+    std::lock_guard lock(part.mu);
+    // Read under part.mu: a became_follower for this replica is ordered
+    // after us if the replica still leads here.
+    if (partition->role() != replication::Role::leader) return;
+    const int32_t epoch = partition->leader_epoch();
+    const bool same = part.replica == partition && part.leader_epoch == epoch &&
+                      (part.status == CoordinatorPartition::Status::loading ||
+                       part.status == CoordinatorPartition::Status::active);
+    if (same) return;
+    unload_locked(part, deferred);
+    part.replica = std::move(partition);
+    part.leader_epoch = epoch;
+    part.log = &part.replica->log();
+    part.status = CoordinatorPartition::Status::loading;
+    generation = part.generation;
+    HF_INFO("group coordinator: leading {}-{} in epoch {}: loading its groups", kOffsetsTopic,
+            index, epoch);
+  }
+  for (auto& d : deferred) d();
+  {
+    std::lock_guard lock(threads_mu_);
+    load_queue_.emplace_back(index, generation);
+  }
+  threads_cv_.notify_all();
+}
+
+void GroupCoordinator::became_follower(const std::shared_ptr<replication::Partition>& partition) {
+  const int32_t index = partition->index();
+  if (!options_.follow_leadership || index < 0 || index >= options_.num_partitions) return;
+  CoordinatorPartition& part = *partitions_[index];
+  Deferred deferred;
+  {
+    std::lock_guard lock(part.mu);
+    if (part.status == CoordinatorPartition::Status::unloaded) return;
+    HF_INFO("group coordinator: no longer leading {}-{}: unloading {} groups", kOffsetsTopic,
+            index, part.groups.size());
+    unload_locked(part, deferred);
+  }
+  for (auto& d : deferred) d();
+}
+
+void GroupCoordinator::unload_locked(CoordinatorPartition& part, Deferred& deferred) {
+  ++part.generation;
+  for (auto& [id, group] : part.groups) {
+    for (auto& [mid, m] : group->members) {
+      if (m.awaiting_join) {
+        JoinResult r;
+        r.error = GroupErrc::not_coordinator;
+        r.member_id = mid;
+        deferred.push_back([cb = std::move(m.awaiting_join), r] { cb(r); });
+        m.awaiting_join = nullptr;
+      }
+      if (m.awaiting_sync) {
+        deferred.push_back([cb = std::move(m.awaiting_sync)] {
+          cb(SyncResult{GroupErrc::not_coordinator, {}});
+        });
+        m.awaiting_sync = nullptr;
+      }
+    }
+    group->transition(GroupState::dead, wall_now());
+  }
+  part.groups.clear();
+  part.replica.reset();
+  part.leader_epoch = -1;
+  part.log = nullptr;
+  part.status = CoordinatorPartition::Status::unloaded;
+}
+
+bool GroupCoordinator::serving(int32_t partition) {
+  if (partition < 0 || partition >= options_.num_partitions) return false;
+  std::lock_guard lock(partitions_[partition]->mu);
+  return partitions_[partition]->status == CoordinatorPartition::Status::active;
+}
+
+GroupErrc GroupCoordinator::from_replication(replication::Errc e) {
+  using replication::Errc;
+  switch (e) {
+    // Kafka's GroupMetadataManager: NOT_LEADER_OR_FOLLOWER and
+    // KAFKA_STORAGE_ERROR become NOT_COORDINATOR (the client looks the
+    // coordinator up again), NOT_ENOUGH_REPLICAS(_AFTER_APPEND) become
+    // COORDINATOR_NOT_AVAILABLE (it retries).
+    case Errc::not_leader:
+    case Errc::log_failed:
+      return GroupErrc::not_coordinator;
+    case Errc::not_enough_replicas:
+    case Errc::not_enough_replicas_after_append:
+    case Errc::log_closed:
+    case Errc::shut_down:
+    case Errc::storage_error:
+    case Errc::not_replica:
+      return GroupErrc::coordinator_not_available;
+  }
+  return GroupErrc::coordinator_not_available;
 }
 
 bool GroupCoordinator::wait_until_loaded(int64_t timeout_ms) {
@@ -179,6 +323,8 @@ GroupCoordinator::LoadCounts GroupCoordinator::load_counts() {
         break;
       case CoordinatorPartition::Status::failed:
         ++counts.failed;
+        break;
+      case CoordinatorPartition::Status::unloaded:
         break;
     }
   }
@@ -248,6 +394,8 @@ std::optional<GroupErrc> GroupCoordinator::not_ready(const CoordinatorPartition&
       return GroupErrc::coordinator_load_in_progress;
     case CoordinatorPartition::Status::failed:
       return GroupErrc::coordinator_not_available;
+    case CoordinatorPartition::Status::unloaded:
+      return GroupErrc::not_coordinator;
     case CoordinatorPartition::Status::active:
       return std::nullopt;
   }

@@ -7,6 +7,30 @@
 // the partition at start-up; until a partition is replayed its groups answer
 // coordinator_load_in_progress.
 //
+// Cluster mode (options.follow_leadership): the coordinator of a group is the
+// leader of its partition, as in Kafka. A partition serves nothing
+// (not_coordinator) until became_leader() says this broker leads it; it is then
+// replayed from its log, to the log end, on the loader thread (its groups
+// answer coordinator_load_in_progress meanwhile), and dropped from memory by
+// became_follower() (waiting joins and syncs get not_coordinator; commits
+// waiting for followers fail when the replica stops leading). Every load and
+// unload bumps the partition's generation: a load whose partition moved
+// (another generation, or the replica no longer leads the epoch the load
+// started for) is discarded. Writes go through the replication::Partition
+// (refused unless it leads; acks=all with min.insync.replicas) and are
+// answered once the high watermark passes them, i.e. once they are on disk on
+// every in-sync replica.
+//
+// Replaying to the log end, not to the high watermark, is what Kafka does and
+// is safe for the same reason: the leader's log is the partition's history
+// from its election on. Every record in it stays (followers truncate to it,
+// never it to them) unless this replica loses the leadership, and losing it
+// unloads the partition, so nothing loaded from a suffix that another leader
+// discards outlives the leadership that wrote it. A record above the high
+// watermark at load time is a write the previous leadership never
+// acknowledged; serving it is the same as serving a commit that is still
+// waiting for its followers.
+//
 // Threading: plain C++, no Asio. Every public method may be called from any
 // thread. Each coordinator partition has one mutex guarding its groups; it is
 // never held across a durability wait and never while a completion callback
@@ -20,6 +44,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -32,6 +57,7 @@
 
 #include "base/bytes.h"
 #include "coordinator/group_records.h"
+#include "replication/partition.h"
 #include "storage/log_manager.h"
 
 namespace holdfast::coordinator {
@@ -72,6 +98,15 @@ struct GroupCoordinatorOptions {
   int64_t tick_interval_ms = 20;
   std::function<int64_t()> clock;       // deadlines; default steady clock (ms)
   std::function<int64_t()> wall_clock;  // stored timestamps; default system clock (ms)
+  // Cluster mode: partitions are served only while this broker leads them
+  // (became_leader / became_follower); writes wait for the high watermark.
+  bool follow_leadership = false;
+  // Cluster mode: min.insync.replicas for the writes (acks=all, as Kafka's
+  // coordinator writes with required acks -1). Unset: no minimum.
+  std::function<int32_t()> min_insync_replicas;
+  // Tests: runs on the loader thread after a partition was read and before
+  // its groups are installed.
+  std::function<void(int32_t partition)> after_replay_for_test;
 };
 
 struct Protocol {
@@ -208,7 +243,8 @@ using Deferred = std::vector<std::function<void()>>;
 class GroupCoordinator {
  public:
   // `logs` must outlive the coordinator and already hold every partition of
-  // kOffsetsTopic (0 .. options.num_partitions - 1).
+  // kOffsetsTopic (0 .. options.num_partitions - 1), unless
+  // options.follow_leadership (the partitions come with became_leader).
   GroupCoordinator(storage::LogManager& logs, GroupCoordinatorOptions options);
   ~GroupCoordinator();
   GroupCoordinator(const GroupCoordinator&) = delete;
@@ -216,7 +252,19 @@ class GroupCoordinator {
 
   // Starts replaying every partition on a loader thread (groups of a partition
   // answer coordinator_load_in_progress until it is done) and the timer thread.
+  // With follow_leadership the loader replays only what became_leader queues.
   void start();
+
+  // ---- Cluster mode (options.follow_leadership) ----
+  // This broker leads `partition` (a __consumer_offsets replica) in its
+  // current leader epoch: its groups are loaded. The same leadership again is
+  // a no-op; a new epoch reloads. Ignored unless the replica leads now.
+  void became_leader(std::shared_ptr<replication::Partition> partition);
+  // This broker no longer leads `partition`: its groups are dropped from
+  // memory (waiting joins and syncs answer not_coordinator).
+  void became_follower(const std::shared_ptr<replication::Partition>& partition);
+  // Whether the partition is loaded and served here (tests, introspection).
+  bool serving(int32_t partition);
   // Tests: blocks until every partition is loaded.
   bool wait_until_loaded(int64_t timeout_ms);
   // How many coordinator partitions are loading, active (serving) or failed
@@ -270,6 +318,11 @@ class GroupCoordinator {
   struct AppendTicket {
     CoordinatorPartition* part = nullptr;
     storage::PartitionLog* log = nullptr;
+    // Cluster mode: wait for the high watermark of this replica, in the load
+    // generation the append was made in.
+    std::shared_ptr<replication::Partition> replica;
+    uint64_t generation = 0;
+    int32_t min_insync = 0;
     int64_t end_offset = -1;  // -1: nothing to wait for
     GroupErrc error = GroupErrc::none;
   };
@@ -316,7 +369,14 @@ class GroupCoordinator {
   // After part.mu is released: runs `then` once the ticket's records are
   // durable (or at once if there was nothing to wait for / the append failed).
   void when_durable(const AppendTicket& ticket, std::function<void(GroupErrc)> then);
-  void load_partition(CoordinatorPartition& part);
+  // Replays `log` into `part` unless the partition's load generation moved
+  // past `generation` meanwhile (a stale load is discarded).
+  void load_partition(CoordinatorPartition& part, storage::PartitionLog* log, uint64_t generation);
+  // Drops the partition's groups (cluster mode: it is no longer led here).
+  void unload_locked(CoordinatorPartition& part, Deferred& deferred);
+  // The replica's append/HW errors as the coordinator answers them (Kafka's
+  // GroupMetadataManager mapping).
+  static GroupErrc from_replication(replication::Errc e);
   GroupValue group_value(const Group& group) const;
 
   // ---- offsets (group_offsets.cc) ----
@@ -328,6 +388,7 @@ class GroupCoordinator {
   std::string new_member_id(const std::string& client_id);
   void timer_loop();
   void loader_loop();
+  void load_queue_loop();
 
   storage::LogManager& logs_;
   GroupCoordinatorOptions options_;
@@ -341,6 +402,7 @@ class GroupCoordinator {
   bool stop_threads_ = false;
   std::thread timer_;
   std::thread loader_;
+  std::deque<std::pair<int32_t, uint64_t>> load_queue_;  // (partition, generation), threads_mu_
 };
 
 }  // namespace holdfast::coordinator

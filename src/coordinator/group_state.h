@@ -94,11 +94,17 @@ struct Group {
 };
 
 struct CoordinatorPartition {
-  enum class Status { loading, active, failed };
+  // unloaded: cluster mode, this broker does not lead the partition.
+  enum class Status { loading, active, failed, unloaded };
   int32_t index = 0;
   storage::PartitionLog* log = nullptr;
   std::mutex mu;
   Status status = Status::loading;
+  // Cluster mode: the replica this broker leads, the leader epoch it was
+  // loaded for, and the load generation (bumped by every load and unload).
+  std::shared_ptr<replication::Partition> replica;
+  int32_t leader_epoch = -1;
+  uint64_t generation = 0;
   std::map<std::string, std::unique_ptr<Group>> groups;
   // Every append_locked() call counts; appended_end is the end offset of the
   // latest successful one, last_failed_append the count of the latest failed

@@ -16,10 +16,23 @@ GroupCoordinator::AppendTicket GroupCoordinator::append_records_locked(
   AppendTicket ticket;
   ticket.part = &part;
   ticket.log = part.log;
+  ticket.replica = part.replica;
+  ticket.generation = part.generation;
   if (records.empty()) return ticket;
   if (!part.log || part.status == CoordinatorPartition::Status::failed) {
     ticket.error = GroupErrc::coordinator_not_available;
     return ticket;
+  }
+  if (part.replica) {
+    // Cluster mode: acks=all, as Kafka writes __consumer_offsets; with fewer
+    // in-sync replicas than min.insync.replicas nothing is appended.
+    ticket.min_insync = options_.min_insync_replicas ? options_.min_insync_replicas() : 0;
+    if (auto ready = part.replica->check_min_isr(ticket.min_insync); !ready) {
+      HF_WARN("group coordinator: not writing to {}-{}: {}", kOffsetsTopic, part.index,
+              ready.error().message);
+      ticket.error = from_replication(ready.code());
+      return ticket;
+    }
   }
   record::BatchBuilder builder;
   int64_t ts = wall_now();
@@ -33,7 +46,16 @@ GroupCoordinator::AppendTicket GroupCoordinator::append_records_locked(
     ticket.error = GroupErrc::storage_error;
     return ticket;
   }
-  auto appended = part.log->append(batch.span(), *header);  // in the log's leader epoch
+  // In the log's leader epoch; in cluster mode through the replica, which
+  // refuses (closed) once it no longer leads.
+  auto appended = part.replica ? part.replica->append(batch.span(), *header)
+                               : part.log->append(batch.span(), *header);
+  if (!appended && part.replica && appended.code() == storage::Errc::closed &&
+      part.replica->role() != replication::Role::leader) {
+    // Lost the leadership; the role change unloads this partition.
+    ticket.error = GroupErrc::not_coordinator;
+    return ticket;
+  }
   if (!appended) {
     HF_ERROR("group coordinator: appending to {}-{} failed: {}", kOffsetsTopic, part.index,
              appended.error().message);
@@ -42,7 +64,7 @@ GroupCoordinator::AppendTicket GroupCoordinator::append_records_locked(
       // ahead of it, so this partition stops serving.
       part.status = CoordinatorPartition::Status::failed;
     }
-    ticket.error = GroupErrc::storage_error;
+    ticket.error = part.replica ? GroupErrc::not_coordinator : GroupErrc::storage_error;
     return ticket;
   }
   ticket.end_offset = appended->last_offset + 1;
@@ -68,6 +90,9 @@ GroupCoordinator::AppendTicket GroupCoordinator::appended_since_locked(
   AppendTicket ticket;
   ticket.part = &part;
   ticket.log = part.log;
+  ticket.replica = part.replica;
+  ticket.generation = part.generation;
+  ticket.min_insync = options_.min_insync_replicas ? options_.min_insync_replicas() : 0;
   if (part.last_failed_append > appends_before) {
     ticket.error = GroupErrc::storage_error;
   } else {
@@ -81,6 +106,27 @@ void GroupCoordinator::when_durable(const AppendTicket& ticket,
   if (ticket.error != GroupErrc::none) return then(ticket.error);
   if (ticket.end_offset < 0 || !ticket.log) return then(GroupErrc::none);
   CoordinatorPartition* part = ticket.part;
+  if (ticket.replica) {
+    // Cluster mode: answered once the high watermark passes the records (on
+    // every in-sync replica's disk); fails if the replica stops leading.
+    const uint64_t generation = ticket.generation;
+    ticket.replica->wait_for_high_watermark(
+        ticket.end_offset,
+        [part, generation, then = std::move(then)](Result<void, replication::Errc> replicated) {
+          if (replicated) return then(GroupErrc::none);
+          HF_WARN("group coordinator: {}-{} write not replicated: {}", kOffsetsTopic,
+                  part->index, replicated.error().message);
+          if (replicated.code() == replication::Errc::log_failed) {
+            std::lock_guard lock(part->mu);
+            if (part->generation == generation) {
+              part->status = CoordinatorPartition::Status::failed;
+            }
+          }
+          then(from_replication(replicated.code()));
+        },
+        ticket.min_insync);
+    return;
+  }
   logs_.wait_durable(ticket.log, ticket.end_offset,
                      [part, then = std::move(then)](Result<void, storage::Errc> durable) {
                        if (durable) return then(GroupErrc::none);
@@ -127,8 +173,8 @@ GroupCoordinator::AppendTicket GroupCoordinator::store_group_locked(CoordinatorP
                                encode_group_value(group_value(group))}});
 }
 
-void GroupCoordinator::load_partition(CoordinatorPartition& part) {
-  storage::PartitionLog* log = part.log;
+void GroupCoordinator::load_partition(CoordinatorPartition& part, storage::PartitionLog* log,
+                                      uint64_t generation) {
   int64_t offset = log->log_start_offset();
   const int64_t end = log->log_end_offset();
   std::map<std::string, GroupValue> groups;
@@ -215,7 +261,16 @@ void GroupCoordinator::load_partition(CoordinatorPartition& part) {
     }
   }
 
+  if (options_.after_replay_for_test) options_.after_replay_for_test(part.index);
   std::lock_guard lock(part.mu);
+  // Cluster mode: the partition may have moved while it was read (unloaded,
+  // or led again in a later epoch): this load is stale.
+  if (part.generation != generation || part.status != CoordinatorPartition::Status::loading ||
+      (part.replica && (part.replica->role() != replication::Role::leader ||
+                        part.replica->leader_epoch() != part.leader_epoch))) {
+    HF_INFO("group coordinator: discarding a stale load of {}-{}", kOffsetsTopic, part.index);
+    return;
+  }
   if (failed) {
     part.status = CoordinatorPartition::Status::failed;
     return;

@@ -101,13 +101,21 @@ void ReplicaManager::set_role_change_listener(
   listeners_->role_change = std::move(listener);
 }
 
+void ReplicaManager::add_role_change_listener(
+    std::function<void(std::shared_ptr<Partition>, Role)> listener) {
+  std::lock_guard lock(listeners_->mu);
+  listeners_->more_role_change.push_back(std::move(listener));
+}
+
 void ReplicaManager::notify_role_change(const std::shared_ptr<Partition>& partition, Role role) {
-  std::function<void(std::shared_ptr<Partition>, Role)> listener;
+  std::vector<std::function<void(std::shared_ptr<Partition>, Role)>> listeners;
   {
     std::lock_guard lock(listeners_->mu);
-    listener = listeners_->role_change;
+    if (listeners_->role_change) listeners.push_back(listeners_->role_change);
+    listeners.insert(listeners.end(), listeners_->more_role_change.begin(),
+                     listeners_->more_role_change.end());
   }
-  if (listener) listener(partition, role);
+  for (const auto& listener : listeners) listener(partition, role);
 }
 
 void ReplicaManager::set_replica_removed_listener(

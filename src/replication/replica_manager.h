@@ -61,6 +61,11 @@ class ReplicaManager {
   // (became leader, became follower, or follows another leader or epoch),
   // so follower fetchers can be started (follower) and stopped (leader).
   void set_role_change_listener(std::function<void(std::shared_ptr<Partition>, Role)> listener);
+  // Another listener, told after the one set above, in the order added (the
+  // group coordinator loads and unloads __consumer_offsets partitions there).
+  // Listeners cannot be removed: one added must outlive this manager's
+  // notifications (the lifecycle stops first).
+  void add_role_change_listener(std::function<void(std::shared_ptr<Partition>, Role)> listener);
   void notify_role_change(const std::shared_ptr<Partition>& partition, Role role);
   // Called by remove() before the replica's log is deleted (a follower
   // fetcher must stop appending to it first).
@@ -99,6 +104,7 @@ class ReplicaManager {
     std::mutex mu;
     std::function<void(Partition*)> wake;
     std::function<void(std::shared_ptr<Partition>, Role)> role_change;
+    std::vector<std::function<void(std::shared_ptr<Partition>, Role)>> more_role_change;
     IsrChangeSink isr_sink;
     std::function<void(const std::string&, int32_t)> removed;
   };

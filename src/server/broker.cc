@@ -11,6 +11,7 @@
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/controller_service.h"
 #include "server/cluster/replication_wiring.h"
+#include "server/handlers/produce_append.h"
 #include "server/metered_file_system.h"
 #include "server/network_server.h"
 #include "server/topic_config.h"
@@ -195,7 +196,36 @@ Result<void, StartupErrc> Broker::start() {
       return make_error(StartupErrc::failed, "creating __consumer_offsets: " + made.message);
     }
   }
-  groups_ = std::make_unique<coordinator::GroupCoordinator>(*logs_, group_coordinator_options(config_, *topics_));
+  auto group_options = group_coordinator_options(config_, *topics_);
+  if (config_.cluster_mode()) {
+    // The coordinator of a group is the leader of its __consumer_offsets
+    // partition: loaded when this broker becomes its leader, dropped when it
+    // stops; writes are acks=all (docs/consumer-groups.md).
+    group_options.follow_leadership = true;
+    group_options.min_insync_replicas = [this] {
+      return min_insync_replicas(*this, coordinator::kOffsetsTopic);
+    };
+  }
+  groups_ = std::make_unique<coordinator::GroupCoordinator>(*logs_, std::move(group_options));
+  if (config_.cluster_mode()) {
+    replicas_->add_role_change_listener(
+        [this](std::shared_ptr<replication::Partition> partition, replication::Role role) {
+          if (partition->topic() != coordinator::kOffsetsTopic) return;
+          if (role == replication::Role::leader) {
+            groups_->became_leader(std::move(partition));
+          } else {
+            groups_->became_follower(partition);
+          }
+        });
+    // Leaderships taken before the listener existed (none while the lifecycle
+    // is held, which it is until this broker is unfenced).
+    for (const auto& partition : replicas_->all()) {
+      if (partition->topic() == coordinator::kOffsetsTopic &&
+          partition->role() == replication::Role::leader) {
+        groups_->became_leader(partition);
+      }
+    }
+  }
   groups_->start();
   lifecycle_->add_topic_deleted_listener(
       [this](const std::string& topic) { groups_->remove_offsets_of_topic(topic); });
