@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -13,6 +14,14 @@ namespace {
 using protocol::ProduceRequest;
 using protocol::ProduceResponse;
 using PartitionResponse = ProduceResponse::PartitionProduceResponse;
+
+// How the wait for acknowledgements ended: the batches that failed, and
+// whether the request's timeout came first (`pending`: not answered by then).
+struct WaitOutcome {
+  std::vector<std::pair<size_t, Error<replication::Errc>>> failed;
+  std::vector<bool> pending;
+  bool timed_out = false;
+};
 
 }  // namespace
 
@@ -89,27 +98,58 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
     // acks=all: until the high watermark passes each batch (group commit: one
     // fdatasync on the flusher thread covers many requests; with followers,
     // until every ISR member fetched past it). acks=1: this replica's own.
-    using Failures = std::vector<std::pair<size_t, Error<replication::Errc>>>;
-    auto failed = co_await await_callback<std::shared_ptr<Failures>>(
-        [&to_sync, acks](std::function<void(std::shared_ptr<Failures>)> resume) {
+    // acks=all also ends at the request's timeout_ms (Kafka's DelayedProduce):
+    // the batches still waiting are answered REQUEST_TIMED_OUT, so a leader
+    // cut off from its followers tells its clients instead of leaving them to
+    // their socket timeouts. The batch stays in the log; an idempotent retry
+    // gets its original offsets once it is acknowledged. timeout_ms <= 0 waits
+    // without a limit, and so does a partition without followers (a single
+    // node: only its own fsync is awaited, and no timer is armed on that path).
+    const bool has_followers = std::any_of(to_sync.begin(), to_sync.end(), [](const ToSync& s) {
+      return s.partition->replicas().size() > 1;
+    });
+    const int32_t timeout_ms = acks == -1 && has_followers ? request->timeout_ms : 0;
+    // On this coroutine's executor; cancelled (or destroyed) here after the
+    // wait, so no other thread touches it.
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    auto outcome = co_await await_callback<std::shared_ptr<WaitOutcome>>(
+        [&to_sync, acks, timeout_ms,
+         &timer](std::function<void(std::shared_ptr<WaitOutcome>)> resume) {
           struct State {
             std::mutex mutex;
             size_t remaining;
-            std::shared_ptr<Failures> failed = std::make_shared<Failures>();
-            std::function<void(std::shared_ptr<Failures>)> resume_fn;
+            bool resumed = false;
+            std::shared_ptr<WaitOutcome> outcome = std::make_shared<WaitOutcome>();
+            std::function<void(std::shared_ptr<WaitOutcome>)> resume_fn;
           };
           auto state = std::make_shared<State>();
           state->remaining = to_sync.size();
+          state->outcome->pending.assign(to_sync.size(), true);
           state->resume_fn = std::move(resume);
-          for (size_t i = 0; i < to_sync.size(); ++i) {
-            auto done = [state, i](Result<void, replication::Errc> acknowledged) {
-              bool last = false;
+          if (timeout_ms > 0) {
+            timer.expires_after(std::chrono::milliseconds(timeout_ms));
+            timer.async_wait([state](const asio::error_code& ec) {
+              if (ec) return;  // cancelled: every batch was answered first
               {
                 std::lock_guard lock(state->mutex);
-                if (!acknowledged) state->failed->emplace_back(i, acknowledged.error());
-                last = --state->remaining == 0;
+                if (state->resumed) return;
+                state->resumed = true;
+                state->outcome->timed_out = true;
               }
-              if (last) state->resume_fn(state->failed);
+              state->resume_fn(state->outcome);
+            });
+          }
+          for (size_t i = 0; i < to_sync.size(); ++i) {
+            auto done = [state, i](Result<void, replication::Errc> acknowledged) {
+              {
+                std::lock_guard lock(state->mutex);
+                if (state->resumed) return;  // answered REQUEST_TIMED_OUT already
+                state->outcome->pending[i] = false;
+                if (!acknowledged) state->outcome->failed.emplace_back(i, acknowledged.error());
+                if (--state->remaining != 0) return;
+                state->resumed = true;
+              }
+              state->resume_fn(state->outcome);
             };
             if (acks == -1) {
               to_sync[i].partition->wait_for_high_watermark(to_sync[i].end_offset, std::move(done),
@@ -119,7 +159,8 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
             }
           }
         });
-    for (const auto& [i, error] : *failed) {
+    timer.cancel();
+    for (const auto& [i, error] : outcome->failed) {
       // Not acknowledged: the batch is in the log but its fsync failed (the
       // log refuses further writes until restart), leadership moved, or the
       // ISR fell below min.insync.replicas. The client retries.
@@ -129,6 +170,16 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
               ? "the log could not be made durable (fsync failed)"
               : error.message;
       to_sync[i].response->base_offset = -1;
+    }
+    if (outcome->timed_out) {
+      for (size_t i = 0; i < to_sync.size(); ++i) {
+        if (!outcome->pending[i]) continue;
+        to_sync[i].response->error_code = code(KafkaError::request_timed_out);
+        to_sync[i].response->error_message = fmt::format(
+            "not replicated to the in-sync replicas within the request's timeout ({} ms)",
+            timeout_ms);
+        to_sync[i].response->base_offset = -1;
+      }
     }
   }
   broker.metrics().record_produce_ack(acks, started);
