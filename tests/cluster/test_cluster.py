@@ -102,6 +102,11 @@ def test_auto_created_topic_gets_the_cluster_replication_factor(cluster):
         assert producer.partitions_for("auto")
     finally:
         producer.close(5)
+    # Each broker applies the topic's records on its own; the producer may have
+    # been answered by one that already had them (metadata is eventually
+    # consistent across brokers, as in Kafka).
+    wait_until(lambda: "auto" in metadata(other.bootstrap).topics, 30,
+               message=lambda: "topic 'auto' in the metadata\n" + cluster.logs())
     md = metadata(other.bootstrap)
     assert md.topics["auto"].partitions
     for p in md.topics["auto"].partitions.values():
