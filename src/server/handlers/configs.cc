@@ -119,8 +119,13 @@ Awaitable<Response> handle_alter_configs(RequestContext& ctx) {
     for (const auto& c : resource.configs) {
       if (c.value) configs[c.name] = *c.value;
     }
-    auto outcome =
-        broker.topics().replace_configs(resource.resource_name, configs, request->validate_only);
+    TopicChangeStart replace = [&broker, &resource, &configs,
+                                validate_only = request->validate_only](TopicCallback done) {
+      broker.topics().replace_configs(resource.resource_name, configs, validate_only,
+                                      std::move(done));
+    };
+    const std::chrono::milliseconds timeout = kTopicChangeTimeout;
+    auto outcome = co_await broker.topics().await_change(replace, timeout);
     out.error_code = code(outcome.error);
     if (!outcome.ok()) out.error_message = outcome.message;
   }
@@ -149,8 +154,12 @@ Awaitable<Response> handle_incremental_alter_configs(RequestContext& ctx) {
     std::vector<ConfigOp> ops;
     ops.reserve(resource.configs.size());
     for (const auto& c : resource.configs) ops.push_back({c.name, c.config_operation, c.value});
-    auto outcome =
-        broker.topics().alter_configs(resource.resource_name, ops, request->validate_only);
+    TopicChangeStart alter = [&broker, &resource, &ops,
+                              validate_only = request->validate_only](TopicCallback done) {
+      broker.topics().alter_configs(resource.resource_name, ops, validate_only, std::move(done));
+    };
+    const std::chrono::milliseconds timeout = kTopicChangeTimeout;
+    auto outcome = co_await broker.topics().await_change(alter, timeout);
     out.error_code = code(outcome.error);
     if (!outcome.ok()) out.error_message = outcome.message;
   }
