@@ -13,5 +13,6 @@ int main(int argc, char** argv) {
   holdfast::cli::add_group_command(app);
   holdfast::cli::add_verify_command(app);
   holdfast::cli::add_log_command(app);
+  holdfast::cli::add_cluster_command(app);
   return holdfast::cli::run_command_line(app, argc, argv);
 }

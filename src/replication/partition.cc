@@ -150,7 +150,7 @@ bool Partition::become_leader(int32_t leader_epoch, int32_t partition_epoch,
       replicas_ = std::move(replicas);
       isr_ = std::move(isr);
       partition_epoch_ = partition_epoch;
-      pending_isr_.reset();
+      clear_isr_proposal_locked();
     }
     if (changed) {
       role_.store(Role::leader);
@@ -189,7 +189,7 @@ bool Partition::become_follower(int32_t leader_id, int32_t leader_epoch, int32_t
       replicas_ = std::move(replicas);
       isr_ = std::move(isr);
       partition_epoch_ = partition_epoch;
-      pending_isr_.reset();
+      clear_isr_proposal_locked();
     }
     if (changed) {
       role_.store(Role::follower);
@@ -218,7 +218,7 @@ void Partition::apply_isr(std::vector<int32_t> isr, int32_t partition_epoch) {
     if (partition_epoch <= partition_epoch_) return;  // not newer than what we have
     isr_ = std::move(isr);
     partition_epoch_ = partition_epoch;
-    pending_isr_.reset();
+    clear_isr_proposal_locked();
     if (role_.load() == Role::leader) {
       // A member that just joined has been fetching all along: keep its
       // progress. One that left keeps its progress too (it may come back).
@@ -242,6 +242,12 @@ void Partition::set_isr_change_sink(IsrChangeSink sink) {
   sink_ = std::move(sink);
 }
 
+void Partition::clear_isr_proposal_locked() {
+  pending_isr_.reset();
+  isr_backoff_ms_ = 0;
+  isr_retry_at_ms_ = 0;
+}
+
 IsrProposal Partition::propose_locked(std::vector<int32_t> new_isr) {
   pending_isr_ = new_isr;
   update_solo_locked();
@@ -259,6 +265,7 @@ void Partition::maybe_shrink_isr(int64_t now_ms) {
   {
     std::lock_guard lock(mu_);
     if (role_.load() != Role::leader || pending_isr_ || !sink_) return;
+    if (now_ms < isr_retry_at_ms_) return;  // backing off after a refusal
     const int64_t leader_end = log_.log_end_offset();
     const int64_t lag_max = lag_max_ms_.load();
     std::vector<int32_t> keep;
@@ -282,6 +289,7 @@ void Partition::maybe_shrink_isr(int64_t now_ms) {
 
 std::optional<IsrProposal> Partition::maybe_expand_isr_locked(int32_t replica_id) {
   if (!sink_ || pending_isr_ || is_member(isr_, replica_id)) return std::nullopt;
+  if (isr_retry_at_ms_ > 0 && clock_() < isr_retry_at_ms_) return std::nullopt;  // backing off
   const auto& progress = followers_.at(replica_id).progress;
   if (progress.fetch_offset < high_watermark_.load() ||
       progress.fetch_offset < leader_epoch_start_offset_) {
@@ -297,16 +305,24 @@ std::optional<IsrProposal> Partition::maybe_expand_isr_locked(int32_t replica_id
   return propose_locked(std::move(grown));
 }
 
-void Partition::isr_proposal_failed() {
+int64_t Partition::isr_proposal_failed() {
   std::vector<Completion> ready;
   bool moved = false;
+  int64_t backoff;
   {
     std::lock_guard lock(mu_);
     pending_isr_.reset();
+    const int64_t cap = std::max<int64_t>(lag_max_ms_.load(), 1);
+    isr_backoff_ms_ = std::min(isr_backoff_ms_ == 0 ? kIsrRetryBackoffInitialMs
+                                                    : isr_backoff_ms_ * 2,
+                               cap);
+    backoff = isr_backoff_ms_;
+    isr_retry_at_ms_ = clock_() + backoff;
     update_solo_locked();
     moved = advance_high_watermark_locked(ready);
   }
   after_unlock(std::move(ready), std::nullopt, moved);
+  return backoff;
 }
 
 // ---- High watermark ----

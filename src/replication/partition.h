@@ -30,7 +30,11 @@
 // applies it only when the metadata record comes back (apply_isr). While a
 // proposal is pending the HW is taken over the union of the committed and the
 // proposed ISR ("maximal ISR"), so a shrink never acknowledges early, and
-// no second proposal is made.
+// no second proposal is made. After a refused (or lost) proposal the next
+// one waits a backoff that doubles with each refusal in a row (from
+// kIsrRetryBackoffInitialMs, capped at replica.lag.time.max.ms) and resets
+// when a change of the partition's state is applied: a controller that keeps
+// refusing is not asked again at every check or fetch.
 //   shrink  an ISR follower that has not caught up to the leader's log end
 //           within replica.lag.time.max.ms (maybe_shrink_isr, on a timer);
 //   expand  a replica outside the ISR whose fetch offset reached the HW and
@@ -153,8 +157,11 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // while a proposal is pending.
   void maybe_shrink_isr(int64_t now_ms);
   // The controller refused the pending proposal (or it was lost): forget it,
-  // so the next check or fetch may propose again.
-  void isr_proposal_failed();
+  // so a check or fetch may propose again once the backoff has passed.
+  // Returns that backoff (ms).
+  int64_t isr_proposal_failed();
+  // The first backoff after a refused proposal.
+  static constexpr int64_t kIsrRetryBackoffInitialMs = 500;
 
   // ---- Produce ----
 
@@ -292,6 +299,8 @@ class Partition : public std::enable_shared_from_this<Partition> {
   void reset_followers_locked(int64_t now_ms);
   std::optional<IsrProposal> maybe_expand_isr_locked(int32_t replica_id);
   IsrProposal propose_locked(std::vector<int32_t> new_isr);
+  // A new partition state was applied: no pending proposal, no backoff.
+  void clear_isr_proposal_locked();
   // Runs completions, proposals and the wake hook with no lock held.
   void after_unlock(std::vector<Completion> ready, std::optional<IsrProposal> proposal, bool wake);
   void wake() const;
@@ -315,6 +324,10 @@ class Partition : public std::enable_shared_from_this<Partition> {
   std::vector<int32_t> replicas_;
   std::vector<int32_t> isr_;
   std::optional<std::vector<int32_t>> pending_isr_;
+  // After a refused proposal: no new one before isr_retry_at_ms_; the
+  // current backoff (0: none since the last applied change).
+  int64_t isr_backoff_ms_ = 0;
+  int64_t isr_retry_at_ms_ = 0;
   std::map<int32_t, Follower> followers_;
   int64_t leader_epoch_start_offset_ = 0;
   uint64_t leadership_ = 0;

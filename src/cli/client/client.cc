@@ -18,7 +18,8 @@
 namespace holdfast::cli {
 
 void add_client_options(CLI::App* command, ClientOptions& options) {
-  command->add_option("--brokers,-b", options.brokers, "Bootstrap brokers, host:port[,host:port]")
+  command->add_option("--brokers,--bootstrap-server,-b", options.brokers,
+                      "Bootstrap brokers, host:port[,host:port]")
       ->capture_default_str();
   command->add_option("-X", options.properties,
                       "librdkafka property key=value (repeatable), e.g. -X debug=broker");

@@ -253,15 +253,57 @@ TEST_F(PartitionReplicationTest, AFollowerThatKeepsUpIsNeverProposedOut) {
   EXPECT_TRUE(proposals().empty());
 }
 
-TEST_F(PartitionReplicationTest, ARefusedProposalIsForgottenAndMadeAgain) {
+TEST_F(PartitionReplicationTest, ARefusedProposalIsForgottenAndMadeAgainAfterABackoff) {
   partition_->become_leader(1, 0, {1, 2}, {1, 2});
   now_ += 5000;
   replicas_->check_isr_now();
   ASSERT_EQ(proposals().size(), 1u);
-  partition_->isr_proposal_failed();
+  EXPECT_EQ(partition_->isr_proposal_failed(), Partition::kIsrRetryBackoffInitialMs);
   EXPECT_FALSE(partition_->isr_change_pending());
   replicas_->check_isr_now();
+  EXPECT_EQ(proposals().size(), 1u);  // backing off
+  now_ += Partition::kIsrRetryBackoffInitialMs;
+  replicas_->check_isr_now();
   EXPECT_EQ(proposals().size(), 2u);
+}
+
+// A controller that keeps refusing is asked again after a backoff that
+// doubles (500, 1000 ms), capped at replica.lag.time.max.ms (1000 here), not
+// at every check; an applied change of the partition's state resets it.
+TEST_F(PartitionReplicationTest, RefusedProposalsBackOffDoublingUpToTheLagTimeAndResetOnAnAppliedChange) {
+  partition_->become_leader(1, 0, {1, 2, 3}, {1, 2, 3});
+  now_ += 5000;  // 2 and 3 never fetched: both lag
+  replicas_->check_isr_now();
+  ASSERT_EQ(proposals().size(), 1u);
+  // Checks every 100 ms, as a busy ISR timer and fetches would; count the
+  // proposals made while the controller refuses each one.
+  auto run_for = [&](int64_t ms) {
+    for (int64_t t = 0; t < ms; t += 100) {
+      now_ += 100;
+      replicas_->check_isr_now();
+      if (partition_->isr_change_pending()) partition_->isr_proposal_failed();
+    }
+  };
+  EXPECT_EQ(partition_->isr_proposal_failed(), 500);
+  run_for(500);
+  ASSERT_EQ(proposals().size(), 2u);   // retried once the 500 ms passed
+  run_for(900);
+  EXPECT_EQ(proposals().size(), 2u);   // now 1000 ms
+  run_for(100);
+  ASSERT_EQ(proposals().size(), 3u);
+  run_for(3000);
+  EXPECT_EQ(proposals().size(), 6u);   // capped: one per 1000 ms
+  // Without the backoff this would have been one proposal per check.
+
+  // The controller's record applies a change: the backoff is gone.
+  partition_->apply_isr({1, 2}, 1);
+  EXPECT_FALSE(partition_->isr_change_pending());
+  const size_t before = proposals().size();
+  now_ += 100;
+  replicas_->check_isr_now();  // 2 still lags
+  ASSERT_EQ(proposals().size(), before + 1);
+  EXPECT_EQ(proposals().back().new_isr, (std::vector<int32_t>{1}));
+  EXPECT_EQ(partition_->isr_proposal_failed(), 500);  // starts over from the first backoff
 }
 
 TEST_F(PartitionReplicationTest, AReplicaThatCaughtUpIsProposedInAndCountsForTheHighWatermarkMeanwhile) {

@@ -36,6 +36,14 @@ std::optional<net::Endpoint> remote_controller(Broker& broker, bool* this_node_i
   return net::Endpoint{address->host, static_cast<uint16_t>(address->port)};
 }
 
+bool forward_needed(Broker& broker) {
+  if (!broker.cluster_mode()) return false;
+  bool self = false;
+  std::string why;
+  remote_controller(broker, &self, &why);
+  return !self;
+}
+
 Awaitable<bool> wait_for_local_image(Broker& broker,
                                      std::function<bool(const metadata::MetadataImage&)> done,
                                      std::chrono::milliseconds timeout) {
@@ -45,9 +53,11 @@ Awaitable<bool> wait_for_local_image(Broker& broker,
   for (;;) {
     auto image = broker.metadata_log().current();
     if (done(*image)) {
-      if (auto applied = broker.topics().wait_applied(image->last_record_index); !applied) {
-        HF_WARN("local replicas behind the metadata image: {}", applied.error().message);
+      std::optional<std::string> failure;
+      if (!co_await broker.topics().await_replicas(image->last_record_index, deadline, &failure)) {
+        co_return false;
       }
+      if (failure) HF_WARN("local replicas behind the metadata image: {}", *failure);
       co_return true;
     }
     if (std::chrono::steady_clock::now() >= deadline) co_return false;
@@ -70,7 +80,13 @@ Awaitable<TopicOutcome> create_topic_via_controller(Broker& broker, std::string 
     if (service == nullptr || !service->active()) {
       co_return TopicOutcome{KafkaError::not_controller, "the controller is not ready yet"};
     }
-    co_return broker.topics().create_topic(name, partitions, replication, configs, false);
+    TopicChangeStart create = [&broker, name, partitions, replication,
+                               configs](TopicCallback done) {
+      broker.topics().create_topic(name, partitions, replication, configs, false,
+                                   std::move(done));
+    };
+    const std::chrono::milliseconds timeout = kTopicChangeTimeout;
+    co_return co_await broker.topics().await_change(create, timeout);
   }
   if (!endpoint) co_return TopicOutcome{KafkaError::not_controller, why};
   protocol::CreateTopicsRequest request;

@@ -1,7 +1,7 @@
 // Forwarding metadata changes to the active controller (issue 9). In a
 // cluster only the active controller appends topic records; a broker that
-// receives CreateTopics, CreatePartitions, DeleteTopics or an auto-creation
-// sends the request on to the controller's client listener (net::KafkaClient),
+// receives CreateTopics, CreatePartitions, DeleteTopics, AlterConfigs,
+// IncrementalAlterConfigs or an auto-creation sends the request on to the controller's client listener (net::KafkaClient),
 // relays its answer, and answers only once the change is in its own image and
 // its local replicas follow it (clients produce right after a create).
 #pragma once
@@ -36,6 +36,11 @@ enum class ForwardErrc {
   network,        // the request or its answer was lost: REQUEST_TIMED_OUT
 };
 KafkaError to_kafka_error(ForwardErrc e);
+
+// Cluster mode: whether a metadata change goes to another node, the active
+// controller. False on the controller itself (or a single node): the
+// handler does the work.
+bool forward_needed(Broker& broker);
 
 // Sends `request` to the active controller at `version` and returns its
 // response.

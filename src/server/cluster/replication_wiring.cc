@@ -107,10 +107,10 @@ void ReplicationWiring::propose(replication::IsrProposal proposal) {
           error = r->topics[0].partitions[0].error_code;
         }
         if (error != 0) {
-          HF_WARN("{}-{}: ISR proposal {} not accepted (error {}{}); will propose again",
+          const int64_t backoff = partition->isr_proposal_failed();
+          HF_WARN("{}-{}: ISR proposal {} not accepted (error {}{}); may propose again in {} ms",
                   proposal.topic, proposal.partition, fmt::join(proposal.new_isr, ","), error,
-                  why.empty() ? "" : ": " + why);
-          partition->isr_proposal_failed();
+                  why.empty() ? "" : ": " + why, backoff);
         }
         // Accepted: the partition_changed record applies the ISR here.
       });

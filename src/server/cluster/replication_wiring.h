@@ -5,7 +5,8 @@
 //     being fetched before anything else touches its log;
 //   - a leader's ISR proposals (Partition::IsrChangeSink) go to the active
 //     controller as AlterPartition; a refused or lost proposal is forgotten
-//     (Partition::isr_proposal_failed) so the next check proposes again. The
+//     (Partition::isr_proposal_failed) so a later check proposes again,
+//     after a backoff that doubles while the controller keeps refusing. The
 //     new ISR takes effect when its partition_changed record is applied here,
 //     never on the controller's answer alone;
 //   - the ISR checks (hf-isr) run every replica.lag.time.max.ms / 2.

@@ -18,6 +18,21 @@ using cluster::ControllerError;
 using cluster::ServiceErrc;
 using cluster::ServiceResult;
 
+// The controller service that answers this request, or nullptr after
+// setting `response`'s error to NOT_CONTROLLER: a node without the service
+// (a single node), or with `require_active` one that is not the active
+// controller (otherwise the service itself refuses when not active).
+template <typename Response>
+cluster::ControllerService* controller_or_refuse(Broker& broker, Response& response,
+                                                 bool require_active) {
+  auto* service = broker.controller_service();
+  if (service == nullptr || (require_active && !service->active())) {
+    response.error_code = code(KafkaError::not_controller);
+    return nullptr;
+  }
+  return service;
+}
+
 }  // namespace
 
 Awaitable<Response> handle_broker_registration(RequestContext& ctx) {
@@ -27,11 +42,8 @@ Awaitable<Response> handle_broker_registration(RequestContext& ctx) {
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
   BrokerRegistrationResponse response;
-  auto* service = broker.controller_service();
-  if (service == nullptr) {
-    response.error_code = code(KafkaError::not_controller);
-    co_return make_response(ctx, response);
-  }
+  auto* service = controller_or_refuse(broker, response, false);
+  if (service == nullptr) co_return make_response(ctx, response);
   if (request->cluster_id != broker.cluster_id()) {
     HF_WARN("refusing registration of broker {} from {}: it belongs to cluster {}, this is {}",
             request->broker_id, ctx.client(), request->cluster_id, broker.cluster_id());
@@ -69,11 +81,8 @@ Awaitable<Response> handle_broker_heartbeat(RequestContext& ctx) {
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
   BrokerHeartbeatResponse response;
-  auto* service = broker.controller_service();
-  if (service == nullptr) {
-    response.error_code = code(KafkaError::not_controller);
-    co_return make_response(ctx, response);
-  }
+  auto* service = controller_or_refuse(broker, response, false);
+  if (service == nullptr) co_return make_response(ctx, response);
   controller::HeartbeatRequest heartbeat;
   heartbeat.node_id = request->broker_id;
   heartbeat.broker_epoch = request->broker_epoch;
@@ -101,11 +110,8 @@ Awaitable<Response> handle_alter_partition(RequestContext& ctx) {
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
   AlterPartitionResponse response;
-  auto* service = broker.controller_service();
-  if (service == nullptr || !service->active()) {
-    response.error_code = code(KafkaError::not_controller);
-    co_return make_response(ctx, response);
-  }
+  auto* service = controller_or_refuse(broker, response, true);
+  if (service == nullptr) co_return make_response(ctx, response);
   response.error_code = code(KafkaError::none);
   using Outcome = ServiceResult<metadata::PartitionState>;
   for (const auto& topic : request->topics) {

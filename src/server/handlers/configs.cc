@@ -1,4 +1,6 @@
+#include "base/log.h"
 #include "server/broker.h"
+#include "server/cluster/forwarding.h"
 #include "server/handlers/handlers.h"
 #include "server/kafka_error.h"
 #include "server/topic_config.h"
@@ -32,6 +34,30 @@ std::vector<std::pair<std::string, std::string>> broker_settings(const BrokerCon
 
 constexpr const char* kOnlyTopicConfigs =
     "only topic configs can be altered; broker settings come from the properties file";
+
+// A forwarded config change the controller accepted: answers once this
+// node's image has it (its overrides differ from `before`, or are already
+// what was asked) and the local replicas apply it, so a DescribeConfigs here
+// right after sees the change. Bounded; the change is committed either way.
+Awaitable<void> wait_for_local_configs(Broker& broker, std::string topic,
+                                       metadata::ConfigMap before, metadata::ConfigMap expected) {
+  std::function<bool(const metadata::MetadataImage&)> applied =
+      [topic, before, expected](const metadata::MetadataImage& image) {
+        const auto* info = image.find_topic(topic);
+        return info == nullptr || info->configs != before || info->configs == expected;
+      };
+  const std::chrono::milliseconds timeout = cluster::kForwardTimeout;
+  if (!co_await cluster::wait_for_local_image(broker, applied, timeout)) {
+    HF_WARN("the config change of topic {} is committed but not yet applied on this broker",
+            topic);
+  }
+}
+
+// The overrides of `topic` in `image` (empty when it does not exist).
+metadata::ConfigMap overrides_of(const metadata::MetadataImage& image, const std::string& topic) {
+  const auto* info = image.find_topic(topic);
+  return info ? info->configs : metadata::ConfigMap{};
+}
 
 }  // namespace
 
@@ -104,6 +130,38 @@ Awaitable<Response> handle_alter_configs(RequestContext& ctx) {
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
 
+  if (cluster::forward_needed(broker)) {
+    auto before = broker.topics().image();
+    auto answer =
+        co_await cluster::forward_to_controller<AlterConfigsResponse>(broker, *request, ctx.api_version);
+    if (!answer) {
+      AlterConfigsResponse failed;
+      for (const auto& resource : request->resources) {
+        auto& out = failed.responses.emplace_back();
+        out.resource_type = resource.resource_type;
+        out.resource_name = resource.resource_name;
+        out.error_code = code(cluster::to_kafka_error(answer.code()));
+        out.error_message = answer.error().message;
+      }
+      co_return make_response(ctx, failed);
+    }
+    for (size_t i = 0; i < answer->responses.size() && i < request->resources.size(); ++i) {
+      const auto& resource = request->resources[i];
+      if (answer->responses[i].error_code != code(KafkaError::none) || request->validate_only ||
+          resource.resource_type != kTopicResource) {
+        continue;
+      }
+      metadata::ConfigMap expected;
+      for (const auto& c : resource.configs) {
+        if (c.value) expected[c.name] = *c.value;
+      }
+      std::string topic = resource.resource_name;
+      metadata::ConfigMap old = overrides_of(*before, topic);
+      co_await wait_for_local_configs(broker, topic, old, expected);
+    }
+    co_return make_response(ctx, *answer);
+  }
+
   AlterConfigsResponse response;
   for (const auto& resource : request->resources) {
     auto& out = response.responses.emplace_back();
@@ -119,8 +177,13 @@ Awaitable<Response> handle_alter_configs(RequestContext& ctx) {
     for (const auto& c : resource.configs) {
       if (c.value) configs[c.name] = *c.value;
     }
-    auto outcome =
-        broker.topics().replace_configs(resource.resource_name, configs, request->validate_only);
+    TopicChangeStart replace = [&broker, &resource, &configs,
+                                validate_only = request->validate_only](TopicCallback done) {
+      broker.topics().replace_configs(resource.resource_name, configs, validate_only,
+                                      std::move(done));
+    };
+    const std::chrono::milliseconds timeout = kTopicChangeTimeout;
+    auto outcome = co_await broker.topics().await_change(replace, timeout);
     out.error_code = code(outcome.error);
     if (!outcome.ok()) out.error_message = outcome.message;
   }
@@ -136,6 +199,39 @@ Awaitable<Response> handle_incremental_alter_configs(RequestContext& ctx) {
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
 
+  if (cluster::forward_needed(broker)) {
+    auto before = broker.topics().image();
+    auto answer = co_await cluster::forward_to_controller<IncrementalAlterConfigsResponse>(
+        broker, *request, ctx.api_version);
+    if (!answer) {
+      IncrementalAlterConfigsResponse failed;
+      for (const auto& resource : request->resources) {
+        auto& out = failed.responses.emplace_back();
+        out.resource_type = resource.resource_type;
+        out.resource_name = resource.resource_name;
+        out.error_code = code(cluster::to_kafka_error(answer.code()));
+        out.error_message = answer.error().message;
+      }
+      co_return make_response(ctx, failed);
+    }
+    for (size_t i = 0; i < answer->responses.size() && i < request->resources.size(); ++i) {
+      const auto& resource = request->resources[i];
+      if (answer->responses[i].error_code != code(KafkaError::none) || request->validate_only ||
+          resource.resource_type != kTopicResource) {
+        continue;
+      }
+      std::vector<ConfigOp> ops;
+      for (const auto& c : resource.configs) ops.push_back({c.name, c.config_operation, c.value});
+      std::string topic = resource.resource_name;
+      metadata::ConfigMap old = overrides_of(*before, topic);
+      auto expected = apply_config_ops(broker.config(), old, ops);
+      if (!expected) continue;
+      metadata::ConfigMap wanted = std::move(*expected);
+      co_await wait_for_local_configs(broker, topic, old, wanted);
+    }
+    co_return make_response(ctx, *answer);
+  }
+
   IncrementalAlterConfigsResponse response;
   for (const auto& resource : request->resources) {
     auto& out = response.responses.emplace_back();
@@ -149,8 +245,12 @@ Awaitable<Response> handle_incremental_alter_configs(RequestContext& ctx) {
     std::vector<ConfigOp> ops;
     ops.reserve(resource.configs.size());
     for (const auto& c : resource.configs) ops.push_back({c.name, c.config_operation, c.value});
-    auto outcome =
-        broker.topics().alter_configs(resource.resource_name, ops, request->validate_only);
+    TopicChangeStart alter = [&broker, &resource, &ops,
+                              validate_only = request->validate_only](TopicCallback done) {
+      broker.topics().alter_configs(resource.resource_name, ops, validate_only, std::move(done));
+    };
+    const std::chrono::milliseconds timeout = kTopicChangeTimeout;
+    auto outcome = co_await broker.topics().await_change(alter, timeout);
     out.error_code = code(outcome.error);
     if (!outcome.ok()) out.error_message = outcome.message;
   }

@@ -1,7 +1,9 @@
 #include "server/broker.h"
 #include "server/handlers/error_mapping.h"
 #include "server/handlers/handlers.h"
+#include "server/handlers/leader_epoch_check.h"
 #include "server/kafka_error.h"
+#include "storage/leader_epoch_cache.h"
 
 namespace holdfast::server {
 namespace {
@@ -11,6 +13,17 @@ using protocol::ListOffsetsResponse;
 
 constexpr int64_t kLatest = -1;
 constexpr int64_t kEarliest = -2;
+
+// The leader epoch of the batch holding `offset` (the epoch whose range
+// starts at or below it), -1 when the cache has none that old.
+int32_t epoch_of_offset(const std::vector<storage::EpochEntry>& entries, int64_t offset) {
+  int32_t epoch = kNoLeaderEpoch;
+  for (const auto& entry : entries) {  // oldest first
+    if (entry.start_offset > offset) break;
+    epoch = entry.epoch;
+  }
+  return epoch;
+}
 
 }  // namespace
 
@@ -37,6 +50,20 @@ Awaitable<Response> handle_list_offsets(RequestContext& ctx) {
         out.error_code = code(to_kafka_error(online.code()));
         continue;
       }
+      // Only the leader answers (a follower's high watermark lags): clients
+      // re-route on NOT_LEADER_OR_FOLLOWER.
+      if (auto leading = replica->check_min_isr(0); !leading) {
+        out.error_code = code(to_kafka_error(leading.code()));
+        continue;
+      }
+      // KIP-320 (v4+; -1 = no check): a client that knows another leader
+      // epoch than ours is told so instead of getting offsets.
+      if (KafkaError fenced =
+              check_current_leader_epoch(partition.current_leader_epoch, replica->leader_epoch());
+          fenced != KafkaError::none) {
+        out.error_code = code(fenced);
+        continue;
+      }
       out.error_code = code(KafkaError::none);
       // Consumers see up to the high watermark (= the last stable offset while
       // there are no transactions), so "latest" is the high watermark.
@@ -58,10 +85,17 @@ Awaitable<Response> handle_list_offsets(RequestContext& ctx) {
         }
         continue;
       }
+      // v4+: the leader epoch of the answer (KIP-320), as Kafka gives it:
+      // the epoch of the batch at the offset (earliest, by timestamp), and
+      // the latest epoch for "latest" (the offset past the last record).
+      const auto epochs = ctx.api_version >= 4 ? replica->log().leader_epoch_entries()
+                                               : std::vector<storage::EpochEntry>{};
       if (partition.timestamp == kEarliest) {
         out.offset = earliest;
+        out.leader_epoch = epoch_of_offset(epochs, earliest);
       } else if (partition.timestamp == kLatest) {
         out.offset = latest;
+        out.leader_epoch = epochs.empty() ? kNoLeaderEpoch : epochs.back().epoch;
       } else if (partition.timestamp < 0) {
         out.error_code = code(KafkaError::invalid_request);
       } else if (auto found = replica->offset_for_timestamp(partition.timestamp);
@@ -69,6 +103,7 @@ Awaitable<Response> handle_list_offsets(RequestContext& ctx) {
         // Kafka answers with the found record's own timestamp.
         out.offset = found->offset;
         out.timestamp = found->timestamp;
+        out.leader_epoch = epoch_of_offset(epochs, found->offset);
       }
       // Not found: offset -1, timestamp -1, as Kafka answers.
     }

@@ -27,7 +27,7 @@ std::vector<ApiHandler> build() {
   std::vector<ApiHandler> table = {
       entry<ProduceRequest, 3, 7>(handle_produce),
       entry<FetchRequest, 4, 11>(handle_fetch),
-      entry<ListOffsetsRequest, 0, 3>(handle_list_offsets),
+      entry<ListOffsetsRequest, 0, 5>(handle_list_offsets),
       entry<MetadataRequest, 0, 9>(handle_metadata),
       entry<ApiVersionsRequest, 0, 3>(handle_api_versions),
       entry<CreateTopicsRequest, 0, 4>(handle_create_topics),

@@ -7,20 +7,8 @@
 #include "server/topic_config.h"
 
 namespace holdfast::server {
-namespace {
 
-// Cluster mode: whether this request goes to another node, the active
-// controller (cluster/forwarding.h). On the controller itself (or a single
-// node) the handler does the work.
-bool forward_needed(Broker& broker) {
-  if (!broker.cluster_mode()) return false;
-  bool self = false;
-  std::string why;
-  cluster::remote_controller(broker, &self, &why);
-  return !self;
-}
-
-}  // namespace
+using cluster::forward_needed;
 
 Awaitable<Response> handle_create_topics(RequestContext& ctx) {
   using protocol::CreateTopicsRequest;
@@ -104,8 +92,14 @@ Awaitable<Response> handle_create_topics(RequestContext& ctx) {
     for (const auto& c : topic.configs) {
       if (c.value) configs[c.name] = *c.value;
     }
-    auto outcome = broker.topics().create_topic(topic.name, partitions, topic.replication_factor,
-                                                configs, request->validate_only);
+    // Waits for the record without blocking this network thread.
+    TopicChangeStart create = [&broker, &topic, partitions, &configs,
+                               validate_only = request->validate_only](TopicCallback done) {
+      broker.topics().create_topic(topic.name, partitions, topic.replication_factor, configs,
+                                   validate_only, std::move(done));
+    };
+    const std::chrono::milliseconds timeout = kTopicChangeTimeout;
+    auto outcome = co_await broker.topics().await_change(create, timeout);
     if (!outcome.ok()) {
       fail(outcome.error, outcome.message);
       continue;
@@ -172,7 +166,11 @@ Awaitable<Response> handle_delete_topics(RequestContext& ctx) {
   for (const auto& name : request->topic_names) {
     auto& out = response.responses.emplace_back();
     out.name = name;
-    auto outcome = broker.topics().delete_topic(name);
+    TopicChangeStart remove = [&broker, &name](TopicCallback done) {
+      broker.topics().delete_topic(name, std::move(done));
+    };
+    const std::chrono::milliseconds timeout = kTopicChangeTimeout;
+    auto outcome = co_await broker.topics().await_change(remove, timeout);
     out.error_code = code(outcome.error);
   }
   broker.fetch_waiters().notify_all();
@@ -237,7 +235,12 @@ Awaitable<Response> handle_create_partitions(RequestContext& ctx) {
         continue;
       }
     }
-    auto outcome = broker.topics().create_partitions(topic.name, topic.count, request->validate_only);
+    TopicChangeStart grow = [&broker, &topic,
+                             validate_only = request->validate_only](TopicCallback done) {
+      broker.topics().create_partitions(topic.name, topic.count, validate_only, std::move(done));
+    };
+    const std::chrono::milliseconds timeout = kTopicChangeTimeout;
+    auto outcome = co_await broker.topics().await_change(grow, timeout);
     out.error_code = code(outcome.error);
     if (!outcome.ok()) out.error_message = outcome.message;
   }

@@ -202,3 +202,62 @@ TEST_F(LeaderEpochProtocolTest, MetadataV9AdvertisesTheLogsLeaderEpochAcrossARes
 
 }  // namespace
 }  // namespace holdfast::server
+
+namespace holdfast::server {
+namespace {
+
+class ListOffsetsEpochTest : public LeaderEpochProtocolTest {
+ protected:
+  protocol::ListOffsetsResponse::ListOffsetsPartitionResponse list(TestClient& client,
+                                                                   int16_t version,
+                                                                   int64_t timestamp,
+                                                                   int32_t current_leader_epoch) {
+    protocol::ListOffsetsRequest request;
+    request.replica_id = -1;
+    auto& t = request.topics.emplace_back();
+    t.name = "t";
+    auto& p = t.partitions.emplace_back();
+    p.partition_index = 0;
+    p.timestamp = timestamp;
+    p.current_leader_epoch = current_leader_epoch;
+    auto r = client.call<protocol::ListOffsetsRequest, protocol::ListOffsetsResponse>(request,
+                                                                                     version);
+    EXPECT_EQ(r.topics.size(), 1u);
+    EXPECT_EQ(r.topics.at(0).partitions.size(), 1u);
+    return r.topics[0].partitions.at(0);
+  }
+};
+
+// KIP-320 in ListOffsets (v4+): current_leader_epoch is checked like Fetch's,
+// and the answer carries the leader epoch of the offset it returns.
+TEST_F(ListOffsetsEpochTest, ChecksCurrentLeaderEpochAndAnswersWithTheOffsetsEpoch) {
+  TestClient client(port());
+  create_topic(client, "t", 1);
+  produce(client, {"a", "b"});  // epoch 0: offsets 0-1, timestamp 1000
+  ASSERT_TRUE(log()->set_leader_epoch(3).ok());
+  produce(client, {"c"});  // epoch 3: offset 2
+  for (int16_t v = 4; v <= 5; ++v) {
+    SCOPED_TRACE("version " + std::to_string(v));
+    EXPECT_EQ(list(client, v, -1, 2).error_code, code(KafkaError::fenced_leader_epoch));
+    EXPECT_EQ(list(client, v, -1, 4).error_code, code(KafkaError::unknown_leader_epoch));
+    auto latest = list(client, v, -1, 3);
+    EXPECT_EQ(latest.error_code, 0);
+    EXPECT_EQ(latest.offset, 3);
+    EXPECT_EQ(latest.leader_epoch, 3);
+    auto earliest = list(client, v, -2, -1);  // -1: no check
+    EXPECT_EQ(earliest.error_code, 0);
+    EXPECT_EQ(earliest.offset, 0);
+    EXPECT_EQ(earliest.leader_epoch, 0);
+    auto by_time = list(client, v, 1000, 3);
+    EXPECT_EQ(by_time.error_code, 0);
+    EXPECT_EQ(by_time.offset, 0);
+    EXPECT_EQ(by_time.leader_epoch, 0);
+  }
+  // Below v4 there is no epoch on the wire: no check.
+  auto v3 = list(client, 3, -1, -1);
+  EXPECT_EQ(v3.error_code, 0);
+  EXPECT_EQ(v3.offset, 3);
+}
+
+}  // namespace
+}  // namespace holdfast::server
