@@ -85,6 +85,55 @@ StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
   return append(batch, header);
 }
 
+StorageResult<void> PartitionLog::check_writable_locked() const {
+  if (closed_)
+    return make_error(Errc::closed, fmt::format("log {}-{} is closed", topic_, partition_));
+  if (failed_) return make_error(Errc::io_error, failure_);
+  if (truncating_) {
+    return make_error(Errc::invalid_argument,
+                      fmt::format("append to {}-{} during a truncation", topic_, partition_));
+  }
+  return {};
+}
+
+StorageResult<bool> PartitionLog::write_at_end_locked(std::span<const uint8_t> bytes,
+                                                      const BatchHeader& stamped, int64_t now) {
+  bool rolled = false;
+  if (needs_roll_locked(bytes.size(), stamped.last_offset(), now)) {
+    if (auto r = roll_locked(now); !r) return r.error();
+    rolled = true;
+  }
+  if (auto r = active_->append(bytes, stamped, config_.index_interval_bytes); !r) {
+    fail_locked(r.error().message);
+    return r.error();
+  }
+  // The first batch of an epoch starts it (flush() persists the cache before
+  // this batch can count as durable). A lower epoch than the cache's latest
+  // only comes from a leader (append_replicated): the entries above it had
+  // no batch and give way.
+  const int32_t epoch = stamped.partition_leader_epoch;
+  if (epochs_.latest_epoch() != epoch) {
+    bool changed = false;
+    if (epochs_.latest_epoch() > epoch) changed = epochs_.truncate_from_end(stamped.base_offset);
+    if (epochs_.assign(epoch, stamped.base_offset)) changed = true;
+    if (changed) ++epochs_version_;
+  }
+  leader_epoch_ = std::max(leader_epoch_, epoch);
+  log_end_offset_ = stamped.last_offset() + 1;
+  // A leader checked the producer state before stamping; a follower's batch
+  // is recorded without checks (the leader decided), as the load replay does.
+  if (stamped.producer_id >= 0 && !stamped.is_control()) producers_.record(stamped, now);
+  last_batch_producer_id_ = stamped.producer_id;
+  total_bytes_ += int64_t(bytes.size());
+  if (config_.flush_mode != FlushMode::always) high_watermark_ = log_end_offset_;
+  return rolled;
+}
+
+void PartitionLog::after_write(FlushMode mode, bool rolled) {
+  if (mode == FlushMode::always || rolled) services_.request_flush(shared_from_this());
+  if (mode != FlushMode::always) services_.high_watermark_advanced(this);
+}
+
 StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
                                                  const BatchHeader& header) {
   if (batch.size() != header.size_in_bytes() || batch.size() < record::kBatchHeaderSize ||
@@ -98,13 +147,7 @@ StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
   bool rolled = false;
   {
     std::lock_guard lock(mu_);
-    if (closed_)
-      return make_error(Errc::closed, fmt::format("log {}-{} is closed", topic_, partition_));
-    if (failed_) return make_error(Errc::io_error, failure_);
-    if (truncating_) {
-      return make_error(Errc::invalid_argument,
-                        fmt::format("append to {}-{} during a truncation", topic_, partition_));
-    }
+    if (auto r = check_writable_locked(); !r) return r.error();
     // Idempotence: checked under the lock, atomically with the append below.
     if (header.producer_id >= 0) {
       auto checked = producers_.check(header);
@@ -122,10 +165,6 @@ StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
       }
     }
     int64_t now = services_.now_ms();
-    if (needs_roll_locked(batch.size(), log_end_offset_ + header.last_offset_delta, now)) {
-      if (auto r = roll_locked(now); !r) return r.error();
-      rolled = true;
-    }
     scratch_.assign(batch.begin(), batch.end());
     BatchHeader stamped = header;
     stamped.base_offset = log_end_offset_;
@@ -138,25 +177,14 @@ StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
       stamped.max_timestamp = now;
       result.log_append_time_ms = now;
     }
-    if (auto r = active_->append(scratch_, stamped, config_.index_interval_bytes); !r) {
-      fail_locked(r.error().message);
-      return r.error();
-    }
-    // The first batch of an epoch starts it (flush() persists the cache
-    // before this batch can count as durable).
-    if (epochs_.latest_epoch() != leader_epoch_ && epochs_.assign(leader_epoch_, stamped.base_offset))
-      ++epochs_version_;
+    auto written = write_at_end_locked(scratch_, stamped, now);
+    if (!written) return written.error();
+    rolled = *written;
     result.base_offset = stamped.base_offset;
     result.last_offset = stamped.last_offset();
-    log_end_offset_ = result.last_offset + 1;
-    if (header.producer_id >= 0) producers_.record(stamped, now);
-    last_batch_producer_id_ = header.producer_id;
-    total_bytes_ += int64_t(batch.size());
     mode = config_.flush_mode;
-    if (mode != FlushMode::always) high_watermark_ = log_end_offset_;
   }
-  if (mode == FlushMode::always || rolled) services_.request_flush(shared_from_this());
-  if (mode != FlushMode::always) services_.high_watermark_advanced(this);
+  after_write(mode, rolled);
   return result;
 }
 

@@ -318,6 +318,21 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
                                                     std::optional<int64_t> recovery_point,
                                                     std::optional<int64_t> log_start);
   StorageResult<void> roll_locked(int64_t now_ms);
+  // The one append step of append (leader) and append_replicated (follower).
+  // check_writable_locked: what every append requires under mu_ (not closed,
+  // not failed, no truncation running). write_at_end_locked: under mu_,
+  // writes `bytes`, whose header `stamped` is final (base offset >= log end,
+  // leader epoch set; the caller stamped or checked them), at the end of the
+  // log: rolls first if needed (needs_roll_locked), appends to the active
+  // segment and its indexes (a write error fails the log), records a new
+  // epoch's start in the cache, advances the log end, the producer state
+  // (unchecked: a leader checked it before stamping), the byte count and,
+  // outside FlushMode::always, the high watermark. Returns whether it rolled.
+  // after_write, without the lock: queues the flush and tells the listener.
+  StorageResult<void> check_writable_locked() const;
+  StorageResult<bool> write_at_end_locked(std::span<const uint8_t> bytes,
+                                          const record::BatchHeader& stamped, int64_t now);
+  void after_write(FlushMode mode, bool rolled);
   // Whether a batch of `batch_size` bytes ending at `last_offset` must go to
   // a new segment (segment.bytes, segment.ms, relative offsets exhausted).
   bool needs_roll_locked(size_t batch_size, int64_t last_offset, int64_t now_ms) const;

@@ -157,10 +157,7 @@ StorageResult<AppendResult> PartitionLog::append_replicated(std::span<const uint
   bool rolled = false;
   {
     std::lock_guard lock(mu_);
-    if (closed_)
-      return make_error(Errc::closed, fmt::format("log {}-{} is closed", topic_, partition_));
-    if (failed_) return make_error(Errc::io_error, failure_);
-    if (truncating_) return invalid("the log is being truncated");
+    if (auto r = check_writable_locked(); !r) return r.error();
     if (h.base_offset < log_end_offset_) {
       return invalid(fmt::format("base offset {} is below the log end {}", h.base_offset,
                                  log_end_offset_));
@@ -178,38 +175,16 @@ StorageResult<AppendResult> PartitionLog::append_replicated(std::span<const uint
       return invalid(fmt::format("leader epoch {} is below the epoch {} of the log's last batch",
                                  h.partition_leader_epoch, floor));
     }
-    int64_t now = services_.now_ms();
-    if (needs_roll_locked(batch.size(), h.last_offset(), now)) {
-      if (auto r = roll_locked(now); !r) return r.error();
-      rolled = true;
-    }
-    if (auto r = active_->append(batch, h, config_.index_interval_bytes); !r) {
-      fail_locked(r.error().message);
-      return r.error();
-    }
-    // As for append: flush() persists the cache before this batch can count
-    // as durable.
-    if (epochs_.latest_epoch() != h.partition_leader_epoch) {
-      bool changed = false;
-      if (epochs_.latest_epoch() > h.partition_leader_epoch)
-        changed = epochs_.truncate_from_end(h.base_offset);
-      if (epochs_.assign(h.partition_leader_epoch, h.base_offset)) changed = true;
-      if (changed) ++epochs_version_;
-    }
-    leader_epoch_ = std::max(leader_epoch_, h.partition_leader_epoch);
+    // The bytes go in unchanged: the leader stamped them.
+    auto written = write_at_end_locked(batch, h, services_.now_ms());
+    if (!written) return written.error();
+    rolled = *written;
     result.base_offset = h.base_offset;
     result.last_offset = h.last_offset();
     result.log_append_time_ms = (h.attributes & record::kTimestampTypeBit) ? h.max_timestamp : -1;
-    log_end_offset_ = result.last_offset + 1;
-    // As the load replay does: no checks, the leader decided.
-    if (h.producer_id >= 0 && !h.is_control()) producers_.record(h, now);
-    last_batch_producer_id_ = h.producer_id;
-    total_bytes_ += int64_t(batch.size());
     mode = config_.flush_mode;
-    if (mode != FlushMode::always) high_watermark_ = log_end_offset_;
   }
-  if (mode == FlushMode::always || rolled) services_.request_flush(shared_from_this());
-  if (mode != FlushMode::always) services_.high_watermark_advanced(this);
+  after_write(mode, rolled);
   return result;
 }
 
