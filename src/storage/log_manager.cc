@@ -10,6 +10,7 @@
 #include "base/thread_name.h"
 #include "storage/format.h"
 #include "storage/log_cleaner.h"
+#include "storage/truncation_marker.h"
 
 namespace holdfast::storage {
 namespace {
@@ -66,17 +67,27 @@ StorageResult<void> LogManager::open(
   if (!names) return io_failure(names.error());
   const auto load_started = std::chrono::steady_clock::now();
   size_t loaded = 0;
+  bool finished_deletions = false;
   for (const auto& name : *names) {
     std::string dir = io::join_path(data_dir_, name);
     auto tp = format::parse_partition_dir_name(name);
     if (!tp || !fs_.is_directory(dir)) continue;
     if (fs_.exists(io::join_path(dir, "meta.properties"))) {
       // Another broker's data directory inside this one (e.g. `node-1` of a
-      // local cluster): its name looks like a partition, but treating it as
-      // one would get it deleted as a partition of an unknown topic.
+      // local cluster): its name looks like a partition, but it is not ours.
+      // Loading it would let recovery touch its files (stray *.tmp removed,
+      // torn tails cut) and the lifecycle set it aside as a stray partition
+      // (renaming another broker's data directory), so it is never loaded.
       HF_WARN("ignoring {}: it is a broker's data directory (it has meta.properties), not a "
               "partition",
               dir);
+      continue;
+    }
+    if (fs_.exists(io::join_path(dir, format::kDeletionFile))) {
+      // remove() was deleting it when the process stopped: finish.
+      HF_INFO("{}: finishing the deletion of a removed partition a crash interrupted", dir);
+      if (auto r = delete_partition_dir(dir); !r) return r;
+      finished_deletions = true;
       continue;
     }
     auto find = [&](const CheckpointEntries& entries) -> std::optional<int64_t> {
@@ -111,7 +122,9 @@ StorageResult<void> LogManager::open(
   for (const auto& log : snapshot()) {
     if (log->loaded_truncation_pending()) truncated.push_back(log);
   }
-  if (!truncated.empty()) {
+  if (!truncated.empty() || finished_deletions) {
+    // (A finished deletion may still be named in the checkpoints: the crash
+    // came before remove() rewrote them.)
     if (auto r = checkpoint_now(); !r) return r;
     for (const auto& log : truncated) {
       if (auto r = log->finish_loaded_truncation(); !r) return r;
@@ -171,14 +184,41 @@ StorageResult<void> LogManager::remove(const std::string& topic, int32_t partiti
     retired_.push_back(log);
   }
   log->close();
+  const bool stray = log->kept_as_stray();
+  // A deletion is recorded in the directory first: a crash at any later
+  // point leaves a directory that open() recognises and finishes deleting,
+  // instead of loading it as a partition of a topic the metadata no longer
+  // has (which start-up would set aside as a stray).
+  if (!stray) {
+    const std::string marker = io::join_path(log->dir(), format::kDeletionFile);
+    if (auto r = io::write_file_atomically(fs_, marker, {}); !r) return io_failure(r.error());
+  }
   // Out of every checkpoint before the directory goes: a partition created
   // again under this name must not inherit the old recovery point (its
   // unsynced tail would then be trusted without a CRC walk after a crash)
-  // nor the old log start. Should we crash before the directory is removed,
-  // the next start walks the whole old directory, which is safe.
+  // nor the old log start.
   if (auto r = checkpoint_now(); !r) return r;
-  if (auto r = io::remove_all(fs_, log->dir()); !r) return io_failure(r.error());
+  if (stray) return set_aside_as_stray(log->dir());
+  return delete_partition_dir(log->dir());
+}
+
+StorageResult<void> LogManager::delete_partition_dir(const std::string& dir) {
+  // The data files go first, the deletion marker with the directory last.
+  if (auto r = remove_partition_data_files(fs_, dir); !r) return r;
+  if (auto r = io::remove_all(fs_, dir); !r) return io_failure(r.error());
   if (auto r = fs_.sync_dir(data_dir_); !r) return io_failure(r.error());
+  return {};
+}
+
+StorageResult<void> LogManager::set_aside_as_stray(const std::string& dir) {
+  std::string name = dir.substr(dir.find_last_of('/') + 1);
+  std::string target =
+      io::join_path(data_dir_, format::set_aside_dir_name(name, format::kStrayDirSuffix));
+  if (auto r = fs_.rename(dir, target); !r) return io_failure(r.error());
+  if (auto r = fs_.sync_dir(data_dir_); !r) return io_failure(r.error());
+  HF_WARN("{}: its topic is not in the metadata (never created here, or deleted while this "
+          "broker was down); kept as {} for an operator to inspect or delete",
+          dir, target);
   return {};
 }
 

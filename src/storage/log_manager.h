@@ -63,6 +63,11 @@ class LogManager final : private LogServices {
   // leaves both checkpoints (durably, before its directory goes, so a
   // partition created again under the same name never inherits its recovery
   // point), then the directory is removed.
+  // A log marked PartitionLog::keep_as_stray() is not deleted: it leaves the
+  // checkpoints and its directory is renamed <dir>.<id>-stray (kept on disk,
+  // never loaded again), with a warning. A crash during a deletion leaves a
+  // deletion-in-progress file that the next open() finds: it finishes the
+  // deletion instead of loading the directory.
   StorageResult<void> remove(const std::string& topic, int32_t partition);
   std::vector<PartitionLog*> all() const;
 
@@ -119,6 +124,8 @@ class LogManager final : private LogServices {
   void stop_threads();
   std::vector<std::shared_ptr<PartitionLog>> snapshot() const;
   StorageResult<void> write_recovery_checkpoint();
+  StorageResult<void> delete_partition_dir(const std::string& dir);
+  StorageResult<void> set_aside_as_stray(const std::string& dir);
 
   io::FileSystem& fs_;
   const std::string data_dir_;

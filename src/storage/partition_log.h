@@ -251,6 +251,11 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   void request_sync() { sync_requested_.store(true); }
   // Stops the log: later appends fail with closed, waiters get closed.
   void close();
+  // LogManager::remove keeps this log's directory as a stray
+  // (`<dir>.<id>-stray`) instead of deleting it: set by the partition
+  // lifecycle for a partition whose topic the metadata never knew.
+  void keep_as_stray() { keep_as_stray_.store(true); }
+  bool kept_as_stray() const { return keep_as_stray_.load(); }
 
   std::atomic<bool> flush_queued{false};  // owned by the flusher queue
 
@@ -402,6 +407,7 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   std::vector<uint8_t> scratch_;  // the stamped copy of the batch being appended
   std::vector<Waiter> waiters_;
   std::atomic<bool> sync_requested_{false};
+  std::atomic<bool> keep_as_stray_{false};
   ProducerStateTable producers_;
   int64_t last_batch_producer_id_ = -1;  // of the latest batch in the log; never expired
   int32_t leader_epoch_ = 0;             // stamped on appends
