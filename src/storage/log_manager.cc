@@ -99,6 +99,8 @@ StorageResult<void> LogManager::open(
                                   find(recovery_points), find(log_starts), clean);
     if (!log) return log.error();
     ++loaded;
+    open_stats_.crc_checked_bytes += (*log)->load_stats().crc_checked_bytes;
+    open_stats_.header_walked_bytes += (*log)->load_stats().header_walked_bytes;
     if ((*log)->offline()) {
       HF_ERROR("{} is OFFLINE: its operations fail with KAFKA_STORAGE_ERROR until it is repaired",
                name);
@@ -110,12 +112,15 @@ StorageResult<void> LogManager::open(
     logs_[*tp] = *log;
   }
   // One line per data dir at info; the per-partition lines are debug.
-  HF_INFO("loaded {} partitions from {} in {} ms ({})", loaded, data_dir_,
+  HF_INFO("loaded {} partitions from {} in {} ms ({}; {} bytes of batches checked with CRCs, "
+          "{} bytes of batch headers walked)",
+          loaded, data_dir_,
           std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                 load_started)
               .count(),
           clean ? "clean shutdown, no recovery needed"
-                : fmt::format("{} recovered after an unclean shutdown", loaded));
+                : fmt::format("{} recovered after an unclean shutdown", loaded),
+          open_stats_.crc_checked_bytes, open_stats_.header_walked_bytes);
   // A truncation load() finished: its file goes once the recovery points no
   // longer name offsets past the cut (partition_log_replica.cc).
   std::vector<std::shared_ptr<PartitionLog>> truncated;
@@ -298,6 +303,9 @@ void LogManager::timer_loop() {
       expire_producers_now();
       next_expiration = now + options_.producer_id_expiration_check_interval_ms;
     }
+    if (options_.recovery_mark_interval_ms >= 0) {
+      if (auto r = write_recovery_marks_now(); !r) HF_WARN("recovery mark: {}", r.error().message);
+    }
     if (now >= next_checkpoint) {
       if (auto r = write_recovery_checkpoint(); !r) HF_WARN("checkpoint: {}", r.error().message);
       next_checkpoint = now + options_.recovery_point_checkpoint_interval_ms;
@@ -420,6 +428,32 @@ StorageResult<void> LogManager::write_recovery_checkpoint() {
   }
   return write_checkpoint(fs_, io::join_path(data_dir_, format::kRecoveryPointCheckpointFile),
                           entries);
+}
+
+StorageResult<int> LogManager::write_recovery_marks_now() {
+  int written = 0;
+  std::optional<Error<Errc>> first_error;
+  const int64_t now = clock_();
+  for (const auto& log : snapshot()) {
+    auto r = log->write_recovery_mark();
+    if (!r) {
+      HF_WARN("{}-{}: writing a recovery mark: {}", log->topic(), log->partition(),
+              r.error().message);
+      if (!first_error) first_error = r.error();
+    } else if (*r) {
+      ++written;
+    }
+    if (log->recovery_mark_due(now, std::max<int64_t>(0, options_.recovery_mark_interval_ms))) {
+      log->request_recovery_mark();
+    }
+  }
+  // Every mark written covers offsets already durable: now the checkpoint
+  // may claim them (a mark's index files without it are simply unused).
+  if (written > 0) {
+    if (auto r = write_recovery_checkpoint(); !r && !first_error) first_error = r.error();
+  }
+  if (first_error) return *first_error;
+  return written;
 }
 
 StorageResult<void> LogManager::checkpoint_now() {

@@ -41,6 +41,7 @@ StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::create(LogServices& s
   log->segments_[0] = *segment;
   log->active_ = *segment;
   log->last_sync_ms_ = services.now_ms();
+  log->last_mark_ms_ = log->last_sync_ms_;
   return log;
 }
 
@@ -244,6 +245,7 @@ void PartitionLog::flush(bool force_sync) {
   int64_t target = 0;
   bool do_sync = false;
   std::optional<EpochSnapshot> epochs;
+  std::optional<RecoveryMark> mark;
   {
     std::lock_guard lock(mu_);
     if (!closed_ && !failed_) epochs = epochs_to_persist_locked();
@@ -257,6 +259,19 @@ void PartitionLog::flush(bool force_sync) {
       dir_generation = dir_generation_;
       sync_dir = dir_generation_ != synced_dir_generation_;
       do_sync = !to_sync.empty() || sync_dir;
+    }
+    // A recovery mark is taken with the sync target, in this critical
+    // section, so its producer state is exactly as of `target`; it becomes
+    // ready only once the sync below covering `target` succeeded.
+    if (mark_wanted_ && !closed_ && !failed_ && !truncating_) {
+      if (do_sync) {
+        mark = take_recovery_mark_locked();
+        mark_wanted_ = false;
+      } else if (durable_offset_ == log_end_offset_ && rolled_unsynced_.empty() &&
+                 active_->synced_size == active_->size) {
+        ready_mark_ = take_recovery_mark_locked();  // everything is durable already
+        mark_wanted_ = false;
+      }
     }
   }
   bool advanced = false;
@@ -303,6 +318,7 @@ void PartitionLog::flush(bool force_sync) {
         });
         if (target > durable_offset_) durable_offset_ = target;
         last_sync_ms_ = services_.now_ms();
+        if (mark) ready_mark_ = std::move(*mark);
       }
     }
     // A rolled segment is synced whole: the recovery point moves past it
@@ -340,6 +356,8 @@ void PartitionLog::flush(bool force_sync) {
   }
   // Rolled segments are immutable: persist their indexes, after the acks so
   // they add no latency (a failure only costs a rebuild at the next start).
+  std::unique_lock mark_lock(mark_file_mu_, std::defer_lock);
+  if (!finished.empty()) mark_lock.lock();  // not while a mark writes its prefix
   for (const auto& s : finished) {
     if (auto r = s->write_index_files(services_.fs()); !r) {
       HF_WARN("writing the indexes of {}: {}", s->log_path(), r.error().message);
@@ -441,9 +459,11 @@ StorageResult<void> PartitionLog::write_index_files() {
 
 void PartitionLog::close() {
   // Waits for a segment swap in progress (not for a whole cleaning pass):
-  // after this no cleaned file is created or swapped in.
+  // after this no cleaned file is created or swapped in. Likewise for a
+  // recovery mark: none is written after this.
   std::lock_guard cleaner_lock(cleaner_mu_);
   std::lock_guard flush_lock(flush_mu_);
+  std::lock_guard mark_lock(mark_file_mu_);
   std::vector<DurableCallback> ready;
   std::optional<Errc> error;
   std::string message;
@@ -453,6 +473,88 @@ void PartitionLog::close() {
     ready = take_ready_waiters_locked(error, message);
   }
   for (auto& callback : ready) callback(make_error(Errc::closed, message));
+}
+
+// ---------------------------------------------------------------- recovery marks
+//
+// Why a mark is safe (the ordering argument; docs/storage-format.md):
+//  1. The mark is taken under mu_ together with the flush's sync target T =
+//     the log end, so the active segment's size S then ends exactly at T and
+//     the producer state is exactly the state as of T.
+//  2. It becomes ready only after the fdatasync of every segment up to T
+//     (and the directory sync) succeeded; a failed sync drops it.
+//  3. write_recovery_mark writes index entries only for batches starting
+//     below S (wholly inside fsynced bytes) and <T>.snapshot, each atomically
+//     (temp file, fsync, rename, directory fsync).
+//  4. Then the LogManager writes the recovery-point checkpoint from each
+//     log's durable offset, which only a completed sync ever sets (>= T).
+// Load trusts an index entry only if it lies below the checkpointed recovery
+// point R, and starts the CRC walk at the last such entry. Every entry
+// written points at a batch that was durable when written, and bytes below
+// the durable offset never change except by truncate_to /
+// truncate_fully_and_start_at (which remove the index files and cap R
+// through truncation-in-progress before touching bytes, and hold
+// mark_file_mu_ so that no mark writes meanwhile) and `holdfast log repair`
+// (which removes them too). Whichever of the index files and the checkpoint
+// reached the disk first, entries below R point at good, durable batches: a
+// stale index file only makes the walk longer, a missing or invalid one makes
+// it start at byte 0. A snapshot past the log end (a power loss took the
+// tail) is deleted at load, as any snapshot past the end.
+
+bool PartitionLog::recovery_mark_due(int64_t now_ms, int64_t interval_ms) const {
+  std::lock_guard lock(mu_);
+  return !offline_ && !closed_ && !failed_ && !truncating_ && !mark_wanted_ && !ready_mark_ &&
+         durable_offset_ > last_mark_offset_ && now_ms - last_mark_ms_ >= interval_ms;
+}
+
+void PartitionLog::request_recovery_mark() {
+  {
+    std::lock_guard lock(mu_);
+    if (closed_ || failed_ || offline_) return;
+    mark_wanted_ = true;
+    last_mark_ms_ = services_.now_ms();
+  }
+  services_.request_flush(shared_from_this());
+}
+
+PartitionLog::RecoveryMark PartitionLog::take_recovery_mark_locked() const {
+  return RecoveryMark{active_, active_->size, log_end_offset_,
+                      producers_.encode_snapshot(log_end_offset_)};
+}
+
+StorageResult<bool> PartitionLog::write_recovery_mark() {
+  std::lock_guard mark_lock(mark_file_mu_);
+  RecoveryMark mark;
+  std::optional<Segment::EncodedIndexes> indexes;
+  std::vector<int64_t> bases;
+  {
+    std::lock_guard lock(mu_);
+    if (!ready_mark_) return false;
+    mark = std::move(*ready_mark_);
+    ready_mark_.reset();
+    if (closed_ || failed_ || truncating_ || mark.offset > log_end_offset_) return false;
+    // A segment that rolled since gets its whole index files from the flusher.
+    if (mark.segment == active_) indexes = mark.segment->encode_index_prefix(mark.size, mark.offset);
+    for (const auto& [base, segment] : segments_) bases.push_back(base);
+    last_mark_offset_ = mark.offset;
+  }
+  if (indexes && !indexes->index.empty()) {
+    if (auto r = mark.segment->write_index_bytes(services_.fs(), *indexes); !r) return r.error();
+  }
+  io::FileSystem& fs = services_.fs();
+  std::string path =
+      io::join_path(dir_, format::segment_file_name(mark.offset, format::kSnapshotSuffix));
+  if (auto r = io::write_file_atomically(fs, path, mark.snapshot); !r) return io_failure(r.error());
+  // Older marks' snapshots are superseded; those of segment bases (written
+  // at rolls) stay for retention to remove with their segments.
+  if (auto names = fs.list_dir(dir_)) {
+    for (const auto& name : *names) {
+      auto offset = format::parse_segment_file_name(name, format::kSnapshotSuffix);
+      if (offset && *offset < mark.offset && !std::binary_search(bases.begin(), bases.end(), *offset))
+        (void)fs.remove(io::join_path(dir_, name));
+    }
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------- reads

@@ -242,6 +242,7 @@ StorageResult<void> PartitionLog::truncate_to(int64_t offset) {
   auto pass = begin_cleaning_pass();  // a cleaned copy of a cut segment must not be swapped in
   std::lock_guard cleaner_lock(cleaner_mu_);
   std::lock_guard flush_lock(flush_mu_);  // no flush may set a durable offset from before the cut
+  std::lock_guard mark_lock(mark_file_mu_);  // no recovery mark writes index files meanwhile
   std::shared_ptr<Segment> cut;
   Segment::TruncationPoint point;
   std::vector<std::shared_ptr<Segment>> dead;
@@ -264,6 +265,8 @@ StorageResult<void> PartitionLog::truncate_to(int64_t offset) {
     if (auto r = plan_cut_locked(offset, cut, point, dead); !r) return r;
     old_end = log_end_offset_;
     truncating_ = true;
+    ready_mark_.reset();  // its index entries may lie past the cut
+    mark_wanted_ = false;
   }
   // From here on the log accepts no append until the truncation is done.
   auto finish = [&](StorageResult<void> outcome) -> StorageResult<void> {
@@ -342,6 +345,7 @@ StorageResult<void> PartitionLog::truncate_fully_and_start_at(int64_t offset) {
   auto pass = begin_cleaning_pass();
   std::lock_guard cleaner_lock(cleaner_mu_);
   std::lock_guard flush_lock(flush_mu_);
+  std::lock_guard mark_lock(mark_file_mu_);
   int64_t old_start, old_end;
   {
     std::lock_guard lock(mu_);
@@ -353,6 +357,8 @@ StorageResult<void> PartitionLog::truncate_fully_and_start_at(int64_t offset) {
                         fmt::format("{}-{}: a truncation is already running", topic_, partition_));
     }
     truncating_ = true;
+    ready_mark_.reset();
+    mark_wanted_ = false;
     old_start = log_start_offset_;
     old_end = log_end_offset_;
   }
@@ -387,6 +393,7 @@ StorageResult<void> PartitionLog::truncate_fully_and_start_at(int64_t offset) {
     pending_snapshots_.clear();
     synced_dir_generation_ = dir_generation_;
     log_start_offset_ = log_end_offset_ = durable_offset_ = high_watermark_ = offset;
+    last_mark_offset_ = offset;
     total_bytes_ = 0;
     first_dirty_offset_ = offset;
     epochs_ = LeaderEpochCache();
