@@ -226,9 +226,16 @@ Result<void, Errc> PartitionLifecycle::reconcile_topic(const std::string& name,
   // A topic of this name with another id: the old one was deleted and the
   // name reused while we did not see the deletion.
   const bool replaced = info && known != topic_ids_.end() && known->second != info->id;
+  // A topic the image lacks and this process never saw in an image: nothing
+  // says it was deleted (a deletion a crash interrupted is finished by
+  // LogManager::open before we get here), so its logs are not deleted but
+  // set aside as strays, as Kafka does (LogManager::remove renames them).
+  const bool unknown = !info && !deleted && known == topic_ids_.end();
   if (!info || replaced) {
     for (int32_t p : local) {
-      if (!deleted) {
+      if (unknown) {
+        if (auto replica = replicas_.get(name, p)) replica->log().keep_as_stray();
+      } else if (!deleted) {
         HF_WARN("removing log {}-{}: its topic was deleted", name, p);
       }
       if (auto removed = replicas_.remove(name, p); !removed) {

@@ -16,6 +16,13 @@
 //   TopicDeleted                    remove the replicas (their logs are deleted)
 //                                   and tell the topic-deleted listeners (the
 //                                   group coordinator drops committed offsets).
+// A local replica whose topic is not in the image is deleted only if this
+// process saw the topic (in an image or a record) and then its deletion; one
+// whose topic it never saw (found at start-up: created by something we do
+// not know, or deleted while this broker was down, which the image cannot
+// tell apart) is set aside as a stray, `<dir>.<id>-stray`, kept on disk with
+// a warning (Kafka's behaviour for stray partitions). A deletion that a
+// crash interrupted is finished by LogManager::open (deletion-in-progress).
 // A local replica of a partition whose replicas no longer name this node is
 // removed. After a leadership change the ReplicaManager's role-change
 // listener is told (follower fetchers start and stop there). In single-node

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <random>
 
 namespace holdfast::storage::format {
 
@@ -46,6 +47,13 @@ bool is_valid_topic_name(std::string_view topic) {
     if (!ok) return false;
   }
   return true;
+}
+
+std::string set_aside_dir_name(std::string_view dir_name, std::string_view suffix) {
+  std::random_device random;
+  std::string id;
+  for (int i = 0; i < 4; ++i) id += fmt::format("{:08x}", uint32_t(random()));
+  return fmt::format("{}.{}{}", dir_name, id, suffix);
 }
 
 }  // namespace holdfast::storage::format

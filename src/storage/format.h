@@ -78,4 +78,15 @@ std::optional<std::pair<std::string, int32_t>> parse_partition_dir_name(std::str
 // Kafka's legal topic names: 1-249 characters of [a-zA-Z0-9._-], not "." or "..".
 bool is_valid_topic_name(std::string_view topic);
 
+// A partition directory set aside at start-up because the metadata does not
+// know its topic (Kafka's naming): `<topic>-<partition>.<32 hex digits>-stray`.
+// Kept for an operator, never loaded (it does not parse as a partition).
+constexpr std::string_view kStrayDirSuffix = "-stray";
+// Written (atomically) into a partition directory before LogManager::remove
+// deletes anything in it; a directory holding it at start is a deletion a
+// crash interrupted, which LogManager::open finishes instead of loading it.
+constexpr std::string_view kDeletionFile = "deletion-in-progress";
+// `dir_name` + "." + a random unique id + `suffix`.
+std::string set_aside_dir_name(std::string_view dir_name, std::string_view suffix);
+
 }  // namespace holdfast::storage::format

@@ -10,6 +10,7 @@
 #include "base/thread_name.h"
 #include "storage/format.h"
 #include "storage/log_cleaner.h"
+#include "storage/truncation_marker.h"
 
 namespace holdfast::storage {
 namespace {
@@ -66,17 +67,27 @@ StorageResult<void> LogManager::open(
   if (!names) return io_failure(names.error());
   const auto load_started = std::chrono::steady_clock::now();
   size_t loaded = 0;
+  bool finished_deletions = false;
   for (const auto& name : *names) {
     std::string dir = io::join_path(data_dir_, name);
     auto tp = format::parse_partition_dir_name(name);
     if (!tp || !fs_.is_directory(dir)) continue;
     if (fs_.exists(io::join_path(dir, "meta.properties"))) {
       // Another broker's data directory inside this one (e.g. `node-1` of a
-      // local cluster): its name looks like a partition, but treating it as
-      // one would get it deleted as a partition of an unknown topic.
+      // local cluster): its name looks like a partition, but it is not ours.
+      // Loading it would let recovery touch its files (stray *.tmp removed,
+      // torn tails cut) and the lifecycle set it aside as a stray partition
+      // (renaming another broker's data directory), so it is never loaded.
       HF_WARN("ignoring {}: it is a broker's data directory (it has meta.properties), not a "
               "partition",
               dir);
+      continue;
+    }
+    if (fs_.exists(io::join_path(dir, format::kDeletionFile))) {
+      // remove() was deleting it when the process stopped: finish.
+      HF_INFO("{}: finishing the deletion of a removed partition a crash interrupted", dir);
+      if (auto r = delete_partition_dir(dir); !r) return r;
+      finished_deletions = true;
       continue;
     }
     auto find = [&](const CheckpointEntries& entries) -> std::optional<int64_t> {
@@ -88,6 +99,8 @@ StorageResult<void> LogManager::open(
                                   find(recovery_points), find(log_starts), clean);
     if (!log) return log.error();
     ++loaded;
+    open_stats_.crc_checked_bytes += (*log)->load_stats().crc_checked_bytes;
+    open_stats_.header_walked_bytes += (*log)->load_stats().header_walked_bytes;
     if ((*log)->offline()) {
       HF_ERROR("{} is OFFLINE: its operations fail with KAFKA_STORAGE_ERROR until it is repaired",
                name);
@@ -99,19 +112,24 @@ StorageResult<void> LogManager::open(
     logs_[*tp] = *log;
   }
   // One line per data dir at info; the per-partition lines are debug.
-  HF_INFO("loaded {} partitions from {} in {} ms ({})", loaded, data_dir_,
+  HF_INFO("loaded {} partitions from {} in {} ms ({}; {} bytes of batches checked with CRCs, "
+          "{} bytes of batch headers walked)",
+          loaded, data_dir_,
           std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                 load_started)
               .count(),
           clean ? "clean shutdown, no recovery needed"
-                : fmt::format("{} recovered after an unclean shutdown", loaded));
+                : fmt::format("{} recovered after an unclean shutdown", loaded),
+          open_stats_.crc_checked_bytes, open_stats_.header_walked_bytes);
   // A truncation load() finished: its file goes once the recovery points no
   // longer name offsets past the cut (partition_log_replica.cc).
   std::vector<std::shared_ptr<PartitionLog>> truncated;
   for (const auto& log : snapshot()) {
     if (log->loaded_truncation_pending()) truncated.push_back(log);
   }
-  if (!truncated.empty()) {
+  if (!truncated.empty() || finished_deletions) {
+    // (A finished deletion may still be named in the checkpoints: the crash
+    // came before remove() rewrote them.)
     if (auto r = checkpoint_now(); !r) return r;
     for (const auto& log : truncated) {
       if (auto r = log->finish_loaded_truncation(); !r) return r;
@@ -171,14 +189,41 @@ StorageResult<void> LogManager::remove(const std::string& topic, int32_t partiti
     retired_.push_back(log);
   }
   log->close();
+  const bool stray = log->kept_as_stray();
+  // A deletion is recorded in the directory first: a crash at any later
+  // point leaves a directory that open() recognises and finishes deleting,
+  // instead of loading it as a partition of a topic the metadata no longer
+  // has (which start-up would set aside as a stray).
+  if (!stray) {
+    const std::string marker = io::join_path(log->dir(), format::kDeletionFile);
+    if (auto r = io::write_file_atomically(fs_, marker, {}); !r) return io_failure(r.error());
+  }
   // Out of every checkpoint before the directory goes: a partition created
   // again under this name must not inherit the old recovery point (its
   // unsynced tail would then be trusted without a CRC walk after a crash)
-  // nor the old log start. Should we crash before the directory is removed,
-  // the next start walks the whole old directory, which is safe.
+  // nor the old log start.
   if (auto r = checkpoint_now(); !r) return r;
-  if (auto r = io::remove_all(fs_, log->dir()); !r) return io_failure(r.error());
+  if (stray) return set_aside_as_stray(log->dir());
+  return delete_partition_dir(log->dir());
+}
+
+StorageResult<void> LogManager::delete_partition_dir(const std::string& dir) {
+  // The data files go first, the deletion marker with the directory last.
+  if (auto r = remove_partition_data_files(fs_, dir); !r) return r;
+  if (auto r = io::remove_all(fs_, dir); !r) return io_failure(r.error());
   if (auto r = fs_.sync_dir(data_dir_); !r) return io_failure(r.error());
+  return {};
+}
+
+StorageResult<void> LogManager::set_aside_as_stray(const std::string& dir) {
+  std::string name = dir.substr(dir.find_last_of('/') + 1);
+  std::string target =
+      io::join_path(data_dir_, format::set_aside_dir_name(name, format::kStrayDirSuffix));
+  if (auto r = fs_.rename(dir, target); !r) return io_failure(r.error());
+  if (auto r = fs_.sync_dir(data_dir_); !r) return io_failure(r.error());
+  HF_WARN("{}: its topic is not in the metadata (never created here, or deleted while this "
+          "broker was down); kept as {} for an operator to inspect or delete",
+          dir, target);
   return {};
 }
 
@@ -257,6 +302,9 @@ void LogManager::timer_loop() {
     if (now >= next_expiration) {
       expire_producers_now();
       next_expiration = now + options_.producer_id_expiration_check_interval_ms;
+    }
+    if (options_.recovery_mark_interval_ms >= 0) {
+      if (auto r = write_recovery_marks_now(); !r) HF_WARN("recovery mark: {}", r.error().message);
     }
     if (now >= next_checkpoint) {
       if (auto r = write_recovery_checkpoint(); !r) HF_WARN("checkpoint: {}", r.error().message);
@@ -380,6 +428,32 @@ StorageResult<void> LogManager::write_recovery_checkpoint() {
   }
   return write_checkpoint(fs_, io::join_path(data_dir_, format::kRecoveryPointCheckpointFile),
                           entries);
+}
+
+StorageResult<int> LogManager::write_recovery_marks_now() {
+  int written = 0;
+  std::optional<Error<Errc>> first_error;
+  const int64_t now = clock_();
+  for (const auto& log : snapshot()) {
+    auto r = log->write_recovery_mark();
+    if (!r) {
+      HF_WARN("{}-{}: writing a recovery mark: {}", log->topic(), log->partition(),
+              r.error().message);
+      if (!first_error) first_error = r.error();
+    } else if (*r) {
+      ++written;
+    }
+    if (log->recovery_mark_due(now, std::max<int64_t>(0, options_.recovery_mark_interval_ms))) {
+      log->request_recovery_mark();
+    }
+  }
+  // Every mark written covers offsets already durable: now the checkpoint
+  // may claim them (a mark's index files without it are simply unused).
+  if (written > 0) {
+    if (auto r = write_recovery_checkpoint(); !r && !first_error) first_error = r.error();
+  }
+  if (first_error) return *first_error;
+  return written;
 }
 
 StorageResult<void> LogManager::checkpoint_now() {

@@ -29,6 +29,11 @@ struct LogManagerOptions {
   bool log_cleaner_enable = true;        // log.cleaner.enable
   int64_t log_cleaner_backoff_ms = 15000;  // log.cleaner.backoff.ms: pause between cleaner passes
   int64_t log_cleaner_dedupe_buffer_size = 128LL << 20;  // log.cleaner.dedupe.buffer.size
+  // A partition whose durable offset moved gets a recovery mark at most this
+  // often (PartitionLog::write_recovery_mark): a restart after a crash walks
+  // with CRCs only what was written since. -1: never (recovery then walks the
+  // whole active segment, as before marks existed).
+  int64_t recovery_mark_interval_ms = 1000;
 };
 
 class LogManager final : private LogServices {
@@ -63,6 +68,11 @@ class LogManager final : private LogServices {
   // leaves both checkpoints (durably, before its directory goes, so a
   // partition created again under the same name never inherits its recovery
   // point), then the directory is removed.
+  // A log marked PartitionLog::keep_as_stray() is not deleted: it leaves the
+  // checkpoints and its directory is renamed <dir>.<id>-stray (kept on disk,
+  // never loaded again), with a warning. A crash during a deletion leaves a
+  // deletion-in-progress file that the next open() finds: it finishes the
+  // deletion instead of loading the directory.
   StorageResult<void> remove(const std::string& topic, int32_t partition);
   std::vector<PartitionLog*> all() const;
 
@@ -101,6 +111,12 @@ class LogManager final : private LogServices {
   size_t expire_producers_now();
   // Writes recovery-point-offset-checkpoint and log-start-offset-checkpoint now.
   StorageResult<void> checkpoint_now();
+  // One round of what the timer does for recovery marks: writes the marks
+  // flushes made ready (then the recovery-point checkpoint if any was
+  // written), and asks for new ones where due. Returns how many were written.
+  StorageResult<int> write_recovery_marks_now();
+  // What the last open() walked over all partitions (PartitionLog::LoadStats).
+  PartitionLog::LoadStats last_open_stats() const { return open_stats_; }
 
   const std::string& data_dir() const { return data_dir_; }
 
@@ -119,6 +135,8 @@ class LogManager final : private LogServices {
   void stop_threads();
   std::vector<std::shared_ptr<PartitionLog>> snapshot() const;
   StorageResult<void> write_recovery_checkpoint();
+  StorageResult<void> delete_partition_dir(const std::string& dir);
+  StorageResult<void> set_aside_as_stray(const std::string& dir);
 
   io::FileSystem& fs_;
   const std::string data_dir_;
@@ -152,6 +170,7 @@ class LogManager final : private LogServices {
 
   std::mutex checkpoint_mu_;  // one checkpoint writer at a time
   bool shut_down_ = false;
+  PartitionLog::LoadStats open_stats_;
 };
 
 }  // namespace holdfast::storage

@@ -41,6 +41,7 @@ StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::create(LogServices& s
   log->segments_[0] = *segment;
   log->active_ = *segment;
   log->last_sync_ms_ = services.now_ms();
+  log->last_mark_ms_ = log->last_sync_ms_;
   return log;
 }
 
@@ -85,6 +86,55 @@ StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
   return append(batch, header);
 }
 
+StorageResult<void> PartitionLog::check_writable_locked() const {
+  if (closed_)
+    return make_error(Errc::closed, fmt::format("log {}-{} is closed", topic_, partition_));
+  if (failed_) return make_error(Errc::io_error, failure_);
+  if (truncating_) {
+    return make_error(Errc::invalid_argument,
+                      fmt::format("append to {}-{} during a truncation", topic_, partition_));
+  }
+  return {};
+}
+
+StorageResult<bool> PartitionLog::write_at_end_locked(std::span<const uint8_t> bytes,
+                                                      const BatchHeader& stamped, int64_t now) {
+  bool rolled = false;
+  if (needs_roll_locked(bytes.size(), stamped.last_offset(), now)) {
+    if (auto r = roll_locked(now); !r) return r.error();
+    rolled = true;
+  }
+  if (auto r = active_->append(bytes, stamped, config_.index_interval_bytes); !r) {
+    fail_locked(r.error().message);
+    return r.error();
+  }
+  // The first batch of an epoch starts it (flush() persists the cache before
+  // this batch can count as durable). A lower epoch than the cache's latest
+  // only comes from a leader (append_replicated): the entries above it had
+  // no batch and give way.
+  const int32_t epoch = stamped.partition_leader_epoch;
+  if (epochs_.latest_epoch() != epoch) {
+    bool changed = false;
+    if (epochs_.latest_epoch() > epoch) changed = epochs_.truncate_from_end(stamped.base_offset);
+    if (epochs_.assign(epoch, stamped.base_offset)) changed = true;
+    if (changed) ++epochs_version_;
+  }
+  leader_epoch_ = std::max(leader_epoch_, epoch);
+  log_end_offset_ = stamped.last_offset() + 1;
+  // A leader checked the producer state before stamping; a follower's batch
+  // is recorded without checks (the leader decided), as the load replay does.
+  if (stamped.producer_id >= 0 && !stamped.is_control()) producers_.record(stamped, now);
+  last_batch_producer_id_ = stamped.producer_id;
+  total_bytes_ += int64_t(bytes.size());
+  if (config_.flush_mode != FlushMode::always) high_watermark_ = log_end_offset_;
+  return rolled;
+}
+
+void PartitionLog::after_write(FlushMode mode, bool rolled) {
+  if (mode == FlushMode::always || rolled) services_.request_flush(shared_from_this());
+  if (mode != FlushMode::always) services_.high_watermark_advanced(this);
+}
+
 StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
                                                  const BatchHeader& header) {
   if (batch.size() != header.size_in_bytes() || batch.size() < record::kBatchHeaderSize ||
@@ -98,13 +148,7 @@ StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
   bool rolled = false;
   {
     std::lock_guard lock(mu_);
-    if (closed_)
-      return make_error(Errc::closed, fmt::format("log {}-{} is closed", topic_, partition_));
-    if (failed_) return make_error(Errc::io_error, failure_);
-    if (truncating_) {
-      return make_error(Errc::invalid_argument,
-                        fmt::format("append to {}-{} during a truncation", topic_, partition_));
-    }
+    if (auto r = check_writable_locked(); !r) return r.error();
     // Idempotence: checked under the lock, atomically with the append below.
     if (header.producer_id >= 0) {
       auto checked = producers_.check(header);
@@ -122,10 +166,6 @@ StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
       }
     }
     int64_t now = services_.now_ms();
-    if (needs_roll_locked(batch.size(), log_end_offset_ + header.last_offset_delta, now)) {
-      if (auto r = roll_locked(now); !r) return r.error();
-      rolled = true;
-    }
     scratch_.assign(batch.begin(), batch.end());
     BatchHeader stamped = header;
     stamped.base_offset = log_end_offset_;
@@ -138,25 +178,14 @@ StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
       stamped.max_timestamp = now;
       result.log_append_time_ms = now;
     }
-    if (auto r = active_->append(scratch_, stamped, config_.index_interval_bytes); !r) {
-      fail_locked(r.error().message);
-      return r.error();
-    }
-    // The first batch of an epoch starts it (flush() persists the cache
-    // before this batch can count as durable).
-    if (epochs_.latest_epoch() != leader_epoch_ && epochs_.assign(leader_epoch_, stamped.base_offset))
-      ++epochs_version_;
+    auto written = write_at_end_locked(scratch_, stamped, now);
+    if (!written) return written.error();
+    rolled = *written;
     result.base_offset = stamped.base_offset;
     result.last_offset = stamped.last_offset();
-    log_end_offset_ = result.last_offset + 1;
-    if (header.producer_id >= 0) producers_.record(stamped, now);
-    last_batch_producer_id_ = header.producer_id;
-    total_bytes_ += int64_t(batch.size());
     mode = config_.flush_mode;
-    if (mode != FlushMode::always) high_watermark_ = log_end_offset_;
   }
-  if (mode == FlushMode::always || rolled) services_.request_flush(shared_from_this());
-  if (mode != FlushMode::always) services_.high_watermark_advanced(this);
+  after_write(mode, rolled);
   return result;
 }
 
@@ -216,6 +245,7 @@ void PartitionLog::flush(bool force_sync) {
   int64_t target = 0;
   bool do_sync = false;
   std::optional<EpochSnapshot> epochs;
+  std::optional<RecoveryMark> mark;
   {
     std::lock_guard lock(mu_);
     if (!closed_ && !failed_) epochs = epochs_to_persist_locked();
@@ -229,6 +259,19 @@ void PartitionLog::flush(bool force_sync) {
       dir_generation = dir_generation_;
       sync_dir = dir_generation_ != synced_dir_generation_;
       do_sync = !to_sync.empty() || sync_dir;
+    }
+    // A recovery mark is taken with the sync target, in this critical
+    // section, so its producer state is exactly as of `target`; it becomes
+    // ready only once the sync below covering `target` succeeded.
+    if (mark_wanted_ && !closed_ && !failed_ && !truncating_) {
+      if (do_sync) {
+        mark = take_recovery_mark_locked();
+        mark_wanted_ = false;
+      } else if (durable_offset_ == log_end_offset_ && rolled_unsynced_.empty() &&
+                 active_->synced_size == active_->size) {
+        ready_mark_ = take_recovery_mark_locked();  // everything is durable already
+        mark_wanted_ = false;
+      }
     }
   }
   bool advanced = false;
@@ -275,6 +318,7 @@ void PartitionLog::flush(bool force_sync) {
         });
         if (target > durable_offset_) durable_offset_ = target;
         last_sync_ms_ = services_.now_ms();
+        if (mark) ready_mark_ = std::move(*mark);
       }
     }
     // A rolled segment is synced whole: the recovery point moves past it
@@ -312,6 +356,8 @@ void PartitionLog::flush(bool force_sync) {
   }
   // Rolled segments are immutable: persist their indexes, after the acks so
   // they add no latency (a failure only costs a rebuild at the next start).
+  std::unique_lock mark_lock(mark_file_mu_, std::defer_lock);
+  if (!finished.empty()) mark_lock.lock();  // not while a mark writes its prefix
   for (const auto& s : finished) {
     if (auto r = s->write_index_files(services_.fs()); !r) {
       HF_WARN("writing the indexes of {}: {}", s->log_path(), r.error().message);
@@ -413,9 +459,11 @@ StorageResult<void> PartitionLog::write_index_files() {
 
 void PartitionLog::close() {
   // Waits for a segment swap in progress (not for a whole cleaning pass):
-  // after this no cleaned file is created or swapped in.
+  // after this no cleaned file is created or swapped in. Likewise for a
+  // recovery mark: none is written after this.
   std::lock_guard cleaner_lock(cleaner_mu_);
   std::lock_guard flush_lock(flush_mu_);
+  std::lock_guard mark_lock(mark_file_mu_);
   std::vector<DurableCallback> ready;
   std::optional<Errc> error;
   std::string message;
@@ -425,6 +473,88 @@ void PartitionLog::close() {
     ready = take_ready_waiters_locked(error, message);
   }
   for (auto& callback : ready) callback(make_error(Errc::closed, message));
+}
+
+// ---------------------------------------------------------------- recovery marks
+//
+// Why a mark is safe (the ordering argument; docs/storage-format.md):
+//  1. The mark is taken under mu_ together with the flush's sync target T =
+//     the log end, so the active segment's size S then ends exactly at T and
+//     the producer state is exactly the state as of T.
+//  2. It becomes ready only after the fdatasync of every segment up to T
+//     (and the directory sync) succeeded; a failed sync drops it.
+//  3. write_recovery_mark writes index entries only for batches starting
+//     below S (wholly inside fsynced bytes) and <T>.snapshot, each atomically
+//     (temp file, fsync, rename, directory fsync).
+//  4. Then the LogManager writes the recovery-point checkpoint from each
+//     log's durable offset, which only a completed sync ever sets (>= T).
+// Load trusts an index entry only if it lies below the checkpointed recovery
+// point R, and starts the CRC walk at the last such entry. Every entry
+// written points at a batch that was durable when written, and bytes below
+// the durable offset never change except by truncate_to /
+// truncate_fully_and_start_at (which remove the index files and cap R
+// through truncation-in-progress before touching bytes, and hold
+// mark_file_mu_ so that no mark writes meanwhile) and `holdfast log repair`
+// (which removes them too). Whichever of the index files and the checkpoint
+// reached the disk first, entries below R point at good, durable batches: a
+// stale index file only makes the walk longer, a missing or invalid one makes
+// it start at byte 0. A snapshot past the log end (a power loss took the
+// tail) is deleted at load, as any snapshot past the end.
+
+bool PartitionLog::recovery_mark_due(int64_t now_ms, int64_t interval_ms) const {
+  std::lock_guard lock(mu_);
+  return !offline_ && !closed_ && !failed_ && !truncating_ && !mark_wanted_ && !ready_mark_ &&
+         durable_offset_ > last_mark_offset_ && now_ms - last_mark_ms_ >= interval_ms;
+}
+
+void PartitionLog::request_recovery_mark() {
+  {
+    std::lock_guard lock(mu_);
+    if (closed_ || failed_ || offline_) return;
+    mark_wanted_ = true;
+    last_mark_ms_ = services_.now_ms();
+  }
+  services_.request_flush(shared_from_this());
+}
+
+PartitionLog::RecoveryMark PartitionLog::take_recovery_mark_locked() const {
+  return RecoveryMark{active_, active_->size, log_end_offset_,
+                      producers_.encode_snapshot(log_end_offset_)};
+}
+
+StorageResult<bool> PartitionLog::write_recovery_mark() {
+  std::lock_guard mark_lock(mark_file_mu_);
+  RecoveryMark mark;
+  std::optional<Segment::EncodedIndexes> indexes;
+  std::vector<int64_t> bases;
+  {
+    std::lock_guard lock(mu_);
+    if (!ready_mark_) return false;
+    mark = std::move(*ready_mark_);
+    ready_mark_.reset();
+    if (closed_ || failed_ || truncating_ || mark.offset > log_end_offset_) return false;
+    // A segment that rolled since gets its whole index files from the flusher.
+    if (mark.segment == active_) indexes = mark.segment->encode_index_prefix(mark.size, mark.offset);
+    for (const auto& [base, segment] : segments_) bases.push_back(base);
+    last_mark_offset_ = mark.offset;
+  }
+  if (indexes && !indexes->index.empty()) {
+    if (auto r = mark.segment->write_index_bytes(services_.fs(), *indexes); !r) return r.error();
+  }
+  io::FileSystem& fs = services_.fs();
+  std::string path =
+      io::join_path(dir_, format::segment_file_name(mark.offset, format::kSnapshotSuffix));
+  if (auto r = io::write_file_atomically(fs, path, mark.snapshot); !r) return io_failure(r.error());
+  // Older marks' snapshots are superseded; those of segment bases (written
+  // at rolls) stay for retention to remove with their segments.
+  if (auto names = fs.list_dir(dir_)) {
+    for (const auto& name : *names) {
+      auto offset = format::parse_segment_file_name(name, format::kSnapshotSuffix);
+      if (offset && *offset < mark.offset && !std::binary_search(bases.begin(), bases.end(), *offset))
+        (void)fs.remove(io::join_path(dir_, name));
+    }
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------- reads

@@ -237,6 +237,31 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   void flush(bool force_sync);
   // Writes index files not yet on disk (shutdown).
   StorageResult<void> write_index_files();
+
+  // ---- Recovery marks (partition_log.cc; docs/storage-format.md) ----
+  // So that recovery after a crash walks only what was written since the
+  // last mark, not the whole active segment. The LogManager's timer asks for
+  // a mark (request_recovery_mark) when recovery_mark_due; the next flush that
+  // syncs takes it: under the log mutex, with the sync target T (the log
+  // end), the active segment's size and the producer state as of T. Once the
+  // fdatasync covering T succeeds the mark is ready (a failed sync drops
+  // it); write_recovery_mark (timer thread, not the flusher) then writes the
+  // active segment's index files for the batches below T and <T>.snapshot,
+  // each atomically, and the LogManager checkpoints the recovery points.
+  bool recovery_mark_due(int64_t now_ms, int64_t interval_ms) const;
+  void request_recovery_mark();
+  // Writes the ready mark, if any; true if it wrote one. Nothing is written
+  // once the log is closed or failed, while a truncation runs, or for a
+  // mark a truncation discarded.
+  StorageResult<bool> write_recovery_mark();
+
+  // What load() walked: bytes checked with CRCs (recovery) and bytes of
+  // batch headers walked (trusted segments' tails, producer-state replay).
+  struct LoadStats {
+    uint64_t crc_checked_bytes = 0;
+    uint64_t header_walked_bytes = 0;
+  };
+  LoadStats load_stats() const { return load_stats_; }
   // Writes the producer state as of the log end as <log end>.snapshot, so the
   // next start replays nothing (clean shutdown; the log must be flushed).
   StorageResult<void> write_producer_snapshot();
@@ -251,6 +276,11 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   void request_sync() { sync_requested_.store(true); }
   // Stops the log: later appends fail with closed, waiters get closed.
   void close();
+  // LogManager::remove keeps this log's directory as a stray
+  // (`<dir>.<id>-stray`) instead of deleting it: set by the partition
+  // lifecycle for a partition whose topic the metadata never knew.
+  void keep_as_stray() { keep_as_stray_.store(true); }
+  bool kept_as_stray() const { return keep_as_stray_.load(); }
 
   std::atomic<bool> flush_queued{false};  // owned by the flusher queue
 
@@ -318,6 +348,21 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
                                                     std::optional<int64_t> recovery_point,
                                                     std::optional<int64_t> log_start);
   StorageResult<void> roll_locked(int64_t now_ms);
+  // The one append step of append (leader) and append_replicated (follower).
+  // check_writable_locked: what every append requires under mu_ (not closed,
+  // not failed, no truncation running). write_at_end_locked: under mu_,
+  // writes `bytes`, whose header `stamped` is final (base offset >= log end,
+  // leader epoch set; the caller stamped or checked them), at the end of the
+  // log: rolls first if needed (needs_roll_locked), appends to the active
+  // segment and its indexes (a write error fails the log), records a new
+  // epoch's start in the cache, advances the log end, the producer state
+  // (unchecked: a leader checked it before stamping), the byte count and,
+  // outside FlushMode::always, the high watermark. Returns whether it rolled.
+  // after_write, without the lock: queues the flush and tells the listener.
+  StorageResult<void> check_writable_locked() const;
+  StorageResult<bool> write_at_end_locked(std::span<const uint8_t> bytes,
+                                          const record::BatchHeader& stamped, int64_t now);
+  void after_write(FlushMode mode, bool rolled);
   // Whether a batch of `batch_size` bytes ending at `last_offset` must go to
   // a new segment (segment.bytes, segment.ms, relative offsets exhausted).
   bool needs_roll_locked(size_t batch_size, int64_t last_offset, int64_t now_ms) const;
@@ -356,6 +401,14 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   // Writes the snapshot unless a newer one is already on disk.
   StorageResult<void> persist_leader_epochs(const EpochSnapshot& snapshot);
 
+  struct RecoveryMark {
+    std::shared_ptr<Segment> segment;  // the active segment when it was taken
+    uint64_t size;                     // its size then (whole batches, all below offset)
+    int64_t offset;                    // the log end then: the sync target
+    std::vector<uint8_t> snapshot;     // producer state as of offset
+  };
+  RecoveryMark take_recovery_mark_locked() const;
+
   struct PendingSnapshot {
     std::shared_ptr<Segment> rolled;  // written once this segment is synced
     int64_t offset;
@@ -387,6 +440,7 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   std::vector<uint8_t> scratch_;  // the stamped copy of the batch being appended
   std::vector<Waiter> waiters_;
   std::atomic<bool> sync_requested_{false};
+  std::atomic<bool> keep_as_stray_{false};
   ProducerStateTable producers_;
   int64_t last_batch_producer_id_ = -1;  // of the latest batch in the log; never expired
   int32_t leader_epoch_ = 0;             // stamped on appends
@@ -396,8 +450,21 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   std::vector<PendingSnapshot> pending_snapshots_;
   bool truncating_ = false;             // truncate_to / truncate_fully_and_start_at running
   bool loaded_truncation_ = false;      // load() finished a truncation; its file is still there
+  bool mark_wanted_ = false;                // request_recovery_mark(): the next syncing flush takes one
+  std::optional<RecoveryMark> ready_mark_;  // synced, waiting for write_recovery_mark()
+  int64_t last_mark_ms_ = 0;                // when the last mark was asked for
+  int64_t last_mark_offset_ = 0;            // the offset it covered (or the end at load)
+  LoadStats load_stats_;                    // set by load()
 
   std::mutex flush_mu_;  // one flush at a time
+  // Held while a recovery mark writes its files and by whatever else writes
+  // or removes the active segment's index files or changes bytes below the
+  // durable offset: the flusher writing a rolled segment's index files,
+  // truncate_to / truncate_fully_and_start_at, close(). So a mark's prefix
+  // index never lands after (over) a rolled segment's full one, nor in a
+  // truncated or removed log. Lock order: flush_mu_ before mark_file_mu_
+  // before mu_.
+  std::mutex mark_file_mu_;
   // Serialises writes of leader-epoch-checkpoint, so an older snapshot never
   // overwrites a newer one. Taken after flush_mu_/cleaner_mu_, before mu_.
   std::mutex epoch_file_mu_;

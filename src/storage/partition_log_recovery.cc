@@ -194,8 +194,11 @@ StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::load(
     auto opened = Segment::open_existing(fs, dir, bases[i], now);
     if (!opened) return opened.error();
     auto segment = *opened;
-    auto damage = segment->load_batches(fs, recover, config.index_interval_bytes);
+    auto damage = segment->load_batches(fs, recover, config.index_interval_bytes,
+                                        recover ? recover_from : 0);
     if (!damage) return damage.error();
+    (recover ? log->load_stats_.crc_checked_bytes : log->load_stats_.header_walked_bytes) +=
+        segment->scanned_at_load;
     if (recover) recovered.push_back(segment);
     log->segments_[segment->base_offset] = segment;
     log->active_ = segment;
@@ -268,6 +271,8 @@ StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::load(
   for (auto& [base, segment] : log->segments_) segment->synced_size = segment->size;
   log->durable_offset_ = log->log_end_offset_;
   log->high_watermark_ = log->log_end_offset_;
+  log->last_mark_offset_ = log->log_end_offset_;
+  log->last_mark_ms_ = now;
   return log;
 }
 
@@ -386,6 +391,7 @@ StorageResult<void> PartitionLog::load_producer_state(const std::vector<std::str
     while (position < segment->size) {
       auto header = segment->read_header(position, segment->size);
       if (!header) return header.error();
+      load_stats_.header_walked_bytes += header->size_in_bytes();
       if (header->base_offset >= replay_from && header->producer_id >= 0 && !header->is_control()) {
         producers_.record(*header, now);
         ++replayed;

@@ -157,10 +157,7 @@ StorageResult<AppendResult> PartitionLog::append_replicated(std::span<const uint
   bool rolled = false;
   {
     std::lock_guard lock(mu_);
-    if (closed_)
-      return make_error(Errc::closed, fmt::format("log {}-{} is closed", topic_, partition_));
-    if (failed_) return make_error(Errc::io_error, failure_);
-    if (truncating_) return invalid("the log is being truncated");
+    if (auto r = check_writable_locked(); !r) return r.error();
     if (h.base_offset < log_end_offset_) {
       return invalid(fmt::format("base offset {} is below the log end {}", h.base_offset,
                                  log_end_offset_));
@@ -178,38 +175,16 @@ StorageResult<AppendResult> PartitionLog::append_replicated(std::span<const uint
       return invalid(fmt::format("leader epoch {} is below the epoch {} of the log's last batch",
                                  h.partition_leader_epoch, floor));
     }
-    int64_t now = services_.now_ms();
-    if (needs_roll_locked(batch.size(), h.last_offset(), now)) {
-      if (auto r = roll_locked(now); !r) return r.error();
-      rolled = true;
-    }
-    if (auto r = active_->append(batch, h, config_.index_interval_bytes); !r) {
-      fail_locked(r.error().message);
-      return r.error();
-    }
-    // As for append: flush() persists the cache before this batch can count
-    // as durable.
-    if (epochs_.latest_epoch() != h.partition_leader_epoch) {
-      bool changed = false;
-      if (epochs_.latest_epoch() > h.partition_leader_epoch)
-        changed = epochs_.truncate_from_end(h.base_offset);
-      if (epochs_.assign(h.partition_leader_epoch, h.base_offset)) changed = true;
-      if (changed) ++epochs_version_;
-    }
-    leader_epoch_ = std::max(leader_epoch_, h.partition_leader_epoch);
+    // The bytes go in unchanged: the leader stamped them.
+    auto written = write_at_end_locked(batch, h, services_.now_ms());
+    if (!written) return written.error();
+    rolled = *written;
     result.base_offset = h.base_offset;
     result.last_offset = h.last_offset();
     result.log_append_time_ms = (h.attributes & record::kTimestampTypeBit) ? h.max_timestamp : -1;
-    log_end_offset_ = result.last_offset + 1;
-    // As the load replay does: no checks, the leader decided.
-    if (h.producer_id >= 0 && !h.is_control()) producers_.record(h, now);
-    last_batch_producer_id_ = h.producer_id;
-    total_bytes_ += int64_t(batch.size());
     mode = config_.flush_mode;
-    if (mode != FlushMode::always) high_watermark_ = log_end_offset_;
   }
-  if (mode == FlushMode::always || rolled) services_.request_flush(shared_from_this());
-  if (mode != FlushMode::always) services_.high_watermark_advanced(this);
+  after_write(mode, rolled);
   return result;
 }
 
@@ -267,6 +242,7 @@ StorageResult<void> PartitionLog::truncate_to(int64_t offset) {
   auto pass = begin_cleaning_pass();  // a cleaned copy of a cut segment must not be swapped in
   std::lock_guard cleaner_lock(cleaner_mu_);
   std::lock_guard flush_lock(flush_mu_);  // no flush may set a durable offset from before the cut
+  std::lock_guard mark_lock(mark_file_mu_);  // no recovery mark writes index files meanwhile
   std::shared_ptr<Segment> cut;
   Segment::TruncationPoint point;
   std::vector<std::shared_ptr<Segment>> dead;
@@ -289,6 +265,8 @@ StorageResult<void> PartitionLog::truncate_to(int64_t offset) {
     if (auto r = plan_cut_locked(offset, cut, point, dead); !r) return r;
     old_end = log_end_offset_;
     truncating_ = true;
+    ready_mark_.reset();  // its index entries may lie past the cut
+    mark_wanted_ = false;
   }
   // From here on the log accepts no append until the truncation is done.
   auto finish = [&](StorageResult<void> outcome) -> StorageResult<void> {
@@ -367,6 +345,7 @@ StorageResult<void> PartitionLog::truncate_fully_and_start_at(int64_t offset) {
   auto pass = begin_cleaning_pass();
   std::lock_guard cleaner_lock(cleaner_mu_);
   std::lock_guard flush_lock(flush_mu_);
+  std::lock_guard mark_lock(mark_file_mu_);
   int64_t old_start, old_end;
   {
     std::lock_guard lock(mu_);
@@ -378,6 +357,8 @@ StorageResult<void> PartitionLog::truncate_fully_and_start_at(int64_t offset) {
                         fmt::format("{}-{}: a truncation is already running", topic_, partition_));
     }
     truncating_ = true;
+    ready_mark_.reset();
+    mark_wanted_ = false;
     old_start = log_start_offset_;
     old_end = log_end_offset_;
   }
@@ -412,6 +393,7 @@ StorageResult<void> PartitionLog::truncate_fully_and_start_at(int64_t offset) {
     pending_snapshots_.clear();
     synced_dir_generation_ = dir_generation_;
     log_start_offset_ = log_end_offset_ = durable_offset_ = high_watermark_ = offset;
+    last_mark_offset_ = offset;
     total_bytes_ = 0;
     first_dirty_offset_ = offset;
     epochs_ = LeaderEpochCache();

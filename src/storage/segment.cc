@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "base/log.h"
 #include "storage/batch_walker.h"
@@ -164,7 +165,7 @@ StorageResult<std::optional<BatchDamage>> Segment::scan(uint64_t from, bool chec
   return walker.damage();
 }
 
-bool Segment::load_index_files(io::FileSystem& fs) {
+bool Segment::load_index_files(io::FileSystem& fs, int64_t below_offset) {
   std::string index_path =
       io::join_path(dir_, format::segment_file_name(base_offset, format::kIndexSuffix));
   std::string time_path =
@@ -180,6 +181,7 @@ bool Segment::load_index_files(io::FileSystem& fs) {
   std::vector<IndexEntry> index;
   for (size_t i = 0; i < index_bytes->size(); i += format::kOffsetIndexEntrySize) {
     IndexEntry e{load_be32(index_bytes->data() + i), load_be32(index_bytes->data() + i + 4)};
+    if (base_offset + int64_t(e.relative_offset) >= below_offset) break;
     if (e.position >= file_size) return false;
     if (!index.empty() && (e.relative_offset <= index.back().relative_offset ||
                            e.position <= index.back().position)) {
@@ -191,12 +193,14 @@ bool Segment::load_index_files(io::FileSystem& fs) {
   for (size_t i = 0; i < time_bytes->size(); i += format::kTimeIndexEntrySize) {
     TimeIndexEntry e{int64_t(load_be64(time_bytes->data() + i)),
                      load_be32(time_bytes->data() + i + 8)};
+    if (base_offset + int64_t(e.relative_offset) >= below_offset) break;
     if (!time_index.empty() && (e.timestamp <= time_index.back().timestamp ||
                                 e.relative_offset < time_index.back().relative_offset)) {
       return false;
     }
     time_index.push_back(e);
   }
+  if (index.empty()) return false;
   // The last entry must point at a batch with the offset it claims.
   IndexEntry last = index.back();
   auto header = read_header(last.position, file_size);
@@ -220,7 +224,8 @@ bool Segment::load_index_files(io::FileSystem& fs) {
 
 StorageResult<std::optional<BatchDamage>> Segment::load_batches(io::FileSystem& fs,
                                                                 bool check_crc,
-                                                                int32_t index_interval_bytes) {
+                                                                int32_t index_interval_bytes,
+                                                                int64_t trusted_below) {
   index_.clear();
   time_index_.clear();
   largest_timestamp = -1;
@@ -229,12 +234,16 @@ StorageResult<std::optional<BatchDamage>> Segment::load_batches(io::FileSystem& 
   next_offset = base_offset;
   batch_count = 0;
   bytes_since_index_ = UINT64_MAX / 2;
-  bool from_index = !check_crc && load_index_files(fs);
-  auto damage = scan(size, check_crc, index_interval_bytes);
+  bool from_index = check_crc ? trusted_below > base_offset && load_index_files(fs, trusted_below)
+                              : load_index_files(fs, std::numeric_limits<int64_t>::max());
+  const uint64_t scan_from = size;
+  auto damage = scan(scan_from, check_crc, index_interval_bytes);
   if (!damage) return damage;
+  scanned_at_load = size - scan_from;
   synced_size = size;
-  // Trusted index files still describe the segment unless the walk stopped early.
-  index_files_current = from_index && !*damage;
+  // Trusted index files still describe the segment unless the walk stopped
+  // early (a recovery mark's describe only a prefix).
+  index_files_current = from_index && !check_crc && !*damage;
   return damage;
 }
 
@@ -324,12 +333,27 @@ StorageResult<void> Segment::remove_index_files(io::FileSystem& fs) const {
   return {};
 }
 
-StorageResult<void> Segment::write_index_files(io::FileSystem& fs) const {
-  std::vector<uint8_t> index(index_.size() * format::kOffsetIndexEntrySize);
-  for (size_t i = 0; i < index_.size(); ++i) {
-    store_be32(index.data() + i * 8, index_[i].relative_offset);
-    store_be32(index.data() + i * 8 + 4, index_[i].position);
+namespace {
+
+Segment::EncodedIndexes encode_entries(const std::vector<IndexEntry>& index,
+                                       const std::vector<TimeIndexEntry>& time_index) {
+  Segment::EncodedIndexes out;
+  out.index.resize(index.size() * format::kOffsetIndexEntrySize);
+  for (size_t i = 0; i < index.size(); ++i) {
+    store_be32(out.index.data() + i * 8, index[i].relative_offset);
+    store_be32(out.index.data() + i * 8 + 4, index[i].position);
   }
+  out.time_index.resize(time_index.size() * format::kTimeIndexEntrySize);
+  for (size_t i = 0; i < time_index.size(); ++i) {
+    store_be64(out.time_index.data() + i * 12, uint64_t(time_index[i].timestamp));
+    store_be32(out.time_index.data() + i * 12 + 8, time_index[i].relative_offset);
+  }
+  return out;
+}
+
+}  // namespace
+
+StorageResult<void> Segment::write_index_files(io::FileSystem& fs) const {
   auto time_entries = time_index_;
   // A final entry with the segment's largest timestamp (Kafka does the same at roll).
   if (largest_timestamp >= 0 &&
@@ -337,17 +361,30 @@ StorageResult<void> Segment::write_index_files(io::FileSystem& fs) const {
     time_entries.push_back(
         {largest_timestamp, uint32_t(offset_of_largest_timestamp - base_offset)});
   }
-  std::vector<uint8_t> time(time_entries.size() * format::kTimeIndexEntrySize);
-  for (size_t i = 0; i < time_entries.size(); ++i) {
-    store_be64(time.data() + i * 12, uint64_t(time_entries[i].timestamp));
-    store_be32(time.data() + i * 12 + 8, time_entries[i].relative_offset);
-  }
+  return write_index_bytes(fs, encode_entries(index_, time_entries));
+}
+
+Segment::EncodedIndexes Segment::encode_index_prefix(uint64_t below_size,
+                                                     int64_t below_offset) const {
+  auto index_end = std::partition_point(index_.begin(), index_.end(), [&](const IndexEntry& e) {
+    return e.position < below_size;
+  });
+  auto time_end = std::partition_point(
+      time_index_.begin(), time_index_.end(),
+      [&](const TimeIndexEntry& e) { return base_offset + int64_t(e.relative_offset) < below_offset; });
+  return encode_entries({index_.begin(), index_end}, {time_index_.begin(), time_end});
+}
+
+StorageResult<void> Segment::write_index_bytes(io::FileSystem& fs,
+                                               const EncodedIndexes& bytes) const {
   std::string index_path =
       io::join_path(dir_, format::segment_file_name(base_offset, format::kIndexSuffix));
   std::string time_path =
       io::join_path(dir_, format::segment_file_name(base_offset, format::kTimeIndexSuffix));
-  if (auto r = io::write_file_atomically(fs, index_path, index); !r) return io_failure(r.error());
-  if (auto r = io::write_file_atomically(fs, time_path, time); !r) return io_failure(r.error());
+  if (auto r = io::write_file_atomically(fs, index_path, bytes.index); !r)
+    return io_failure(r.error());
+  if (auto r = io::write_file_atomically(fs, time_path, bytes.time_index); !r)
+    return io_failure(r.error());
   return {};
 }
 

@@ -51,8 +51,14 @@ class Segment {
   // full walk if they are missing or invalid. Stops at the first bad batch:
   // the bookkeeping then covers the batches before it (size = its position)
   // and the damage is returned; nullopt when the whole file is good.
+  // With `check_crc` and `trusted_below` past the base offset (the recovery
+  // point lies inside this segment), the index files' entries below
+  // `trusted_below` are used if they validate, and the CRC walk starts at the
+  // last of them: the bytes before it were fsynced (docs/storage-format.md,
+  // "Recovery marks"). `scanned_at_load` says how many bytes were walked.
   StorageResult<std::optional<BatchDamage>> load_batches(io::FileSystem& fs, bool check_crc,
-                                                         int32_t index_interval_bytes);
+                                                         int32_t index_interval_bytes,
+                                                         int64_t trusted_below = 0);
   // load_batches(fs, recover, ...) for callers that only need to know whether
   // the file is whole: true if a bad batch was found (logged; the file is not
   // changed).
@@ -91,6 +97,17 @@ class Segment {
 
   // Writes the in-memory indexes to <base>.index/.timeindex (atomically, synced).
   StorageResult<void> write_index_files(io::FileSystem& fs) const;
+  // The index files' bytes for a prefix of the segment: the entries of the
+  // batches that start below byte `below_size` (and, in the time index,
+  // below offset `below_offset`), without the final largest-timestamp entry.
+  // For recovery marks of the active segment (PartitionLog::write_recovery_mark):
+  // with `below_size` a synced size, every entry points at durable bytes.
+  struct EncodedIndexes {
+    std::vector<uint8_t> index;
+    std::vector<uint8_t> time_index;
+  };
+  EncodedIndexes encode_index_prefix(uint64_t below_size, int64_t below_offset) const;
+  StorageResult<void> write_index_bytes(io::FileSystem& fs, const EncodedIndexes& bytes) const;
   // Removes the segment's files (log first, so a crash leaves at most orphan indexes).
   StorageResult<void> remove_files(io::FileSystem& fs) const;
 
@@ -120,6 +137,7 @@ class Segment {
   uint64_t synced_size = 0;          // bytes covered by a successful fdatasync (flusher)
   bool index_files_current = false;  // the .index/.timeindex files match memory
   size_t batch_count = 0;
+  uint64_t scanned_at_load = 0;      // bytes load_batches walked (framing, or framing + CRC)
 
   // Retention age: the largest timestamp, or the creation time if none.
   int64_t retention_timestamp() const {
@@ -130,7 +148,9 @@ class Segment {
   Segment(std::string dir, int64_t base_offset, std::unique_ptr<io::File> log, int64_t now_ms);
   void note_batch(uint64_t position, uint64_t size, int64_t base, int64_t max_timestamp,
                   int64_t last, int32_t index_interval_bytes);
-  bool load_index_files(io::FileSystem& fs);
+  // Entries at or past `below_offset` are ignored (a recovery mark's
+  // index files may run past the recovery point).
+  bool load_index_files(io::FileSystem& fs, int64_t below_offset);
   StorageResult<std::optional<BatchDamage>> scan(uint64_t from, bool check_crc,
                                                  int32_t index_interval_bytes);
 

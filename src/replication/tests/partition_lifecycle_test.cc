@@ -13,6 +13,9 @@
 #include "metadata/metadata_store.h"
 #include "replication/partition_lifecycle.h"
 #include "replication/replica_manager.h"
+#include "storage/checkpoint.h"
+#include "storage/format.h"
+#include "storage/tests/storage_test_util.h"
 
 namespace holdfast::replication {
 namespace {
@@ -111,6 +114,16 @@ class PartitionLifecycleTest : public ::testing::Test {
     });
     ASSERT_TRUE(lifecycle_->start().ok());
   }
+  // A clean restart of the storage below the lifecycle (stopped first).
+  void restart() {
+    if (lifecycle_) lifecycle_->stop();
+    lifecycle_.reset();
+    ASSERT_TRUE(logs_->shutdown().ok());
+    replicas_.reset();
+    logs_ = std::make_unique<storage::LogManager>(fs_, dir_.path());
+    ASSERT_TRUE(logs_->open([](const std::string&) { return config_for({}); }).ok());
+    replicas_ = std::make_unique<ReplicaManager>(*logs_, /*node_id=*/0);
+  }
   // Waits until the lifecycle handled `image`'s record.
   void settle(const metadata::ImagePtr& image) {
     ASSERT_TRUE(lifecycle_->wait_applied(image->last_record_index).ok());
@@ -162,8 +175,8 @@ TEST_F(PartitionLifecycleTest, RecordsOfTheLocalStoreCreateResizeReconfigureAndD
 
 TEST_F(PartitionLifecycleTest, StartReconcilesWithTheImageCreatingMissingAndRemovingStaleReplicas) {
   // A crash between the records and their file work: the image has "kept"
-  // (2 partitions) but only partition 0 exists; "gone" was deleted from the
-  // metadata but its log is still there.
+  // (2 partitions) but only partition 0 exists; "gone" is not in the image
+  // but its log is still there (it is set aside as a stray: see below).
   ASSERT_TRUE(replicas_->create("kept", 0, config_for({})).ok());
   ASSERT_TRUE(replicas_->create("gone", 0, config_for({})).ok());
   ScriptedMetadataLog log;
@@ -173,6 +186,54 @@ TEST_F(PartitionLifecycleTest, StartReconcilesWithTheImageCreatingMissingAndRemo
   EXPECT_TRUE(replicas_->partitions_of("gone").empty());
   EXPECT_EQ(logs_->get("gone", 0), nullptr);
   EXPECT_EQ(lifecycle_->applied_index(), 0);
+}
+
+// Regression: start-up deleted every partition directory whose topic the
+// image did not have, so a directory the metadata never knew (restored by an
+// operator, copied from another broker, left by a broker whose metadata was
+// lost) was wiped. Now only a deletion the broker itself started is finished;
+// anything else is renamed <dir>.<id>-stray and kept.
+TEST_F(PartitionLifecycleTest, AtStartAnUnknownTopicsPartitionIsKeptAsAStrayAndADeletionIsFinished) {
+  auto made = replicas_->create("unknown", 0, config_for({}));
+  ASSERT_TRUE(made.ok());
+  auto batch = storage::testing::make_batch("precious", 3, 1000);
+  ASSERT_TRUE((*made)->log().append(batch.span(), storage::testing::header_of(batch), 0).ok());
+  ASSERT_TRUE(replicas_->create("deleted", 0, config_for({})).ok());
+  // "deleted" was being removed (LogManager::remove) when the broker died:
+  // its deletion marker is durable, part of its files may still be there.
+  ASSERT_TRUE(io::write_file_atomically(
+                  fs_, dir_ / ("deleted-0/" + std::string(storage::format::kDeletionFile)), {})
+                  .ok());
+  ASSERT_TRUE(logs_->checkpoint_now().ok());  // both still in the checkpoints
+  restart();
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "deleted-0"));
+  EXPECT_EQ(logs_->get("deleted", 0), nullptr);
+  ASSERT_NE(logs_->get("unknown", 0), nullptr);
+
+  ScriptedMetadataLog log;  // knows neither topic
+  start(log);
+  EXPECT_TRUE(replicas_->partitions_of("unknown").empty());
+  EXPECT_EQ(logs_->get("unknown", 0), nullptr);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "unknown-0"));
+  std::vector<std::string> strays;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path())) {
+    std::string name = e.path().filename().string();
+    if (name.starts_with("unknown-0.") && name.ends_with("-stray")) strays.push_back(name);
+  }
+  ASSERT_EQ(strays.size(), 1u);
+  // The data is all there, and a restart neither loads nor deletes it.
+  EXPECT_GT(std::filesystem::file_size(dir_ / (strays[0] + "/" +
+                                               storage::format::segment_file_name(
+                                                   0, storage::format::kLogSuffix))),
+            0u);
+  auto checkpoint = storage::read_checkpoint(
+      fs_, dir_ / std::string(storage::format::kRecoveryPointCheckpointFile));
+  ASSERT_TRUE(checkpoint.ok());
+  EXPECT_EQ(checkpoint->count({"unknown", 0}), 0u);
+  EXPECT_EQ(checkpoint->count({"deleted", 0}), 0u);
+  restart();
+  EXPECT_TRUE(std::filesystem::exists(dir_ / strays[0]));
+  EXPECT_EQ(logs_->all().size(), 0u);
 }
 
 TEST_F(PartitionLifecycleTest, ARecordDeliveredTwiceCreatesNothingTwice) {

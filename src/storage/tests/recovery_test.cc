@@ -3,8 +3,10 @@
 // offline and leaves every file byte for byte as it was.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "storage/batch_walker.h"
 #include "storage/checkpoint.h"
@@ -297,6 +299,83 @@ TEST_F(RecoveryTest, TheRecoveryPointIsCheckpointedWhenASegmentRollsBeforeTheAck
     // So after a crash, recovery walks only the active segment.
     EXPECT_GE(entries->at({"t", 0}), bases.back()) << "after batch " << i;
   }
+}
+
+// Issue 13 (restart after kill -9 in under a second): a recovery mark lets
+// the recovery after a crash walk with CRCs only the batches written after
+// it, not the whole active segment, and replay producer state from its
+// snapshot. Counted in bytes (LogManager::last_open_stats), not time.
+class RecoveryMarkTest : public RecoveryTest {
+ protected:
+  // Asks for a mark (as the timer does once recovery_mark_interval_ms
+  // passed) and waits until the checkpoint claims the log end.
+  void mark(PartitionLog* log) {
+    clock_.advance(1000);
+    std::string checkpoint = dir_ / std::string(format::kRecoveryPointCheckpointFile);
+    std::string snapshot =
+        dir_ / ("t-0/" + format::segment_file_name(log->log_end_offset(), format::kSnapshotSuffix));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (;;) {
+      ASSERT_TRUE(manager_->write_recovery_marks_now().ok());
+      auto entries = read_checkpoint(fs_, checkpoint);
+      if (entries.ok() && entries->count({"t", 0}) &&
+          entries->at({"t", 0}) == log->log_end_offset() && std::filesystem::exists(snapshot)) {
+        return;
+      }
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no recovery mark was written";
+      std::this_thread::yield();
+    }
+  }
+};
+
+TEST_F(RecoveryMarkTest, AfterAMarkACrashWalksOnlyTheActiveSegmentsTail) {
+  config_.segment_bytes = 3000;
+  auto* log = create("t");
+  for (int i = 0; i < 60; ++i) append(log, i);  // rolls: each rolled segment synced whole
+  auto bases = segment_bases("t");
+  ASSERT_GE(bases.size(), 3u);
+  std::string active = path("t", bases.back());
+  ASSERT_GT(std::filesystem::file_size(active), 1000u);
+  mark(log);
+  const uint64_t marked_size = std::filesystem::file_size(active);
+  append(log, 60);  // after the mark: the tail
+  append(log, 61);
+  const int64_t end = log->log_end_offset();
+  const uint64_t tail = std::filesystem::file_size(active) - marked_size;
+  crash();
+  open_manager();
+  log = manager_->get("t", 0);
+  ASSERT_FALSE(log->offline());
+  EXPECT_EQ(log->log_end_offset(), end);
+  auto stats = manager_->last_open_stats();
+  // The CRC walk starts at the last index entry below the recovery point
+  // (at most one index interval, here one batch, before it): the tail and
+  // that batch, not the active segment's ~1000+ bytes.
+  const uint64_t one_batch = batch_positions(active).at(1) - batch_positions(active).at(0);
+  EXPECT_GT(stats.crc_checked_bytes, 0u);
+  EXPECT_LE(stats.crc_checked_bytes, tail + one_batch) << "active segment " << marked_size;
+  // Producer state replays from the mark's snapshot: the headers after it.
+  EXPECT_LE(stats.header_walked_bytes, tail + 2 * one_batch);
+  // Everything is still there and the log goes on.
+  auto read = log->read(0, 1 << 20, true, log->high_watermark());
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(split_batches(read->records).size(), 62u);
+  append(log, 62);
+  EXPECT_EQ(log->log_end_offset(), end + 2);
+}
+
+TEST_F(RecoveryMarkTest, BitFlipJustBelowTheMarkedRecoveryPointStillTakesThePartitionOffline) {
+  auto* log = create("t");
+  for (int i = 0; i < 10; ++i) append(log, i);
+  mark(log);  // recovery point 20, inside the active segment, with its index files
+  crash();
+  std::string file = path("t", 0);
+  uint64_t position = batch_positions(file).back();  // the last batch below the recovery point
+  xor_byte(file, position + record::kBatchHeaderSize + 5, 0x20);
+  Files before = files("t");
+  open_manager();
+  expect_offline("t", file, position);
+  EXPECT_EQ(files("t"), before);
 }
 
 }  // namespace
