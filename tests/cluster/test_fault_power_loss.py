@@ -72,9 +72,9 @@ def finish_and_check(cluster, producer, topic, min_after=300, acked_before=None)
 def test_all_three_nodes_crash_at_once_and_keep_everything_acknowledged(cluster_factory, how):
     topic = f"all-{how}"
     node_class = FaultInjectedNode if how == "power-loss" else FaultNode
-    # The producer that saw the crash gives up on what is unacknowledged
-    # (see the xfail test below for why it does not carry on); a second
-    # producer writes after the restart.
+    # The producer that saw the crash gives up on what is unacknowledged; a
+    # second producer writes after the restart (the test below keeps the same
+    # producer going instead).
     cluster, producer = start_loaded_cluster(cluster_factory, node_class, SETTINGS, topic,
                                              {"message.timeout.ms": 10000})
     crash_all(cluster, how)
@@ -91,16 +91,15 @@ def test_all_three_nodes_crash_at_once_and_keep_everything_acknowledged(cluster_
           f" ({len(errors)} unacknowledged), {len(more) - len(acked)} after, {counts}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a restarted broker answers Metadata before its metadata has caught up: the topic is "
-    "absent from its (held) image, so the handler tries to auto-create it through the "
-    "controller and, with no controller elected yet, returns the topic with error "
-    "NOT_CONTROLLER (41) — not a Metadata error a client retries (Kafka answers "
-    "LEADER_NOT_AVAILABLE / UNKNOWN_TOPIC_OR_PARTITION). librdkafka then drops the "
-    "partition ('partition count changed from 1 to 0'), fails the queued messages with "
-    "NOT_CONTROLLER and the idempotent producer never acknowledges again. "
-    "src/server/handlers/metadata.cc (auto-create branch in cluster mode)"))
 def test_a_producer_carries_on_after_all_three_nodes_restart(cluster_factory):
+    """The producer that saw the crash keeps going once the cluster is back.
+    A restarted broker answers Metadata before its metadata has caught up;
+    for a topic absent from its held image it tries to auto-create through a
+    controller that is not elected yet. That used to come back as topic error
+    NOT_CONTROLLER, which librdkafka does not retry: it dropped the partition,
+    failed the queued messages and never acknowledged again. Now it is
+    LEADER_NOT_AVAILABLE, which clients retry (found by this test, strict xfail
+    before the fix in handlers/metadata.cc)."""
     topic = "all-restart-same-producer"
     cluster, producer = start_loaded_cluster(cluster_factory, FaultNode, SETTINGS, topic,
                                              {"message.timeout.ms": 30000})

@@ -120,7 +120,15 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
       outcome = broker.topics().create_topic(name, -1, -1, {}, false);
     }
     if (!outcome.ok() && outcome.error != KafkaError::topic_already_exists) {
-      response.topics.push_back(topic_error(name, outcome.error));
+      // No controller yet (a cluster restarting, an election) or no quorum
+      // within the wait: the topic may well exist and this broker has not
+      // applied it yet. LEADER_NOT_AVAILABLE is what clients retry;
+      // NOT_CONTROLLER as a topic error is not (librdkafka drops the
+      // partition and fails the producer's queued messages).
+      const bool transient = outcome.error == KafkaError::not_controller ||
+                             outcome.error == KafkaError::request_timed_out;
+      response.topics.push_back(
+          topic_error(name, transient ? KafkaError::leader_not_available : outcome.error));
       continue;
     }
     image = broker.topics().image();
