@@ -243,24 +243,28 @@ void GroupCoordinator::became_follower(const std::shared_ptr<replication::Partit
   for (auto& d : deferred) d();
 }
 
+void GroupCoordinator::send_waiting_members_away(Group& group, Deferred& deferred) {
+  for (auto& [mid, m] : group.members) {
+    if (m.awaiting_join) {
+      JoinResult r;
+      r.error = GroupErrc::not_coordinator;
+      r.member_id = mid;
+      deferred.push_back([cb = std::move(m.awaiting_join), r] { cb(r); });
+      m.awaiting_join = nullptr;
+    }
+    if (m.awaiting_sync) {
+      deferred.push_back([cb = std::move(m.awaiting_sync)] {
+        cb(SyncResult{GroupErrc::not_coordinator, {}});
+      });
+      m.awaiting_sync = nullptr;
+    }
+  }
+}
+
 void GroupCoordinator::unload_locked(CoordinatorPartition& part, Deferred& deferred) {
   ++part.generation;
   for (auto& [id, group] : part.groups) {
-    for (auto& [mid, m] : group->members) {
-      if (m.awaiting_join) {
-        JoinResult r;
-        r.error = GroupErrc::not_coordinator;
-        r.member_id = mid;
-        deferred.push_back([cb = std::move(m.awaiting_join), r] { cb(r); });
-        m.awaiting_join = nullptr;
-      }
-      if (m.awaiting_sync) {
-        deferred.push_back([cb = std::move(m.awaiting_sync)] {
-          cb(SyncResult{GroupErrc::not_coordinator, {}});
-        });
-        m.awaiting_sync = nullptr;
-      }
-    }
+    send_waiting_members_away(*group, deferred);
     group->transition(GroupState::dead, wall_now());
   }
   part.groups.clear();
@@ -357,23 +361,7 @@ void GroupCoordinator::shutdown() {
     Deferred deferred;
     {
       std::lock_guard lock(part->mu);
-      for (auto& [id, group] : part->groups) {
-        for (auto& [mid, m] : group->members) {
-          if (m.awaiting_join) {
-            JoinResult r;
-            r.error = GroupErrc::not_coordinator;
-            r.member_id = mid;
-            deferred.push_back([cb = std::move(m.awaiting_join), r] { cb(r); });
-            m.awaiting_join = nullptr;
-          }
-          if (m.awaiting_sync) {
-            deferred.push_back([cb = std::move(m.awaiting_sync)] {
-              cb(SyncResult{GroupErrc::not_coordinator, {}});
-            });
-            m.awaiting_sync = nullptr;
-          }
-        }
-      }
+      for (auto& [id, group] : part->groups) send_waiting_members_away(*group, deferred);
     }
     for (auto& d : deferred) d();
   }

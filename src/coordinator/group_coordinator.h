@@ -374,6 +374,10 @@ class GroupCoordinator {
   void load_partition(CoordinatorPartition& part, storage::PartitionLog* log, uint64_t generation);
   // Drops the partition's groups (cluster mode: it is no longer led here).
   void unload_locked(CoordinatorPartition& part, Deferred& deferred);
+  // Members waiting in a join or sync are told to find the coordinator again
+  // (not_coordinator), as Kafka does when a coordinator partition is unloaded
+  // or the broker shuts down. With the partition's mutex held.
+  void send_waiting_members_away(Group& group, Deferred& deferred);
   // The replica's append/HW errors as the coordinator answers them (Kafka's
   // GroupMetadataManager mapping).
   static GroupErrc from_replication(replication::Errc e);

@@ -66,7 +66,7 @@ def test_second_broker_on_the_same_data_dir_refuses_and_nothing_acknowledged_is_
     log = first.log_path.read_text(errors="replace")
     restart = log[log.rindex("==== start:"):]
     # The start-up summary (one line per data dir) says the logs were recovered.
-    assert re.search(r"loaded \d+ partitions from .* \(\d+ recovered after an unclean shutdown\)",
+    assert re.search(r"loaded \d+ partitions from .* \(\d+ recovered after an unclean shutdown[;)]",
                      restart), restart
 
 

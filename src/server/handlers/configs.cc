@@ -53,6 +53,21 @@ Awaitable<void> wait_for_local_configs(Broker& broker, std::string topic,
   }
 }
 
+// The answer to a config change that could not be forwarded to the
+// controller: every resource refused with the forwarding error.
+template <typename Response, typename Request>
+Response forwarding_failed(const Request& request, const Error<cluster::ForwardErrc>& error) {
+  Response failed;
+  for (const auto& resource : request.resources) {
+    auto& out = failed.responses.emplace_back();
+    out.resource_type = resource.resource_type;
+    out.resource_name = resource.resource_name;
+    out.error_code = code(cluster::to_kafka_error(error.code));
+    out.error_message = error.message;
+  }
+  return failed;
+}
+
 // The overrides of `topic` in `image` (empty when it does not exist).
 metadata::ConfigMap overrides_of(const metadata::MetadataImage& image, const std::string& topic) {
   const auto* info = image.find_topic(topic);
@@ -135,15 +150,7 @@ Awaitable<Response> handle_alter_configs(RequestContext& ctx) {
     auto answer =
         co_await cluster::forward_to_controller<AlterConfigsResponse>(broker, *request, ctx.api_version);
     if (!answer) {
-      AlterConfigsResponse failed;
-      for (const auto& resource : request->resources) {
-        auto& out = failed.responses.emplace_back();
-        out.resource_type = resource.resource_type;
-        out.resource_name = resource.resource_name;
-        out.error_code = code(cluster::to_kafka_error(answer.code()));
-        out.error_message = answer.error().message;
-      }
-      co_return make_response(ctx, failed);
+      co_return make_response(ctx, forwarding_failed<AlterConfigsResponse>(*request, answer.error()));
     }
     for (size_t i = 0; i < answer->responses.size() && i < request->resources.size(); ++i) {
       const auto& resource = request->resources[i];
@@ -204,15 +211,7 @@ Awaitable<Response> handle_incremental_alter_configs(RequestContext& ctx) {
     auto answer = co_await cluster::forward_to_controller<IncrementalAlterConfigsResponse>(
         broker, *request, ctx.api_version);
     if (!answer) {
-      IncrementalAlterConfigsResponse failed;
-      for (const auto& resource : request->resources) {
-        auto& out = failed.responses.emplace_back();
-        out.resource_type = resource.resource_type;
-        out.resource_name = resource.resource_name;
-        out.error_code = code(cluster::to_kafka_error(answer.code()));
-        out.error_message = answer.error().message;
-      }
-      co_return make_response(ctx, failed);
+      co_return make_response(ctx, forwarding_failed<IncrementalAlterConfigsResponse>(*request, answer.error()));
     }
     for (size_t i = 0; i < answer->responses.size() && i < request->resources.size(); ++i) {
       const auto& resource = request->resources[i];
