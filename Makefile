@@ -27,7 +27,7 @@ run: build
 	$(HOLDFAST_RELEASE) serve --data-dir ./data --listen 127.0.0.1:9092 --set admin.listener=127.0.0.1:9644
 
 # A 3-node cluster on 127.0.0.1 (client ports 9092-9094), data in ./data/node-1..3
-# (issue 9; experimental: partition data does not replicate yet). Ctrl-C stops it.
+# (issue 9; experimental, see docs/cluster.md). Ctrl-C stops it.
 cluster: build
 	@bash scripts/run-cluster.sh $(HOLDFAST_RELEASE)
 
@@ -57,7 +57,7 @@ fuzz: deps
 	build/fuzz/src/protocol/request_decoder_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 build/fuzz/corpus
 
 bench: build
-	@bash bench/run.sh
+	@PYTHON=$(PYTHON) bash bench/run.sh
 
 # Replicated beside single-node figures: 1 node acks=1, 3 nodes RF3 acks=1,
 # 3 nodes RF3 acks=all min.insync=2 (throughput and ack latency, medians).

@@ -89,6 +89,10 @@ struct ProduceArgs {
   std::string acks = "all";
   int linger_ms = 5;
   std::string compression = "none";
+  // 0: unwindowed (librdkafka's queue decides). N > 0: at most N messages
+  // sent and not yet acknowledged, like an application that bounds what it
+  // has in flight (issue 13's windowed run: 1,000 in flight, linger.ms=0).
+  int64_t window = 0;
 };
 
 struct ProduceTally {
@@ -129,6 +133,10 @@ nlohmann::ordered_json run_produce(const ProduceArgs& args) {
   const auto start = Clock::now();
   int64_t sent = 0;
   while (sent < args.count && seconds_since(start) < args.max_seconds) {
+    if (args.window > 0 && sent - tally.delivered - tally.failed >= args.window) {
+      rd_kafka_poll(rk.get(), 1);
+      continue;
+    }
     rd_kafka_resp_err_t err =
         rd_kafka_producev(rk.get(), RD_KAFKA_V_TOPIC(args.common.topic.c_str()),
                           RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
@@ -150,6 +158,7 @@ nlohmann::ordered_json run_produce(const ProduceArgs& args) {
           {"acks", args.acks},
           {"linger_ms", args.linger_ms},
           {"compression", args.compression},
+          {"window", args.window},
           {"messages", tally.delivered},
           {"failed", tally.failed},
           {"first_error", tally.first_error},
@@ -350,6 +359,9 @@ int main(int argc, char** argv) {
   produce_cmd->add_option("--acks", produce.acks, "0, 1 or all")->capture_default_str();
   produce_cmd->add_option("--linger-ms", produce.linger_ms, "linger.ms")->capture_default_str();
   produce_cmd->add_option("--compression", produce.compression, "Codec")->capture_default_str();
+  produce_cmd->add_option("--window", produce.window,
+                          "At most this many messages unacknowledged (0: unbounded)")
+      ->capture_default_str();
   produce_cmd->callback([&] { emit(run_produce(produce)); });
 
   ConsumeArgs consume;

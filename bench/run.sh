@@ -5,9 +5,14 @@
 #   1. produce throughput, 1 KiB messages, acks=all, linger.ms=5
 #   2. produce throughput, 100 B messages, acks=all, linger.ms=5
 #   3. consume throughput (reads the 1 KiB topic back)
-#   4. produce-ack latency at a fixed 5,000 msg/s (100 B, acks=all)
+#   4. windowed produce: 100 B, acks=all, linger.ms=0, at most 1,000 in flight
+#   5. produce-ack latency at a fixed 5,000 msg/s, acks=all, linger.ms=0:
+#      100 B and 1 KiB to one partition, 1 KiB spread over 64 partitions, each
+#      with the broker's CPU (utime + stime) per acknowledged message
 # and prints a table, the ratio produce MB/s / fio MB/s, and the broker's
-# peak RSS (VmHWM).
+# peak RSS (VmHWM). Then (unless BENCH_SKIP_CLUSTER=1) the replicated run,
+# bench/replicated.py: 1 node acks=1, 3 nodes RF3 acks=1 and acks=all at the
+# same fixed rate, so single-node and replicated figures come from one run.
 #
 # Environment (all optional):
 #   BUILD_DIR          build tree with both binaries (default build/release)
@@ -18,7 +23,9 @@
 #   BENCH_MESSAGES_1K / BENCH_MESSAGES_100B   message counts (default 1000000 / 3000000)
 #   BENCH_LATENCY_SECONDS  duration of the fixed-rate run (default 15)
 #   BENCH_RATE             fixed rate in msg/s (default 5000)
+#   BENCH_WINDOW           messages in flight for the windowed run (default 1000)
 #   BENCH_SKIP_FIO=1       skip fio
+#   BENCH_SKIP_CLUSTER=1   skip the replicated run
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -84,7 +91,25 @@ bench() { "$HOLDFAST_BENCH_BIN" "$@" --brokers "$BROKERS" >> "$RESULTS"; }
 bench produce --topic bench-1k --size 1024 --count "$BENCH_MESSAGES_1K" --max-seconds "$BENCH_SECONDS" --acks all --linger-ms 5
 bench produce --topic bench-100b --size 100 --count "$BENCH_MESSAGES_100B" --max-seconds "$BENCH_SECONDS" --acks all --linger-ms 5
 bench consume --topic bench-1k --max-seconds "$BENCH_SECONDS"
-bench latency --topic bench-latency --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 100 --acks all
+bench produce --topic bench-window --size 100 --count "$BENCH_MESSAGES_100B" --max-seconds "$BENCH_SECONDS" --acks all --linger-ms 0 --window "${BENCH_WINDOW:-1000}"
+
+# Broker CPU (utime + stime, clock ticks) around each fixed-rate run, added to
+# its result as broker_cpu_s; the table divides it by the messages acknowledged.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$BROKER_PID/stat"; }
+latency() {
+  local before after
+  before=$(cpu_ticks)
+  "$HOLDFAST_BENCH_BIN" latency "$@" --brokers "$BROKERS" > "$WORK/latency.json"
+  after=$(cpu_ticks)
+  "$PYTHON" -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+r["broker_cpu_s"] = (int(sys.argv[3]) - int(sys.argv[2])) / int(sys.argv[4])
+print(json.dumps(r))' "$WORK/latency.json" "$before" "$after" "$(getconf CLK_TCK)" >> "$RESULTS"
+}
+"$HOLDFAST_BIN" topic create bench-latency-64 --partitions 64 --brokers "$BROKERS" >&2
+latency --topic bench-latency --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 100 --acks all --linger-ms 0
+latency --topic bench-latency-1k --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 1024 --acks all --linger-ms 0
+latency --topic bench-latency-64 --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 1024 --acks all --linger-ms 0
 
 PEAK_RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$BROKER_PID/status")
 DISK_USED=$(du -sh "$WORK/data" | cut -f1)
@@ -99,16 +124,21 @@ def ratio(mbps):
     return f"{mbps / fio:.2f}" if fio else "-"
 for r in results:
     if r["run"] == "produce":
-        rows.append((f"produce {r['message_bytes']} B, acks={r['acks']}, linger {r['linger_ms']} ms",
+        window = f", {r['window']:,} in flight" if r.get("window") else ""
+        rows.append((f"produce {r['message_bytes']} B, acks={r['acks']}, linger {r['linger_ms']} ms{window}",
                      f"{r['messages_per_s']:,.0f} msg/s", f"{r['mb_per_s']:.1f} MB/s",
                      f"{ratio(r['mb_per_s'])} of fio" + (f"; {r['failed']} FAILED" if r["failed"] else "")))
     elif r["run"] == "consume":
         rows.append(("consume (1 KiB topic)", f"{r['messages_per_s']:,.0f} msg/s",
                      f"{r['mb_per_s']:.1f} MB/s", "" if r["complete"] else "INCOMPLETE"))
     elif r["run"] == "latency":
-        rows.append((f"ack latency @ {r['target_rate']:,.0f} msg/s ({r['achieved_rate']:,.0f} sent), acks={r['acks']}",
+        cpu = ""
+        if "broker_cpu_s" in r and r["messages"]:
+            cpu = f", broker CPU {r['broker_cpu_s'] * 1e6 / r['messages']:.0f} us/msg"
+        rows.append((f"ack latency @ {r['target_rate']:,.0f} msg/s ({r['achieved_rate']:,.0f} sent), "
+                     f"{r['message_bytes']} B to {r['topic']}, acks={r['acks']}",
                      f"p50 {r['p50_ms']:.2f} ms", f"p99 {r['p99_ms']:.2f} ms",
-                     f"p99.9 {r['p999_ms']:.2f} ms, max {r['max_ms']:.1f} ms" + (f"; {r['failed']} FAILED" if r["failed"] else "")))
+                     f"p99.9 {r['p999_ms']:.2f} ms, max {r['max_ms']:.1f} ms{cpu}" + (f"; {r['failed']} FAILED" if r["failed"] else "")))
 rows.append(("fio seq 64 KiB write + fdatasync", "", f"{fio:.1f} MB/s" if fio else "skipped", "disk ceiling"))
 rows.append(("broker peak RSS (VmHWM)", "", f"{rss_mib:.0f} MiB", f"data on disk {sys.argv[4]}"))
 widths = [max(len(row[i]) for row in rows) for i in range(4)]
@@ -116,3 +146,13 @@ print()
 for row in rows:
     print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
 PY
+
+# The replicated run beside the single-node figures above (issue 9). The
+# single broker is stopped first so it does not share the cores.
+if [[ "${BENCH_SKIP_CLUSTER:-0}" != 1 ]]; then
+  kill -TERM "$BROKER_PID" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+  echo
+  BUILD_DIR="$BUILD_DIR" HOLDFAST_BIN="$HOLDFAST_BIN" HOLDFAST_BENCH_BIN="$HOLDFAST_BENCH_BIN" \
+    BENCH_RATE="$BENCH_RATE" "$PYTHON" bench/replicated.py
+fi
