@@ -60,6 +60,7 @@ class Member:
                     self.log.read(self.index, m.partition(), m.offset(), m.value().decode())
                 dirty = dirty or bool(fresh)
                 if dirty:
+                    asked = self.log.mark()
                     try:
                         done = consumer.commit(asynchronous=False)
                     except KafkaException as e:  # NOT_COORDINATOR etc. while it moves
@@ -67,7 +68,8 @@ class Member:
                         continue
                     dirty = False
                     self.log.committed(self.index, [(tp.partition, tp.offset) for tp in done or []
-                                                    if tp.error is None and tp.offset >= 0])
+                                                    if tp.error is None and tp.offset >= 0],
+                                       asked)
                 if fresh:
                     time.sleep(PAUSE_S)
         except BaseException as e:  # reported by stop()
@@ -88,33 +90,32 @@ class Member:
 
 
 class GroupLog:
-    """The group's history, in order: reads (member, partition, offset,
-    value), acknowledged commits (member, partition, offset) and samples of
-    the committed offsets (partition, offset) taken from the coordinator."""
+    """The group's history in the order it was logged: reads (member,
+    partition, offset, value), acknowledged commits and samples of the
+    committed offsets taken from the coordinator with OffsetFetch. A commit
+    or sample is logged when its answer arrived, with the log position at
+    which it was asked (`mark()`): ("commit", member, partition, offset,
+    asked) and ("sample", None, partition, offset, asked)."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self.events = []
 
-    def read(self, member, partition, offset, value):
-        with self._lock:
-            self.events.append(("read", member, partition, offset, value))
-
-    def committed(self, member, positions):
-        with self._lock:
-            for p, o in positions:
-                self.events.append(("commit", member, p, o, None))
-
     def mark(self):
         with self._lock:
             return len(self.events)
 
-    def sampled(self, positions, at):
-        """A sample of the committed offsets whose request started when the
-        log had `at` events: placed there, so it is compared only with
-        commits acknowledged before it was asked for."""
+    def read(self, member, partition, offset, value):
         with self._lock:
-            self.events[at:at] = [("sample", None, p, o, None) for p, o in positions]
+            self.events.append(("read", member, partition, offset, value))
+
+    def committed(self, member, positions, asked):
+        with self._lock:
+            self.events += [("commit", member, p, o, asked) for p, o in positions]
+
+    def sampled(self, positions, asked):
+        with self._lock:
+            self.events += [("sample", None, p, o, asked) for p, o in positions]
 
     def snapshot(self):
         with self._lock:
@@ -128,25 +129,36 @@ class GroupLog:
 
 
 def group_history_counts(acked, events):
-    """lost: acknowledged (partition, offset) never read; backwards: a
-    committed offset (acknowledged commit or sample) below one acknowledged
-    or sampled earlier; redelivered: a read of a position that the member
-    which had read it before had already covered with an acknowledged
-    commit; duplicates / window: repeated reads, and reads never covered by
+    """lost: acknowledged (partition, offset) never read. backwards: a
+    committed offset (an acknowledged commit or a sample) below one that was
+    answered before it was asked for (real-time order: operations that
+    overlap are not compared). redelivered: a read of a position that a
+    member which had read it before had already covered with an acknowledged
+    commit. duplicates / window: repeated reads, and reads never covered by
     their member's acknowledged commit."""
-    highest = {}                 # partition -> highest committed offset seen so far
-    backwards = 0
+    ops = {}                     # partition -> [(answered at, asked at, offset, event)]
+    for at, e in enumerate(events):
+        if e[0] != "read":
+            ops.setdefault(e[2], []).append((at, e[4], e[3], e))
+    backwards, backwards_examples = 0, []
+    for p, items in ops.items():
+        items.sort()
+        best, best_event, i = -1, None, 0
+        for _, asked, o, e in sorted(items, key=lambda x: x[1]):
+            while i < len(items) and items[i][0] < asked:  # answered before e was asked
+                if items[i][2] > best:
+                    best, best_event = items[i][2], items[i][3]
+                i += 1
+            if o < best:
+                backwards += 1
+                backwards_examples.append((best_event[:4], e[:4]))
     member_commit = {}           # (member, partition) -> highest acknowledged commit
     first_reads = {}             # (partition, offset) -> [member, ...] that read it
     redelivered, duplicates = 0, 0
     for kind, member, p, o, _ in events:
-        if kind in ("commit", "sample"):
-            if o < highest.get(p, -1):
-                backwards += 1
-            highest[p] = max(highest.get(p, -1), o)
-            if kind == "commit":
-                member_commit[(member, p)] = max(member_commit.get((member, p), -1), o)
-        else:
+        if kind == "commit":
+            member_commit[(member, p)] = max(member_commit.get((member, p), -1), o)
+        elif kind == "read":
             readers = first_reads.setdefault((p, o), [])
             if readers:
                 duplicates += 1
@@ -158,14 +170,20 @@ def group_history_counts(acked, events):
     seen = set(first_reads)
     lost = [at for at in acked.values() if at not in seen]
     return {"lost": len(lost), "backwards": backwards, "redelivered": redelivered,
-            "duplicates": duplicates, "window": window, "lost_examples": lost[:5]}
+            "duplicates": duplicates, "window": window, "lost_examples": lost[:5],
+            "backwards_examples": backwards_examples[:5]}
 
 
-def test_three_members_resume_from_committed_offsets_after_killing_the_coordinator(cluster):
+def test_three_members_resume_from_committed_offsets_after_killing_the_coordinator(cluster, tmp_path):
     create_topic(cluster, TOPIC, partitions=PARTITIONS)
     faultkit.wait_full_isr(cluster, TOPIC, partitions=PARTITIONS)
-    acked, errors = produce(cluster.bootstrap(), TOPIC, [f"g-{i}" for i in range(MESSAGES)])
-    assert not errors and len(acked) == MESSAGES
+    acked = {}
+    for part in range(PARTITIONS):  # the sticky partitioner could leave a partition empty
+        done, errors = produce(cluster.bootstrap(), TOPIC,
+                               [f"g-{part}-{i}" for i in range(MESSAGES // PARTITIONS)],
+                               partition=part)
+        assert not errors and len(done) == MESSAGES // PARTITIONS
+        acked.update(done)
     ends = {p: 1 + max(o for q, o in acked.values() if q == p) for p in range(PARTITIONS)}
 
     log = GroupLog()
@@ -179,10 +197,10 @@ def test_three_members_resume_from_committed_offsets_after_killing_the_coordinat
         deadline = time.monotonic() + MAX_SECONDS
         while not sampling.is_set() and time.monotonic() < deadline:
             try:
-                at = log.mark()
+                asked = log.mark()
                 got = observer.committed(tps, timeout=5)
                 log.sampled([(tp.partition, tp.offset) for tp in got
-                             if tp.error is None and tp.offset >= 0], at)
+                             if tp.error is None and tp.offset >= 0], asked)
             except KafkaException:  # the coordinator is moving
                 pass
             sampling.wait(0.2)
@@ -218,6 +236,7 @@ def test_three_members_resume_from_committed_offsets_after_killing_the_coordinat
         observer.close()
 
     events = log.snapshot()
+    (tmp_path / "group-events.txt").write_text("\n".join(map(repr, events)))
     counts = group_history_counts(acked, events)
     assert counts["lost"] == 0, counts
     assert counts["backwards"] == 0, counts
@@ -235,7 +254,7 @@ def test_three_members_resume_from_committed_offsets_after_killing_the_coordinat
                             if events[j][0] == "commit" and events[j][1:3] == r[1:3]
                             and events[j][3] > r[3])
     _, member, p, o, value = events[read_i]
-    moved_back = events + [("sample", None, p, events[commit_i][3] - 1, None)]
+    moved_back = events + [("sample", None, p, events[commit_i][3] - 1, len(events))]
     assert group_history_counts(acked, moved_back)["backwards"] >= 1
     redelivered = events + [("read", (member + 1) % MEMBERS, p, o, value)]
     assert group_history_counts(acked, redelivered)["redelivered"] == 1

@@ -32,9 +32,10 @@ def partition_state(cluster, topic, partition, via=None):
     return {"leader": p.leader, "replicas": list(p.replicas), "isr": sorted(p.isrs)}
 
 
-def produce(bootstrap, topic, values, timeout_s=60, extra=None):
-    """Idempotent acks=all produce; returns {value: (partition, offset)} for
-    every acknowledged message and the list of delivery errors."""
+def produce(bootstrap, topic, values, timeout_s=60, extra=None, partition=None):
+    """Idempotent acks=all produce (to `partition` if given, else where the
+    partitioner puts it); returns {value: (partition, offset)} for every
+    acknowledged message and the list of delivery errors."""
     config = {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
               "linger.ms": 5, "message.timeout.ms": int(timeout_s * 1000)}
     config.update(extra or {})
@@ -50,7 +51,8 @@ def produce(bootstrap, topic, values, timeout_s=60, extra=None):
     for v in values:
         while True:
             try:
-                producer.produce(topic, value=v.encode(), on_delivery=on_delivery)
+                producer.produce(topic, value=v.encode(), on_delivery=on_delivery,
+                                 **({} if partition is None else {"partition": partition}))
                 break
             except BufferError:
                 producer.poll(0.1)
