@@ -66,9 +66,9 @@ class SoakSettings:
 def consume_from(bootstrap, topic, partition, start, timeout_s=60):
     """[(partition, offset, value)] from `start` up to the high watermark at
     the time of the call (bounded in time)."""
+    end = high_watermark(bootstrap, topic, partition)
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"soak-{time.time_ns()}",
                          "enable.auto.commit": False})
-    end = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
     consumer.assign([TopicPartition(topic, partition, start)])
     out, position = [], start
     deadline = time.monotonic() + timeout_s
@@ -85,9 +85,13 @@ def consume_from(bootstrap, topic, partition, start, timeout_s=60):
 
 
 def high_watermark(bootstrap, topic, partition):
+    """The partition's high watermark, asked until a node answers (one that
+    has not applied the topic yet answers UNKNOWN_PARTITION)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"soak-{time.time_ns()}"})
     try:
-        return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
+        return wait_until(lambda: (consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=10)[1],), 60,
+            message=f"the high watermark of {topic}-{partition}")[0]
     finally:
         consumer.close()
 
