@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 PYTHON ?= /usr/bin/python3
 HOLDFAST_RELEASE := build/release/src/cli/holdfast
 
-.PHONY: all deps build build-debug run cluster test unit-test e2e-test sanitize fuzz bench bench-cluster soak soak-cluster format clean
+.PHONY: all deps build build-debug run cluster test unit-test e2e-test sanitize fuzz bench bench-cluster soak soak-cluster soak-cluster-random format clean
 
 all: build
 
@@ -64,10 +64,18 @@ bench: build
 bench-cluster: build
 	@$(PYTHON) bench/replicated.py
 
-# The fault-injection scenarios for longer (HOLDFAST_SOAK_MINUTES per scenario).
+# The fault-injection scenarios for longer (HOLDFAST_SOAK_MINUTES per scenario),
+# then the 3-node cluster under random faults, one at a time, for ~20 minutes
+# (scripts/soak-cluster-random.sh: seed, rounds and time from the environment;
+# counts per fault kind in build/soak-cluster-results.txt).
 soak: build
 	@HOLDFAST_BIN=$(CURDIR)/$(HOLDFAST_RELEASE) HOLDFAST_SOAK_MINUTES=$${HOLDFAST_SOAK_MINUTES:-10} \
 		HOLDFAST_FAULTS_RESULTS=$(CURDIR)/build/soak-results.txt $(PYTHON) -m pytest -s tests/faults
+	@bash scripts/soak-cluster-random.sh $(CURDIR)/$(HOLDFAST_RELEASE)
+
+# Only the random-fault cluster soak.
+soak-cluster-random: build
+	@bash scripts/soak-cluster-random.sh $(CURDIR)/$(HOLDFAST_RELEASE)
 
 # The cluster fault scenarios (tests/cluster/test_fault_*.py) for longer: the
 # leader kill loop for HOLDFAST_CLUSTER_KILL_ROUNDS rounds, the zombie leader and

@@ -180,6 +180,28 @@ def metadata(bootstrap, timeout=5.0):
     return admin.list_topics(timeout=timeout)
 
 
+def partition_state(cluster, topic, partition, via=None):
+    """Leader, replicas and (sorted) ISR of one partition, as one node
+    (`via`, else any live one) answers Metadata."""
+    md = metadata(via.bootstrap if via else cluster.bootstrap())
+    p = md.topics[topic].partitions[partition]
+    return {"leader": p.leader, "replicas": list(p.replicas), "isr": sorted(p.isrs)}
+
+
+def wait_registered(cluster, timeout=60):
+    """Until every node lists all three brokers (registered, unfenced)."""
+    for n in cluster.nodes:
+        wait_until(lambda: set(metadata(n.bootstrap).brokers) == {1, 2, 3}, timeout,
+                   message=lambda: f"all 3 brokers in node {n.node_id}'s Metadata\n{cluster.logs()}")
+
+
+def wait_full_isr(cluster, topic, partitions=1, timeout=60):
+    """Until partitions 0..`partitions`-1 of `topic` have all three nodes in their ISR."""
+    for p in range(partitions):
+        wait_until(lambda: partition_state(cluster, topic, p)["isr"] == [1, 2, 3], timeout,
+                   message=lambda: f"full ISR of {topic}-{p}\n{cluster.logs()}")
+
+
 @pytest.fixture
 def cluster_factory(tmp_path):
     made = []
@@ -208,7 +230,5 @@ def cluster_factory(tmp_path):
 def cluster(cluster_factory):
     """Three nodes, each registered and unfenced as every node sees it."""
     c = cluster_factory()
-    for n in c.nodes:
-        wait_until(lambda: set(metadata(n.bootstrap).brokers) == {1, 2, 3}, 60,
-                   message=lambda: f"all 3 brokers in node {n.node_id}'s Metadata\n{c.logs()}")
+    wait_registered(c)
     return c

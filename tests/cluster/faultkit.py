@@ -15,8 +15,9 @@ import time
 
 from confluent_kafka import KafkaException, Producer
 
-from conftest import Node, wait_until
+from conftest import Node, wait_full_isr, wait_registered, wait_until  # noqa: F401  (re-exported)
 import test_replication as rep
+from test_replication import history_counts  # noqa: F401  (re-exported)
 
 # Bounds on the background producer (every load loop is bounded).
 MAX_MESSAGES = 200_000
@@ -98,32 +99,9 @@ class BackgroundProducer:
             return dict(self.acked), list(self.errors)
 
 
-def history_counts(acked, consumed):
-    """The checker, counting: lost (acknowledged, never read), duplicates
-    (a value read more than once), moved (read at another offset than its
-    acknowledgement named) and inconsistent (an offset read with two values)."""
-    where, duplicates = {}, 0
-    by_offset = {}
-    inconsistent = 0
-    for partition, offset, value in consumed:
-        if value in where:
-            duplicates += 1
-        where[value] = (partition, offset)
-        seen = by_offset.setdefault((partition, offset), value)
-        if seen != value:
-            inconsistent += 1
-    lost = [v for v in acked if v not in where]
-    moved = [v for v, at in acked.items() if v in where and where[v] != at]
-    return {"lost": len(lost), "duplicates": duplicates, "moved": len(moved),
-            "inconsistent": inconsistent, "lost_examples": lost[:5], "moved_examples": moved[:5]}
-
-
 def assert_history(acked, consumed):
-    counts = history_counts(acked, consumed)
-    assert (counts["lost"], counts["duplicates"], counts["moved"], counts["inconsistent"]) == \
-        (0, 0, 0, 0), f"history: {counts}"
-    # The leader-kill test's checker agrees.
-    rep.check_history(acked, consumed)
+    counts = rep.check_history(acked, consumed)
+    assert counts["inconsistent"] == 0, f"history: {counts}"
     return counts
 
 
@@ -165,6 +143,21 @@ def assert_checker_catches_doctoring(acked, consumed, stored):
     data[len(data) // 2] ^= 0x01
     doctored[last] = bytes(data)
     assert replicas_differ(doctored) == [last]
+
+
+def check_history_and_replicas(cluster, topic, acked, partitions=1):
+    """The end of every fault scenario: reads `topic` back and checks the
+    history of `acked`; stops every node and checks each partition's
+    replicas byte-identical; runs the checks on doctored copies (which must
+    fail). Returns (counts, consumed)."""
+    consumed = rep.consume_all(cluster.bootstrap(), topic, partitions)
+    counts = assert_history(acked, consumed)
+    stop_all(cluster)
+    for p in range(partitions):
+        stored = replica_bytes(cluster, topic, p)
+        assert_replicas_identical(stored)
+    assert_checker_catches_doctoring(acked, consumed, stored)
+    return counts, consumed
 
 
 def stop_all(cluster):
@@ -214,18 +207,6 @@ class FaultInjectedNode(FaultNode):
 
 def leader_of(cluster, topic, partition=0, via=None):
     return rep.partition_state(cluster, topic, partition, via=via)["leader"]
-
-
-def wait_full_isr(cluster, topic, partitions=1, timeout=60):
-    for p in range(partitions):
-        wait_until(lambda: rep.partition_state(cluster, topic, p)["isr"] == [1, 2, 3], timeout,
-                   message=lambda: f"full ISR of {topic}-{p}\n{cluster.logs()}")
-
-
-def wait_registered(cluster):
-    for n in cluster.nodes:
-        wait_until(lambda: set(rep.metadata(n.bootstrap).brokers) == {1, 2, 3}, 60,
-                   message=lambda: f"all 3 brokers registered\n{cluster.logs()}")
 
 
 def wait_new_leader(cluster, topic, old, via, timeout=30, partition=0):

@@ -144,10 +144,10 @@ class Netsplit:
             self._thread.join(10)
 
 
-def proxied_cluster(tmp_path, settings, size=3):
-    """`size` nodes whose node-to-node traffic runs through a Netsplit;
-    returns (cluster, netsplit). Nodes are started; the caller stops them
-    and closes the netsplit."""
+def proxied_cluster(tmp_path, settings, size=3, node_class=Node):
+    """`size` nodes (of `node_class`) whose node-to-node traffic runs through
+    a Netsplit; returns (cluster, netsplit). Nodes are started; the caller
+    stops them and closes the netsplit."""
     ids = list(range(1, size + 1))
     links = [(i, j) for i in ids for j in ids if i != j]
     ports = iter(free_ports(3 * size + len(links)))
@@ -167,8 +167,8 @@ def proxied_cluster(tmp_path, settings, size=3):
                          "cluster.id": "netsplit-test-cluster",
                          "advertised.listeners": f"PLAINTEXT://127.0.0.1:{front[i]}"}
         node_settings.update(settings)
-        node = Node(holdfast_binary(), i, tmp_path / f"node-{i}", client[i], raft[i], voters,
-                    node_settings)
+        node = node_class(holdfast_binary(), i, tmp_path / f"node-{i}", client[i], raft[i],
+                          voters, node_settings)
         node.front_port = front[i]
         nodes.append(node)
     cluster = Cluster(nodes)

@@ -17,10 +17,9 @@ same faults with flush.policy=never, which must lose acknowledged messages.
 """
 import pytest
 
-from faultkit import (BackgroundProducer, FaultInjectedNode, FaultNode,
-                      assert_checker_catches_doctoring, assert_history,
-                      assert_replicas_identical, history_counts, leader_of, replica_bytes,
-                      stop_all, wait_full_isr, wait_registered)
+from faultkit import (BackgroundProducer, FaultInjectedNode, FaultNode, assert_history,
+                      check_history_and_replicas, history_counts, leader_of, wait_full_isr,
+                      wait_registered)
 from conftest import wait_until
 import test_replication as rep
 
@@ -59,12 +58,7 @@ def finish_and_check(cluster, producer, topic, min_after=300, acked_before=None)
     producer.wait_acked(min_after, 90, cluster)
     acked, errors = producer.stop()
     acked.update(acked_before or {})
-    consumed = rep.consume_all(cluster.bootstrap(), topic, 1)
-    counts = assert_history(acked, consumed)
-    stop_all(cluster)
-    stored = replica_bytes(cluster, topic)
-    assert_replicas_identical(stored)
-    assert_checker_catches_doctoring(acked, consumed, stored)
+    counts, _ = check_history_and_replicas(cluster, topic, acked)
     return acked, counts
 
 

@@ -11,8 +11,8 @@ import time
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from conftest import metadata, wait_until
-from test_replication import create_topic, partition_state, produce
+from conftest import metadata, wait_full_isr, wait_registered, wait_until
+from test_replication import create_topic, produce
 
 OFFSETS_TOPIC = "__consumer_offsets"
 PARTITIONS = 3
@@ -90,9 +90,7 @@ def restart_all(cluster):
         n.stop()
     for n in cluster.nodes:
         n.start()
-    for n in cluster.nodes:
-        wait_until(lambda: set(metadata(n.bootstrap).brokers) == {1, 2, 3}, 60,
-                   message=lambda: f"all 3 brokers back in node {n.node_id}'s Metadata\n{cluster.logs()}")
+    wait_registered(cluster)
 
 
 @pytest.mark.parametrize("restarted", [False, True], ids=["fresh", "restarted"])
@@ -100,9 +98,7 @@ def test_group_resumes_from_acknowledged_commits_after_killing_its_coordinator(c
     topic = "work"
     group = "billing"
     create_topic(cluster, topic, partitions=PARTITIONS)
-    for p in range(PARTITIONS):
-        wait_until(lambda: partition_state(cluster, topic, p)["isr"] == [1, 2, 3], 30,
-                   message=lambda: f"full ISR of {topic}-{p}\n{cluster.logs()}")
+    wait_full_isr(cluster, topic, partitions=PARTITIONS, timeout=30)
     acked, errors = produce(cluster.bootstrap(), topic, [f"m-{i}" for i in range(MESSAGES)])
     assert not errors and len(acked) == MESSAGES
     if restarted:
@@ -114,9 +110,7 @@ def test_group_resumes_from_acknowledged_commits_after_killing_its_coordinator(c
                    60, message=lambda: f"{OFFSETS_TOPIC} created\n{cluster.logs()}")
         probe.close()
         restart_all(cluster)
-        for p in range(PARTITIONS):
-            wait_until(lambda: partition_state(cluster, topic, p)["isr"] == [1, 2, 3], 60,
-                       message=lambda: f"full ISR of {topic}-{p} after the restart\n{cluster.logs()}")
+        wait_full_isr(cluster, topic, partitions=PARTITIONS)
     ends = {p: 0 for p in range(PARTITIONS)}
     for p, o in acked.values():
         ends[p] = max(ends[p], o + 1)

@@ -12,7 +12,7 @@ from kafka.client_async import KafkaClient
 from kafka.protocol.produce import ProduceRequest
 from kafka.record.memory_records import MemoryRecordsBuilder
 
-from conftest import metadata, wait_until
+from conftest import wait_full_isr, wait_registered, wait_until
 from test_replication import consume_all, create_topic, partition_state
 
 # Long enough that the stopped follower stays in the ISR for the whole test
@@ -56,13 +56,10 @@ def produce_raw(bootstrap, node_id, topic, value, timeout_ms):
 
 def test_acks_all_that_cannot_replicate_is_answered_request_timed_out(cluster_factory):
     cluster = cluster_factory(settings=SETTINGS)
-    for n in cluster.nodes:
-        wait_until(lambda: set(metadata(n.bootstrap).brokers) == {1, 2, 3}, 60,
-                   message=lambda: f"all 3 brokers registered\n{cluster.logs()}")
+    wait_registered(cluster)
     topic = "produce-timeout"
     create_topic(cluster, topic)
-    wait_until(lambda: partition_state(cluster, topic, 0)["isr"] == [1, 2, 3], 30,
-               message=lambda: f"full ISR\n{cluster.logs()}")
+    wait_full_isr(cluster, topic, timeout=30)
     leader_id = partition_state(cluster, topic, 0)["leader"]
     leader = cluster.node(leader_id)
 

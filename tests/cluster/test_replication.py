@@ -10,7 +10,8 @@ import time
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import metadata, wait_until
+from conftest import (metadata, partition_state, wait_full_isr,  # noqa: F401  (re-exported)
+                      wait_registered, wait_until)
 
 # Short lag bound so a dead follower leaves the ISR within the test's time.
 LAG_MS = 3000
@@ -26,15 +27,10 @@ def create_topic(cluster, name, partitions=1, rf=3, config=None):
                message=f"a leader for {name}-0")
 
 
-def partition_state(cluster, topic, partition, via=None):
-    md = metadata(via.bootstrap if via else cluster.bootstrap())
-    p = md.topics[topic].partitions[partition]
-    return {"leader": p.leader, "replicas": list(p.replicas), "isr": sorted(p.isrs)}
-
-
-def produce(bootstrap, topic, values, timeout_s=60, extra=None):
-    """Idempotent acks=all produce; returns {value: (partition, offset)} for
-    every acknowledged message and the list of delivery errors."""
+def produce(bootstrap, topic, values, timeout_s=60, extra=None, partition=None):
+    """Idempotent acks=all produce (to `partition` if given, else where the
+    partitioner puts it); returns {value: (partition, offset)} for every
+    acknowledged message and the list of delivery errors."""
     config = {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
               "linger.ms": 5, "message.timeout.ms": int(timeout_s * 1000)}
     config.update(extra or {})
@@ -50,7 +46,8 @@ def produce(bootstrap, topic, values, timeout_s=60, extra=None):
     for v in values:
         while True:
             try:
-                producer.produce(topic, value=v.encode(), on_delivery=on_delivery)
+                producer.produce(topic, value=v.encode(), on_delivery=on_delivery,
+                                 **({} if partition is None else {"partition": partition}))
                 break
             except BufferError:
                 producer.poll(0.1)
@@ -91,34 +88,48 @@ def partition_bytes(node, topic, partition):
     return b"".join(p.read_bytes() for p in segments)
 
 
-def check_history(acked, consumed):
-    """Lost 0 (every acknowledged value read back), duplicates 0 (idempotent
-    producer: each value once), and consistent offsets (each acknowledged
-    value at the offset its acknowledgement named)."""
-    where = {}
-    duplicates = 0
+def history_counts(acked, consumed):
+    """The history checker, counting: lost (acknowledged, never read),
+    duplicates (a value read more than once), moved (read at another offset
+    than its acknowledgement named) and inconsistent (an offset read with two
+    values)."""
+    where, duplicates = {}, 0
+    by_offset = {}
+    inconsistent = 0
     for partition, offset, value in consumed:
         if value in where:
             duplicates += 1
         where[value] = (partition, offset)
+        seen = by_offset.setdefault((partition, offset), value)
+        if seen != value:
+            inconsistent += 1
     lost = [v for v in acked if v not in where]
     moved = [v for v, at in acked.items() if v in where and where[v] != at]
-    assert not lost, f"lost {len(lost)} acknowledged messages, e.g. {lost[:5]}"
-    assert duplicates == 0, f"{duplicates} duplicates"
-    assert not moved, f"{len(moved)} acknowledged messages at another offset, e.g. {moved[:5]}"
+    return {"lost": len(lost), "duplicates": duplicates, "moved": len(moved),
+            "inconsistent": inconsistent, "lost_examples": lost[:5], "moved_examples": moved[:5]}
+
+
+def check_history(acked, consumed):
+    """Lost 0 (every acknowledged value read back), duplicates 0 (idempotent
+    producer: each value once), consistent offsets (each acknowledged value
+    at the offset its acknowledgement named) and no offset read twice."""
+    counts = history_counts(acked, consumed)
+    assert not counts["lost"], \
+        f"lost {counts['lost']} acknowledged messages, e.g. {counts['lost_examples']}"
+    assert counts["duplicates"] == 0, f"{counts['duplicates']} duplicates"
+    assert not counts["moved"], (f"{counts['moved']} acknowledged messages at another offset,"
+                                 f" e.g. {counts['moved_examples']}")
     offsets = [(p, o) for p, o, _ in consumed]
     assert len(offsets) == len(set(offsets)), "an offset holds two values"
+    return counts
 
 
 def test_acks_all_survives_killing_the_leader_and_replicas_converge(cluster_factory):
     cluster = cluster_factory(settings=SETTINGS)
-    for n in cluster.nodes:
-        wait_until(lambda: set(metadata(n.bootstrap).brokers) == {1, 2, 3}, 60,
-                   message=lambda: f"all 3 brokers registered\n{cluster.logs()}")
+    wait_registered(cluster)
     topic = "replicated"
     create_topic(cluster, topic)
-    wait_until(lambda: partition_state(cluster, topic, 0)["isr"] == [1, 2, 3], 30,
-               message=lambda: f"full ISR\n{cluster.logs()}")
+    wait_full_isr(cluster, topic, timeout=30)
 
     acked, errors = produce(cluster.bootstrap(), topic, [f"a-{i}" for i in range(2000)])
     assert not errors and len(acked) == 2000
@@ -170,15 +181,12 @@ def produce_once_kafka_python(bootstrap, topic, value):
 
 def test_acks_all_is_refused_with_too_few_replicas_and_nothing_acked_is_lost(cluster_factory):
     cluster = cluster_factory(settings=SETTINGS)
-    for n in cluster.nodes:
-        wait_until(lambda: set(metadata(n.bootstrap).brokers) == {1, 2, 3}, 60,
-                   message=lambda: f"all 3 brokers registered\n{cluster.logs()}")
+    wait_registered(cluster)
     topic = "few-replicas"
     # min.insync.replicas=3: one dead follower is already too few, while the
     # metadata quorum (2 of 3) can still record the smaller ISR.
     create_topic(cluster, topic, config={"min.insync.replicas": "3"})
-    wait_until(lambda: partition_state(cluster, topic, 0)["isr"] == [1, 2, 3], 30,
-               message=lambda: f"full ISR\n{cluster.logs()}")
+    wait_full_isr(cluster, topic, timeout=30)
     acked, errors = produce(cluster.bootstrap(), topic, [f"a-{i}" for i in range(500)])
     assert not errors and len(acked) == 500
 
@@ -197,6 +205,12 @@ def test_acks_all_is_refused_with_too_few_replicas_and_nothing_acked_is_lost(clu
     refused, errors = produce(leader.bootstrap, topic, [f"x-{i}" for i in range(5)], timeout_s=8)
     assert not refused, f"acks=all acknowledged {len(refused)} messages with 2 of 3 replicas down"
     assert errors, "no delivery error with 2 of 3 replicas down"
+    # The broker's own answer (not a client-side timeout) is an error: with no
+    # quorum the ISR cannot shrink, so it is REQUEST_TIMED_OUT at the
+    # request's timeout (NOT_ENOUGH_REPLICAS[_AFTER_APPEND] would do too).
+    from test_produce_timeout import produce_raw
+    code, _ = produce_raw(leader.bootstrap, leader_id, topic, "raw-refused", 1500)
+    assert code in (7, 19, 20), f"acks=all with 2 of 3 replicas down answered error {code}"
 
     for n in followers:
         n.start()
