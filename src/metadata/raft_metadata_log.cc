@@ -126,6 +126,23 @@ struct RaftMetadataLog::ApplyRequest {
   AppendCallback done;
 };
 
+struct RaftMetadataLog::ChangeRequest {
+  struct raft_change req {};
+  RaftMetadataLog* log = nullptr;
+  int32_t id = 0;
+  bool assigning = false;  // false: the raft_add step; true: raft_assign(RAFT_STANDBY)
+  MembershipCallback done;
+};
+
+const char* member_role_name(MemberRole role) {
+  switch (role) {
+    case MemberRole::voter: return "voter";
+    case MemberRole::standby: return "standby";
+    case MemberRole::spare: return "spare";
+  }
+  return "?";
+}
+
 struct RaftMetadataLog::BarrierRequest {
   struct raft_barrier req {};
   RaftMetadataLog* log = nullptr;
@@ -151,13 +168,26 @@ Result<void, Errc> RaftMetadataLog::start() {
   if (options_.voters.empty()) return config_error("controller.quorum.voters is empty");
   auto self = std::find_if(options_.voters.begin(), options_.voters.end(),
                            [&](const QuorumVoter& v) { return v.id == options_.node_id; });
-  if (self == options_.voters.end()) {
-    return config_error("node.id " + std::to_string(options_.node_id) +
-                        " is not in controller.quorum.voters; only voters can be members of the "
-                        "metadata quorum so far (non-voting brokers are not built yet)");
+  voter_ = self != options_.voters.end();
+  if (voter_) {
+    address_ = self->address;
+  } else {
+    // A broker-only node: a standby member once the leader adds it.
+    if (options_.address.empty()) {
+      return config_error("node.id " + std::to_string(options_.node_id) +
+                          " is not in controller.quorum.voters, so it joins the metadata quorum "
+                          "as a non-voting member and needs a Raft address of its own (the "
+                          "CONTROLLER listener in listeners)");
+    }
+    for (const QuorumVoter& v : options_.voters) {
+      if (v.address == options_.address) {
+        return config_error("the CONTROLLER listener " + options_.address + " of node " +
+                            std::to_string(options_.node_id) + " is node " +
+                            std::to_string(v.id) + "'s address in controller.quorum.voters");
+      }
+    }
+    address_ = options_.address;
   }
-  address_ = self->address;
-
   raft_dir_ = (std::filesystem::path(options_.data_dir) / "__metadata" / "raft").string();
   std::error_code ec;
   std::filesystem::create_directories(raft_dir_, ec);
@@ -171,6 +201,13 @@ Result<void, Errc> RaftMetadataLog::start() {
     return raft_failure(Errc::io_error, "raft transport", rv, transport_.errmsg);
   }
   transport_ready_ = true;
+  if (!options_.bind_address.empty() && options_.bind_address != address_) {
+    if (int rv = raft_uv_tcp_set_bind_address(&transport_, options_.bind_address.c_str());
+        rv != 0) {
+      return raft_failure(Errc::invalid_config, "raft bind address " + options_.bind_address, rv,
+                          transport_.errmsg);
+    }
+  }
   if (int rv = raft_uv_init(&io_, &loop_, raft_dir_.c_str(), &transport_); rv != 0) {
     return raft_failure(Errc::io_error, "raft I/O in " + raft_dir_, rv, io_.errmsg);
   }
@@ -201,22 +238,26 @@ Result<void, Errc> RaftMetadataLog::start() {
 
   // Every voter bootstraps the same initial configuration; a data directory
   // that already holds Raft state refuses (RAFT_CANTBOOTSTRAP) and keeps the
-  // configuration in its log, which is what a restart wants.
-  struct raft_configuration configuration;
-  raft_configuration_init(&configuration);
-  for (const QuorumVoter& voter : options_.voters) {
-    if (int rv = raft_configuration_add(&configuration, raft_id(voter.id), voter.address.c_str(),
-                                        RAFT_VOTER);
-        rv != 0) {
-      raft_configuration_close(&configuration);
-      return raft_failure(Errc::invalid_config, "controller.quorum.voters", rv, nullptr);
+  // configuration in its log, which is what a restart wants. A standby
+  // bootstraps nothing: it gets the configuration (and everything else) from
+  // the leader once added, and keeps it in its log across restarts.
+  if (voter_) {
+    struct raft_configuration configuration;
+    raft_configuration_init(&configuration);
+    for (const QuorumVoter& voter : options_.voters) {
+      if (int rv = raft_configuration_add(&configuration, raft_id(voter.id),
+                                          voter.address.c_str(), RAFT_VOTER);
+          rv != 0) {
+        raft_configuration_close(&configuration);
+        return raft_failure(Errc::invalid_config, "controller.quorum.voters", rv, nullptr);
+      }
     }
-  }
-  const int bootstrapped = raft_bootstrap(&raft_, &configuration);
-  raft_configuration_close(&configuration);
-  if (bootstrapped != 0 && bootstrapped != RAFT_CANTBOOTSTRAP) {
-    return raft_failure(Errc::io_error, "raft_bootstrap in " + raft_dir_, bootstrapped,
-                        raft_.errmsg);
+    const int bootstrapped = raft_bootstrap(&raft_, &configuration);
+    raft_configuration_close(&configuration);
+    if (bootstrapped != 0 && bootstrapped != RAFT_CANTBOOTSTRAP) {
+      return raft_failure(Errc::io_error, "raft_bootstrap in " + raft_dir_, bootstrapped,
+                          raft_.errmsg);
+    }
   }
 
   uv_async_init(&loop_, &wake_, &RaftMetadataLog::on_wake);
@@ -231,8 +272,10 @@ Result<void, Errc> RaftMetadataLog::start() {
   }
   started_ = true;
   refresh_status();
-  HF_INFO("metadata quorum: node {} at {} started ({} voters, data in {})", options_.node_id,
-          address_, options_.voters.size(), raft_dir_);
+  HF_INFO("metadata quorum: node {} at {} started as a {} ({} voters, data in {})",
+          options_.node_id, address_,
+          voter_ ? "voter" : "non-voting member (the controller adds it when it registers)",
+          options_.voters.size(), raft_dir_);
   thread_ = std::thread([this] { run_loop(); });
   return {};
 }
@@ -270,12 +313,15 @@ void RaftMetadataLog::stop() {
   }
   std::vector<Pending> left;
   left.swap(waiting_);  // the loop thread has ended: nobody else touches it
+  std::vector<std::function<void(bool)>> tasks;
   {
     std::lock_guard lock(queue_mutex_);
     for (Pending& p : queue_) left.push_back(std::move(p));
     queue_.clear();
+    tasks.swap(tasks_);
   }
   for (Pending& p : left) p.done(make_error(Errc::shut_down, "metadata log is shut down"));
+  for (auto& task : tasks) task(true);
   std::lock_guard lock(status_mutex_);
   status_.role = RaftRole::unavailable;
 }
@@ -346,11 +392,32 @@ void RaftMetadataLog::refresh_status() {
   const char* leader_address = nullptr;
   raft_leader(&raft_, &leader, &leader_address);
   s.leader_id = leader == 0 ? -1 : int32_t(leader);
+  // A voter that stops hearing from its leader campaigns, which forgets the
+  // leader; a standby never campaigns, and the library would report a dead
+  // leader to it forever. So a standby that has heard nothing from the
+  // leader for two election timeouts (the leader heartbeats every
+  // heartbeat_timeout_ms) knows no leader: its brokers then see no
+  // controller, as the voters do.
+  if (!voter_ && s.role == RaftRole::follower && s.leader_id >= 0 &&
+      io_.time(&io_) - raft_.election_timer_start > 2 * uint64_t(options_.election_timeout_ms)) {
+    s.leader_id = -1;
+  }
   s.term = raft_.current_term;
   s.commit_index = raft_.commit_index;
   s.last_applied = raft_last_applied(&raft_);
   s.snapshot_index = raft_.log.snapshot.last_index;
   s.leader_ready = s.role == RaftRole::leader && ready_term_ == raft_.current_term;
+  s.voter = voter_;
+  for (unsigned i = 0; i < raft_.configuration.n; ++i) {
+    const struct raft_server& server = raft_.configuration.servers[i];
+    RaftMember member;
+    member.id = int32_t(server.id);
+    member.address = server.address ? server.address : "";
+    member.role = server.role == RAFT_VOTER     ? MemberRole::voter
+                  : server.role == RAFT_STANDBY ? MemberRole::standby
+                                                : MemberRole::spare;
+    s.members.push_back(std::move(member));
+  }
   std::lock_guard lock(status_mutex_);
   s.snapshots_installed = status_.snapshots_installed;
   status_ = s;
@@ -404,12 +471,15 @@ void RaftMetadataLog::on_barrier(struct raft_barrier* req, int status) {
 void RaftMetadataLog::on_wake(uv_async_t* handle) {
   auto* self = static_cast<RaftMetadataLog*>(handle->data);
   std::vector<Pending> batch;
+  std::vector<std::function<void(bool)>> tasks;
   bool stopping = false;
   {
     std::lock_guard lock(self->queue_mutex_);
     batch.swap(self->queue_);
+    tasks.swap(self->tasks_);
     stopping = self->stopping_;
   }
+  for (auto& task : tasks) task(stopping);
   for (Pending& pending : batch) {
     if (stopping) {
       pending.done(make_error(Errc::shut_down, "metadata log is shutting down"));
@@ -491,6 +561,121 @@ void RaftMetadataLog::on_applied(struct raft_apply* req, int status, void* resul
   done(raft_failure(Errc::io_error, "metadata record", status, nullptr));
 }
 
+void RaftMetadataLog::add_standby(int32_t id, std::string address, MembershipCallback done) {
+  {
+    std::lock_guard lock(queue_mutex_);
+    if (!stopping_ && thread_.joinable()) {
+      tasks_.push_back([this, id, address = std::move(address), done](bool stopping) mutable {
+        if (stopping) return done(make_error(Errc::shut_down, "metadata log is shutting down"));
+        change_membership(id, address, std::move(done));
+      });
+      uv_async_send(&wake_);
+      return;
+    }
+  }
+  done(make_error(Errc::shut_down, "metadata log is shut down"));
+}
+
+// Loop thread. Looks at the latest configuration (raft_.configuration, which
+// includes an uncommitted change) so a retried registration finds the member
+// it added before and changes nothing.
+void RaftMetadataLog::change_membership(int32_t id, const std::string& address,
+                                        MembershipCallback done) {
+  if (closing_) return done(make_error(Errc::shut_down, "metadata log is shutting down"));
+  if (raft_state(&raft_) != RAFT_LEADER) {
+    return done(make_error(Errc::not_leader,
+                           "node " + std::to_string(options_.node_id) +
+                               " is not the metadata quorum leader; cannot add node " +
+                               std::to_string(id)));
+  }
+  const struct raft_server* by_id = nullptr;
+  const struct raft_server* by_address = nullptr;
+  for (unsigned i = 0; i < raft_.configuration.n; ++i) {
+    const struct raft_server& server = raft_.configuration.servers[i];
+    if (server.id == raft_id(id)) by_id = &server;
+    if (server.address != nullptr && address == server.address) by_address = &server;
+  }
+  if (by_id != nullptr && address != (by_id->address ? by_id->address : "")) {
+    return done(make_error(
+        Errc::invalid_config,
+        "node.id " + std::to_string(id) + " is already a member of the metadata quorum at " +
+            (by_id->address ? by_id->address : "?") + ", but this broker's CONTROLLER listener " +
+            "(listeners / advertised.listeners) is " + address +
+            ": give the new broker a node.id of its own, or restart the old one on its old "
+            "CONTROLLER address"));
+  }
+  if (by_id == nullptr && by_address != nullptr) {
+    return done(make_error(Errc::invalid_config,
+                           "the CONTROLLER listener " + address + " of node " +
+                               std::to_string(id) + " is already the Raft address of node " +
+                               std::to_string(by_address->id) +
+                               " (listeners / advertised.listeners)"));
+  }
+  if (by_id != nullptr && by_id->role != RAFT_SPARE) {
+    return done({});  // a voter or a standby already: never demoted, nothing to do
+  }
+  auto* request = new ChangeRequest;
+  request->log = this;
+  request->id = id;
+  request->assigning = by_id != nullptr;  // a spare left by an interrupted add
+  request->done = std::move(done);
+  request->req.data = request;
+  const int rv = request->assigning
+                     ? raft_assign(&raft_, &request->req, raft_id(id), RAFT_STANDBY,
+                                   &RaftMetadataLog::on_changed)
+                     : raft_add(&raft_, &request->req, raft_id(id), address.c_str(),
+                                &RaftMetadataLog::on_changed);
+  if (rv != 0) {
+    MembershipCallback failed = std::move(request->done);
+    delete request;
+    // RAFT_CANTCHANGE: another configuration change is not committed yet.
+    failed(raft_failure(rv == RAFT_NOTLEADER ? Errc::not_leader : Errc::unknown_outcome,
+                        "adding node " + std::to_string(id) + " to the metadata quorum", rv,
+                        raft_errmsg(&raft_)));
+    return;
+  }
+  HF_INFO("metadata quorum: node {} {} node {} at {} as a standby member", options_.node_id,
+          request->assigning ? "assigns" : "adds", id, address);
+}
+
+void RaftMetadataLog::on_changed(struct raft_change* req, int status) {
+  auto* request = static_cast<ChangeRequest*>(req->data);
+  RaftMetadataLog* self = request->log;
+  if (status != 0 || self->closing_) {
+    MembershipCallback done = std::move(request->done);
+    const int32_t id = request->id;
+    delete request;
+    done(self->closing_ ? make_error(Errc::shut_down, "metadata log is shutting down")
+                        : raft_failure(Errc::unknown_outcome,
+                                       "adding node " + std::to_string(id) +
+                                           " to the metadata quorum",
+                                       status, nullptr));
+    return;
+  }
+  if (!request->assigning) {
+    // Added as a spare (committed): now the role that replicates the log.
+    request->assigning = true;
+    const int rv = raft_assign(&self->raft_, &request->req, raft_id(request->id), RAFT_STANDBY,
+                               &RaftMetadataLog::on_changed);
+    if (rv != 0) {
+      MembershipCallback done = std::move(request->done);
+      const int32_t id = request->id;
+      delete request;
+      // The spare stays in the configuration; the next attempt assigns it.
+      done(raft_failure(rv == RAFT_NOTLEADER ? Errc::not_leader : Errc::unknown_outcome,
+                        "assigning node " + std::to_string(id) + " the standby role", rv,
+                        raft_errmsg(&self->raft_)));
+    }
+    return;
+  }
+  MembershipCallback done = std::move(request->done);
+  const int32_t id = request->id;
+  delete request;
+  HF_INFO("metadata quorum: node {} is a standby member", id);
+  self->refresh_status();
+  done({});
+}
+
 int RaftMetadataLog::fsm_apply(struct raft_fsm* fsm, const struct raft_buffer* buf,
                                void** result) {
   auto* self = static_cast<RaftMetadataLog*>(fsm->data);
@@ -550,6 +735,7 @@ int RaftMetadataLog::fsm_restore(struct raft_fsm* fsm, struct raft_buffer* buf) 
     HF_ERROR("metadata quorum: cannot restore snapshot: {}", image.error().message);
     return RAFT_CORRUPT;
   }
+  uint64_t installed = 0;
   {
     std::lock_guard lock(self->apply_mutex_);
     {
@@ -558,12 +744,20 @@ int RaftMetadataLog::fsm_restore(struct raft_fsm* fsm, struct raft_buffer* buf) 
     }
     if (self->started_) {
       std::lock_guard status_lock(self->status_mutex_);
-      ++self->status_.snapshots_installed;
+      installed = ++self->status_.snapshots_installed;
     }
     self->notify(MetadataEvent{nullptr, *image});
   }
-  HF_INFO("metadata quorum: node {} restored a snapshot of the image at record {}",
-          self->options_.node_id, (*image)->last_record_index);
+  if (self->started_) {
+    // Operators and tests look for this line: the member was behind the
+    // leader's compacted log and caught up from the leader's snapshot.
+    HF_INFO("metadata quorum: node {} installed a snapshot from the leader at record {} ({} "
+            "installed since start)",
+            self->options_.node_id, (*image)->last_record_index, installed);
+  } else {
+    HF_INFO("metadata quorum: node {} loaded its snapshot of the image at record {}",
+            self->options_.node_id, (*image)->last_record_index);
+  }
   raft_free(buf->base);
   return 0;
 }

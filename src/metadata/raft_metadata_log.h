@@ -1,25 +1,36 @@
 // The metadata log replicated with Raft (DESIGN §5): Canonical raft
 // (libraft, https://github.com/canonical/raft) with its libuv I/O backend.
+// In cluster mode every broker's metadata log is one of these (broker.cc);
+// the Raft leader is the active controller (server/cluster/controller_service.h).
 //
 // The library owns everything that is consensus: elections, log replication,
 // persistence of the Raft log and term/vote, snapshots and log compaction,
 // membership. This class only
 //   - runs the library's libuv loop on its own thread (`hf-raft`),
-//   - bootstraps the initial configuration from controller.quorum.voters,
+//   - bootstraps the initial configuration from controller.quorum.voters on
+//     a voter; a broker-only node (process.roles=broker, an id not among the
+//     voters) starts with no configuration at all and waits for the leader
+//     to add it,
+//   - adds such brokers as non-voting members on the leader (add_standby:
+//     raft_add, then raft_assign(RAFT_STANDBY)); they replicate and apply
+//     every entry but never count toward the quorum, and nothing here ever
+//     changes a voter's role,
 //   - turns MetadataRecords into Raft entries (the JSON payload of
 //     encode_record) and applies committed entries to the MetadataImage in
 //     the FSM apply callback, telling subscribers in log order,
 //   - serialises the image as the Raft snapshot (encode_image) and restores
-//     it when the library installs one,
-//   - takes appends from any thread (a queue drained on the loop thread after
-//     uv_async_send).
+//     it when the library installs one (counted in
+//     RaftStatus::snapshots_installed and logged),
+//   - takes appends and membership changes from any thread (a queue drained
+//     on the loop thread after uv_async_send).
 //
-// What this is NOT yet (docs/dev/cluster-plan.md): only voters are supported
-// (no standby/non-voting brokers through raft_add + raft_assign), appends are
-// accepted only on the Raft leader (no forwarding: a follower answers
-// not_leader), and nothing in the broker uses it yet — `serve` still runs on
-// the local MetadataStore. No controller logic (broker registration,
-// fencing, partition assignment) lives here; it will sit on top of this log.
+// Appends are accepted only on the Raft leader: a follower answers
+// not_leader naming the leader; the broker forwards metadata changes to the
+// controller (server/cluster/forwarding.h), so nothing here forwards. No
+// controller logic (broker registration, fencing, partition assignment)
+// lives here; it sits on top of this log. Members are never removed or
+// demoted (no raft_remove): replacing a node is an operator's job
+// (docs/cluster.md).
 //
 // Files: the library's own segment and snapshot files under
 // <data_dir>/__metadata/raft/ (format described in raft/uv.h). They are
@@ -34,6 +45,7 @@ extern "C" {  // the raft headers have no C++ guards of their own
 }
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -49,7 +61,14 @@ namespace holdfast::metadata {
 struct RaftOptions {
   int32_t node_id = 0;
   std::string data_dir;  // Raft files go to <data_dir>/__metadata/raft
-  std::vector<QuorumVoter> voters;  // must contain node_id
+  std::vector<QuorumVoter> voters;
+  // A member whose node_id is among `voters` is a voter and its Raft address
+  // is its voter entry. Any other member is a non-voting (standby) member: it
+  // announces `address` (host:port, its CONTROLLER listener) and binds
+  // `bind_address` (empty: `address`); it bootstraps nothing and takes part
+  // once the leader has added it (add_standby).
+  std::string address;
+  std::string bind_address;
   // Raft timing (milliseconds); the library randomises the election timeout
   // between this value and twice it.
   unsigned election_timeout_ms = 1000;
@@ -67,6 +86,17 @@ struct RaftOptions {
 
 enum class RaftRole { unavailable, follower, candidate, leader };
 
+// A member's place in the Raft configuration (RAFT_VOTER / RAFT_STANDBY /
+// RAFT_SPARE; a spare was added but not yet assigned its standby role).
+enum class MemberRole { voter, standby, spare };
+const char* member_role_name(MemberRole role);
+
+struct RaftMember {
+  int32_t id = 0;
+  std::string address;
+  MemberRole role = MemberRole::voter;
+};
+
 // A view of the member's Raft state, refreshed on the loop thread every few
 // tens of milliseconds and after each applied entry, so it may be slightly
 // stale.
@@ -83,6 +113,11 @@ struct RaftStatus {
   // The leader's barrier of this term has applied: its image holds every
   // committed record, so decisions made from it (the controller's) are current.
   bool leader_ready = false;
+  // The configuration this member knows (the latest, possibly uncommitted);
+  // empty on a standby that has not been added yet.
+  std::vector<RaftMember> members;
+  // This member is a voter (configured in controller.quorum.voters).
+  bool voter = true;
 };
 
 class RaftMetadataLog final : public MetadataLog {
@@ -110,6 +145,21 @@ class RaftMetadataLog final : public MetadataLog {
 
   RaftStatus status() const;
   int32_t node_id() const { return options_.node_id; }
+  // This member's Raft address (its voter entry, or RaftOptions::address).
+  const std::string& address() const { return address_; }
+
+  // Leader only: makes node `id`, reachable at `address`, a standby member
+  // (raft_add, then raft_assign(RAFT_STANDBY)); `done` runs on the loop
+  // thread once both configuration changes are committed. Idempotent: a
+  // member already in the configuration with that address succeeds without
+  // a change (a voter stays a voter; a spare left by an interrupted add is
+  // assigned its standby role). Errors: not_leader (nothing changed; ask the
+  // leader), invalid_config (the id is a member at another address, or the
+  // address belongs to another id; the message names the settings),
+  // unknown_outcome (another configuration change is in flight or
+  // leadership was lost: try again), shut_down.
+  using MembershipCallback = std::function<void(Result<void, Errc>)>;
+  void add_standby(int32_t id, std::string address, MembershipCallback done);
 
  private:
   struct Pending {
@@ -118,6 +168,7 @@ class RaftMetadataLog final : public MetadataLog {
   };
   struct ApplyRequest;
   struct BarrierRequest;
+  struct ChangeRequest;
 
   explicit RaftMetadataLog(RaftOptions options);
   Result<void, Errc> start();
@@ -125,6 +176,9 @@ class RaftMetadataLog final : public MetadataLog {
   // Closes raft and the loop's handles; on_closed finishes on the loop.
   void begin_close();
   void drain_queue();
+  // Loop thread: the body of add_standby.
+  void change_membership(int32_t id, const std::string& address, MembershipCallback done);
+  static void on_changed(struct raft_change* req, int status);
   void submit(Pending pending);
   void refresh_status();
   // A new leader cannot know that entries of earlier terms are committed
@@ -146,7 +200,8 @@ class RaftMetadataLog final : public MetadataLog {
   static int fsm_restore(struct raft_fsm* fsm, struct raft_buffer* buf);
 
   const RaftOptions options_;
-  std::string address_;  // this member's address among the voters
+  std::string address_;  // this member's Raft address (its voter entry, or options_.address)
+  bool voter_ = true;     // node_id is among options_.voters
   std::string raft_dir_;
 
   // Library state; touched only on the loop thread once it runs.
@@ -170,8 +225,11 @@ class RaftMetadataLog final : public MetadataLog {
   uint64_t ready_term_ = 0;       // term whose barrier has applied: appends go straight in
   std::vector<Pending> waiting_;  // appends held until the barrier of this term applies
 
-  std::mutex queue_mutex_;  // guards queue_ and stopping_
+  std::mutex queue_mutex_;  // guards queue_, tasks_ and stopping_
   std::vector<Pending> queue_;
+  // Work for the loop thread other than appends (membership changes); run
+  // with `false`, or with `true` when the log is stopping instead.
+  std::vector<std::function<void(bool stopping)>> tasks_;
   bool stopping_ = false;
 
   // Held while an entry is applied and its subscribers told, and while a

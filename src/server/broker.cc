@@ -33,6 +33,16 @@ coordinator::GroupCoordinatorOptions group_coordinator_options(const BrokerConfi
   return o;
 }
 
+// This node's CONTROLLER endpoint as announced (advertised, else listened):
+// a broker-only node's Raft address.
+std::string controller_advertised_address(const BrokerConfig& config) {
+  return (config.controller_advertise_host.empty() ? config.controller_listen_host
+                                                   : config.controller_advertise_host) +
+         ":" +
+         std::to_string(config.controller_advertise_port != 0 ? config.controller_advertise_port
+                                                              : config.controller_listen_port);
+}
+
 }  // namespace
 
 Broker::Broker(BrokerConfig config, io::FileSystem& fs)
@@ -73,12 +83,6 @@ Result<void, StartupErrc> Broker::start() {
                           "runs as a single node (leave controller.quorum.voters unset, or name "
                           "only this node in it)");
   }
-  if (config_.cluster_mode() && !config_.controller_role) {
-    return make_error(StartupErrc::failed,
-                      "process.roles=broker: brokers that are not voters of the metadata quorum "
-                      "are not supported yet; list every node in controller.quorum.voters and "
-                      "leave process.roles unset (broker,controller)");
-  }
   // The listener first: a port in use (or a bad address) fails here, before
   // anything in the data directory exists or changes.
   int threads = config_.num_network_threads;
@@ -113,6 +117,15 @@ Result<void, StartupErrc> Broker::start() {
     raft_options.node_id = config_.node_id;
     raft_options.data_dir = config_.data_dir;
     raft_options.voters = config_.controller_quorum_voters;
+    // A broker-only node is a standby member on its CONTROLLER listener (a
+    // voter's address is its entry in controller.quorum.voters).
+    if (!config_.controller_role) {
+      raft_options.address = controller_advertised_address(config_);
+      raft_options.bind_address =
+          config_.controller_listen_host + ":" + std::to_string(config_.controller_listen_port);
+    }
+    raft_options.snapshot_threshold = unsigned(config_.metadata_snapshot_threshold_records);
+    raft_options.snapshot_trailing = unsigned(config_.metadata_snapshot_trailing_records);
     auto raft = metadata::RaftMetadataLog::open(std::move(raft_options));
     if (!raft) {
       return make_error(StartupErrc::failed, "metadata quorum: " + raft.error().message);
@@ -237,6 +250,14 @@ Result<void, StartupErrc> Broker::start() {
     controller_options.node_id = config_.node_id;
     controller_options.config.session_timeout_ms = config_.broker_session_timeout_ms;
     controller_options.config.unclean_leader_election = config_.unclean_leader_election_enable;
+    for (const auto& voter : config_.controller_quorum_voters) {
+      controller_options.voter_ids.push_back(voter.id);
+    }
+    controller_options.add_standby = [raft = raft_.get()](
+                                         int32_t id, std::string address,
+                                         std::function<void(Result<void, metadata::Errc>)> done) {
+      raft->add_standby(id, std::move(address), std::move(done));
+    };
     controller_ = std::make_unique<cluster::ControllerService>(
         *raft_, [raft = raft_.get()] { return raft->status(); }, controller_options);
     controller_->start();
@@ -275,7 +296,18 @@ void Broker::start_registration() {
                                               : config_.controller_listen_port});
   options.rack = config_.broker_rack;
   options.heartbeat_interval = std::chrono::milliseconds(config_.broker_heartbeat_interval_ms);
-  auto controller = [this]() { return controller_endpoint(); };
+  // A broker-only node that has not joined the metadata quorum yet knows no
+  // controller: it registers through holdfast.broker.bootstrap.servers (in
+  // turn), and any broker there forwards the registration to the controller,
+  // which adds it to the Raft configuration.
+  auto bootstrap = config_.broker_bootstrap_servers;
+  auto next_bootstrap = std::make_shared<size_t>(0);
+  auto controller = [this, bootstrap, next_bootstrap]() -> std::optional<net::Endpoint> {
+    if (auto endpoint = controller_endpoint()) return endpoint;
+    if (bootstrap.empty()) return std::nullopt;
+    const auto& server = bootstrap[(*next_bootstrap)++ % bootstrap.size()];
+    return net::Endpoint{server.first, server.second};
+  };
   auto applied = [this] { return metadata_log_->current()->last_record_index; };
   options.on_unfenced = [this] { lifecycle_->caught_up(); };
   registrar_ = std::make_unique<cluster::BrokerRegistrar>(*client_, std::move(options), controller,

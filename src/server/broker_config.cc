@@ -201,6 +201,36 @@ const std::map<std::string, Setter>& setters() {
       c.cluster_experimental = *b;
       return {};
     };
+    // Holdfast-specific (KRaft's metadata.log.max.record.bytes.between.snapshots
+    // counts bytes, not records, and its snapshots are not Raft's): a Raft
+    // snapshot of the metadata image every N applied records, keeping M
+    // records of log after it.
+    t["holdfast.metadata.snapshot.threshold.records"] = cluster_setting(
+        int_setter<int64_t>(&BrokerConfig::metadata_snapshot_threshold_records, 1, UINT32_MAX));
+    t["holdfast.metadata.snapshot.trailing.records"] = cluster_setting(
+        int_setter<int64_t>(&BrokerConfig::metadata_snapshot_trailing_records, 1, UINT32_MAX));
+    // Holdfast-specific: client listener addresses of brokers already in the
+    // cluster, where a broker-only node registers before it has joined the
+    // metadata quorum (in Kafka a broker reaches the controllers on their
+    // CONTROLLER listener, which in Holdfast speaks Raft, not Kafka).
+    t["holdfast.broker.bootstrap.servers"] = cluster_setting(
+        [](BrokerConfig& c, const std::string& key, const std::string& value)
+            -> Result<void, ConfigErrc> {
+          std::vector<std::pair<std::string, uint16_t>> servers;
+          std::stringstream list(value);
+          std::string item;
+          while (std::getline(list, item, ',')) {
+            item = trim(item);
+            auto parsed = parse_host_port(item);
+            if (!parsed || parsed->second == 0) {
+              return invalid(key, value, "expected host:port[,host:port...], got '" + item + "'");
+            }
+            servers.push_back(*parsed);
+          }
+          if (servers.empty()) return invalid(key, value, "expected host:port[,host:port...]");
+          c.broker_bootstrap_servers = std::move(servers);
+          return {};
+        });
     t["broker.session.timeout.ms"] =
         cluster_setting(int_setter<int32_t>(&BrokerConfig::broker_session_timeout_ms, 1, INT32_MAX));
     t["broker.heartbeat.interval.ms"] = cluster_setting(
@@ -435,6 +465,13 @@ Result<void, ConfigErrc> validate_cluster_settings(const BrokerConfig& c) {
                   ") must be below broker.session.timeout.ms (" +
                   std::to_string(c.broker_session_timeout_ms) + ")");
   }
+  if (c.metadata_snapshot_trailing_records > c.metadata_snapshot_threshold_records) {
+    return refuse("holdfast.metadata.snapshot.trailing.records (" +
+                  std::to_string(c.metadata_snapshot_trailing_records) +
+                  ") must not exceed holdfast.metadata.snapshot.threshold.records (" +
+                  std::to_string(c.metadata_snapshot_threshold_records) +
+                  "): the log kept after a snapshot is part of what the snapshot covers");
+  }
   if (c.controller_listen_port != 0 && c.controller_listen_port == c.listen_port) {
     return refuse("listeners: the CONTROLLER listener needs a port of its own, not the client port " +
                   std::to_string(c.listen_port));
@@ -452,6 +489,46 @@ Result<void, ConfigErrc> validate_cluster_settings(const BrokerConfig& c) {
                     ": a single node holds one replica (set controller.quorum.voters for a cluster)");
     }
     return {};
+  }
+  if (!c.controller_role) {
+    // A broker-only node: a standby member of the metadata quorum.
+    for (const auto& voter : c.controller_quorum_voters) {
+      if (voter.id == c.node_id) {
+        return refuse("node.id " + std::to_string(c.node_id) +
+                      " is among controller.quorum.voters, but process.roles=broker: a voter "
+                      "holds the controller role (set process.roles=broker,controller, or give "
+                      "this broker a node.id that is not a voter)");
+      }
+    }
+    if (c.controller_listen_port == 0) {
+      return refuse("process.roles=broker in a cluster: listeners needs a CONTROLLER listener "
+                    "(CONTROLLER://host:port), where this broker receives the metadata log as a "
+                    "non-voting member of the quorum");
+    }
+    const std::string& raft_host = c.controller_advertise_host.empty()
+                                       ? c.controller_listen_host
+                                       : c.controller_advertise_host;
+    if (raft_host == "0.0.0.0") {
+      return refuse("listeners: the CONTROLLER listener binds every address; a broker-only node "
+                    "announces it to the controller as its Raft address, so set "
+                    "advertised.listeners=...,CONTROLLER://host:port with a reachable host");
+    }
+    const std::string raft_address =
+        raft_host +
+        ":" +
+        std::to_string(c.controller_advertise_port != 0 ? c.controller_advertise_port
+                                                        : c.controller_listen_port);
+    for (const auto& voter : c.controller_quorum_voters) {
+      if (voter.address == raft_address) {
+        return refuse("listeners: the CONTROLLER listener " + raft_address + " is node " +
+                      std::to_string(voter.id) + "'s address in controller.quorum.voters");
+      }
+    }
+    if (c.broker_bootstrap_servers.empty()) {
+      return refuse("process.roles=broker in a cluster needs holdfast.broker.bootstrap.servers: "
+                    "the client listeners (host:port,...) of brokers already in the cluster, "
+                    "where this broker registers before it has joined the metadata quorum");
+    }
   }
   if (c.controller_role) {
     const metadata::QuorumVoter* self = nullptr;

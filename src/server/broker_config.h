@@ -85,12 +85,13 @@ struct BrokerConfig {
   int32_t group_max_session_timeout_ms = 1800000;       // group.max.session.timeout.ms
   int32_t offsets_commit_timeout_ms = 5000;             // offsets.commit.timeout.ms
 
-  // Cluster settings (issue 9, Kafka's KRaft names). `serve` runs a single
-  // node only: it refuses a configuration in cluster mode (cluster_mode()).
+  // Cluster settings (issue 9, Kafka's KRaft names). `serve` runs cluster
+  // mode only with holdfast.cluster.experimental=true.
   //
   // process.roles: "broker,controller" (the default) or "broker" (a broker
-  // that only follows the controllers in controller.quorum.voters). Every
-  // Holdfast node is a broker, so "controller" alone is refused.
+  // that only follows the controllers in controller.quorum.voters, as a
+  // non-voting Raft member on its CONTROLLER listener). Every Holdfast node
+  // is a broker, so "controller" alone is refused.
   bool controller_role = true;
   bool process_roles_explicit = false;
   // controller.quorum.voters, parsed ("1@host:port,..."); empty = single node.
@@ -108,6 +109,17 @@ struct BrokerConfig {
   // holdfast.cluster.experimental: run cluster mode although partition data
   // does not replicate yet (development and tests only; lifted at integration).
   bool cluster_experimental = false;
+  // holdfast.broker.bootstrap.servers: client listeners of brokers already in
+  // the cluster; a broker-only node (process.roles=broker) sends its
+  // registration there until it has joined the metadata quorum and knows the
+  // controller (any broker forwards a registration to the controller).
+  std::vector<std::pair<std::string, uint16_t>> broker_bootstrap_servers;
+  // holdfast.metadata.snapshot.threshold.records / .trailing.records: a Raft
+  // snapshot of the metadata image every `threshold` applied records, keeping
+  // `trailing` records of log after it (a member further behind than that
+  // catches up by installing the leader's snapshot). 1 <= trailing <= threshold.
+  int64_t metadata_snapshot_threshold_records = 1024;
+  int64_t metadata_snapshot_trailing_records = 128;
   std::string broker_rack;                          // broker.rack; empty = none
   int32_t broker_session_timeout_ms = 9000;         // broker.session.timeout.ms
   int32_t broker_heartbeat_interval_ms = 2000;      // broker.heartbeat.interval.ms
@@ -187,9 +199,11 @@ Result<void, ConfigErrc> load_properties_file(BrokerConfig& config, const std::s
 // setting: process.roles=broker without controller.quorum.voters; a
 // replication factor above 1 on a single node; in a cluster, a node that
 // claims the controller role but is not among the voters, or has no CONTROLLER
-// listener (or one on another port than its voter entry); a CONTROLLER
+// listener (or one on another port than its voter entry); a broker-only node
+// (process.roles=broker) that is among the voters, has no CONTROLLER listener
+// (or a voter's), or no holdfast.broker.bootstrap.servers; a CONTROLLER
 // listener on the client port; a heartbeat interval not below the session
-// timeout. (Malformed or duplicate voters are refused when the setting is read.)
+// timeout; a snapshot trailing count above the threshold. (Malformed or duplicate voters are refused when the setting is read.)
 Result<void, ConfigErrc> validate_cluster_settings(const BrokerConfig& config);
 
 // The cluster settings given that have no effect because this is a single

@@ -1,9 +1,11 @@
 #include "server/cluster/controller_service.h"
 
+#include <algorithm>
 #include <future>
 
 #include "base/log.h"
 #include "base/thread_name.h"
+#include "server/cluster/cluster_view.h"
 
 namespace holdfast::server::cluster {
 namespace {
@@ -89,6 +91,53 @@ void ControllerService::append(metadata::MetadataRecord record,
 }
 
 void ControllerService::register_broker(const controller::BrokerRegistrationRequest& request,
+                                        std::function<void(ServiceResult<int64_t>)> done) {
+  {
+    std::lock_guard lock(mutex_);
+    if (current_controller() == nullptr) return done(not_controller("not the active controller"));
+  }
+  const auto& voters = options_.voter_ids;
+  if (!options_.add_standby ||
+      std::find(voters.begin(), voters.end(), request.node_id) != voters.end()) {
+    return register_member(request, std::move(done));
+  }
+  // A broker-only node: first a member of the Raft configuration (a standby,
+  // at its CONTROLLER endpoint), so the registration record and everything
+  // after reach it.
+  const metadata::BrokerEndpoint* raft_endpoint = nullptr;
+  for (const auto& e : request.endpoints) {
+    if (e.listener == kControllerListener) raft_endpoint = &e;
+  }
+  if (raft_endpoint == nullptr) {
+    HF_WARN("controller: broker {} is not a voter and registered no CONTROLLER endpoint: it "
+            "cannot receive the metadata log (listeners needs CONTROLLER://host:port)",
+            request.node_id);
+    return done(make_error(ControllerError{ServiceErrc::rejected, controller::Errc::invalid_request},
+                           "no CONTROLLER endpoint"));
+  }
+  const std::string address = raft_endpoint->host + ":" + std::to_string(raft_endpoint->port);
+  options_.add_standby(
+      request.node_id, address,
+      [this, request, done = std::move(done)](Result<void, metadata::Errc> added) mutable {
+        if (added) return register_member(request, std::move(done));
+        switch (added.code()) {
+          case metadata::Errc::invalid_config:
+            HF_WARN("controller: refusing registration of broker {}: {}", request.node_id,
+                    added.error().message);
+            return done(make_error(
+                ControllerError{ServiceErrc::rejected,
+                                controller::Errc::duplicate_broker_registration},
+                added.error().message));
+          case metadata::Errc::not_leader:
+          case metadata::Errc::shut_down:
+            return done(not_controller(added.error().message));
+          default:
+            return done(timed_out("membership change: " + added.error().message));
+        }
+      });
+}
+
+void ControllerService::register_member(const controller::BrokerRegistrationRequest& request,
                                         std::function<void(ServiceResult<int64_t>)> done) {
   Result<controller::RegistrationOutcome, controller::Errc> outcome =
       make_error(controller::Errc::invalid_request);

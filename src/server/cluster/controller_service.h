@@ -4,7 +4,12 @@
 // from it are current).
 //
 //   - answers BrokerRegistration, BrokerHeartbeat and AlterPartition (the
-//     handlers call in here; any other node answers NOT_CONTROLLER);
+//     handlers call in here; any other node answers NOT_CONTROLLER, or
+//     forwards a registration here);
+//   - makes a registering broker that is not a voter (process.roles=broker)
+//     a standby member of the Raft configuration before its registration
+//     record is appended (options.add_standby), so it receives and applies
+//     the metadata log like every broker; voters are never touched;
 //   - every tick_interval calls Controller::tick() and appends the records
 //     it returns (fencing expired sessions, moving leaders off fenced
 //     brokers, shrinking ISRs of fenced members, bringing offline partitions
@@ -31,6 +36,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "base/result.h"
 #include "controller/controller.h"
@@ -61,6 +67,15 @@ struct ControllerServiceOptions {
   std::chrono::milliseconds tick_interval{250};
   // How long a tick waits for its records before the next tick.
   std::chrono::milliseconds append_timeout{10000};
+  // The voters of the metadata quorum: their registrations never change the
+  // Raft configuration.
+  std::vector<int32_t> voter_ids;
+  // Makes a broker that is not a voter a standby member at its CONTROLLER
+  // endpoint (RaftMetadataLog::add_standby, idempotent); `done` may run on
+  // any thread. Unset: registrations do not touch the configuration.
+  using AddStandbyFn = std::function<void(int32_t id, std::string address,
+                                          std::function<void(Result<void, metadata::Errc>)> done)>;
+  AddStandbyFn add_standby;
 };
 
 class ControllerService {
@@ -94,6 +109,9 @@ class ControllerService {
   controller::Controller* current_controller();
   void run();
   void tick_once();
+  // register_broker once the broker is a member of the Raft configuration.
+  void register_member(const controller::BrokerRegistrationRequest& request,
+                       std::function<void(ServiceResult<int64_t>)> done);
   // Appends `record`; `done` gets ok or timed_out.
   void append(metadata::MetadataRecord record, std::function<void(bool ok, std::string why)> done);
 

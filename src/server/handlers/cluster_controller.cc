@@ -3,11 +3,16 @@
 // advertised in ApiVersions (as in Kafka, where they are inter-broker only).
 // Only the active controller answers them; every other node (and a single
 // node, which has no controller service) answers NOT_CONTROLLER, and the
-// sender looks for the controller again.
+// sender looks for the controller again. One exception: a node that is not
+// the controller forwards a BrokerRegistration to the controller when it
+// knows one, because a broker-only node that has not joined the metadata
+// quorum yet cannot know the controller; it registers through the brokers in
+// holdfast.broker.bootstrap.servers.
 #include "base/log.h"
 #include "server/broker.h"
 #include "server/cluster/cluster_errors.h"
 #include "server/cluster/controller_service.h"
+#include "server/cluster/forwarding.h"
 #include "server/handlers/handlers.h"
 #include "server/kafka_error.h"
 
@@ -42,6 +47,16 @@ Awaitable<Response> handle_broker_registration(RequestContext& ctx) {
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
   BrokerRegistrationResponse response;
+  if (broker.controller_service() != nullptr && !broker.controller_service()->active() &&
+      cluster::forward_needed(broker)) {
+    auto answer = co_await cluster::forward_to_controller<BrokerRegistrationResponse>(
+        broker, *request, ctx.api_version);
+    if (!answer) {
+      response.error_code = code(cluster::to_kafka_error(answer.code()));
+      co_return make_response(ctx, response);
+    }
+    co_return make_response(ctx, *answer);
+  }
   auto* service = controller_or_refuse(broker, response, false);
   if (service == nullptr) co_return make_response(ctx, response);
   if (request->cluster_id != broker.cluster_id()) {

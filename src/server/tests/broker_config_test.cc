@@ -190,16 +190,75 @@ TEST(ClusterConfig, TodaysSingleNodeConfigsStayValidWithTodaysDefaults) {
 
 TEST(ClusterConfig, ABrokerOnlyNodeNeedsVoters) {
   expect_refused(with({{"process.roles", "broker"}}), "process.roles");
-  BrokerConfig follower = with({{"process.roles", "broker"},
-                                {"node.id", "4"},
-                                {"controller.quorum.voters", "1@h1:9093,2@h2:9093,3@h3:9093"}});
+  const std::vector<std::pair<std::string, std::string>> node4 = {
+      {"process.roles", "broker"},
+      {"node.id", "4"},
+      {"controller.quorum.voters", "1@h1:9093,2@h2:9093,3@h3:9093"},
+      {"listeners", "PLAINTEXT://:9092,CONTROLLER://h4:9093"},
+      {"holdfast.broker.bootstrap.servers", "h1:9092,h2:9092"}};
+  BrokerConfig follower = with(node4);
   EXPECT_TRUE(follower.cluster_mode());
   EXPECT_TRUE(validate_cluster_settings(follower)) << validate_cluster_settings(follower).error().message;
+  ASSERT_EQ(follower.broker_bootstrap_servers.size(), 2u);
+  EXPECT_EQ(follower.broker_bootstrap_servers[1], (std::pair<std::string, uint16_t>{"h2", 9092}));
   // A broker-only node following a single controller is a cluster too.
   BrokerConfig one_controller = with({{"process.roles", "broker"},
                                       {"node.id", "1"},
                                       {"controller.quorum.voters", "1@h1:9093"}});
   EXPECT_TRUE(one_controller.cluster_mode());
+}
+
+TEST(ClusterConfig, ABrokerOnlyNodeIsAStandbyWithARaftListenerAndBootstrapServers) {
+  const std::vector<std::pair<std::string, std::string>> node4 = {
+      {"process.roles", "broker"},
+      {"node.id", "4"},
+      {"controller.quorum.voters", "1@h1:9093,2@h2:9093,3@h3:9093"},
+      {"listeners", "PLAINTEXT://:9092,CONTROLLER://h4:9093"},
+      {"holdfast.broker.bootstrap.servers", "h1:9092"}};
+  auto a_voter = node4;
+  a_voter[1] = {"node.id", "2"};
+  expect_refused(with(a_voter), "node.id 2 is among controller.quorum.voters");
+  auto no_raft_listener = node4;
+  no_raft_listener[3] = {"listeners", "PLAINTEXT://:9092"};
+  expect_refused(with(no_raft_listener), "CONTROLLER");
+  auto a_voters_address = node4;
+  a_voters_address[3] = {"listeners", "PLAINTEXT://:9092,CONTROLLER://h3:9093"};
+  expect_refused(with(a_voters_address), "controller.quorum.voters");
+  auto wildcard = node4;
+  wildcard[3] = {"listeners", "PLAINTEXT://:9092,CONTROLLER://:9093"};
+  expect_refused(with(wildcard), "advertised.listeners");
+  wildcard.push_back({"advertised.listeners", "PLAINTEXT://h4:9092,CONTROLLER://h4:9093"});
+  EXPECT_TRUE(validate_cluster_settings(with(wildcard)));
+  auto no_bootstrap = node4;
+  no_bootstrap.pop_back();
+  expect_refused(with(no_bootstrap), "holdfast.broker.bootstrap.servers");
+  BrokerConfig c;
+  EXPECT_FALSE(apply_setting(c, "holdfast.broker.bootstrap.servers", "h1"));
+  EXPECT_FALSE(apply_setting(c, "holdfast.broker.bootstrap.servers", ""));
+}
+
+TEST(ClusterConfig, MetadataSnapshotSettingsAreChecked) {
+  BrokerConfig defaults;
+  EXPECT_EQ(defaults.metadata_snapshot_threshold_records, 1024);
+  EXPECT_EQ(defaults.metadata_snapshot_trailing_records, 128);
+  BrokerConfig small = with({{"holdfast.metadata.snapshot.threshold.records", "16"},
+                             {"holdfast.metadata.snapshot.trailing.records", "4"}});
+  EXPECT_TRUE(validate_cluster_settings(small));
+  EXPECT_EQ(small.metadata_snapshot_threshold_records, 16);
+  for (auto [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"holdfast.metadata.snapshot.threshold.records", "0"},
+           {"holdfast.metadata.snapshot.trailing.records", "0"},
+           {"holdfast.metadata.snapshot.threshold.records", "-5"},
+           {"holdfast.metadata.snapshot.threshold.records", "99999999999"},
+       }) {
+    BrokerConfig c;
+    auto r = apply_setting(c, key, value);
+    ASSERT_FALSE(r) << key << "=" << value;
+    EXPECT_NE(r.error().message.find(key), std::string::npos) << r.error().message;
+  }
+  expect_refused(with({{"holdfast.metadata.snapshot.threshold.records", "8"},
+                       {"holdfast.metadata.snapshot.trailing.records", "9"}}),
+                 "holdfast.metadata.snapshot.trailing.records");
 }
 
 TEST(ClusterConfig, AControllerMustBeAVoterWithAMatchingControllerListener) {
