@@ -163,6 +163,8 @@ StorageResult<PartitionLog::SwapOutcome> PartitionLog::swap_segments(
     std::lock_guard lock(mu_);
     if (!serves(old_segment)) return SwapOutcome::segment_gone;
     segments_[base] = *fresh;
+    // Markers are kept by the cleaner, so the segment's aborted transactions are too.
+    (*fresh)->aborted_txns = old_segment->aborted_txns;
     total_bytes_ += int64_t((*fresh)->size) - int64_t(old_segment->size);
   }
   {
