@@ -100,7 +100,8 @@ Gathered read_once(Broker& broker, const FetchRequest& request, int16_t version,
       const int64_t high_watermark = replica->high_watermark();
       const int64_t log_start = replica->log_start_offset();
       out.high_watermark = high_watermark;
-      const int64_t last_stable = replica->last_stable_offset();
+      // Never above the HW this response carries (the HW may move meanwhile).
+      const int64_t last_stable = std::min(replica->last_stable_offset(), high_watermark);
       out.last_stable_offset = last_stable;
       out.log_start_offset = log_start;
       if (offset < log_start || offset > replica->log_end_offset()) {
