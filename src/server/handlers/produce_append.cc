@@ -54,9 +54,10 @@ Result<ProducedAppend, KafkaError> append_produced_batch(Broker& broker, const s
              header.error().message);
     return make_error(to_kafka_error(header.code()), header.error().message);
   }
-  if (header->is_transactional()) {
-    return make_error(KafkaError::invalid_txn_state, "transactions are not supported yet");
-  }
+  // A transactional batch starts or extends its producer's ongoing
+  // transaction in this partition (storage/producer_state.h); a control
+  // batch was refused above (INVALID_RECORD: only WriteTxnMarkers writes
+  // markers).
   // compression.type other than `producer`: the batch is stored (and so
   // fetched) in the topic's codec, as Kafka's LogValidator does. Producer
   // id, epoch and sequence stay, so idempotence works unchanged.

@@ -59,6 +59,7 @@ std::vector<ApiHandler> build() {
       inter_broker<AlterPartitionRequest, 0, 1>(handle_alter_partition),
       inter_broker<BrokerRegistrationRequest, 0, 0>(handle_broker_registration),
       inter_broker<BrokerHeartbeatRequest, 0, 0>(handle_broker_heartbeat),
+      inter_broker<WriteTxnMarkersRequest, 0, 1>(handle_write_txn_markers),
   };
   std::sort(table.begin(), table.end(),
             [](const ApiHandler& a, const ApiHandler& b) { return a.api_key < b.api_key; });
