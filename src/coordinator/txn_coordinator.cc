@@ -2,6 +2,8 @@
 // transaction coordinator. The request operations are in txn_operations.cc.
 #include "coordinator/txn_coordinator.h"
 
+#include <algorithm>
+
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/thread_name.h"
@@ -352,6 +354,7 @@ void TxnCoordinator::on_written(TxnPartitionState* part, uint64_t generation,
         if (is_prepare(value.state)) {
           meta.markers_pending = value.partitions;
           meta.next_marker_attempt_ms = 0;
+          meta.marker_failures = 0;
           markers = true;
         }
       }
@@ -405,11 +408,14 @@ void TxnCoordinator::on_markers_done(TxnPartitionState* part, uint64_t generatio
     if (it == part->txns.end()) return;
     TxnMeta& meta = it->second;
     meta.markers_in_flight = false;
+    if (stopped_) return;
     if (!is_prepare(meta.value.state) || meta.value.producer_id != producer_id ||
         meta.value.producer_epoch != producer_epoch) {
       return;
     }
+    const size_t before = meta.markers_pending.size();
     for (const auto& tp : acknowledged) meta.markers_pending.erase(tp);
+    if (meta.markers_pending.size() < before) meta.marker_failures = 0;
     if (meta.markers_pending.empty()) {
       TxnValue complete = meta.value;
       complete.state = meta.value.state == TxnState::prepare_commit ? TxnState::complete_commit
@@ -420,7 +426,10 @@ void TxnCoordinator::on_markers_done(TxnPartitionState* part, uint64_t generatio
       // pending: tick() writes the Complete record again.
       write_locked(*part, id, std::move(complete), [](TxnErrc) {}, deferred);
     } else {
-      meta.next_marker_attempt_ms = now() + options_.marker_retry_backoff_ms;
+      // Retried with a backoff that doubles per failed send in a row, up to
+      // 32 times the configured one (a partition leader that is down).
+      const int shift = std::min(meta.marker_failures++, 5);
+      meta.next_marker_attempt_ms = now() + (options_.marker_retry_backoff_ms << shift);
     }
   }
   for (auto& d : deferred) d();

@@ -23,6 +23,7 @@ struct TxnMeta {
   std::set<TxnPartition> markers_pending;
   bool markers_in_flight = false;
   int64_t next_marker_attempt_ms = 0;
+  int marker_failures = 0;  // sends in a row that left partitions unacknowledged
 };
 
 struct TxnPartitionState {
