@@ -155,7 +155,8 @@ def group_metadata(bootstrap, group):
 
 
 def create_topic(bootstrap, topic, partitions=2):
-    futures = ck_admin(bootstrap).create_topics([NewTopic(topic, partitions, 1)])
+    admin = ck_admin(bootstrap)  # kept alive until the result is in
+    futures = admin.create_topics([NewTopic(topic, partitions, 1)])
     futures[topic].result(30)
 
 
