@@ -249,6 +249,10 @@ const std::map<std::string, Setter>& setters() {
     t["min.insync.replicas"] = cluster_setting(optional_int16(&BrokerConfig::min_insync_replicas));
     t["offsets.topic.replication.factor"] =
         cluster_setting(optional_int16(&BrokerConfig::offsets_topic_replication_factor));
+    t["transaction.state.log.replication.factor"] =
+        cluster_setting(optional_int16(&BrokerConfig::transaction_state_log_replication_factor));
+    t["transaction.state.log.min.isr"] =
+        cluster_setting(optional_int16(&BrokerConfig::transaction_state_log_min_isr));
     t["num.partitions"] = int_setter<int32_t>(&BrokerConfig::num_partitions, 1, 100000);
     t["auto.create.topics.enable"] = [](BrokerConfig& c, const std::string& key,
                                         const std::string& value) -> Result<void, ConfigErrc> {
@@ -322,6 +326,14 @@ const std::map<std::string, Setter>& setters() {
       }
       return invalid(key, value, "expected trace, debug, info, warn, error or off");
     };
+    t["transaction.state.log.num.partitions"] =
+        int_setter<int32_t>(&BrokerConfig::transaction_state_log_num_partitions, 1, 10000);
+    t["transaction.state.log.segment.bytes"] =
+        int_setter<int64_t>(&BrokerConfig::transaction_state_log_segment_bytes, 1024, INT32_MAX);
+    t["transaction.max.timeout.ms"] =
+        int_setter<int32_t>(&BrokerConfig::transaction_max_timeout_ms, 1, INT32_MAX);
+    t["transaction.abort.timed.out.transaction.cleanup.interval.ms"] = int_setter<int32_t>(
+        &BrokerConfig::transaction_abort_timed_out_check_interval_ms, 1, INT32_MAX);
     t["offsets.topic.num.partitions"] =
         int_setter<int32_t>(&BrokerConfig::offsets_topic_num_partitions, 1, 10000);
     t["offsets.topic.segment.bytes"] =

@@ -85,6 +85,14 @@ struct BrokerConfig {
   int32_t group_max_session_timeout_ms = 1800000;       // group.max.session.timeout.ms
   int32_t offsets_commit_timeout_ms = 5000;             // offsets.commit.timeout.ms
 
+  // Transactions (Kafka's names and defaults; replication factor and min ISR
+  // are below with the cluster settings).
+  int32_t transaction_state_log_num_partitions = 50;        // transaction.state.log.num.partitions
+  int64_t transaction_state_log_segment_bytes = 104857600;  // transaction.state.log.segment.bytes
+  int32_t transaction_max_timeout_ms = 900000;              // transaction.max.timeout.ms
+  // transaction.abort.timed.out.transaction.cleanup.interval.ms
+  int32_t transaction_abort_timed_out_check_interval_ms = 10000;
+
   // Cluster settings (issue 9, Kafka's KRaft names). `serve` runs cluster
   // mode only with holdfast.cluster.experimental=true.
   //
@@ -131,6 +139,8 @@ struct BrokerConfig {
   std::optional<int16_t> default_replication_factor;        // default.replication.factor
   std::optional<int16_t> min_insync_replicas;               // min.insync.replicas
   std::optional<int16_t> offsets_topic_replication_factor;  // offsets.topic.replication.factor
+  std::optional<int16_t> transaction_state_log_replication_factor;  // transaction.state.log.replication.factor
+  std::optional<int16_t> transaction_state_log_min_isr;             // transaction.state.log.min.isr
   // The cluster settings given, in order (settings_without_effect lists them
   // for the single-node warning).
   std::vector<std::string> cluster_settings_given;
@@ -151,6 +161,12 @@ struct BrokerConfig {
   }
   int16_t effective_offsets_topic_replication_factor() const {
     return offsets_topic_replication_factor.value_or(cluster_mode() ? 3 : 1);
+  }
+  int16_t effective_transaction_state_log_replication_factor() const {
+    return transaction_state_log_replication_factor.value_or(cluster_mode() ? 3 : 1);
+  }
+  int16_t effective_transaction_state_log_min_isr() const {
+    return transaction_state_log_min_isr.value_or(cluster_mode() ? 2 : 1);
   }
 
   // Admin HTTP API, /metrics and message search (docs/admin-api.md):

@@ -54,6 +54,7 @@ enum class KafkaError : int16_t {
   invalid_producer_id_mapping = 49,
   invalid_transaction_timeout = 50,
   concurrent_transactions = 51,
+  operation_not_attempted = 55,
   kafka_storage_error = 56,
   unknown_producer_id = 59,
   non_empty_group = 68,
@@ -73,6 +74,7 @@ enum class KafkaError : int16_t {
   duplicate_broker_registration = 101,
   broker_id_not_registered = 102,
   inconsistent_cluster_id = 104,
+  transactional_id_not_found = 105,
   ineligible_replica = 107,
 };
 
