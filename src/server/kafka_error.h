@@ -54,6 +54,7 @@ enum class KafkaError : int16_t {
   invalid_producer_id_mapping = 49,
   invalid_transaction_timeout = 50,
   concurrent_transactions = 51,
+  transaction_coordinator_fenced = 52,
   operation_not_attempted = 55,
   kafka_storage_error = 56,
   unknown_producer_id = 59,

@@ -30,13 +30,11 @@ namespace {
 using protocol::WriteTxnMarkersRequest;
 using protocol::WriteTxnMarkersResponse;
 
-// TRANSACTION_COORDINATOR_FENCED (52); not (yet) in KafkaError.
-constexpr int16_t kTransactionCoordinatorFenced = 52;
 constexpr const char* kOffsetsTopic = "__consumer_offsets";
 
 // The one mapping of this handler's failures to Kafka error codes.
 int16_t marker_error_code(storage::Errc e) {
-  if (e == storage::Errc::coordinator_fenced) return kTransactionCoordinatorFenced;
+  if (e == storage::Errc::coordinator_fenced) return code(KafkaError::transaction_coordinator_fenced);
   return code(to_kafka_error(e));
 }
 
@@ -143,9 +141,9 @@ Awaitable<Response> handle_write_txn_markers(RequestContext& ctx) {
     for (const auto& [i, error] : *failed) *waiting[i].error_code = code(to_kafka_error(error.code));
     for (const auto& w : waiting) {
       if (*w.error_code != 0 || w.partition->topic() != kOffsetsTopic) continue;
-      // The group coordinator learns the outcome of the transaction's offsets.
-      // TXN-GROUP-HOOK: broker.groups().complete_txn(offsets_partition, producer_id, commit)
-      [[maybe_unused]] const int32_t offsets_partition = w.partition->index();
+      // The group coordinator learns the outcome of the transaction's offsets
+      // (pending TxnOffsetCommit offsets become committed or are dropped).
+      broker.groups().complete_txn(w.partition->index(), w.producer_id, w.commit);
     }
   }
   co_return make_response(ctx, response);
