@@ -36,36 +36,6 @@ auto await_callback(Start start) {
       asio::use_awaitable);
 }
 
-// Like await_callback, but gives up after `timeout`: resumes with std::nullopt
-// when `start`'s callback has not been called by then (the callback, if it
-// comes later, is dropped). The timer runs on the calling coroutine's
-// executor and is cancelled there, so no other thread touches it.
-template <typename T, typename Start>
-asio::awaitable<std::optional<T>> await_callback_for(Start start,
-                                                     std::chrono::milliseconds timeout) {
-  auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
-  auto result = co_await await_callback<std::optional<T>>(
-      [start = std::move(start), timer,
-       timeout](std::function<void(std::optional<T>)> resume) mutable {
-        struct Once {
-          std::atomic<bool> done{false};
-          std::function<void(std::optional<T>)> resume;
-        };
-        auto once = std::make_shared<Once>();
-        once->resume = std::move(resume);
-        timer->expires_after(timeout);
-        timer->async_wait([once](const asio::error_code& ec) {
-          if (ec) return;  // cancelled: the callback came first
-          if (!once->done.exchange(true)) once->resume(std::nullopt);
-        });
-        start([once](T value) {
-          if (!once->done.exchange(true)) once->resume(std::move(value));
-        });
-      });
-  timer->cancel();
-  co_return result;
-}
-
 // A one-shot wake-up: a coroutine waits until notify() or a deadline.
 // notify() may be called from any thread; the wait runs on the timer's executor.
 class Wakeup : public std::enable_shared_from_this<Wakeup> {

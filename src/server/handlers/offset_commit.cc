@@ -55,29 +55,13 @@ Awaitable<Response> handle_offset_commit(RequestContext& ctx) {
   }
   if (!params.offsets.empty()) {
     auto& groups = broker.groups();
-    auto start = [&groups, &params](std::function<void(coordinator::CommitResult)> done) {
-      groups.commit(std::move(params), std::move(done));
-    };
-    // In a cluster a commit is answered once the high watermark of its
-    // __consumer_offsets partition passes it, or REQUEST_TIMED_OUT after
-    // offsets.commit.timeout.ms (Kafka's), which clients retry: a coordinator
-    // cut off from its followers tells its clients instead of leaving them to
-    // their socket timeouts. The commit stays in the log; if it replicates
-    // later the group has it. A single node waits for its own fsync only.
-    std::optional<coordinator::CommitResult> result;
-    if (broker.cluster_mode()) {
-      result = co_await await_callback_for<coordinator::CommitResult>(
-          std::move(start), std::chrono::milliseconds(broker.config().offsets_commit_timeout_ms));
-    } else {
-      result = co_await await_callback<coordinator::CommitResult>(std::move(start));
-    }
-    for (size_t i = 0; i < slots.size(); ++i) {
-      auto& out = response.topics[slots[i].first].partitions[slots[i].second];
-      if (!result) {
-        out.error_code = code(KafkaError::request_timed_out);
-      } else if (i < result->errors.size()) {
-        out.error_code = group_error_code(result->errors[i]);
-      }
+    auto result = co_await await_callback<coordinator::CommitResult>(
+        [&groups, &params](std::function<void(coordinator::CommitResult)> done) {
+          groups.commit(std::move(params), std::move(done));
+        });
+    for (size_t i = 0; i < slots.size() && i < result.errors.size(); ++i) {
+      response.topics[slots[i].first].partitions[slots[i].second].error_code =
+          group_error_code(result.errors[i]);
     }
   }
   co_return make_response(ctx, response);

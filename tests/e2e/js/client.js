@@ -133,7 +133,8 @@ async function main() {
   }, command.deadlineMs || 60000);
   const result = await actions[command.action](command);
   clearTimeout(deadline);
-  process.stdout.write(JSON.stringify(result) + '\n');
+  // Exit once written: a leftover kafkajs timer must not keep node alive.
+  process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(0));
 }
 
 main().catch((error) => {

@@ -44,7 +44,7 @@ async function main() {
   await done;
   clearTimeout(timer);
   await consumer.disconnect();
-  process.stdout.write(JSON.stringify({ messages }) + '\n');
+  process.stdout.write(JSON.stringify({ messages }) + '\n', () => process.exit(0));
 }
 
 main().catch((e) => {

@@ -80,7 +80,10 @@ async function main() {
 
   await Promise.all(Array.from({ length: command.partitions }, (_, p) => loop(p)));
   for (const p of [producer, ...extra]) await p.disconnect().catch(() => {});
-  process.stdout.write(JSON.stringify({ acked, failed, errors }) + '\n');
+  // Exit once the report is written: a kafkajs client cut off by the proxy
+  // can leave a reconnect timer behind that keeps node alive after
+  // disconnect() (CI saw the full report printed and then a 50 s hang).
+  process.stdout.write(JSON.stringify({ acked, failed, errors }) + '\n', () => process.exit(0));
 }
 
 main().catch((error) => {
