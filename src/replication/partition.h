@@ -262,6 +262,9 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // offset_out_of_range.
   storage::StorageResult<int64_t> delete_records_before(int64_t offset);
   std::vector<storage::ProducerEntry> producer_states() const { return log_.producer_states(); }
+  std::optional<storage::ProducerEntry> producer_state(int64_t producer_id) const {
+    return log_.producer_state(producer_id);
+  }
   int64_t size_bytes() const { return log_.size_bytes(); }
   storage::LogConfig config() const { return log_.config(); }
   void update_config(const storage::LogConfig& config) { log_.update_config(config); }

@@ -3,10 +3,11 @@ commit/abort markers written with WriteTxnMarkers (API 27), the last stable
 offset, and Fetch with isolation_level=read_committed, against a real
 `holdfast serve`.
 
-The transaction coordinator is not needed here: the test plays it with raw
-requests (InitProducerId without a transactional id for a producer id and
-epoch, Produce v3 with transactional batches built by kafka-python's record
-builder, WriteTxnMarkers v0/v1 as the coordinator sends it), and real
+The test plays the transactional producer and the end of each transaction
+with raw requests (InitProducerId and AddPartitionsToTxn with a transactional
+id, as the KIP-890 check needs; Produce v3 with transactional batches built by
+kafka-python's record builder; then WriteTxnMarkers v0/v1 as the coordinator
+sends it, instead of EndTxn, to test the receiver directly), and real
 consumers read: confluent-kafka (librdkafka) with isolation.level
 read_committed and read_uncommitted, and kcat with read_committed.
 """
@@ -24,6 +25,7 @@ IO_TIMEOUT_S = 10
 NO_ERROR = 0
 INVALID_PRODUCER_EPOCH = 47
 UNKNOWN_TOPIC_OR_PARTITION = 3
+INVALID_TXN_STATE = 48
 
 
 def create_topic(bootstrap, topic, partitions):
@@ -104,14 +106,29 @@ class Raw:
             assert r.uvarint() == 0
         return r
 
-    def init_producer_id(self):
-        r = self.call(22, 0, struct.pack(">hi", -1, 60000))  # no transactional id
+    def init_producer_id(self, transactional_id):
+        r = self.call(22, 0, s16(transactional_id) + struct.pack(">i", 60000))
         r.take(">i")  # throttle
         assert r.take(">h") == NO_ERROR
         return r.take(">q"), r.take(">h")
 
-    def produce(self, topic, partition, batch):
-        body = struct.pack(">hhi", -1, -1, 10000)  # transactional_id null, acks=all
+    def add_partitions_to_txn(self, transactional_id, pid, epoch, topic, partitions):
+        body = s16(transactional_id) + struct.pack(">qh", pid, epoch)
+        body += struct.pack(">i", 1) + s16(topic) + struct.pack(">i", len(partitions))
+        body += b"".join(struct.pack(">i", p) for p in partitions)
+        r = self.call(24, 0, body)
+        r.take(">i")  # throttle
+        errors = {}
+        for _ in range(r.array_len()):
+            name = r.string()
+            for _ in range(r.array_len()):
+                partition, error = r.take(">i"), r.take(">h")
+                errors[(name, partition)] = error
+        return errors
+
+    def produce(self, topic, partition, batch, transactional_id=None):
+        tid = s16(transactional_id) if transactional_id is not None else struct.pack(">h", -1)
+        body = tid + struct.pack(">hi", -1, 10000)  # acks=all
         body += struct.pack(">i", 1) + s16(topic)
         body += struct.pack(">i", 1) + struct.pack(">i", partition)
         body += struct.pack(">i", len(batch)) + batch
@@ -176,19 +193,25 @@ def txn_batch(pid, epoch, sequence, values):
 
 
 class Txn:
-    """One producer playing transactions against two partitions."""
+    """One transactional producer against two partitions. Its partitions are
+    added to the coordinator's transaction (AddPartitionsToTxn) before the
+    first send, as clients do; the markers are written by the test."""
 
     def __init__(self, raw, topic):
         self.raw, self.topic = raw, topic
-        self.pid, self.epoch = raw.init_producer_id()
+        self.tid = f"raw-{topic}"
+        self.pid, self.epoch = raw.init_producer_id(self.tid)
         self.sequence = {}
+        errors = raw.add_partitions_to_txn(self.tid, self.pid, self.epoch, topic, [0, 1])
+        assert set(errors.values()) == {NO_ERROR}, errors
 
-    def send(self, partition, values):
+    def send(self, partition, values, expect=NO_ERROR):
         seq = self.sequence.get(partition, 0)
         error, base = self.raw.produce(self.topic, partition,
-                                       txn_batch(self.pid, self.epoch, seq, values))
-        assert error == NO_ERROR, f"transactional produce refused: {error}"
-        self.sequence[partition] = seq + len(values)
+                                       txn_batch(self.pid, self.epoch, seq, values), self.tid)
+        assert error == expect, f"transactional produce answered {error}, expected {expect}"
+        if error == NO_ERROR:
+            self.sequence[partition] = seq + len(values)
         return base
 
     def end(self, commit, partitions, version=0):
@@ -285,5 +308,44 @@ def test_write_txn_markers_refuses_a_stale_epoch_and_unknown_partitions(bootstra
             (txn.pid, "no-such-topic", 0): UNKNOWN_TOPIC_OR_PARTITION,
         }
         assert raw.list_offsets_latest(topic_name, 0, isolation=1) == 0, "still open"
+    finally:
+        raw.close()
+
+
+def test_a_transactional_batch_for_a_partition_not_in_the_transaction_is_refused(bootstrap,
+                                                                                 topic_name):
+    # KIP-890 part 1: the partition leader asks the coordinator before a
+    # transactional batch opens a transaction in the partition.
+    create_topic(bootstrap, topic_name, partitions=3)
+    raw = Raw(bootstrap)
+    try:
+        txn = Txn(raw, topic_name)  # partitions 0 and 1 are in the transaction, 2 is not
+        txn.send(2, ["late"], expect=INVALID_TXN_STATE)
+        assert raw.list_offsets_latest(topic_name, 2, isolation=0) == 0, "nothing appended"
+        # Without the request's transactional_id the batch cannot be checked.
+        error, _ = raw.produce(topic_name, 2, txn_batch(txn.pid, txn.epoch, 0, ["x"]))
+        assert error != NO_ERROR
+        assert raw.list_offsets_latest(topic_name, 2, isolation=0) == 0
+        # The control: added, the same batch is taken.
+        errors = raw.add_partitions_to_txn(txn.tid, txn.pid, txn.epoch, topic_name, [2])
+        assert errors == {(topic_name, 2): NO_ERROR}
+        txn.send(2, ["late"])
+        assert raw.list_offsets_latest(topic_name, 2, isolation=0) == 1
+        # An epoch that is not the transaction's is refused by the coordinator's check.
+        error, _ = raw.produce(topic_name, 0, txn_batch(txn.pid, txn.epoch + 1, 0, ["y"]), txn.tid)
+        assert error == INVALID_PRODUCER_EPOCH
+        # After EndTxn (abort) and its markers, a late batch of the ended
+        # transaction cannot open a new one in a partition.
+        txn.send(0, ["in-txn"])
+        r = raw.call(26, 0, s16(txn.tid) + struct.pack(">qhb", txn.pid, txn.epoch, 0))
+        r.take(">i")  # throttle
+        assert r.take(">h") == NO_ERROR
+        end = raw.list_offsets_latest(topic_name, 0, isolation=0)
+        deadline = time.monotonic() + 30
+        while raw.list_offsets_latest(topic_name, 0, isolation=1) != end or end < 2:
+            assert time.monotonic() < deadline, "the abort marker never landed"
+            end = raw.list_offsets_latest(topic_name, 0, isolation=0)
+        txn.send(0, ["late"], expect=INVALID_TXN_STATE)
+        assert raw.list_offsets_latest(topic_name, 0, isolation=0) == end, "nothing appended"
     finally:
         raw.close()

@@ -6,14 +6,11 @@ Two kinds of tests:
   commit/abort answered once the PrepareCommit/PrepareAbort decision is
   durable, the state loaded again after a restart, INVALID_TRANSACTION_TIMEOUT.
   They do not need the markers to be applied.
-- `needs_markers` tests: what only works once the partition side
-  (WriteTxnMarkers receiver, control batches, transactional produce,
-  read_committed) is in the broker. They are skipped, saying so, while the
-  broker does not serve WriteTxnMarkers (API 27) — never faked.
+- marker tests: what needs the partition side too (WriteTxnMarkers
+  receiver, control batches, transactional produce, read_committed).
 """
 import socket
 import struct
-import time
 import uuid
 
 import pytest
@@ -121,22 +118,6 @@ def describe_transaction(port, transactional_id):
         r.skip_tags()
     out["partitions"] = partitions
     return out
-
-
-def serves_write_txn_markers(port):
-    """Whether the broker answers WriteTxnMarkers (API 27, v0, no markers): a
-    broker without the handler closes the connection."""
-    try:
-        return _request(port, 27, 0, struct.pack(">i", 0), flexible_header=False) is not None
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def needs_markers(broker):
-    if not serves_write_txn_markers(broker.port):
-        pytest.skip("needs the partition side of transactions (WriteTxnMarkers receiver, "
-                    "control batches, transactional produce): not in this broker")
 
 
 # ---- helpers ----
@@ -288,14 +269,16 @@ def test_a_timed_out_transaction_is_aborted_and_its_producer_fenced(broker_facto
 
 # ---- tests that need the markers applied (the partition side) ----
 
-@pytest.mark.needs_markers
-def test_commit_is_visible_to_read_committed_and_abort_never(broker, needs_markers, topic_name):
+def test_commit_is_visible_to_read_committed_and_abort_never(broker, topic_name):
     create_topic(broker.bootstrap, topic_name)
     p = txn_producer(broker.bootstrap, unique("txn"))
     p.init_transactions(30)
     p.begin_transaction()
     for i in range(10):
         p.produce(topic_name, value=f"aborted-{i}".encode(), partition=i % 2)
+    # abort_transaction purges what librdkafka has not sent yet: flush first so
+    # the aborted messages are in the log (and must stay invisible).
+    assert p.flush(30) == 0
     p.abort_transaction(30)
     p.begin_transaction()
     for i in range(10):
@@ -310,8 +293,7 @@ def test_commit_is_visible_to_read_committed_and_abort_never(broker, needs_marke
     assert sum(m["value"].startswith("aborted-") for m in everything) == 10
 
 
-@pytest.mark.needs_markers
-def test_send_offsets_moves_the_group_offsets_only_on_commit(broker, needs_markers, topic_name):
+def test_send_offsets_moves_the_group_offsets_only_on_commit(broker, topic_name):
     create_topic(broker.bootstrap, topic_name)
     group = unique("g")
     p = txn_producer(broker.bootstrap, unique("txn"))

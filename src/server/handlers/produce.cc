@@ -67,7 +67,8 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
       const std::span<const uint8_t> records =
           partition.records ? partition.records->span() : std::span<const uint8_t>();
       auto appended = append_produced_batch(broker, topic.name, partition.index, records,
-                                            ctx.api_version >= 7, ctx.client(), acks);
+                                            ctx.api_version >= 7, ctx.client(), acks,
+                                            request->transactional_id);
       if (!appended) {
         fail(appended.code(), appended.error().message);
         continue;
