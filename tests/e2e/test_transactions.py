@@ -9,6 +9,7 @@ Two kinds of tests:
 - marker tests: what needs the partition side too (WriteTxnMarkers
   receiver, control batches, transactional produce, read_committed).
 """
+import json
 import socket
 import struct
 import uuid
@@ -17,8 +18,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from conftest import wait_until
-from support import ck_admin, ck_consume_all
+from conftest import cli_binary, wait_until
+from support import ck_admin, ck_consume_all, run
 
 
 # ---- a minimal raw client for the two requests confluent-kafka 1.7 lacks ----
@@ -315,3 +316,49 @@ def test_send_offsets_moves_the_group_offsets_only_on_commit(broker, topic_name)
     assert wait_until(lambda: committed() == 9, 30, message="the committed offset")
     checker.close()
     consumer.close()
+
+
+# ---- holdfast txn list | describe | abort ----
+
+def holdfast_txn(bootstrap, *args, check=True):
+    return run([str(cli_binary()), "txn", *args, "--brokers", bootstrap], check=check, timeout=60)
+
+
+def test_holdfast_txn_lists_describes_and_aborts_a_hanging_transaction(broker, topic_name):
+    create_topic(broker.bootstrap, topic_name)
+    tid = unique("cli")
+    p = txn_producer(broker.bootstrap, tid)
+    p.init_transactions(30)
+    p.begin_transaction()
+    for i in range(4):
+        p.produce(topic_name, value=f"open-{i}".encode(), partition=i % 2)
+    assert p.flush(30) == 0
+
+    listed = json.loads(holdfast_txn(broker.bootstrap, "list", "--format", "json").stdout)
+    mine = [t for t in listed if t["transactional_id"] == tid]
+    assert len(mine) == 1 and mine[0]["state"] == "Ongoing", listed
+    assert sorted(mine[0]["partitions"]) == [f"{topic_name}-0", f"{topic_name}-1"]
+    described = json.loads(holdfast_txn(broker.bootstrap, "describe", tid, "--format", "json").stdout)
+    assert described["state"] == "Ongoing" and described["producer_id"] == mine[0]["producer_id"]
+    text = holdfast_txn(broker.bootstrap, "list").stdout
+    assert tid in text and "Ongoing" in text
+
+    # Forced abort of partition 0 (as for a transaction its coordinator lost):
+    # read_committed then reads partition 0 to its end, where the open
+    # transaction held it at offset 0 before.
+    pid = str(mine[0]["producer_id"])
+    out = holdfast_txn(broker.bootstrap, "abort", "--topic", topic_name, "--partition", "0",
+                       "--producer-id", pid)
+    assert "aborted" in out.stdout
+    assert ck_consume_all(broker.bootstrap, topic_name, partitions=[0],
+                          **{"isolation.level": "read_committed"}) == []
+    # Nothing is open there any more: a second abort is refused, naming why.
+    again = holdfast_txn(broker.bootstrap, "abort", "--topic", topic_name, "--partition", "0",
+                         "--producer-id", pid, check=False)
+    assert again.returncode == 1 and "no open transaction" in again.stderr
+    # The producer's own abort still completes (a second marker is harmless).
+    p.abort_transaction(30)
+    assert ck_consume_all(broker.bootstrap, topic_name,
+                          **{"isolation.level": "read_committed"}) == []
+    missing = holdfast_txn(broker.bootstrap, "describe", unique("nobody"), check=False)
+    assert missing.returncode == 1 and "TRANSACTIONAL_ID_NOT_FOUND" in missing.stderr
