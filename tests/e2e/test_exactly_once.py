@@ -21,7 +21,7 @@ from conftest import wait_until
 from support import ck_admin, ck_consume_all, ck_produce
 
 PARTITIONS = 2
-PER_PARTITION = 150
+PER_PARTITION = 300
 COPIER = pathlib.Path(__file__).with_name("eos_copier.py")
 PYTHON = "/usr/bin/python3"
 
@@ -69,8 +69,9 @@ def output_high_watermark(bootstrap, topic):
 def run_with_crashes(broker, mode, inp, out, group):
     """The crash schedule, the same for both modes. Returns the exit codes."""
     codes = []
-    schedule = [("crash", 2), ("broker", None), ("crash", 0), ("crash", 3), ("sigkill", None),
-                ("crash", 1), ("broker", None), ("crash", 2)]
+    # The SIGKILL comes last: a fast copier may finish the copy before it lands.
+    schedule = [("crash", 2), ("broker", None), ("crash", 0), ("crash", 3), ("crash", 1),
+                ("broker", None), ("crash", 2), ("sigkill", None)]
     for kind, arg in schedule:
         if kind == "broker":
             broker.restart()

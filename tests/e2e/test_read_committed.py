@@ -197,12 +197,12 @@ class Txn:
     added to the coordinator's transaction (AddPartitionsToTxn) before the
     first send, as clients do; the markers are written by the test."""
 
-    def __init__(self, raw, topic):
+    def __init__(self, raw, topic, partitions=(0, 1)):
         self.raw, self.topic = raw, topic
         self.tid = f"raw-{topic}"
         self.pid, self.epoch = raw.init_producer_id(self.tid)
         self.sequence = {}
-        errors = raw.add_partitions_to_txn(self.tid, self.pid, self.epoch, topic, [0, 1])
+        errors = raw.add_partitions_to_txn(self.tid, self.pid, self.epoch, topic, list(partitions))
         assert set(errors.values()) == {NO_ERROR}, errors
 
     def send(self, partition, values, expect=NO_ERROR):
@@ -296,7 +296,7 @@ def test_write_txn_markers_refuses_a_stale_epoch_and_unknown_partitions(bootstra
     create_topic(bootstrap, topic_name, partitions=1)
     raw = Raw(bootstrap)
     try:
-        txn = Txn(raw, topic_name)
+        txn = Txn(raw, topic_name, partitions=[0])
         txn.send(0, ["x"])
         errors = raw.write_txn_markers([
             (txn.pid, txn.epoch - 1 if txn.epoch > 0 else -1, True, {topic_name: [0, 7]}, 0),
