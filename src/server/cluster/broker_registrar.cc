@@ -127,6 +127,7 @@ std::optional<std::chrono::milliseconds> BrokerRegistrar::try_heartbeat(
 
 void BrokerRegistrar::set_fenced(bool fenced, const std::string& why) {
   const bool was_fenced = fenced_.exchange(fenced);
+  if (!fenced) cut_off_ = false;
   if (was_fenced && !fenced) {
     HF_INFO("broker {} is unfenced", options_.node_id);
     if (options_.on_unfenced) options_.on_unfenced();
@@ -152,6 +153,7 @@ void BrokerRegistrar::check_session() {
     }
   }
   if (fenced_.load() || now < session_deadline()) return;
+  cut_off_ = true;
   set_fenced(true, fmt::format("no controller answered a heartbeat within {} ms",
                                options_.session_timeout.count()));
 }

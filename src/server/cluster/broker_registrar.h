@@ -92,6 +92,9 @@ class BrokerRegistrar {
 
   int64_t broker_epoch() const { return epoch_.load(); }  // -1 until registered
   bool fenced() const { return fenced_.load(); }
+  // Fenced because no controller answered within the session (not by a
+  // controller's word, nor at start-up): this node's metadata is stale.
+  bool cut_off() const { return cut_off_.load(); }
 
  private:
   void run();
@@ -112,6 +115,7 @@ class BrokerRegistrar {
   const metadata::TopicId incarnation_;
   std::atomic<int64_t> epoch_{-1};
   std::atomic<bool> fenced_{true};
+  std::atomic<bool> cut_off_{false};
   // When a controller last answered a registration or heartbeat, and when
   // the Raft leader last changed (hf-registrar only).
   std::chrono::steady_clock::time_point last_answer_ = std::chrono::steady_clock::now();

@@ -73,6 +73,15 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
   auto request = decode_request<MetadataRequest>(ctx);
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
+  // Cut off from the controller quorum for a session: this broker's image is
+  // stale and it cannot tell who leads. It closes the connection rather than
+  // answer: a client that asks it (librdkafka asks a broker it is connected
+  // to, and may be connected to this one alone) then asks another broker,
+  // where an answer naming no leader would keep it asking here until the
+  // partition heals.
+  if (broker.registrar() != nullptr && broker.registrar()->cut_off()) {
+    co_return close_connection();
+  }
 
   MetadataResponse response;
   auto image = broker.topics().image();
