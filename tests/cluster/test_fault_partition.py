@@ -55,7 +55,8 @@ class OneShot:
                                       request_timeout_ms=10000, api_version=(2, 5),
                                       max_block_ms=10000)
         self.topic, self.partition = topic, partition
-        self.producer.send(topic, b"one-shot-warm-up", partition=partition).get(timeout=30)
+        self.producer.send(topic, f"one-shot-warm-up-{acks}".encode(),
+                           partition=partition).get(timeout=30)
 
     def send(self, value):
         """(offset, None) if acknowledged, else (None, the error)."""
