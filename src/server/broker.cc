@@ -359,7 +359,17 @@ void Broker::start_registration() {
     return net::Endpoint{server.first, server.second};
   };
   auto applied = [this] { return metadata_log_->current()->last_record_index; };
+  options.session_timeout = std::chrono::milliseconds(config_.broker_session_timeout_ms);
+  options.controller_id = [this] { return active_controller_id(); };
+  options.image_unfenced = [this](int64_t epoch) {
+    const auto image = metadata_log_->current();
+    const auto* self = image->find_broker(config_.node_id);
+    return self != nullptr && self->epoch == epoch && !self->fenced;
+  };
   options.on_unfenced = [this] { lifecycle_->caught_up(); };
+  // Fenced again (the controller says so, or none answered for a session):
+  // stop leading until unfenced (PartitionLifecycle::hold).
+  options.on_fenced = [this] { lifecycle_->hold(); };
   registrar_ = std::make_unique<cluster::BrokerRegistrar>(*client_, std::move(options), controller,
                                                           applied);
   registrar_->start();

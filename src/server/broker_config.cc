@@ -350,6 +350,8 @@ const std::map<std::string, Setter>& setters() {
         int_setter<int32_t>(&BrokerConfig::group_min_session_timeout_ms, 0, INT32_MAX);
     t["group.max.session.timeout.ms"] =
         int_setter<int32_t>(&BrokerConfig::group_max_session_timeout_ms, 0, INT32_MAX);
+    t["offsets.commit.timeout.ms"] =
+        int_setter<int32_t>(&BrokerConfig::offsets_commit_timeout_ms, 1, INT32_MAX);
     t["admin.listener"] = [](BrokerConfig& c, const std::string& key,
                              const std::string& value) -> Result<void, ConfigErrc> {
       if (!value.empty()) {

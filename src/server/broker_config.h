@@ -83,6 +83,7 @@ struct BrokerConfig {
   int32_t group_initial_rebalance_delay_ms = 3000;      // group.initial.rebalance.delay.ms
   int32_t group_min_session_timeout_ms = 6000;          // group.min.session.timeout.ms
   int32_t group_max_session_timeout_ms = 1800000;       // group.max.session.timeout.ms
+  int32_t offsets_commit_timeout_ms = 5000;             // offsets.commit.timeout.ms
 
   // Transactions (Kafka's names and defaults; replication factor and min ISR
   // are below with the cluster settings).

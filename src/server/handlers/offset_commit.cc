@@ -13,6 +13,24 @@ bool partition_exists(Broker& broker, const std::string& topic, int32_t partitio
   return info && partition >= 0 && partition < info->partition_count;
 }
 
+// What the commit handler awaits. Not coroutines: the lambda lives in the
+// awaitable's initiation, not in the handler's frame (async.h).
+auto commit(coordinator::GroupCoordinator& groups, coordinator::CommitParams& params) {
+  return await_callback<coordinator::CommitResult>(
+      [&groups, &params](std::function<void(coordinator::CommitResult)> done) {
+        groups.commit(std::move(params), std::move(done));
+      });
+}
+// The commit's outcome, or nullopt once `timeout` passed first.
+auto commit_within(coordinator::GroupCoordinator& groups, coordinator::CommitParams& params,
+                   std::chrono::milliseconds timeout) {
+  return await_callback_for<coordinator::CommitResult>(
+      [&groups, &params](std::function<void(coordinator::CommitResult)> done) {
+        groups.commit(std::move(params), std::move(done));
+      },
+      timeout);
+}
+
 }  // namespace
 
 Awaitable<Response> handle_offset_commit(RequestContext& ctx) {
@@ -54,14 +72,25 @@ Awaitable<Response> handle_offset_commit(RequestContext& ctx) {
     }
   }
   if (!params.offsets.empty()) {
-    auto& groups = broker.groups();
-    auto result = co_await await_callback<coordinator::CommitResult>(
-        [&groups, &params](std::function<void(coordinator::CommitResult)> done) {
-          groups.commit(std::move(params), std::move(done));
-        });
-    for (size_t i = 0; i < slots.size() && i < result.errors.size(); ++i) {
-      response.topics[slots[i].first].partitions[slots[i].second].error_code =
-          group_error_code(result.errors[i]);
+    // In a cluster a commit is answered once the high watermark of its
+    // __consumer_offsets partition passes it, or REQUEST_TIMED_OUT after
+    // offsets.commit.timeout.ms (Kafka's), which clients retry, rather than
+    // at their socket timeout. The record stays in the log and takes effect
+    // if it replicates later. A single node waits for its own fsync only.
+    std::optional<coordinator::CommitResult> result;
+    if (broker.cluster_mode()) {
+      const std::chrono::milliseconds timeout(broker.config().offsets_commit_timeout_ms);
+      result = co_await commit_within(broker.groups(), params, timeout);
+    } else {
+      result = co_await commit(broker.groups(), params);
+    }
+    for (size_t i = 0; i < slots.size(); ++i) {
+      auto& out = response.topics[slots[i].first].partitions[slots[i].second];
+      if (!result) {
+        out.error_code = code(KafkaError::request_timed_out);
+      } else if (i < result->errors.size()) {
+        out.error_code = group_error_code(result->errors[i]);
+      }
     }
   }
   co_return make_response(ctx, response);
