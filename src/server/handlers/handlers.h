@@ -33,6 +33,10 @@ Awaitable<Response> handle_init_producer_id(RequestContext& ctx);
 Awaitable<Response> handle_describe_log_dirs(RequestContext& ctx);
 Awaitable<Response> handle_describe_producers(RequestContext& ctx);
 Awaitable<Response> handle_offset_for_leader_epoch(RequestContext& ctx);
+// ACLs (acls.cc).
+Awaitable<Response> handle_describe_acls(RequestContext& ctx);
+Awaitable<Response> handle_create_acls(RequestContext& ctx);
+Awaitable<Response> handle_delete_acls(RequestContext& ctx);
 // The controller's inter-broker APIs (cluster_controller.cc).
 Awaitable<Response> handle_broker_registration(RequestContext& ctx);
 Awaitable<Response> handle_broker_heartbeat(RequestContext& ctx);

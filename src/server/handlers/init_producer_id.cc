@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "server/broker.h"
 #include "server/handlers/handlers.h"
+#include "server/security/access.h"
 #include "server/kafka_error.h"
 
 namespace holdfast::server {
@@ -23,6 +24,14 @@ Awaitable<Response> handle_init_producer_id(RequestContext& ctx) {
   response.producer_id = -1;
   response.producer_epoch = -1;
 
+  const KafkaError denied =
+      request->transactional_id
+          ? check_access(ctx, Access::init_producer_id_transactional, *request->transactional_id)
+          : check_access(ctx, Access::init_producer_id_idempotent);
+  if (denied != KafkaError::none) {
+    response.error_code = code(denied);
+    co_return make_response(ctx, response);
+  }
   if (request->transactional_id.has_value()) {
     HF_INFO("InitProducerId from {} with transactional.id '{}': transactions are not supported "
             "yet, answering INVALID_REQUEST",
