@@ -147,6 +147,9 @@ def secured(broker_factory):
     create_acls(broker.bootstrap, [
         binding(CLUSTER, ACLOperation.ALTER, rtype=ResourceType.CLUSTER),
         binding(CLUSTER, ACLOperation.DESCRIBE, rtype=ResourceType.CLUSTER),
+        # librdkafka consumers look up their group's coordinator even when
+        # they only assign(): let them (these tests are about topics).
+        binding("*", ACLOperation.READ, rtype=ResourceType.GROUP),
     ])
     broker.stop()
     broker.settings["authorizer.enabled"] = "true"
@@ -158,6 +161,8 @@ def test_cluster_acls_survive_restart(secured):
     broker, _ = secured
     found = describe_acls(broker.bootstrap, acl_filter(rtype=ResourceType.CLUSTER))
     assert sorted(a.operation.name for a in found) == ["ALTER", "DESCRIBE"], found
+    groups = describe_acls(broker.bootstrap, acl_filter(rtype=ResourceType.GROUP))
+    assert [a.resource_pattern.resource_name for a in groups] == ["*"]
 
 
 def test_produce_without_write_is_refused_and_appends_nothing(secured):
