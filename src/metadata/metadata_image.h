@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "metadata/acl_binding.h"
 
 namespace holdfast::metadata {
 
@@ -97,6 +98,8 @@ struct MetadataImage {
   // meta.properties ties to the data dir). -1 (a Raft log): no sole node, and a
   // topic record without an assignment is invalid_record.
   int32_t sole_node_id = -1;
+  // The ACL bindings (AclsCreated / AclsDeleted records; acl_binding.h).
+  AclSet acls;
 
   const TopicInfo* find_topic(const std::string& name) const {
     auto it = topics.find(name);
@@ -167,7 +170,8 @@ struct PartitionChanged {
 };
 
 using MetadataRecord = std::variant<TopicCreated, PartitionsAdded, TopicConfigsReplaced, TopicDeleted,
-                                    BrokerRegistered, BrokerFenced, BrokerUnfenced, PartitionChanged>;
+                                    BrokerRegistered, BrokerFenced, BrokerUnfenced, PartitionChanged,
+                                    AclsCreated, AclsDeleted>;
 
 enum class Errc {
   corrupt,

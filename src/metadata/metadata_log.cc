@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "metadata/acl_codec.h"
+
 namespace holdfast::metadata {
 namespace {
 
@@ -40,6 +42,7 @@ std::string encode_image(const MetadataImage& image) {
             {"last_record_index", image.last_record_index},
             {"brokers", std::move(brokers)},
             {"topics", std::move(topics)}};
+  put_image_acls(j, image.acls);
   return j.dump();
 }
 
@@ -94,6 +97,11 @@ Result<ImagePtr, Errc> decode_image(std::string_view payload, int32_t sole_node_
       }
       image->topics[created->name] = TopicInfo{created->name, created->id, created->partition_count,
                                                created->configs, std::move(states)};
+    }
+    if (auto acls = get_image_acls(j); !acls) {
+      return corrupt(acls.error().message);
+    } else {
+      image->acls = std::move(*acls);
     }
     return ImagePtr(std::move(image));
   } catch (const json::exception& e) {

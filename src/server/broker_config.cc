@@ -253,6 +253,44 @@ const std::map<std::string, Setter>& setters() {
         cluster_setting(optional_int16(&BrokerConfig::transaction_state_log_replication_factor));
     t["transaction.state.log.min.isr"] =
         cluster_setting(optional_int16(&BrokerConfig::transaction_state_log_min_isr));
+    t["authorizer.enabled"] = [](BrokerConfig& c, const std::string& key,
+                                 const std::string& value) -> Result<void, ConfigErrc> {
+      auto b = parse_bool(key, value);
+      if (!b) return b.error();
+      c.authorizer.enabled = *b;
+      return {};
+    };
+    // Kafka's spelling: any ACL authoriser class turns ours on; empty turns it off.
+    t["authorizer.class.name"] = [](BrokerConfig& c, const std::string& key,
+                                    const std::string& value) -> Result<void, ConfigErrc> {
+      static const std::set<std::string> known{
+          "", "kafka.security.authorizer.AclAuthorizer",
+          "org.apache.kafka.metadata.authorizer.StandardAuthorizer"};
+      if (!known.contains(value)) {
+        return invalid(key, value,
+                       "Holdfast has its own ACL authoriser; give "
+                       "org.apache.kafka.metadata.authorizer.StandardAuthorizer, "
+                       "kafka.security.authorizer.AclAuthorizer or nothing (or use authorizer.enabled)");
+      }
+      c.authorizer.enabled = !value.empty();
+      return {};
+    };
+    t["allow.everyone.if.no.acl.found"] = [](BrokerConfig& c, const std::string& key,
+                                             const std::string& value) -> Result<void, ConfigErrc> {
+      auto b = parse_bool(key, value);
+      if (!b) return b.error();
+      c.authorizer.allow_everyone_if_no_acl_found = *b;
+      return {};
+    };
+    t["super.users"] = [](BrokerConfig& c, const std::string& key,
+                          const std::string& value) -> Result<void, ConfigErrc> {
+      auto users = security::parse_super_users(value);
+      if (!users) {
+        return invalid(key, value, "expected principals separated by ';' (User:admin;User:ops)");
+      }
+      c.authorizer.super_users = std::move(*users);
+      return {};
+    };
     t["num.partitions"] = int_setter<int32_t>(&BrokerConfig::num_partitions, 1, 100000);
     t["auto.create.topics.enable"] = [](BrokerConfig& c, const std::string& key,
                                         const std::string& value) -> Result<void, ConfigErrc> {

@@ -13,6 +13,7 @@
 
 #include "base/result.h"
 #include "metadata/quorum_voters.h"
+#include "server/security/authorizer.h"
 
 namespace holdfast::server {
 
@@ -168,6 +169,11 @@ struct BrokerConfig {
   int16_t effective_transaction_state_log_min_isr() const {
     return transaction_state_log_min_isr.value_or(cluster_mode() ? 2 : 1);
   }
+
+  // ACL authorisation (docs/acls.md): authorizer.enabled (or Kafka's
+  // authorizer.class.name naming an ACL authoriser), allow.everyone.if.no.acl.found
+  // and super.users.
+  security::AuthorizerConfig authorizer;
 
   // Admin HTTP API, /metrics and message search (docs/admin-api.md):
   // "host:port" (port 0 picks a free one), empty = off.

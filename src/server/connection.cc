@@ -172,7 +172,7 @@ asio::awaitable<Response> Connection::dispatch(const Bytes& frame) {
     co_return close_connection();
   }
   RequestContext ctx{broker_, api_key, api_version, correlation_id, std::nullopt, {}, peer_,
-                     client_gone_};
+                     "User:ANONYMOUS", client_gone_};
   if (api_version < handler->min_version || api_version > handler->max_version) {
     if (api_key != protocol::ApiVersionsRequest::kApiKey) {
       HF_WARN("closing connection from {}: {} v{} is not supported (supported: v{}-v{})", peer_,

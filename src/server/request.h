@@ -25,6 +25,7 @@ struct RequestContext {
   std::optional<std::string> client_id;
   Bytes body;        // the request body after the header
   std::string peer;  // "ip:port" of the client, for log lines
+  std::string principal = "User:ANONYMOUS";  // Kafka's principal string; set by SASL authentication
   std::shared_ptr<ClientGone> client_gone;  // the connection's; null in tests that call handlers directly
 
   std::string client() const { return peer + " (client.id " + client_id.value_or("-") + ")"; }

@@ -7,6 +7,7 @@
 #include "server/handlers/error_mapping.h"
 #include "server/handlers/handlers.h"
 #include "server/handlers/leader_epoch_check.h"
+#include "server/security/access.h"
 
 namespace holdfast::server {
 namespace {
@@ -168,12 +169,43 @@ void note_high_watermarks_sent(Broker& broker, const FetchRequest& request,
   }
 }
 
+// Removes from `request` the topics the principal may not fetch (consumers:
+// Read on the topic; followers: ClusterAction) and returns their answers
+// (the row's error on every partition), so they are never read.
+std::vector<FetchResponse::FetchableTopicResponse> take_refused(const RequestContext& ctx,
+                                                                FetchRequest& request) {
+  std::vector<FetchResponse::FetchableTopicResponse> refused;
+  const KafkaError follower_denied = request.replica_id >= 0
+                                         ? check_access(ctx, Access::fetch_follower)
+                                         : KafkaError::none;
+  std::erase_if(request.topics, [&](const FetchRequest::FetchTopic& topic) {
+    const KafkaError denied = request.replica_id >= 0
+                                  ? follower_denied
+                                  : check_access(ctx, Access::fetch_consumer_topic, topic.topic);
+    if (denied == KafkaError::none) return false;
+    auto& out = refused.emplace_back();
+    out.topic = topic.topic;
+    for (const auto& partition : topic.partitions) {
+      auto& p = out.partitions.emplace_back();
+      p.partition_index = partition.partition;
+      p.error_code = code(denied);
+      p.records = Bytes();
+      p.high_watermark = -1;
+      p.last_stable_offset = -1;
+      p.log_start_offset = -1;
+    }
+    return true;
+  });
+  return refused;
+}
+
 }  // namespace
 
 Awaitable<Response> handle_fetch(RequestContext& ctx) {
   auto request = decode_request<FetchRequest>(ctx);
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
+  auto refused = take_refused(ctx, *request);
 
   // max_wait_ms is the client's, capped by fetch.max.wait.ms.cap: a waiter
   // lives at most that long.
@@ -224,6 +256,7 @@ Awaitable<Response> handle_fetch(RequestContext& ctx) {
   }
   for (const auto& replica : watched) broker.fetch_waiters().remove(replica.get(), wakeup.get());
   note_high_watermarks_sent(broker, *request, response);
+  for (auto& topic : refused) response.responses.push_back(std::move(topic));
   broker.metrics().record_fetched(response);
   co_return make_response(ctx, response);
 }

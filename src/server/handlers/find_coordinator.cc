@@ -11,6 +11,7 @@
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/forwarding.h"
 #include "server/handlers/handlers.h"
+#include "server/security/access.h"
 #include "server/kafka_error.h"
 
 namespace holdfast::server {
@@ -30,7 +31,13 @@ Awaitable<Response> handle_find_coordinator(RequestContext& ctx) {
     response.host = "";
     response.port = -1;
   };
-  if (request->key_type != 0 && request->key_type != 1) {
+  const KafkaError denied =
+      request->key_type == 0   ? check_access(ctx, Access::find_coordinator_group, request->key)
+      : request->key_type == 1 ? check_access(ctx, Access::find_coordinator_transaction, request->key)
+                               : KafkaError::none;
+  if (denied != KafkaError::none) {
+    fail(denied, "not authorised to describe " + request->key);
+  } else if (request->key_type != 0 && request->key_type != 1) {
     fail(KafkaError::invalid_request, "unknown key type " + std::to_string(request->key_type));
   } else if (broker.stopping()) {
     fail(KafkaError::coordinator_not_available, "the broker is shutting down");

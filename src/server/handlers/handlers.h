@@ -40,6 +40,10 @@ Awaitable<Response> handle_describe_log_dirs(RequestContext& ctx);
 Awaitable<Response> handle_describe_producers(RequestContext& ctx);
 Awaitable<Response> handle_offset_for_leader_epoch(RequestContext& ctx);
 Awaitable<Response> handle_write_txn_markers(RequestContext& ctx);  // inter-broker, key 27
+// ACLs (acls.cc).
+Awaitable<Response> handle_describe_acls(RequestContext& ctx);
+Awaitable<Response> handle_create_acls(RequestContext& ctx);
+Awaitable<Response> handle_delete_acls(RequestContext& ctx);
 // The controller's inter-broker APIs (cluster_controller.cc).
 Awaitable<Response> handle_broker_registration(RequestContext& ctx);
 Awaitable<Response> handle_broker_heartbeat(RequestContext& ctx);

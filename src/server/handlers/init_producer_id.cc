@@ -14,6 +14,7 @@
 #include "server/broker.h"
 #include "server/handlers/handlers.h"
 #include "server/handlers/txn_errors.h"
+#include "server/security/access.h"
 #include "server/kafka_error.h"
 
 namespace holdfast::server {
@@ -25,6 +26,14 @@ Awaitable<Response> handle_init_producer_id(RequestContext& ctx) {
   response.producer_id = -1;
   response.producer_epoch = -1;
 
+  const KafkaError denied =
+      request->transactional_id
+          ? check_access(ctx, Access::init_producer_id_transactional, *request->transactional_id)
+          : check_access(ctx, Access::init_producer_id_idempotent);
+  if (denied != KafkaError::none) {
+    response.error_code = code(denied);
+    co_return make_response(ctx, response);
+  }
   if ((request->producer_id == -1) != (request->producer_epoch == -1)) {
     response.error_code = code(KafkaError::invalid_request);
     co_return make_response(ctx, response);

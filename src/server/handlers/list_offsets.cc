@@ -1,6 +1,7 @@
 #include "server/broker.h"
 #include "server/handlers/error_mapping.h"
 #include "server/handlers/handlers.h"
+#include "server/security/access.h"
 #include "server/handlers/leader_epoch_check.h"
 #include "server/kafka_error.h"
 #include "storage/leader_epoch_cache.h"
@@ -37,11 +38,16 @@ Awaitable<Response> handle_list_offsets(RequestContext& ctx) {
   for (const auto& topic : request->topics) {
     auto& topic_out = response.topics.emplace_back();
     topic_out.name = topic.name;
+    const KafkaError denied = check_access(ctx, Access::list_offsets_topic, topic.name);
     for (const auto& partition : topic.partitions) {
       auto& out = topic_out.partitions.emplace_back();
       out.partition_index = partition.partition_index;
       out.timestamp = -1;
       out.offset = -1;
+      if (denied != KafkaError::none) {
+        out.error_code = code(denied);
+        continue;
+      }
       auto replica = broker.replicas().get(topic.name, partition.partition_index);
       if (!replica) {
         out.error_code = code(KafkaError::unknown_topic_or_partition);

@@ -6,6 +6,7 @@
 #include "server/cluster/forwarding.h"
 #include "server/handlers/handlers.h"
 #include "server/kafka_error.h"
+#include "server/security/access.h"
 #include "server/topic_config.h"
 #include "server/topic_manager.h"
 
@@ -104,6 +105,8 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
                     (ctx.api_version == 0 && request->topics->empty());
   if (all_topics) {
     for (const auto& [name, info] : image->topics) {
+      // Topics the principal may not describe are left out, as in Kafka.
+      if (check_access(ctx, Access::metadata_topic, name) != KafkaError::none) continue;
       response.topics.push_back(describe(broker, info));
     }
     co_return make_response(ctx, response);
@@ -114,6 +117,10 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
       (ctx.api_version < 4 || request->allow_auto_topic_creation);
   for (const auto& requested : *request->topics) {
     const std::string& name = requested.name;
+    if (KafkaError denied = check_access(ctx, Access::metadata_topic, name); denied != KafkaError::none) {
+      response.topics.push_back(topic_error(name, denied));
+      continue;
+    }
     if (const auto* info = image->find_topic(name)) {
       response.topics.push_back(describe(broker, *info));
       continue;
@@ -124,6 +131,10 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
     }
     if (!allow_auto_create) {
       response.topics.push_back(topic_error(name, KafkaError::unknown_topic_or_partition));
+      continue;
+    }
+    if (KafkaError denied = check_access(ctx, Access::metadata_auto_create, name); denied != KafkaError::none) {
+      response.topics.push_back(topic_error(name, denied));
       continue;
     }
     TopicOutcome outcome;

@@ -4,6 +4,7 @@
 #include "server/broker.h"
 #include "server/handlers/group_errors.h"
 #include "server/handlers/handlers.h"
+#include "server/security/access.h"
 
 namespace holdfast::server {
 namespace {
@@ -49,12 +50,20 @@ Awaitable<Response> handle_offset_commit(RequestContext& ctx) {
   // Which response slot each committed entry answers.
   std::vector<std::pair<size_t, size_t>> slots;
   int64_t now = wall_clock_ms();
+  const KafkaError group_denied = check_access(ctx, Access::offset_commit_group, request->group_id);
   for (const auto& topic : request->topics) {
     auto& out_topic = response.topics.emplace_back();
     out_topic.name = topic.name;
+    const KafkaError denied = group_denied != KafkaError::none
+                                  ? group_denied
+                                  : check_access(ctx, Access::offset_commit_topic, topic.name);
     for (const auto& p : topic.partitions) {
       auto& out = out_topic.partitions.emplace_back();
       out.partition_index = p.partition_index;
+      if (denied != KafkaError::none) {
+        out.error_code = code(denied);
+        continue;
+      }
       if (!partition_exists(broker, topic.name, p.partition_index)) {
         out.error_code = code(KafkaError::unknown_topic_or_partition);
         continue;
@@ -111,8 +120,10 @@ Awaitable<Response> handle_offset_fetch(RequestContext& ctx) {
   }
   auto result = ctx.broker.groups().fetch_offsets(request->group_id, wanted,
                                                   ctx.api_version >= 7 && request->require_stable);
+  const KafkaError group_denied = check_access(ctx, Access::offset_fetch_group, request->group_id);
   OffsetFetchResponse response;
-  const int16_t group_error = group_error_code(result.error);
+  const int16_t group_error =
+      group_denied != KafkaError::none ? code(group_denied) : group_error_code(result.error);
   if (ctx.api_version >= 2) response.error_code = group_error;
 
   auto add = [&](const coordinator::TopicPartitionKey& tp, int64_t offset, int32_t epoch,
@@ -129,13 +140,20 @@ Awaitable<Response> handle_offset_fetch(RequestContext& ctx) {
     out.metadata = metadata.value_or("");
     out.error_code = error;
   };
-  if (result.error != coordinator::GroupErrc::none) {
+  if (result.error != coordinator::GroupErrc::none || group_denied != KafkaError::none) {
     // v0-1 have no top-level error: every partition carries it.
     if (ctx.api_version < 2 && wanted) {
       for (const auto& tp : *wanted) add(tp, -1, -1, std::nullopt, group_error);
     }
   } else {
     for (const auto& f : result.offsets) {
+      // Topics the principal may not describe: refused when asked for, left
+      // out of "all topics" (Kafka's rule).
+      if (KafkaError denied = check_access(ctx, Access::offset_fetch_topic, f.tp.topic);
+          denied != KafkaError::none) {
+        if (wanted) add(f.tp, -1, -1, std::nullopt, code(denied));
+        continue;
+      }
       add(f.tp, f.offset, f.leader_epoch, f.metadata, group_error_code(f.error));
     }
   }
@@ -149,6 +167,9 @@ Awaitable<Response> handle_offset_delete(RequestContext& ctx) {
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
 
+  if (auto denied = refuse<OffsetDeleteResponse>(ctx, Access::offset_delete_group, request->group_id)) {
+    co_return std::move(*denied);
+  }
   OffsetDeleteResponse response;
   std::vector<coordinator::TopicPartitionKey> partitions;
   std::vector<std::pair<size_t, size_t>> slots;
@@ -158,6 +179,11 @@ Awaitable<Response> handle_offset_delete(RequestContext& ctx) {
     for (const auto& p : topic.partitions) {
       auto& out = out_topic.partitions.emplace_back();
       out.partition_index = p.partition_index;
+      if (KafkaError denied = check_access(ctx, Access::offset_delete_topic, topic.name);
+          denied != KafkaError::none) {
+        out.error_code = code(denied);
+        continue;
+      }
       if (!partition_exists(broker, topic.name, p.partition_index)) {
         out.error_code = code(KafkaError::unknown_topic_or_partition);
         continue;

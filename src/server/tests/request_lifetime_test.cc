@@ -84,7 +84,7 @@ TEST_F(RequestLifetimeTest, JoinGroupDoesNotPinTheRequestFrame) {
   request.encode(w, 3);
 
   RequestContext ctx{*broker_, protocol::JoinGroupRequest::kApiKey, 3, 1, "c", Bytes(w.release()),
-                     "127.0.0.1:1", nullptr};
+                     "127.0.0.1:1", "User:ANONYMOUS", nullptr};
   std::weak_ptr<const void> frame = ctx.body.owner();
   asio::io_context io(1);
   auto guard = asio::make_work_guard(io);
