@@ -317,3 +317,28 @@ def test_kcat_produce_refused_without_write(secured):
                         input=b"yes\n", capture_output=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     wait_until(lambda: end_offset(b, "acl-write") == 1, timeout=10, message="kcat's message appended")
+
+
+def test_transactions_need_write_on_the_transactional_id(secured):
+    from confluent_kafka import KafkaException, Producer
+    broker, _ = secured
+    b = broker.bootstrap
+    create_acls(b, [binding("acl-write", ACLOperation.WRITE)])
+
+    def transactional_producer():
+        return Producer({"bootstrap.servers": b, "transactional.id": "txn-acl",
+                         "message.timeout.ms": 10000})
+
+    refused = transactional_producer()
+    with pytest.raises(KafkaException) as raised:
+        refused.init_transactions(20)
+    assert raised.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    assert end_offset(b, "acl-write") == 0
+    # The positive: with Write on the id, a transaction commits.
+    create_acls(b, [binding("txn-acl", ACLOperation.WRITE, rtype=ResourceType.TRANSACTIONAL_ID)])
+    p = transactional_producer()
+    p.init_transactions(20)
+    p.begin_transaction()
+    p.produce("acl-write", value=b"in-a-transaction")
+    p.commit_transaction(20)
+    assert end_offset(b, "acl-write") == 2  # the message and its commit marker

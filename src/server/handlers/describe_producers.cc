@@ -5,6 +5,7 @@
 #include "server/broker.h"
 #include "server/handlers/handlers.h"
 #include "server/kafka_error.h"
+#include "server/security/access.h"
 
 namespace holdfast::server {
 
@@ -19,9 +20,14 @@ Awaitable<Response> handle_describe_producers(RequestContext& ctx) {
   for (const auto& topic : request->topics) {
     auto& topic_out = response.topics.emplace_back();
     topic_out.name = topic.name;
+    const KafkaError denied = check_access(ctx, Access::describe_producers, topic.name);
     for (int32_t index : topic.partition_indexes) {
       auto& out = topic_out.partitions.emplace_back();
       out.partition_index = index;
+      if (denied != KafkaError::none) {
+        out.error_code = code(denied);
+        continue;
+      }
       auto replica = broker.replicas().get(topic.name, index);
       if (!replica) {
         out.error_code = code(KafkaError::unknown_topic_or_partition);

@@ -9,6 +9,7 @@
 #include "server/handlers/handlers.h"
 #include "server/handlers/txn_errors.h"
 #include "server/kafka_error.h"
+#include "server/security/access.h"
 
 namespace holdfast::server {
 namespace {
@@ -43,8 +44,20 @@ Awaitable<Response> handle_add_partitions_to_txn(RequestContext& ctx) {
       if (!partition_exists(broker, t.name, p)) unknown = true;
     }
   }
+  // Authorisation (access_rules.h): Write on the transactional id, else
+  // every partition gets that error; Write on each topic, else nothing is
+  // added and the refused topics say why (the others OPERATION_NOT_ATTEMPTED).
+  const KafkaError id_denied =
+      check_access(ctx, Access::add_partitions_to_txn_id, request->transactional_id);
+  std::set<std::string> topics_denied;
+  for (const auto& t : request->topics) {
+    if (check_access(ctx, Access::add_partitions_to_txn_topic, t.name) != KafkaError::none) {
+      topics_denied.insert(t.name);
+    }
+  }
+  const bool refused = id_denied != KafkaError::none || !topics_denied.empty();
   int16_t error = 0;
-  if (!unknown) {
+  if (!unknown && !refused) {
     auto e = co_await add_partitions(broker, request->transactional_id, request->producer_id,
                                      request->producer_epoch, partitions);
     error = txn_error_code(e, ctx.api_version >= 2);
@@ -55,7 +68,12 @@ Awaitable<Response> handle_add_partitions_to_txn(RequestContext& ctx) {
     for (int32_t p : t.partitions) {
       auto& r = out.results.emplace_back();
       r.partition_index = p;
-      if (!unknown) {
+      if (id_denied != KafkaError::none) {
+        r.error_code = code(id_denied);
+      } else if (refused) {
+        r.error_code = topics_denied.count(t.name) ? code(KafkaError::topic_authorization_failed)
+                                                   : code(KafkaError::operation_not_attempted);
+      } else if (!unknown) {
         r.error_code = error;
       } else {
         // As Kafka: nothing is added when one partition is unknown.
@@ -73,6 +91,14 @@ Awaitable<Response> handle_add_offsets_to_txn(RequestContext& ctx) {
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
   protocol::AddOffsetsToTxnResponse response;
+  if (auto refused = refuse<protocol::AddOffsetsToTxnResponse>(ctx, Access::add_offsets_to_txn_id,
+                                                               request->transactional_id)) {
+    co_return std::move(*refused);
+  }
+  if (auto refused = refuse<protocol::AddOffsetsToTxnResponse>(ctx, Access::add_offsets_to_txn_group,
+                                                               request->group_id)) {
+    co_return std::move(*refused);
+  }
   if (request->group_id.empty()) {
     response.error_code = code(KafkaError::invalid_group_id);
     co_return make_response(ctx, response);
@@ -90,6 +116,9 @@ Awaitable<Response> handle_add_offsets_to_txn(RequestContext& ctx) {
 Awaitable<Response> handle_end_txn(RequestContext& ctx) {
   auto request = decode_request<protocol::EndTxnRequest>(ctx);
   if (!request) co_return close_connection();
+  if (auto refused = refuse<protocol::EndTxnResponse>(ctx, Access::end_txn, request->transactional_id)) {
+    co_return std::move(*refused);
+  }
   auto& txns = ctx.broker.transactions();
   auto e = co_await await_callback<coordinator::TxnErrc>(
       [&](std::function<void(coordinator::TxnErrc)> done) {
@@ -108,6 +137,13 @@ Awaitable<Response> handle_describe_transactions(RequestContext& ctx) {
   if (!request) co_return close_connection();
   protocol::DescribeTransactionsResponse response;
   for (const auto& id : request->transactional_ids) {
+    if (KafkaError denied = check_access(ctx, Access::describe_transactions, id);
+        denied != KafkaError::none) {
+      auto& out = response.transaction_states.emplace_back();
+      out.transactional_id = id;
+      out.error_code = code(denied);
+      continue;
+    }
     auto d = ctx.broker.transactions().describe(id);
     auto& out = response.transaction_states.emplace_back();
     out.transactional_id = id;
@@ -148,6 +184,9 @@ Awaitable<Response> handle_list_transactions(RequestContext& ctx) {
     response.error_code = txn_error_code(listed.code(), true);
   } else {
     for (const auto& l : *listed) {
+      if (check_access(ctx, Access::list_transactions, l.transactional_id) != KafkaError::none) {
+        continue;  // ids the principal may not describe are left out, as Kafka does
+      }
       auto& out = response.transaction_states.emplace_back();
       out.transactional_id = l.transactional_id;
       out.producer_id = l.producer_id;

@@ -5,6 +5,7 @@
 #include "server/broker.h"
 #include "server/handlers/group_errors.h"
 #include "server/handlers/handlers.h"
+#include "server/security/access.h"
 
 namespace holdfast::server {
 
@@ -22,14 +23,27 @@ Awaitable<Response> handle_txn_offset_commit(RequestContext& ctx) {
     params.member_id = request->member_id;
     params.group_instance_id = request->group_instance_id;
   }
+  // Authorisation (access_rules.h): Write on the transactional id and Read
+  // on the group, else every partition gets the error; Read on each topic.
+  KafkaError denied = check_access(ctx, Access::txn_offset_commit_id, request->transactional_id);
+  if (denied == KafkaError::none) {
+    denied = check_access(ctx, Access::txn_offset_commit_group, request->group_id);
+  }
   std::vector<std::pair<size_t, size_t>> slots;
   for (const auto& topic : request->topics) {
     auto& out_topic = response.topics.emplace_back();
     out_topic.name = topic.name;
     const auto* info = broker.topics().image()->find_topic(topic.name);
+    const KafkaError topic_denied =
+        denied != KafkaError::none ? denied
+                                   : check_access(ctx, Access::txn_offset_commit_topic, topic.name);
     for (const auto& p : topic.partitions) {
       auto& out = out_topic.partitions.emplace_back();
       out.partition_index = p.partition_index;
+      if (topic_denied != KafkaError::none) {
+        out.error_code = code(topic_denied);
+        continue;
+      }
       if (!info || p.partition_index < 0 || p.partition_index >= info->partition_count) {
         out.error_code = code(KafkaError::unknown_topic_or_partition);
         continue;

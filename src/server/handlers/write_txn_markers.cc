@@ -19,6 +19,7 @@
 
 #include "base/log.h"
 #include "server/broker.h"
+#include "server/security/access.h"
 #include "server/handlers/error_mapping.h"
 #include "server/handlers/handlers.h"
 #include "server/handlers/produce_append.h"
@@ -55,6 +56,8 @@ Awaitable<Response> handle_write_txn_markers(RequestContext& ctx) {
   Broker& broker = ctx.broker;
 
   WriteTxnMarkersResponse response;
+  // ClusterAction on the cluster (brokers, and `holdfast txn abort`).
+  const KafkaError denied = check_access(ctx, Access::write_txn_markers);
   std::vector<Waiting> waiting;
   // Sized before any pointer into it is taken.
   response.markers.resize(request->markers.size());
@@ -72,6 +75,10 @@ Awaitable<Response> handle_write_txn_markers(RequestContext& ctx) {
         const int32_t index = topic.partition_indexes[p];
         auto& out = topic_out.partitions[p];
         out.partition_index = index;
+        if (denied != KafkaError::none) {
+          out.error_code = code(denied);
+          continue;
+        }
         auto replica = broker.replicas().get(topic.name, index);
         if (!replica) {
           out.error_code = code(KafkaError::unknown_topic_or_partition);
