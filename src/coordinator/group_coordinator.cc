@@ -33,6 +33,7 @@ const char* to_string(GroupErrc e) {
     case GroupErrc::offset_metadata_too_large: return "offset_metadata_too_large";
     case GroupErrc::group_subscribed_to_topic: return "group_subscribed_to_topic";
     case GroupErrc::storage_error: return "storage_error";
+    case GroupErrc::invalid_producer_epoch: return "invalid_producer_epoch";
   }
   return "unknown";
 }
@@ -268,6 +269,7 @@ void GroupCoordinator::unload_locked(CoordinatorPartition& part, Deferred& defer
     group->transition(GroupState::dead, wall_now());
   }
   part.groups.clear();
+  part.txn_groups.clear();
   part.replica.reset();
   part.leader_epoch = -1;
   part.log = nullptr;

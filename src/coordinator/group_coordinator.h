@@ -83,6 +83,7 @@ enum class GroupErrc {
   offset_metadata_too_large,
   group_subscribed_to_topic,
   storage_error,  // the append or its fsync failed: nothing was acknowledged
+  invalid_producer_epoch,  // TxnOffsetCommit from a producer epoch older than the log's
 };
 const char* to_string(GroupErrc e);
 
@@ -184,6 +185,17 @@ struct CommitParams {
   std::string group_id;
   int32_t generation = -1;
   std::string member_id;
+  std::optional<std::string> group_instance_id;
+  std::vector<OffsetCommitEntry> offsets;
+};
+
+// TxnOffsetCommit (KIP-447: generation and member are checked when given).
+struct TxnCommitParams {
+  std::string group_id;
+  int64_t producer_id = -1;
+  int16_t producer_epoch = -1;
+  int32_t generation = -1;
+  std::string member_id;  // empty: not checked
   std::optional<std::string> group_instance_id;
   std::vector<OffsetCommitEntry> offsets;
 };
@@ -305,6 +317,15 @@ class GroupCoordinator {
                      std::function<void(std::vector<GroupErrc>)> done);
   void delete_offsets(const std::string& group_id, std::vector<TopicPartitionKey> partitions,
                       std::function<void(OffsetDeleteResult)> done);
+  // TxnOffsetCommit: the offsets are written as a transactional batch of the
+  // producer (its id and epoch) and stay pending — invisible to OffsetFetch,
+  // which answers unstable_offset_commit for them with require_stable —
+  // until complete_txn. Responds once the batch is durable.
+  void txn_commit(TxnCommitParams params, std::function<void(CommitResult)> done);
+  // The transaction marker for `producer_id` was written to
+  // `offsets_partition` (the WriteTxnMarkers receiver calls this): its
+  // pending offsets become the committed ones (commit) or are dropped.
+  void complete_txn(int32_t offsets_partition, int64_t producer_id, bool commit);
   // Writes tombstones for every group's offsets of `topic` (topic deleted).
   void remove_offsets_of_topic(const std::string& topic);
 
@@ -354,12 +375,21 @@ class GroupCoordinator {
   // ---- persistence (group_store.cc) ----
   // Appends records (key, value or tombstone) as one batch to the partition's
   // log. Requires part.mu held (appends of one partition stay in order).
+  struct TxnProducer;
   AppendTicket append_locked(CoordinatorPartition& part,
                              const std::vector<std::pair<std::string, std::optional<std::string>>>&
-                                 records);
+                                 records,
+                             const TxnProducer* producer = nullptr);
+  // `producer`: a transactional batch of that producer (TxnOffsetCommit),
+  // with the next sequence the partition expects from it.
+  struct TxnProducer {
+    int64_t id = -1;
+    int16_t epoch = -1;
+  };
   AppendTicket append_records_locked(
       CoordinatorPartition& part,
-      const std::vector<std::pair<std::string, std::optional<std::string>>>& records);
+      const std::vector<std::pair<std::string, std::optional<std::string>>>& records,
+      const TxnProducer* producer = nullptr);
   AppendTicket store_group_locked(CoordinatorPartition& part, const Group& group);
   // One ticket for everything appended to `part` since its append count was
   // `appends_before`: for an operation whose state change wrote records as a

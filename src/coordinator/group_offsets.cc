@@ -168,6 +168,15 @@ OffsetFetchResult GroupCoordinator::fetch_offsets(
       f.error = GroupErrc::unstable_offset_commit;
       return f;
     }
+    // An open transaction holds offsets for it (TxnOffsetCommit, no marker yet).
+    if (require_stable) {
+      for (const auto& [producer_id, pending] : group->pending_txn_offsets) {
+        if (pending.count(tp)) {
+          f.error = GroupErrc::unstable_offset_commit;
+          return f;
+        }
+      }
+    }
     auto o = group->offsets.find(tp);
     if (o == group->offsets.end()) return f;
     f.offset = o->second.value.offset;

@@ -64,6 +64,9 @@ struct Group {
   int64_t sync_deadline = 0;  // members that have not synced by then are removed
   std::map<TopicPartitionKey, CommittedOffset> offsets;
   std::map<TopicPartitionKey, int> pending_commits;  // appended, not yet durable
+  // TxnOffsetCommit offsets by producer id, waiting for the transaction's
+  // marker (GroupCoordinator::complete_txn).
+  std::map<int64_t, std::map<TopicPartitionKey, OffsetValue>> pending_txn_offsets;
 
   bool is(GroupState s) const { return state == s; }
   bool has_member(const std::string& id) const { return members.count(id) != 0; }
@@ -106,6 +109,8 @@ struct CoordinatorPartition {
   int32_t leader_epoch = -1;
   uint64_t generation = 0;
   std::map<std::string, std::unique_ptr<Group>> groups;
+  // Producer id -> the groups holding its pending transactional offsets.
+  std::map<int64_t, std::set<std::string>> txn_groups;
   // Every append_locked() call counts; appended_end is the end offset of the
   // latest successful one, last_failed_append the count of the latest failed
   // one (GroupCoordinator::appended_since_locked).

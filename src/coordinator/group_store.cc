@@ -6,13 +6,15 @@
 #include "base/log.h"
 #include "coordinator/group_coordinator.h"
 #include "coordinator/group_state.h"
+#include "coordinator/txn_records.h"
 #include "record/batch.h"
 
 namespace holdfast::coordinator {
 
 GroupCoordinator::AppendTicket GroupCoordinator::append_records_locked(
     CoordinatorPartition& part,
-    const std::vector<std::pair<std::string, std::optional<std::string>>>& records) {
+    const std::vector<std::pair<std::string, std::optional<std::string>>>& records,
+    const TxnProducer* producer) {
   AppendTicket ticket;
   ticket.part = &part;
   ticket.log = part.log;
@@ -35,6 +37,18 @@ GroupCoordinator::AppendTicket GroupCoordinator::append_records_locked(
     }
   }
   record::BatchBuilder builder;
+  if (producer) {
+    // The sequence the log expects next from this producer (the log checks
+    // it as it checks a client's; part.mu orders this partition's appends).
+    int32_t sequence = 0;
+    if (auto state = part.log->producer_state(producer->id)) {
+      if (state->epoch == producer->epoch && state->last_sequence() >= 0) {
+        sequence = state->last_sequence() == INT32_MAX ? 0 : state->last_sequence() + 1;
+      }
+    }
+    builder.set_producer(producer->id, producer->epoch, sequence);
+    builder.set_transactional(true);
+  }
   int64_t ts = wall_now();
   for (const auto& [key, value] : records) {
     builder.add(std::string_view(key),
@@ -56,6 +70,10 @@ GroupCoordinator::AppendTicket GroupCoordinator::append_records_locked(
     ticket.error = GroupErrc::not_coordinator;
     return ticket;
   }
+  if (!appended && producer && appended.code() == storage::Errc::invalid_producer_epoch) {
+    ticket.error = GroupErrc::invalid_producer_epoch;
+    return ticket;
+  }
   if (!appended) {
     HF_ERROR("group coordinator: appending to {}-{} failed: {}", kOffsetsTopic, part.index,
              appended.error().message);
@@ -73,8 +91,9 @@ GroupCoordinator::AppendTicket GroupCoordinator::append_records_locked(
 
 GroupCoordinator::AppendTicket GroupCoordinator::append_locked(
     CoordinatorPartition& part,
-    const std::vector<std::pair<std::string, std::optional<std::string>>>& records) {
-  AppendTicket ticket = append_records_locked(part, records);
+    const std::vector<std::pair<std::string, std::optional<std::string>>>& records,
+    const TxnProducer* producer) {
+  AppendTicket ticket = append_records_locked(part, records, producer);
   if (records.empty()) return ticket;
   ++part.appends;
   if (ticket.error != GroupErrc::none) {
@@ -183,6 +202,9 @@ void GroupCoordinator::load_partition(CoordinatorPartition& part, storage::Parti
   // Kafka's layout once loaded (docs/storage-format.md, "Upgrading").
   std::set<std::string> legacy_groups;
   std::set<std::pair<std::string, TopicPartitionKey>> legacy_offsets;
+  // TxnOffsetCommit offsets by producer id, until their marker: a commit
+  // marker makes them the group's offsets, an abort marker drops them.
+  std::map<int64_t, std::map<std::string, std::map<TopicPartitionKey, OffsetValue>>> txn_pending;
   size_t records_seen = 0;
   bool failed = false;
   while (offset < end && !failed) {
@@ -207,7 +229,27 @@ void GroupCoordinator::load_partition(CoordinatorPartition& part, storage::Parti
       data = data.subspan(header->size_in_bytes());
       if (header->last_offset() < offset) continue;
       offset = header->last_offset() + 1;
-      if (header->is_control()) continue;
+      if (header->is_control()) {
+        auto pending = txn_pending.find(header->producer_id);
+        if (!header->is_transactional() || pending == txn_pending.end()) continue;
+        auto control = record::decode_records(batch);
+        std::optional<bool> commit;
+        if (control && !control->empty() && control->front().key) {
+          commit = decode_control_commit(control->front().key->span());
+        }
+        if (!commit) continue;
+        if (*commit) {
+          for (auto& [group, committed] : pending->second) {
+            for (auto& [tp, value] : committed) {
+              legacy_offsets.erase({group, tp});
+              offsets[group][tp] = std::move(value);
+            }
+          }
+        }
+        txn_pending.erase(pending);
+        continue;
+      }
+      const bool transactional = header->is_transactional();
       auto records = record::decode_records(batch);
       if (!records) {
         HF_ERROR("group coordinator: undecodable batch in {}-{} at {}", kOffsetsTopic, part.index,
@@ -236,6 +278,10 @@ void GroupCoordinator::load_partition(CoordinatorPartition& part, storage::Parti
           if (!value) {
             HF_WARN("group coordinator: skipping offset record at {}-{}@{}: {}", kOffsetsTopic,
                     part.index, r.offset, value.error().message);
+            continue;
+          }
+          if (transactional) {
+            txn_pending[header->producer_id][k->group][tp] = *value;
             continue;
           }
           if (layout == RecordLayout::holdfast_legacy) legacy_offsets.insert({k->group, tp});
@@ -347,6 +393,21 @@ void GroupCoordinator::load_partition(CoordinatorPartition& part, storage::Parti
       group->state = GroupState::empty;
     }
     for (auto& [tp, value] : committed) group->offsets[tp] = CommittedOffset{value};
+  }
+  for (auto& [producer_id, by_group] : txn_pending) {
+    for (auto& [id, pending] : by_group) {
+      auto& group = part.groups[id];
+      if (!group) {
+        group = std::make_unique<Group>();
+        group->group_id = id;
+        group->state = GroupState::empty;
+      }
+      for (auto& [tp, value] : pending) {
+        if (!value.metadata || value.metadata->size() > kMaxOffsetMetadataBytes) value.metadata = "";
+      }
+      group->pending_txn_offsets[producer_id] = std::move(pending);
+      part.txn_groups[producer_id].insert(id);
+    }
   }
   part.status = CoordinatorPartition::Status::active;
   if (!part.groups.empty()) {

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "metadata/acl_codec.h"
+
 namespace holdfast::metadata {
 namespace {
 
@@ -341,6 +343,8 @@ Result<ImagePtr, Errc> apply_record(const MetadataImage& image, const MetadataRe
   } else if (std::holds_alternative<ScramCredentialUpserted>(record) ||
              std::holds_alternative<ScramCredentialDeleted>(record)) {
     if (auto applied = apply_scram_record(*next, record); !applied) return applied.error();
+  } else if (is_acl_record(record)) {
+    if (auto applied = apply_acl_record(*next, record); !applied) return applied.error();
   } else {
     if (auto applied = apply_broker_record(*next, record, record_index); !applied) {
       return applied.error();
@@ -350,6 +354,7 @@ Result<ImagePtr, Errc> apply_record(const MetadataImage& image, const MetadataRe
 }
 
 std::string encode_record(const MetadataRecord& record) {
+  if (is_acl_record(record)) return encode_acl_record(record);
   json j;
   if (auto* r = std::get_if<TopicCreated>(&record)) {
     j = {{"type", "topic_created"},
@@ -397,6 +402,7 @@ Result<MetadataRecord, Errc> decode_record(std::string_view payload) {
   if (j.is_discarded() || !j.is_object()) return make_error(Errc::corrupt, "not a JSON object");
   try {
     const std::string type = j.at("type").get<std::string>();
+    if (is_acl_record_type(type)) return decode_acl_record(j);
     auto topic_id = [&j]() -> std::optional<TopicId> { return unhex(j.at("id").get<std::string>()); };
     if (type == "topic_created") {
       auto id = topic_id();

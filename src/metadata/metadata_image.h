@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "metadata/acl_binding.h"
 
 namespace holdfast::metadata {
 
@@ -111,6 +112,8 @@ struct MetadataImage {
   // SASL/SCRAM credentials (issue 11), keyed by (user name, mechanism: 1 =
   // SCRAM-SHA-256, 2 = SCRAM-SHA-512, Kafka's ScramMechanism codes).
   std::map<std::pair<std::string, int8_t>, ScramCredentialInfo> scram_credentials = {};
+  // The ACL bindings (AclsCreated / AclsDeleted records; acl_binding.h).
+  AclSet acls;
 
   const TopicInfo* find_topic(const std::string& name) const {
     auto it = topics.find(name);
@@ -197,7 +200,8 @@ struct ScramCredentialDeleted {
 
 using MetadataRecord = std::variant<TopicCreated, PartitionsAdded, TopicConfigsReplaced, TopicDeleted,
                                     BrokerRegistered, BrokerFenced, BrokerUnfenced, PartitionChanged,
-                                    ScramCredentialUpserted, ScramCredentialDeleted>;
+                                    ScramCredentialUpserted, ScramCredentialDeleted,
+                                    AclsCreated, AclsDeleted>;
 
 enum class Errc {
   corrupt,

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "metadata/acl_codec.h"
+
 namespace holdfast::metadata {
 namespace {
 
@@ -72,6 +74,7 @@ std::string encode_image(const MetadataImage& image) {
             {"brokers", std::move(brokers)},
             {"topics", std::move(topics)}};
   encode_scram_credentials(image, j);
+  put_image_acls(j, image.acls);
   return j.dump();
 }
 
@@ -129,6 +132,11 @@ Result<ImagePtr, Errc> decode_image(std::string_view payload, int32_t sole_node_
     }
     if (auto scram = decode_scram_credentials(j, *image); !scram) {
       return corrupt(scram.error().message);
+    }
+    if (auto acls = get_image_acls(j); !acls) {
+      return corrupt(acls.error().message);
+    } else {
+      image->acls = std::move(*acls);
     }
     return ImagePtr(std::move(image));
   } catch (const json::exception& e) {

@@ -580,6 +580,26 @@ storage::StorageResult<storage::ReadResult> Partition::read(int64_t offset, size
   return read;
 }
 
+int64_t Partition::last_stable_offset() const {
+  const int64_t hw = high_watermark();
+  const std::optional<int64_t> unstable = log_.first_unstable_offset(hw);
+  return unstable ? std::min(*unstable, hw) : hw;
+}
+
+storage::StorageResult<storage::ReadResult> Partition::read_committed(int64_t offset,
+                                                                      size_t max_bytes,
+                                                                      bool min_one_batch) const {
+  const int64_t hw = high_watermark();
+  const std::optional<int64_t> unstable = log_.first_unstable_offset(hw);
+  const int64_t lso = unstable ? std::min(*unstable, hw) : hw;
+  auto read = log_.read(offset, max_bytes, min_one_batch, lso);
+  if (read) {
+    read->high_watermark = hw;
+    read->last_stable_offset = lso;
+  }
+  return read;
+}
+
 std::optional<storage::TimestampAndOffset> Partition::offset_for_timestamp(
     int64_t timestamp) const {
   // The log only looks below its own high watermark; the partition's may be

@@ -241,6 +241,18 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // result's high_watermark is the bound used. KIP-74 with min_one_batch.
   storage::StorageResult<storage::ReadResult> read(int64_t offset, size_t max_bytes,
                                                    bool min_one_batch) const;
+  // Transactions: the last stable offset, min(the first offset of a
+  // transaction that is ongoing or whose marker the HW has not passed, the
+  // HW). Never above the HW; computed here, where the HW is known.
+  int64_t last_stable_offset() const;
+  // Fetch with isolation_level=read_committed: as read, bounded by the LSO
+  // (the result's last_stable_offset is that bound, high_watermark the HW).
+  storage::StorageResult<storage::ReadResult> read_committed(int64_t offset, size_t max_bytes,
+                                                             bool min_one_batch) const;
+  // The aborted transactions overlapping [from, upper) (PartitionLog::aborted_txns).
+  std::vector<storage::AbortedTxn> aborted_txns(int64_t from, int64_t upper) const {
+    return log_.aborted_txns(from, upper);
+  }
   // The first record at or after `timestamp` below the HW.
   std::optional<storage::TimestampAndOffset> offset_for_timestamp(int64_t timestamp) const;
 
@@ -250,6 +262,9 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // offset_out_of_range.
   storage::StorageResult<int64_t> delete_records_before(int64_t offset);
   std::vector<storage::ProducerEntry> producer_states() const { return log_.producer_states(); }
+  std::optional<storage::ProducerEntry> producer_state(int64_t producer_id) const {
+    return log_.producer_state(producer_id);
+  }
   int64_t size_bytes() const { return log_.size_bytes(); }
   storage::LogConfig config() const { return log_.config(); }
   void update_config(const storage::LogConfig& config) { log_.update_config(config); }

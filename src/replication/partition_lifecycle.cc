@@ -87,6 +87,32 @@ void PartitionLifecycle::caught_up() {
   queue_->cv.notify_all();
 }
 
+void PartitionLifecycle::hold() {
+  {
+    std::lock_guard lock(queue_->mu);
+    if (queue_->stopped || queue_->held) return;
+    queue_->held = true;
+    queue_->step_down = true;
+  }
+  HF_WARN("partition lifecycle: broker fenced; holding metadata and stepping down as leader");
+  queue_->cv.notify_all();
+}
+
+void PartitionLifecycle::step_down_leaders() {
+  size_t stepped_down = 0;
+  for (const auto& partition : replicas_.all()) {
+    if (partition->role() != Role::leader) continue;
+    if (partition->become_follower(metadata::kNoLeader, partition->leader_epoch(),
+                                   partition->partition_epoch(), partition->replicas(),
+                                   partition->isr())) {
+      ++stepped_down;
+      replicas_.notify_role_change(partition, Role::follower);
+    }
+  }
+  HF_WARN("partition lifecycle: stepped down as leader of {} partition(s) until unfenced",
+          stepped_down);
+}
+
 Result<void, Errc> PartitionLifecycle::start() {
   auto image = subscribe();
   if (auto reconciled = reconcile_all(*image); !reconciled) {
@@ -145,9 +171,16 @@ void PartitionLifecycle::run() {
     {
       std::unique_lock lock(queue_->mu);
       queue_->cv.wait(lock, [&] {
-        return queue_->stopped || (!queue_->held && !queue_->events.empty());
+        return queue_->stopped || queue_->step_down ||
+               (!queue_->held && !queue_->events.empty());
       });
       if (queue_->stopped) return;
+      if (queue_->step_down) {
+        queue_->step_down = false;
+        lock.unlock();
+        step_down_leaders();
+        continue;
+      }
       event = std::move(queue_->events.front());
       queue_->events.pop_front();
     }

@@ -109,6 +109,15 @@ class PartitionLifecycle {
   // against the current image, then handles the queued records newer than
   // it. Idempotent; a no-op unless start_held() was used.
   void caught_up();
+  // Cluster mode: this broker is fenced again (a controller fenced it, or
+  // it lost contact with the controller quorum for a session). Records stop
+  // being applied (they queue, as after start_held) and every local replica
+  // that leads becomes a follower of no one: it refuses produces and fails
+  // its pending acks=all waits with not_leader, because the controller has
+  // (or will have) moved that leadership and this broker may not learn it.
+  // Done on hf-lifecycle, in order with the records it applies. caught_up()
+  // resumes from the then-current image. Idempotent.
+  void hold();
 
   // Blocks until every record up to `record_index` (an image's
   // last_record_index) has been handled. The error is the one of that
@@ -139,13 +148,16 @@ class PartitionLifecycle {
     std::condition_variable cv;
     std::deque<Event> events;
     bool stopped = false;
-    bool held = false;  // start_held() until caught_up()
+    bool held = false;  // start_held() or hold() until caught_up()
+    bool step_down = false;  // hold() asked hf-lifecycle to step down
     int64_t applied_index = -1;
     std::map<int64_t, std::string> failures;  // record index -> why its file work failed
   };
 
   void run();
   Result<void, Errc> handle(const Event& event);
+  // hold()'s work on hf-lifecycle.
+  void step_down_leaders();
   std::shared_ptr<const metadata::MetadataImage> subscribe();
   Result<void, Errc> reconcile_all(const metadata::MetadataImage& image);
   // Makes the local replicas of `name` match `info` (nullptr: the topic is

@@ -36,6 +36,44 @@ auto await_callback(Start start) {
       asio::use_awaitable);
 }
 
+// Like await_callback, but gives up after `timeout`: resumes with std::nullopt
+// when `start`'s callback has not been called by then (a later call is
+// dropped). Not a coroutine either, for the same reason: the state shared by
+// the timer and the callback lives in a shared_ptr owned by their handlers,
+// never in a coroutine frame. The timer is set, cancelled and fired on the
+// calling coroutine's executor only; the callback may come from any thread.
+template <typename T, typename Start>
+auto await_callback_for(Start start, std::chrono::milliseconds timeout) {
+  return asio::async_initiate<const asio::use_awaitable_t<>, void(std::optional<T>)>(
+      [start = std::move(start), timeout](auto handler) mutable {
+        using Handler = decltype(handler);
+        struct State {
+          State(asio::any_io_executor executor, Handler h)
+              : executor(executor), timer(executor), handler(std::move(h)) {}
+          asio::any_io_executor executor;
+          asio::steady_timer timer;
+          Handler handler;
+          std::atomic<bool> done{false};
+        };
+        auto executor = asio::get_associated_executor(handler);
+        auto state = std::make_shared<State>(executor, std::move(handler));
+        state->timer.expires_after(timeout);
+        state->timer.async_wait([state](const asio::error_code& ec) {
+          if (ec || state->done.exchange(true)) return;  // cancelled, or the callback came first
+          state->handler(std::optional<T>());
+        });
+        std::function<void(T)> resume = [state](T value) {
+          if (state->done.exchange(true)) return;  // timed out already
+          asio::post(state->executor, [state, value = std::move(value)]() mutable {
+            state->timer.cancel();
+            state->handler(std::optional<T>(std::move(value)));
+          });
+        };
+        start(std::move(resume));
+      },
+      asio::use_awaitable);
+}
+
 // A one-shot wake-up: a coroutine waits until notify() or a deadline.
 // notify() may be called from any thread; the wait runs on the timer's executor.
 class Wakeup : public std::enable_shared_from_this<Wakeup> {

@@ -15,6 +15,7 @@
 #include "server/metered_file_system.h"
 #include "server/network_server.h"
 #include "server/topic_config.h"
+#include "server/txn_marker_sender.h"
 
 namespace holdfast::server {
 namespace {
@@ -255,6 +256,7 @@ Result<void, StartupErrc> Broker::start() {
   groups_->start();
   lifecycle_->add_topic_deleted_listener(
       [this](const std::string& topic) { groups_->remove_offsets_of_topic(topic); });
+  if (auto txns = start_transaction_coordinator(); !txns) return txns.error();
   lifecycle_->add_topic_deleted_listener(
       [this](const std::string& topic) { metrics_->remove_topic(topic); });
 
@@ -285,6 +287,54 @@ Result<void, StartupErrc> Broker::start() {
           config_.effective_advertise_host(),
           config_.advertise_port == 0 ? network_->port() : config_.advertise_port,
           config_.data_dir, config_.effective_flush_policy().to_string());
+  return {};
+}
+
+Result<void, StartupErrc> Broker::start_transaction_coordinator() {
+  const std::string topic = coordinator::kTransactionStateTopic;
+  // As __consumer_offsets: created here on a single node, through the
+  // controller by the first FindCoordinator in a cluster.
+  if (!config_.cluster_mode()) {
+    if (auto made = topics_->ensure_transaction_state_topic(); !made.ok()) {
+      return make_error(StartupErrc::failed, "creating " + topic + ": " + made.message);
+    }
+  }
+  coordinator::TxnCoordinatorOptions o;
+  const auto* info = topics_->image()->find_topic(topic);
+  o.num_partitions = info ? info->partition_count : config_.transaction_state_log_num_partitions;
+  o.max_timeout_ms = config_.transaction_max_timeout_ms;
+  o.abort_check_interval_ms = config_.transaction_abort_timed_out_check_interval_ms;
+  o.min_insync_replicas = [this, topic] { return min_insync_replicas(*this, topic); };
+  o.next_producer_id = [this]() -> Result<int64_t, std::string> {
+    auto id = producer_ids_->next_producer_id();
+    if (!id) return make_error(id.error().message);
+    return *id;
+  };
+  net::KafkaClientOptions client_options;
+  client_options.client_id = "holdfast-txn-markers-" + std::to_string(config_.node_id);
+  client_options.thread_name = "hf-txn-markers";
+  client_options.request_timeout = std::chrono::milliseconds(30000);
+  txn_client_ = std::make_unique<net::KafkaClient>(client_options);
+  txn_markers_ = std::make_unique<KafkaTxnMarkerSender>(*this, *txn_client_);
+  txns_ = std::make_unique<coordinator::TxnCoordinator>(std::move(o), *txn_markers_);
+  // The coordinator of a transactional id is the leader of its partition:
+  // loaded when this broker becomes its leader, dropped when it stops. On a
+  // single node this broker leads every partition from the start.
+  replicas_->add_role_change_listener(
+      [this](std::shared_ptr<replication::Partition> partition, replication::Role role) {
+        if (partition->topic() != coordinator::kTransactionStateTopic) return;
+        if (role == replication::Role::leader) {
+          txns_->became_leader(std::move(partition));
+        } else {
+          txns_->became_follower(partition);
+        }
+      });
+  for (const auto& partition : replicas_->all()) {
+    if (partition->topic() == topic && partition->role() == replication::Role::leader) {
+      txns_->became_leader(partition);
+    }
+  }
+  txns_->start();
   return {};
 }
 
@@ -322,7 +372,17 @@ void Broker::start_registration() {
     return net::Endpoint{server.first, server.second};
   };
   auto applied = [this] { return metadata_log_->current()->last_record_index; };
+  options.session_timeout = std::chrono::milliseconds(config_.broker_session_timeout_ms);
+  options.controller_id = [this] { return active_controller_id(); };
+  options.image_unfenced = [this](int64_t epoch) {
+    const auto image = metadata_log_->current();
+    const auto* self = image->find_broker(config_.node_id);
+    return self != nullptr && self->epoch == epoch && !self->fenced;
+  };
   options.on_unfenced = [this] { lifecycle_->caught_up(); };
+  // Fenced again (the controller says so, or none answered for a session):
+  // stop leading until unfenced (PartitionLifecycle::hold).
+  options.on_fenced = [this] { lifecycle_->hold(); };
   registrar_ = std::make_unique<cluster::BrokerRegistrar>(*client_, std::move(options), controller,
                                                           applied);
   registrar_->start();
@@ -366,6 +426,10 @@ void Broker::shutdown() {
   // joins and syncs waiting for other members.
   fetch_waiters_.notify_all();
   if (groups_) groups_->shutdown();
+  // Marker sends in flight fail now (they are resent by whoever loads the
+  // Prepare record next).
+  if (txns_) txns_->shutdown();
+  if (txn_client_) txn_client_->shutdown();
   // 3. Let in-flight requests finish normally (produces and commits waiting
   // for their fsync), bounded.
   if (network_) network_->wait_idle(kGrace);

@@ -10,6 +10,7 @@
 
 #include "coordinator/producer_id_manager.h"
 #include "coordinator/group_coordinator.h"
+#include "coordinator/txn_coordinator.h"
 #include "io/file_system.h"
 #include "metadata/metadata_store.h"
 #include "replication/partition_lifecycle.h"
@@ -105,6 +106,9 @@ class Broker {
   const std::shared_ptr<RequestBudget>& request_budget() const { return request_budget_; }
   coordinator::GroupCoordinator& groups() { return *groups_; }
   coordinator::ProducerIdManager& producer_ids() { return *producer_ids_; }
+  // The transaction coordinator (issue 10): the ids whose __transaction_state
+  // partition this broker leads.
+  coordinator::TxnCoordinator& transactions() { return *txns_; }
   // Prometheus metrics (broker_metrics.h); live from construction.
   BrokerMetrics& metrics() { return *metrics_; }
   uint16_t bound_port() const;
@@ -116,6 +120,9 @@ class Broker {
   void start_registration();
   // The active controller's client endpoint, if known (cluster mode).
   std::optional<net::Endpoint> controller_endpoint();
+  // Creates __transaction_state (single node), the transaction coordinator
+  // and its marker client, and has it follow the partitions' leadership.
+  Result<void, StartupErrc> start_transaction_coordinator();
 
   BrokerConfig config_;
   std::unique_ptr<BrokerMetrics> metrics_ = std::make_unique<BrokerMetrics>();
@@ -140,6 +147,11 @@ class Broker {
   std::unique_ptr<TopicManager> topics_;
   std::unique_ptr<coordinator::GroupCoordinator> groups_;
   std::unique_ptr<coordinator::ProducerIdManager> producer_ids_;
+  // The transaction coordinator's WriteTxnMarkers client and sender; declared
+  // before txns_ so that the coordinator is destroyed first.
+  std::unique_ptr<net::KafkaClient> txn_client_;
+  std::unique_ptr<coordinator::TxnMarkerSender> txn_markers_;
+  std::unique_ptr<coordinator::TxnCoordinator> txns_;
   FetchWaiters fetch_waiters_;
   std::unique_ptr<NetworkServer> network_;
   DataDirLock data_dir_lock_;

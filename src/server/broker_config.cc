@@ -303,6 +303,48 @@ const std::map<std::string, Setter>& setters() {
     t["min.insync.replicas"] = cluster_setting(optional_int16(&BrokerConfig::min_insync_replicas));
     t["offsets.topic.replication.factor"] =
         cluster_setting(optional_int16(&BrokerConfig::offsets_topic_replication_factor));
+    t["transaction.state.log.replication.factor"] =
+        cluster_setting(optional_int16(&BrokerConfig::transaction_state_log_replication_factor));
+    t["transaction.state.log.min.isr"] =
+        cluster_setting(optional_int16(&BrokerConfig::transaction_state_log_min_isr));
+    t["authorizer.enabled"] = [](BrokerConfig& c, const std::string& key,
+                                 const std::string& value) -> Result<void, ConfigErrc> {
+      auto b = parse_bool(key, value);
+      if (!b) return b.error();
+      c.authorizer.enabled = *b;
+      return {};
+    };
+    // Kafka's spelling: any ACL authoriser class turns ours on; empty turns it off.
+    t["authorizer.class.name"] = [](BrokerConfig& c, const std::string& key,
+                                    const std::string& value) -> Result<void, ConfigErrc> {
+      static const std::set<std::string> known{
+          "", "kafka.security.authorizer.AclAuthorizer",
+          "org.apache.kafka.metadata.authorizer.StandardAuthorizer"};
+      if (!known.contains(value)) {
+        return invalid(key, value,
+                       "Holdfast has its own ACL authoriser; give "
+                       "org.apache.kafka.metadata.authorizer.StandardAuthorizer, "
+                       "kafka.security.authorizer.AclAuthorizer or nothing (or use authorizer.enabled)");
+      }
+      c.authorizer.enabled = !value.empty();
+      return {};
+    };
+    t["allow.everyone.if.no.acl.found"] = [](BrokerConfig& c, const std::string& key,
+                                             const std::string& value) -> Result<void, ConfigErrc> {
+      auto b = parse_bool(key, value);
+      if (!b) return b.error();
+      c.authorizer.allow_everyone_if_no_acl_found = *b;
+      return {};
+    };
+    t["super.users"] = [](BrokerConfig& c, const std::string& key,
+                          const std::string& value) -> Result<void, ConfigErrc> {
+      auto users = security::parse_super_users(value);
+      if (!users) {
+        return invalid(key, value, "expected principals separated by ';' (User:admin;User:ops)");
+      }
+      c.authorizer.super_users = std::move(*users);
+      return {};
+    };
     t["num.partitions"] = int_setter<int32_t>(&BrokerConfig::num_partitions, 1, 100000);
     t["auto.create.topics.enable"] = [](BrokerConfig& c, const std::string& key,
                                         const std::string& value) -> Result<void, ConfigErrc> {
@@ -376,6 +418,14 @@ const std::map<std::string, Setter>& setters() {
       }
       return invalid(key, value, "expected trace, debug, info, warn, error or off");
     };
+    t["transaction.state.log.num.partitions"] =
+        int_setter<int32_t>(&BrokerConfig::transaction_state_log_num_partitions, 1, 10000);
+    t["transaction.state.log.segment.bytes"] =
+        int_setter<int64_t>(&BrokerConfig::transaction_state_log_segment_bytes, 1024, INT32_MAX);
+    t["transaction.max.timeout.ms"] =
+        int_setter<int32_t>(&BrokerConfig::transaction_max_timeout_ms, 1, INT32_MAX);
+    t["transaction.abort.timed.out.transaction.cleanup.interval.ms"] = int_setter<int32_t>(
+        &BrokerConfig::transaction_abort_timed_out_check_interval_ms, 1, INT32_MAX);
     t["offsets.topic.num.partitions"] =
         int_setter<int32_t>(&BrokerConfig::offsets_topic_num_partitions, 1, 10000);
     t["offsets.topic.segment.bytes"] =
@@ -392,6 +442,8 @@ const std::map<std::string, Setter>& setters() {
         int_setter<int32_t>(&BrokerConfig::group_min_session_timeout_ms, 0, INT32_MAX);
     t["group.max.session.timeout.ms"] =
         int_setter<int32_t>(&BrokerConfig::group_max_session_timeout_ms, 0, INT32_MAX);
+    t["offsets.commit.timeout.ms"] =
+        int_setter<int32_t>(&BrokerConfig::offsets_commit_timeout_ms, 1, INT32_MAX);
     t["admin.listener"] = [](BrokerConfig& c, const std::string& key,
                              const std::string& value) -> Result<void, ConfigErrc> {
       if (!value.empty()) {

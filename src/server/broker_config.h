@@ -13,6 +13,7 @@
 
 #include "base/result.h"
 #include "metadata/quorum_voters.h"
+#include "server/security/authorizer.h"
 
 namespace holdfast::server {
 
@@ -96,6 +97,15 @@ struct BrokerConfig {
   int32_t group_initial_rebalance_delay_ms = 3000;      // group.initial.rebalance.delay.ms
   int32_t group_min_session_timeout_ms = 6000;          // group.min.session.timeout.ms
   int32_t group_max_session_timeout_ms = 1800000;       // group.max.session.timeout.ms
+  int32_t offsets_commit_timeout_ms = 5000;             // offsets.commit.timeout.ms
+
+  // Transactions (Kafka's names and defaults; replication factor and min ISR
+  // are below with the cluster settings).
+  int32_t transaction_state_log_num_partitions = 50;        // transaction.state.log.num.partitions
+  int64_t transaction_state_log_segment_bytes = 104857600;  // transaction.state.log.segment.bytes
+  int32_t transaction_max_timeout_ms = 900000;              // transaction.max.timeout.ms
+  // transaction.abort.timed.out.transaction.cleanup.interval.ms
+  int32_t transaction_abort_timed_out_check_interval_ms = 10000;
 
   // Cluster settings (issue 9, Kafka's KRaft names). `serve` runs cluster
   // mode only with holdfast.cluster.experimental=true.
@@ -143,6 +153,8 @@ struct BrokerConfig {
   std::optional<int16_t> default_replication_factor;        // default.replication.factor
   std::optional<int16_t> min_insync_replicas;               // min.insync.replicas
   std::optional<int16_t> offsets_topic_replication_factor;  // offsets.topic.replication.factor
+  std::optional<int16_t> transaction_state_log_replication_factor;  // transaction.state.log.replication.factor
+  std::optional<int16_t> transaction_state_log_min_isr;             // transaction.state.log.min.isr
   // The cluster settings given, in order (settings_without_effect lists them
   // for the single-node warning).
   std::vector<std::string> cluster_settings_given;
@@ -164,6 +176,17 @@ struct BrokerConfig {
   int16_t effective_offsets_topic_replication_factor() const {
     return offsets_topic_replication_factor.value_or(cluster_mode() ? 3 : 1);
   }
+  int16_t effective_transaction_state_log_replication_factor() const {
+    return transaction_state_log_replication_factor.value_or(cluster_mode() ? 3 : 1);
+  }
+  int16_t effective_transaction_state_log_min_isr() const {
+    return transaction_state_log_min_isr.value_or(cluster_mode() ? 2 : 1);
+  }
+
+  // ACL authorisation (docs/acls.md): authorizer.enabled (or Kafka's
+  // authorizer.class.name naming an ACL authoriser), allow.everyone.if.no.acl.found
+  // and super.users.
+  security::AuthorizerConfig authorizer;
 
   // Admin HTTP API, /metrics and message search (docs/admin-api.md):
   // "host:port" (port 0 picks a free one), empty = off.

@@ -34,6 +34,8 @@ enum class KafkaError : int16_t {
   rebalance_in_progress = 27,
   invalid_commit_offset_size = 28,
   topic_authorization_failed = 29,
+  group_authorization_failed = 30,
+  cluster_authorization_failed = 31,
   invalid_timestamp = 32,
   unsupported_sasl_mechanism = 33,
   illegal_sasl_state = 34,
@@ -54,6 +56,10 @@ enum class KafkaError : int16_t {
   invalid_producer_id_mapping = 49,
   invalid_transaction_timeout = 50,
   concurrent_transactions = 51,
+  transaction_coordinator_fenced = 52,
+  transactional_id_authorization_failed = 53,
+  security_disabled = 54,
+  operation_not_attempted = 55,
   kafka_storage_error = 56,
   sasl_authentication_failed = 58,
   unknown_producer_id = 59,
@@ -76,6 +82,7 @@ enum class KafkaError : int16_t {
   duplicate_broker_registration = 101,
   broker_id_not_registered = 102,
   inconsistent_cluster_id = 104,
+  transactional_id_not_found = 105,
   ineligible_replica = 107,
 };
 

@@ -327,6 +327,23 @@ TopicOutcome TopicManager::ensure_offsets_topic() {
   return outcome;
 }
 
+metadata::ConfigMap TopicManager::transaction_state_topic_configs() const {
+  return {{"cleanup.policy", "compact"},
+          {"segment.bytes", std::to_string(config_.transaction_state_log_segment_bytes)},
+          {"min.insync.replicas", std::to_string(config_.effective_transaction_state_log_min_isr())}};
+}
+
+TopicOutcome TopicManager::ensure_transaction_state_topic() {
+  const std::string name = "__transaction_state";
+  if (metadata_.current()->find_topic(name)) return {};
+  auto outcome = create_topic(
+      name, config_.transaction_state_log_num_partitions,
+      auto_create_replication(name, config_.effective_transaction_state_log_replication_factor()),
+      transaction_state_topic_configs(), false);
+  if (outcome.error == KafkaError::topic_already_exists) return {};
+  return outcome;
+}
+
 void TopicManager::delete_topic(std::string name, TopicCallback done) {
   if (is_internal_topic(name)) {
     done.done({{KafkaError::invalid_topic_exception,

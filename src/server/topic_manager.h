@@ -138,6 +138,12 @@ class TopicManager {
   TopicOutcome ensure_offsets_topic();
   // The overrides __consumer_offsets is created with.
   metadata::ConfigMap offsets_topic_configs() const;
+  // Creates __transaction_state (transaction.state.log.num.partitions
+  // partitions, compacted, replication factor
+  // transaction.state.log.replication.factor, min.insync.replicas
+  // transaction.state.log.min.isr) unless it exists.
+  TopicOutcome ensure_transaction_state_topic();
+  metadata::ConfigMap transaction_state_topic_configs() const;
 
   // Test hook: each metadata append calls `hook(proceed)` instead of
   // appending; the record goes to the log when (and on whichever thread)

@@ -30,6 +30,8 @@ const char* to_string(Errc code) {
       return "invalid_producer_epoch";
     case Errc::truncated:
       return "truncated";
+    case Errc::coordinator_fenced:
+      return "coordinator_fenced";
   }
   return "unknown";
 }

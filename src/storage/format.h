@@ -18,6 +18,10 @@ constexpr std::string_view kTimeIndexSuffix = ".timeindex";
 // Producer state as of the named offset (idempotence), written at segment roll
 // and at clean shutdown.
 constexpr std::string_view kSnapshotSuffix = ".snapshot";
+// Aborted-transaction index of a segment (txn_index.h): 34-byte entries,
+// appended when an ABORT marker is, synced with the segment, present only
+// when the segment holds an ABORT marker.
+constexpr std::string_view kTxnIndexSuffix = ".txnindex";
 constexpr size_t kOffsetDigits = 20;
 // Suffix of a file being replaced atomically (write, fsync, rename, fsync dir).
 constexpr std::string_view kTempSuffix = ".tmp";
@@ -56,10 +60,15 @@ constexpr std::string_view kCleanShutdownFile = ".kafka_cleanshutdown";
 // it, offset (i64), entry count (i32), then per entry producer id (i64), epoch
 // (i16), last update ms (i64), batch count (u8, <= 5), and per batch first
 // sequence (i32), last sequence (i32), base offset (i64), last offset (i64),
-// max timestamp (i64).
-constexpr uint16_t kSnapshotVersion = 1;
+// max timestamp (i64). Version 2 (transactions) adds to each entry, after
+// the last update ms, the first offset of the ongoing transaction (i64, -1:
+// none) and the coordinator epoch of the last marker (i32, -1: none).
+// Version 1 still loads (no transactions).
+constexpr uint16_t kSnapshotVersion = 2;
+constexpr uint16_t kSnapshotVersionV1 = 1;
 constexpr size_t kSnapshotHeaderSize = 2 + 4 + 8 + 4;
-constexpr size_t kSnapshotEntryHeaderSize = 8 + 2 + 8 + 1;
+constexpr size_t kSnapshotEntryHeaderSizeV1 = 8 + 2 + 8 + 1;
+constexpr size_t kSnapshotEntryHeaderSize = 8 + 2 + 8 + 8 + 4 + 1;
 constexpr size_t kSnapshotBatchSize = 4 + 4 + 8 + 8 + 8;
 
 // A segment never spans more relative offsets than a u32 index entry holds.

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "storage/format.h"
 #include "storage/log_cleaner.h"
+#include "storage/txn_index.h"
 
 namespace holdfast::storage {
 
@@ -124,6 +125,23 @@ StorageResult<bool> PartitionLog::write_at_end_locked(std::span<const uint8_t> b
   // A leader checked the producer state before stamping; a follower's batch
   // is recorded without checks (the leader decided), as the load replay does.
   if (stamped.producer_id >= 0 && !stamped.is_control()) producers_.record(stamped, now);
+  if (stamped.is_control() && stamped.producer_id >= 0) {
+    // A marker ends the producer's transaction; an ABORT goes to the
+    // segment's aborted-transaction index (synced with the segment).
+    if (auto marker = parse_control_batch(bytes)) {
+      if (auto aborted = producers_.record_marker(stamped, *marker, now)) {
+        bool created = false;
+        if (auto r = active_->append_aborted_txn(services_.fs(), *aborted, created); !r) {
+          fail_locked("appending to the aborted-transaction index: " + r.error().message);
+          return r.error();
+        }
+        if (created) ++dir_generation_;
+      }
+    } else {
+      HF_WARN("{}-{}: control batch at offset {} has no marker: {}", topic_, partition_,
+              stamped.base_offset, marker.error().message);
+    }
+  }
   last_batch_producer_id_ = stamped.producer_id;
   total_bytes_ += int64_t(bytes.size());
   if (config_.flush_mode != FlushMode::always) high_watermark_ = log_end_offset_;
@@ -149,8 +167,19 @@ StorageResult<AppendResult> PartitionLog::append(std::span<const uint8_t> batch,
   {
     std::lock_guard lock(mu_);
     if (auto r = check_writable_locked(); !r) return r.error();
+    // Transaction markers (WriteTxnMarkers): Kafka's control-batch checks.
+    if (header.is_control()) {
+      auto marker = parse_control_batch(batch);
+      if (!marker) return marker.error();
+      if (header.producer_id < 0) {
+        return make_error(Errc::invalid_argument, std::string("a marker needs a producer id"));
+      }
+      if (auto r = producers_.check_marker(header, *marker); !r) {
+        return make_error(r.code(), fmt::format("{}-{}: {}", topic_, partition_, r.error().message));
+      }
+    }
     // Idempotence: checked under the lock, atomically with the append below.
-    if (header.producer_id >= 0) {
+    if (header.producer_id >= 0 && !header.is_control()) {
       auto checked = producers_.check(header);
       if (!checked) {
         return make_error(checked.code(), fmt::format("{}-{}: {}", topic_, partition_,
@@ -246,6 +275,7 @@ void PartitionLog::flush(bool force_sync) {
   bool do_sync = false;
   std::optional<EpochSnapshot> epochs;
   std::optional<RecoveryMark> mark;
+  std::vector<std::shared_ptr<io::File>> txn_files;  // aborted-transaction indexes to sync
   {
     std::lock_guard lock(mu_);
     if (!closed_ && !failed_) epochs = epochs_to_persist_locked();
@@ -256,6 +286,9 @@ void PartitionLog::flush(bool force_sync) {
       target = log_end_offset_;
       for (const auto& s : rolled_unsynced_) to_sync.push_back({s, s->size});
       if (active_->synced_size < active_->size) to_sync.push_back({active_, active_->size});
+      for (const auto& p : to_sync) {
+        if (auto file = p.segment->txn_index_to_sync()) txn_files.push_back(std::move(file));
+      }
       dir_generation = dir_generation_;
       sync_dir = dir_generation_ != synced_dir_generation_;
       do_sync = !to_sync.empty() || sync_dir;
@@ -292,6 +325,10 @@ void PartitionLog::flush(bool force_sync) {
         error = r.error().message;
         break;
       }
+    }
+    for (const auto& file : txn_files) {
+      if (error) break;
+      if (auto r = file->sync_data(); !r) error = r.error().message;
     }
     if (!error && sync_dir) {
       if (auto r = services_.fs().sync_dir(dir_); !r) error = r.error().message;
@@ -658,6 +695,28 @@ int64_t PartitionLog::high_watermark() const {
   std::lock_guard lock(mu_);
   return high_watermark_;
 }
+std::optional<int64_t> PartitionLog::first_unstable_offset(int64_t high_watermark) {
+  std::lock_guard lock(mu_);
+  return producers_.first_unstable_offset(high_watermark);
+}
+
+std::vector<AbortedTxn> PartitionLog::aborted_txns(int64_t from, int64_t upper) const {
+  std::vector<AbortedTxn> out;
+  std::lock_guard lock(mu_);
+  auto it = segments_.upper_bound(from);
+  if (it != segments_.begin()) --it;
+  for (; it != segments_.end(); ++it) {
+    bool complete = false;
+    for (const auto& t : it->second->aborted_txns) {
+      if (t.last_offset >= from && t.first_offset < upper) out.push_back(t);
+      // Kafka's early stop: every transaction open before `upper` ended by here.
+      if (t.last_stable_offset > upper) complete = true;
+    }
+    if (complete) break;
+  }
+  return out;
+}
+
 int64_t PartitionLog::size_bytes() const {
   std::lock_guard lock(mu_);
   return total_bytes_;
@@ -856,11 +915,14 @@ StorageResult<int> PartitionLog::apply_retention(int64_t now_ms) {
   {
     std::lock_guard lock(mu_);
     if (closed_ || offline_ || (config_.retention_ms < 0 && config_.retention_bytes < 0)) return 0;
+    const std::optional<int64_t> ongoing = producers_.first_ongoing_offset();
     while (segments_.size() > 1) {
       auto first = segments_.begin();
       auto next = std::next(first);
       const auto& s = first->second;
       if (next->first > high_watermark_) break;
+      // The log start never passes the first batch of an ongoing transaction.
+      if (ongoing && next->first > *ongoing) break;
       if (std::find(rolled_unsynced_.begin(), rolled_unsynced_.end(), s) !=
           rolled_unsynced_.end()) {
         break;

@@ -181,6 +181,16 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   // (unchanged if offset is below it).
   StorageResult<int64_t> delete_records_before(int64_t offset);
 
+  // ---- Transactions (txn_index.h, producer_state.h) ----
+  // The smallest first offset of a transaction still ongoing, or completed
+  // with its marker at or above `high_watermark` (the partition's); nullopt
+  // if none. The partition's last stable offset is min(this, its HW).
+  std::optional<int64_t> first_unstable_offset(int64_t high_watermark);
+  // Aborted transactions that overlap [from, upper): last offset >= from and
+  // first offset < upper (Fetch read_committed), from the segments'
+  // aborted-transaction indexes, oldest marker first.
+  std::vector<AbortedTxn> aborted_txns(int64_t from, int64_t upper) const;
+
   int64_t size_bytes() const;
   LogConfig config() const;
   void update_config(const LogConfig& config);
@@ -269,7 +279,9 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   // except the producer of the log's latest batch. Returns how many.
   size_t expire_producers(int64_t now_ms, int64_t expiration_ms);
   // Deletes whole non-active segments past retention.ms / retention.bytes
-  // that lie below the high watermark. Returns how many were deleted.
+  // that lie below the high watermark and wholly below the first batch of
+  // any ongoing transaction (the log start never passes the LSO). Returns
+  // how many were deleted.
   StorageResult<int> apply_retention(int64_t now_ms);
   // Interval mode: asks the flusher for a sync if flush_interval_ms passed.
   bool needs_interval_flush(int64_t now_ms) const;

@@ -39,7 +39,10 @@ std::optional<PartitionLog::CleanableRange> PartitionLog::cleanable_range(int64_
   range.config = config_;
   range.first_dirty_offset = first_dirty_offset_;
   if (closed_ || failed_ || !config_.compact) return std::nullopt;
-  const int64_t safe = std::min(high_watermark_, durable_offset_);
+  int64_t safe = std::min(high_watermark_, durable_offset_);
+  // Nothing at or past the first batch of an ongoing transaction is cleaned
+  // (Kafka cleans below the first unstable offset): its outcome is unknown.
+  if (auto ongoing = producers_.first_ongoing_offset()) safe = std::min(safe, *ongoing);
   uint64_t total = 0, dirty = 0;
   for (const auto& [base, s] : segments_) {
     if (s == active_ || s->next_offset > safe) break;
@@ -163,6 +166,8 @@ StorageResult<PartitionLog::SwapOutcome> PartitionLog::swap_segments(
     std::lock_guard lock(mu_);
     if (!serves(old_segment)) return SwapOutcome::segment_gone;
     segments_[base] = *fresh;
+    // Markers are kept by the cleaner, so the segment's aborted transactions are too.
+    (*fresh)->aborted_txns = old_segment->aborted_txns;
     total_bytes_ += int64_t((*fresh)->size) - int64_t(old_segment->size);
   }
   {

@@ -23,6 +23,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
+#include <set>
 
 #include "base/log.h"
 #include "storage/batch_walker.h"
@@ -30,6 +32,7 @@
 #include "storage/log_cleaner.h"
 #include "storage/partition_log.h"
 #include "storage/truncation_marker.h"
+#include "storage/txn_index.h"
 
 namespace holdfast::storage {
 
@@ -101,7 +104,8 @@ StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::load(
     } else if (auto base = format::parse_segment_file_name(name, format::kLogSuffix)) {
       bases.push_back(*base);
     } else if (format::parse_segment_file_name(name, format::kIndexSuffix) ||
-               format::parse_segment_file_name(name, format::kTimeIndexSuffix)) {
+               format::parse_segment_file_name(name, format::kTimeIndexSuffix) ||
+               format::parse_segment_file_name(name, format::kTxnIndexSuffix)) {
       index_files.push_back(name);
     }
   }
@@ -110,6 +114,7 @@ StorageResult<std::shared_ptr<PartitionLog>> PartitionLog::load(
   for (const auto& name : index_files) {
     auto base = format::parse_segment_file_name(name, format::kIndexSuffix);
     if (!base) base = format::parse_segment_file_name(name, format::kTimeIndexSuffix);
+    if (!base) base = format::parse_segment_file_name(name, format::kTxnIndexSuffix);
     if (!std::binary_search(bases.begin(), bases.end(), *base)) {
       (void)fs.remove(io::join_path(dir, name));
       dir_changed = true;
@@ -377,6 +382,34 @@ StorageResult<void> PartitionLog::load_producer_state(const std::vector<std::str
     (void)fs.remove(path);
     dir_changed = true;
   }
+  // The aborted-transaction indexes: entries of markers below the snapshot
+  // come from the .txnindex files (an entry is synced with its marker, and a
+  // snapshot is only written once its offset is durable), the others from
+  // the replay below. A file that does not read back makes the whole producer
+  // state and every index be rebuilt from the log.
+  std::map<int64_t, std::vector<AbortedTxn>> on_disk;
+  std::set<int64_t> torn;
+  for (const auto& [base, segment] : segments_) {
+    auto entries = segment->read_txn_index_file(fs);
+    if (!entries) {
+      HF_WARN("{}: rebuilding the aborted-transaction indexes from the log: {}", dir_,
+              entries.error().message);
+      producers_.clear();
+      replay_from = first_base;
+      on_disk.clear();
+      break;
+    }
+    auto size = fs.file_size(
+        io::join_path(dir_, format::segment_file_name(base, format::kTxnIndexSuffix)));
+    if (size && *size % kTxnIndexEntrySize != 0) torn.insert(base);
+    on_disk[base] = std::move(*entries);
+  }
+  for (const auto& [base, segment] : segments_) {
+    segment->aborted_txns.clear();
+    for (const auto& t : on_disk[base]) {
+      if (t.last_offset < replay_from) segment->aborted_txns.push_back(t);
+    }
+  }
   // Replay the batch headers after the snapshot (Kafka's replication origin:
   // no validation, the log is the truth).
   const int64_t now = services_.now_ms();
@@ -384,6 +417,7 @@ StorageResult<void> PartitionLog::load_producer_state(const std::vector<std::str
   auto it = segments_.upper_bound(replay_from);
   if (it != segments_.begin()) --it;
   bool first = true;
+  std::vector<uint8_t> control;
   for (; it != segments_.end(); ++it) {
     const auto& segment = it->second;
     uint64_t position = first ? segment->index_lookup(replay_from) : 0;
@@ -395,9 +429,26 @@ StorageResult<void> PartitionLog::load_producer_state(const std::vector<std::str
       if (header->base_offset >= replay_from && header->producer_id >= 0 && !header->is_control()) {
         producers_.record(*header, now);
         ++replayed;
+      } else if (header->base_offset >= replay_from && header->producer_id >= 0) {
+        control.resize(header->size_in_bytes());
+        if (auto r = segment->read_exact(position, control); !r) return r.error();
+        if (auto marker = parse_control_batch(control)) {
+          if (auto aborted = producers_.record_marker(*header, *marker, now)) {
+            segment->aborted_txns.push_back(*aborted);
+          }
+          ++replayed;
+        } else {
+          HF_WARN("{}: control batch at offset {} has no marker: {}", dir_, header->base_offset,
+                  marker.error().message);
+        }
       }
       position += header->size_in_bytes();
     }
+  }
+  for (const auto& [base, segment] : segments_) {
+    if (segment->aborted_txns == on_disk[base] && !torn.contains(base)) continue;
+    if (auto r = segment->rewrite_txn_index(fs); !r) return r.error();
+    dir_changed = true;
   }
   // The producer of the latest batch is never expired: find it (a short scan
   // from the last index entry of the last non-empty segment).

@@ -114,7 +114,8 @@ StorageResult<void> remove_partition_data_files(io::FileSystem& fs, const std::s
   std::sort(doomed.rbegin(), doomed.rend());
   for (const auto& name : *names) {
     if (format::parse_segment_file_name(name, format::kIndexSuffix) ||
-        format::parse_segment_file_name(name, format::kTimeIndexSuffix)) {
+        format::parse_segment_file_name(name, format::kTimeIndexSuffix) ||
+        format::parse_segment_file_name(name, format::kTxnIndexSuffix)) {
       doomed.push_back(name);
     }
   }

@@ -122,12 +122,73 @@ void ProducerStateTable::record(const record::BatchHeader& stamped, int64_t now_
                                         stamped.base_offset, stamped.last_offset(),
                                         stamped.max_timestamp});
   entry.last_update_ms = now_ms;
+  if (stamped.is_transactional() && entry.current_txn_first_offset < 0) {
+    entry.current_txn_first_offset = stamped.base_offset;
+    ongoing_.emplace(stamped.base_offset, stamped.producer_id);
+  }
+}
+
+StorageResult<void> ProducerStateTable::check_marker(const record::BatchHeader& batch,
+                                                     const ControlMarker& marker) const {
+  auto it = entries_.find(batch.producer_id);
+  if (it == entries_.end()) return {};
+  const ProducerEntry& entry = it->second;
+  if (batch.producer_epoch < entry.epoch) {
+    return make_error(Errc::invalid_producer_epoch,
+                      fmt::format("marker for producer {} has epoch {}, older than the "
+                                  "partition's epoch {}",
+                                  batch.producer_id, batch.producer_epoch, entry.epoch));
+  }
+  if (marker.coordinator_epoch < entry.coordinator_epoch) {
+    return make_error(Errc::coordinator_fenced,
+                      fmt::format("marker for producer {} has coordinator epoch {}, older than "
+                                  "the last marker's {}",
+                                  batch.producer_id, marker.coordinator_epoch,
+                                  entry.coordinator_epoch));
+  }
+  return {};
+}
+
+std::optional<AbortedTxn> ProducerStateTable::record_marker(const record::BatchHeader& stamped,
+                                                            const ControlMarker& marker,
+                                                            int64_t now_ms) {
+  ProducerEntry& entry = entries_[stamped.producer_id];
+  entry.producer_id = stamped.producer_id;
+  if (entry.epoch != stamped.producer_epoch) {
+    entry.batches.clear();
+    entry.epoch = stamped.producer_epoch;
+  }
+  entry.coordinator_epoch = marker.coordinator_epoch;
+  entry.last_update_ms = now_ms;
+  const int64_t marker_offset = stamped.base_offset;
+  int64_t first = marker_offset;
+  if (entry.current_txn_first_offset >= 0) {
+    first = entry.current_txn_first_offset;
+    ongoing_.erase(first);
+    entry.current_txn_first_offset = -1;
+  }
+  completed_.emplace_back(first, marker_offset);
+  if (marker.type != ControlType::abort) return std::nullopt;
+  // Kafka's lastStableOffset(completedTxn): the next transaction still open.
+  const int64_t lso = ongoing_.empty() ? marker_offset + 1 : ongoing_.begin()->first;
+  return AbortedTxn{stamped.producer_id, first, marker_offset, lso};
+}
+
+std::optional<int64_t> ProducerStateTable::first_unstable_offset(int64_t high_watermark) {
+  std::erase_if(completed_, [&](const auto& c) { return c.second < high_watermark; });
+  std::optional<int64_t> first;
+  if (!ongoing_.empty()) first = ongoing_.begin()->first;
+  for (const auto& c : completed_) {
+    if (!first || c.first < *first) first = c.first;
+  }
+  return first;
 }
 
 size_t ProducerStateTable::expire(int64_t now_ms, int64_t expiration_ms, int64_t keep_producer_id) {
   return std::erase_if(entries_, [&](const auto& item) {
     const ProducerEntry& e = item.second;
-    return e.producer_id != keep_producer_id && now_ms - e.last_update_ms >= expiration_ms;
+    return e.producer_id != keep_producer_id && e.current_txn_first_offset < 0 &&
+           now_ms - e.last_update_ms >= expiration_ms;
   });
 }
 
@@ -154,6 +215,8 @@ std::vector<uint8_t> ProducerStateTable::encode_snapshot(int64_t offset) const {
     put64(out, uint64_t(e->producer_id));
     put16(out, uint16_t(e->epoch));
     put64(out, uint64_t(e->last_update_ms));
+    put64(out, uint64_t(e->current_txn_first_offset));
+    put32(out, uint32_t(e->coordinator_epoch));
     out.push_back(uint8_t(e->batches.size()));
     for (const auto& b : e->batches) {
       put32(out, uint32_t(b.first_sequence));
@@ -175,22 +238,33 @@ StorageResult<ProducerStateTable::Decoded> ProducerStateTable::decode_snapshot(
   if (data.size() < format::kSnapshotHeaderSize) return corrupt("shorter than its header");
   SnapshotReader r(data);
   uint16_t version = r.u16();
-  if (version != format::kSnapshotVersion) {
+  if (version != format::kSnapshotVersion && version != format::kSnapshotVersionV1) {
     return corrupt(fmt::format("unknown version {}", version));
   }
+  const size_t entry_header = version == format::kSnapshotVersionV1
+                                  ? format::kSnapshotEntryHeaderSizeV1
+                                  : format::kSnapshotEntryHeaderSize;
   uint32_t crc = r.u32();
   if (crc != crc32c(data.data() + 6, data.size() - 6)) return corrupt("CRC mismatch");
   Decoded decoded;
+  decoded.version = version;
   decoded.offset = int64_t(r.u64());
   uint32_t count = r.u32();
   if (decoded.offset < 0) return corrupt("negative offset");
-  if (count > r.remaining() / format::kSnapshotEntryHeaderSize) return corrupt("bad entry count");
+  if (count > r.remaining() / entry_header) return corrupt("bad entry count");
   for (uint32_t i = 0; i < count; ++i) {
-    if (!r.has(format::kSnapshotEntryHeaderSize)) return corrupt("truncated entry");
+    if (!r.has(entry_header)) return corrupt("truncated entry");
     ProducerEntry e;
     e.producer_id = int64_t(r.u64());
     e.epoch = int16_t(r.u16());
     e.last_update_ms = int64_t(r.u64());
+    if (version != format::kSnapshotVersionV1) {
+      e.current_txn_first_offset = int64_t(r.u64());
+      e.coordinator_epoch = int32_t(r.u32());
+      if (e.current_txn_first_offset < -1 || e.current_txn_first_offset >= decoded.offset) {
+        return corrupt("ongoing transaction outside the snapshot");
+      }
+    }
     uint8_t batches = r.u8();
     if (batches > kProducerBatchesToRetain || !r.has(batches * format::kSnapshotBatchSize)) {
       return corrupt("bad batch count");
@@ -207,8 +281,13 @@ StorageResult<ProducerStateTable::Decoded> ProducerStateTable::decode_snapshot(
       }
       e.batches.push_back(b);
     }
+    const int64_t txn_first = e.current_txn_first_offset;
+    const int64_t id = e.producer_id;
     if (e.producer_id < 0 || !decoded.table.entries_.emplace(e.producer_id, std::move(e)).second) {
       return corrupt("bad or repeated producer id");
+    }
+    if (txn_first >= 0 && !decoded.table.ongoing_.emplace(txn_first, id).second) {
+      return corrupt("two ongoing transactions start at one offset");
     }
   }
   if (r.remaining() != 0) return corrupt("trailing bytes");

@@ -23,6 +23,18 @@
 // State is kept when retention or DeleteRecords removes the producer's
 // batches (KAFKA-7190) and goes only by expiration (producer.id.expiration.ms).
 //
+// Transactions (KIP-98): a transactional batch starts the producer's ongoing
+// transaction in this partition (current_txn_first_offset, the offset of its
+// first batch since the last marker) or extends it; a control batch (commit
+// or abort marker, txn_index.h) ends it. A marker is checked as Kafka's
+// appendEndTxnMarker: its producer epoch may not be older than the stored
+// one (invalid_producer_epoch), nor its coordinator epoch older than the last
+// marker's (coordinator_fenced); a marker for a producer with no ongoing
+// transaction is fine (written anyway, as Kafka does). A completed
+// transaction stays "unstable" until the high watermark passes its marker,
+// so the last stable offset never exposes a decision that could still be
+// truncated away.
+//
 // Not thread safe: the owning PartitionLog guards it with its mutex, so the
 // check and the append that follows it are one atomic step.
 #pragma once
@@ -30,12 +42,14 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <optional>
 #include <span>
 #include <unordered_map>
 #include <vector>
 
 #include "record/batch.h"
+#include "storage/txn_index.h"
 #include "storage/types.h"
 
 namespace holdfast::storage {
@@ -60,6 +74,8 @@ struct ProducerEntry {
   int16_t epoch = -1;
   std::deque<ProducerBatch> batches;  // oldest first, at most kProducerBatchesToRetain
   int64_t last_update_ms = 0;         // broker clock at the last append (expiration)
+  int64_t current_txn_first_offset = -1;  // first offset of the ongoing transaction, -1: none
+  int32_t coordinator_epoch = -1;         // of the last marker written for this producer
 
   int32_t last_sequence() const { return batches.empty() ? -1 : batches.back().last_sequence; }
   int64_t last_offset() const { return batches.empty() ? -1 : batches.back().last_offset; }
@@ -78,8 +94,31 @@ class ProducerStateTable {
   // change forgets the old epoch's batches.
   void record(const record::BatchHeader& stamped, int64_t now_ms);
 
+  // Checks a control batch (a marker for `batch.producer_id`) against the
+  // rules above: invalid_producer_epoch or coordinator_fenced.
+  StorageResult<void> check_marker(const record::BatchHeader& batch,
+                                   const ControlMarker& marker) const;
+  // Records a marker now in the log (no validation: also the load replay
+  // and a follower's append): ends the producer's ongoing transaction. For
+  // an ABORT returns the index entry of the aborted transaction (first
+  // offset = the marker's offset if none was ongoing, as Kafka).
+  std::optional<AbortedTxn> record_marker(const record::BatchHeader& stamped,
+                                          const ControlMarker& marker, int64_t now_ms);
+  // The smallest first offset of a transaction that is ongoing, or
+  // completed with its marker at or above `high_watermark` (completed ones
+  // below it are forgotten); nullopt if none. The LSO is
+  // min(this, high watermark).
+  std::optional<int64_t> first_unstable_offset(int64_t high_watermark);
+  // The smallest first offset of an ongoing transaction (retention bound).
+  std::optional<int64_t> first_ongoing_offset() const {
+    if (ongoing_.empty()) return std::nullopt;
+    return ongoing_.begin()->first;
+  }
+  size_t ongoing_count() const { return ongoing_.size(); }
+
   // Drops producers idle for at least expiration_ms (by the broker clock),
-  // except `keep_producer_id` (the producer of the log's latest batch).
+  // except `keep_producer_id` (the producer of the log's latest batch) and
+  // producers with an ongoing transaction.
   // Returns how many were dropped.
   size_t expire(int64_t now_ms, int64_t expiration_ms, int64_t keep_producer_id);
 
@@ -94,22 +133,32 @@ class ProducerStateTable {
               [](const auto& a, const auto& b) { return a.producer_id < b.producer_id; });
     return out;
   }
-  void clear() { entries_.clear(); }
+  void clear() {
+    entries_.clear();
+    ongoing_.clear();
+    completed_.clear();
+  }
 
   // ---- Snapshot files (docs/storage-format.md, "Producer state snapshot") ----
 
   // The table as of `offset` (every batch below it is included).
   std::vector<uint8_t> encode_snapshot(int64_t offset) const;
   struct Decoded;
-  // Checks version, length and CRC; corrupt on any mismatch.
+  // Checks version (1 or 2), length and CRC; corrupt on any mismatch.
   static StorageResult<Decoded> decode_snapshot(std::span<const uint8_t> data);
 
  private:
   std::unordered_map<int64_t, ProducerEntry> entries_;
+  // Ongoing transactions: first offset -> producer id (mirrors the entries).
+  std::map<int64_t, int64_t> ongoing_;
+  // Completed transactions whose marker the high watermark has not passed:
+  // (first offset, marker offset).
+  std::vector<std::pair<int64_t, int64_t>> completed_;
 };
 
 struct ProducerStateTable::Decoded {
   int64_t offset = 0;
+  uint16_t version = 0;
   ProducerStateTable table;
 };
 

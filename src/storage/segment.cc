@@ -388,8 +388,62 @@ StorageResult<void> Segment::write_index_bytes(io::FileSystem& fs,
   return {};
 }
 
+static std::string txn_index_path(const std::string& dir, int64_t base) {
+  return io::join_path(dir, format::segment_file_name(base, format::kTxnIndexSuffix));
+}
+
+StorageResult<void> Segment::append_aborted_txn(io::FileSystem& fs, const AbortedTxn& txn,
+                                                bool& created) {
+  aborted_txns.push_back(txn);
+  const std::string path = txn_index_path(dir_, base_offset);
+  if (!txn_file_) {
+    created = !fs.exists(path);
+    auto file = fs.open(path, io::OpenMode::create);
+    if (!file) return io_failure(file.error());
+    txn_file_ = std::shared_ptr<io::File>(std::move(*file));
+  }
+  std::vector<uint8_t> bytes;
+  encode_aborted_txn(txn, bytes);
+  if (auto r = txn_file_->append(bytes); !r) return io_failure(r.error());
+  txn_unsynced_ = true;
+  return {};
+}
+
+std::shared_ptr<io::File> Segment::txn_index_to_sync() {
+  if (!txn_unsynced_) return nullptr;
+  txn_unsynced_ = false;
+  return txn_file_;
+}
+
+StorageResult<std::vector<AbortedTxn>> Segment::read_txn_index_file(io::FileSystem& fs) const {
+  const std::string path = txn_index_path(dir_, base_offset);
+  if (!fs.exists(path)) return std::vector<AbortedTxn>();
+  auto data = io::read_file(fs, path);
+  if (!data) return io_failure(data.error());
+  return decode_txn_index(*data);
+}
+
+StorageResult<void> Segment::rewrite_txn_index(io::FileSystem& fs) {
+  const std::string path = txn_index_path(dir_, base_offset);
+  txn_file_.reset();
+  txn_unsynced_ = false;
+  if (aborted_txns.empty()) {
+    auto r = fs.remove(path);
+    if (!r && r.code() != io::Errc::not_found) return io_failure(r.error());
+    return {};
+  }
+  std::vector<uint8_t> bytes;
+  for (const auto& t : aborted_txns) encode_aborted_txn(t, bytes);
+  if (auto r = io::write_file_atomically(fs, path, bytes); !r) return io_failure(r.error());
+  auto file = fs.open(path, io::OpenMode::open_existing);
+  if (!file) return io_failure(file.error());
+  txn_file_ = std::shared_ptr<io::File>(std::move(*file));
+  return {};
+}
+
 StorageResult<void> Segment::remove_files(io::FileSystem& fs) const {
-  for (auto suffix : {format::kLogSuffix, format::kIndexSuffix, format::kTimeIndexSuffix}) {
+  for (auto suffix : {format::kLogSuffix, format::kIndexSuffix, format::kTimeIndexSuffix,
+                      format::kTxnIndexSuffix}) {
     std::string path = io::join_path(dir_, format::segment_file_name(base_offset, suffix));
     auto r = fs.remove(path);
     if (!r && r.code() != io::Errc::not_found) return io_failure(r.error());

@@ -19,6 +19,7 @@
 #include "io/file_system.h"
 #include "record/batch.h"
 #include "storage/batch_walker.h"
+#include "storage/txn_index.h"
 #include "storage/types.h"
 
 namespace holdfast::storage {
@@ -108,6 +109,24 @@ class Segment {
   };
   EncodedIndexes encode_index_prefix(uint64_t below_size, int64_t below_offset) const;
   StorageResult<void> write_index_bytes(io::FileSystem& fs, const EncodedIndexes& bytes) const;
+  // ---- Aborted-transaction index (<base>.txnindex, txn_index.h) ----
+  // Under the partition mutex. Appends the entry of an ABORT marker stored
+  // in this segment, in memory and to the file (created on the first entry:
+  // `created` is set, the caller syncs the directory before the marker
+  // counts as durable). Not synced: txn_index_to_sync() gives the file to
+  // fsync with the segment.
+  StorageResult<void> append_aborted_txn(io::FileSystem& fs, const AbortedTxn& txn, bool& created);
+  // The open .txnindex file if it has bytes no fsync covered yet (and marks
+  // them as covered: the caller syncs it before the durable offset moves).
+  std::shared_ptr<io::File> txn_index_to_sync();
+  // The entries of the .txnindex file on disk (none if it does not exist).
+  StorageResult<std::vector<AbortedTxn>> read_txn_index_file(io::FileSystem& fs) const;
+  // Makes the file hold exactly `aborted_txns` (atomically; removed when
+  // empty) and reopens it for appends. Load and truncation.
+  StorageResult<void> rewrite_txn_index(io::FileSystem& fs);
+  // The entries of ABORT markers in this segment, by marker offset.
+  std::vector<AbortedTxn> aborted_txns;
+
   // Removes the segment's files (log first, so a crash leaves at most orphan indexes).
   StorageResult<void> remove_files(io::FileSystem& fs) const;
 
@@ -160,6 +179,8 @@ class Segment {
   std::vector<IndexEntry> index_;
   std::vector<TimeIndexEntry> time_index_;
   uint64_t bytes_since_index_ = 0;
+  std::shared_ptr<io::File> txn_file_;  // open once the segment has an entry
+  bool txn_unsynced_ = false;
 };
 
 // Maps an io error to storage::Errc::io_error with its message.

@@ -23,6 +23,9 @@ enum class Errc {
   // truncate_to / truncate_fully_and_start_at): the records it waited for are
   // gone and must never be acknowledged.
   truncated,
+  // A transaction marker from a coordinator epoch older than the last
+  // marker's for that producer (Kafka's TransactionCoordinatorFencedException).
+  coordinator_fenced,
 };
 const char* to_string(Errc code);
 
@@ -77,6 +80,8 @@ struct ReadResult {
   int64_t high_watermark;
   int64_t log_start_offset;
   int64_t log_end_offset;
+  // The bound of a read_committed read (replication::Partition), else -1.
+  int64_t last_stable_offset = -1;
 };
 
 }  // namespace holdfast::storage

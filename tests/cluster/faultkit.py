@@ -27,11 +27,13 @@ MAX_SECONDS = 300
 class BackgroundProducer:
     """An idempotent acks=all confluent-kafka producer sending unique values
     `<prefix>-<n>` at about `rate` msg/s on a thread until stop(), `count`
-    messages or `max_seconds`. `acked` maps value -> (partition, offset)."""
+    messages or `max_seconds`, to `partition` if given. `acked` maps value ->
+    (partition, offset)."""
 
     def __init__(self, bootstrap, topic, prefix, rate=400, count=MAX_MESSAGES,
-                 max_seconds=MAX_SECONDS, extra=None):
+                 max_seconds=MAX_SECONDS, extra=None, partition=None):
         self.topic, self.prefix, self.rate = topic, prefix, rate
+        self.target = {} if partition is None else {"partition": partition}
         self.count, self.max_seconds = count, max_seconds
         self.config = {"bootstrap.servers": bootstrap, "acks": "all",
                        "enable.idempotence": True, "linger.ms": 5,
@@ -58,7 +60,8 @@ class BackgroundProducer:
                and time.monotonic() - start < self.max_seconds):
             value = f"{self.prefix}-{self.sent}".encode()
             try:
-                producer.produce(self.topic, value=value, on_delivery=self._on_delivery)
+                producer.produce(self.topic, value=value, on_delivery=self._on_delivery,
+                                 **self.target)
                 self.sent += 1
             except BufferError:
                 producer.poll(0.1)

@@ -23,19 +23,28 @@ BROKER_TIMEOUT_MS = 1500
 CLIENT_TIMEOUT_MS = 30000
 
 
-def produce_raw(bootstrap, node_id, topic, value, timeout_ms):
-    """One ProduceRequest v3 (acks=-1) to `node_id`; returns (error_code,
-    base_offset) from the broker's answer."""
+def connect_raw(bootstrap, node_id):
+    """A kafka-python client with a ready connection to `node_id`."""
     client = KafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=CLIENT_TIMEOUT_MS,
                          api_version=(2, 5))
-    try:
-        def connected():
-            if client.ready(node_id):
-                return True
-            client.poll(timeout_ms=100)
-            return False
 
-        wait_until(connected, 20, message=f"a connection to node {node_id}")
+    def connected():
+        if client.ready(node_id):
+            return True
+        client.poll(timeout_ms=100)
+        return False
+
+    wait_until(connected, 20, message=f"a connection to node {node_id}")
+    return client
+
+
+def produce_raw(bootstrap, node_id, topic, value, timeout_ms, client=None):
+    """One ProduceRequest v3 (acks=-1) to `node_id`, over `client` if given
+    (connect_raw; closed here), else a new connection; returns (error_code,
+    base_offset) from the broker's answer."""
+    try:
+        if client is None:
+            client = connect_raw(bootstrap, node_id)
         builder = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20)
         builder.append(timestamp=int(time.time() * 1000), key=None, value=value.encode())
         builder.close()
@@ -51,7 +60,8 @@ def produce_raw(bootstrap, node_id, topic, value, timeout_ms):
         (_, error_code, base_offset, *_), = partitions
         return error_code, base_offset
     finally:
-        client.close()
+        if client is not None:
+            client.close()
 
 
 def test_acks_all_that_cannot_replicate_is_answered_request_timed_out(cluster_factory):

@@ -148,3 +148,40 @@ def test_fetch_offsets_by_timestamp_and_delete_records(kafkajs, bootstrap, topic
     assert (p0["low"], p0["high"]) == ("4", "10")
     consumed = ck_consume_all(bootstrap, topic_name, partitions=[0])
     assert [m["value"] for m in consumed] == [f"ts-{i}" for i in range(4, 10)]
+
+
+def test_transactions_commit_abort_and_send_offsets(kafkajs, bootstrap, topic_name):
+    # kafkajs' transactional producer: InitProducerId with a transactional id,
+    # AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn (issue 10).
+    from confluent_kafka import Consumer, TopicPartition
+    admin_calls(kafkajs, bootstrap, ("createTopics", {"topics": [{"topic": topic_name, "numPartitions": 2}]}))
+    group = f"txn-offsets-{topic_name}"
+
+    def step(tag, end, offsets=None):
+        return {"messages": [{"value": f"{tag}-{i}", "partition": i % 2} for i in range(6)],
+                "end": end, **({"offsets": offsets} if offsets else {})}
+
+    out = kafkajs({"action": "transactions", "brokers": [bootstrap], "topic": topic_name,
+                   "transactionalId": f"js-{topic_name}", "groupId": group,
+                   "steps": [step("aborted1", "abort", [{"partition": 0, "offset": 2}]),
+                             step("committed", "commit", [{"partition": 0, "offset": 5}]),
+                             step("aborted2", "abort", [{"partition": 0, "offset": 9}])]})
+    assert [r["end"] for r in out["results"]] == ["abort", "commit", "abort"]
+
+    committed = sorted(m["value"] for m in ck_consume_all(bootstrap, topic_name,
+                                                          **{"isolation.level": "read_committed"}))
+    assert committed == sorted(f"committed-{i}" for i in range(6))
+    everything = [m["value"] for m in ck_consume_all(bootstrap, topic_name,
+                                                     **{"isolation.level": "read_uncommitted"})]
+    assert sorted(everything) == sorted([f"{t}-{i}" for t in ("aborted1", "committed", "aborted2")
+                                         for i in range(6)])
+    # kafkajs' own consumer reads committed data only (readUncommitted: false).
+    js = kafkajs({"action": "consume", "brokers": [bootstrap], "topic": topic_name,
+                  "groupId": f"reader-{topic_name}", "count": 6, "timeoutMs": 30000})
+    assert sorted(m["value"] for m in js["messages"]) == committed
+    # Only the committed transaction moved the group's offset.
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        assert c.committed([TopicPartition(topic_name, 0)], timeout=10)[0].offset == 5
+    finally:
+        c.close()

@@ -13,6 +13,7 @@ namespace {
 constexpr std::chrono::milliseconds kMinBackoff{100};
 constexpr std::chrono::milliseconds kMaxBackoff{1000};
 constexpr std::chrono::milliseconds kFencedHeartbeat{250};
+constexpr std::chrono::milliseconds kMinRequestTimeout{100};
 
 }  // namespace
 
@@ -72,6 +73,7 @@ bool BrokerRegistrar::try_register(const net::Endpoint& controller) {
               std::to_string(answer->error_code) + ")";
   } else {
     epoch_ = answer->broker_epoch;
+    last_answer_ = std::chrono::steady_clock::now();
     last_problem_.clear();
     HF_INFO("registered with the controller at {} as broker {} epoch {}", controller.to_string(),
             options_.node_id, answer->broker_epoch);
@@ -88,8 +90,15 @@ std::optional<std::chrono::milliseconds> BrokerRegistrar::try_heartbeat(
   request.broker_id = options_.node_id;
   request.broker_epoch = epoch_.load();
   request.current_metadata_offset = applied_();
-  auto answer = client_.call<protocol::BrokerHeartbeatResponse>(controller, request, 0,
-                                                                options_.request_timeout);
+  // While unfenced, an unanswered heartbeat must not outlast the session: the
+  // check that fences this broker runs between heartbeats.
+  auto timeout = options_.request_timeout;
+  if (!fenced_.load()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        session_deadline() - std::chrono::steady_clock::now());
+    timeout = std::clamp(left, kMinRequestTimeout, options_.request_timeout);
+  }
+  auto answer = client_.call<protocol::BrokerHeartbeatResponse>(controller, request, 0, timeout);
   if (!answer) {
     std::string problem = "heartbeat to " + controller.to_string() + ": " +
                           net::errc_name(answer.code());
@@ -106,14 +115,47 @@ std::optional<std::chrono::milliseconds> BrokerRegistrar::try_heartbeat(
   }
   if (error != KafkaError::none) return std::nullopt;  // NOT_CONTROLLER, timeouts: look again
   last_problem_.clear();
-  bool was_fenced = fenced_.exchange(answer->is_fenced);
-  if (was_fenced && !answer->is_fenced) {
+  last_answer_ = std::chrono::steady_clock::now();
+  // Unfenced once the controller says so and this broker's image agrees (it
+  // then holds the controller's decisions up to the unfencing).
+  const bool fenced = answer->is_fenced ||
+                      (options_.image_unfenced && !options_.image_unfenced(epoch_.load()));
+  set_fenced(fenced, "the controller says so");
+  return fenced ? std::min(options_.heartbeat_interval, kFencedHeartbeat)
+                : options_.heartbeat_interval;
+}
+
+void BrokerRegistrar::set_fenced(bool fenced, const std::string& why) {
+  const bool was_fenced = fenced_.exchange(fenced);
+  if (!fenced) cut_off_ = false;
+  if (was_fenced && !fenced) {
     HF_INFO("broker {} is unfenced", options_.node_id);
     if (options_.on_unfenced) options_.on_unfenced();
   }
-  if (!was_fenced && answer->is_fenced) HF_WARN("broker {} is fenced", options_.node_id);
-  return answer->is_fenced ? std::min(options_.heartbeat_interval, kFencedHeartbeat)
-                           : options_.heartbeat_interval;
+  if (!was_fenced && fenced) {
+    HF_WARN("broker {} is fenced ({}): it stops leading its partitions until unfenced",
+            options_.node_id, why);
+    if (options_.on_fenced) options_.on_fenced();
+  }
+}
+
+std::chrono::steady_clock::time_point BrokerRegistrar::session_deadline() const {
+  return std::max(last_answer_, last_controller_change_) + options_.session_timeout;
+}
+
+void BrokerRegistrar::check_session() {
+  const auto now = std::chrono::steady_clock::now();
+  if (options_.controller_id) {
+    const int32_t id = options_.controller_id();
+    if (id != last_controller_id_) {
+      last_controller_id_ = id;
+      last_controller_change_ = now;
+    }
+  }
+  if (fenced_.load() || now < session_deadline()) return;
+  cut_off_ = true;
+  set_fenced(true, fmt::format("no controller answered a heartbeat within {} ms",
+                               options_.session_timeout.count()));
 }
 
 void BrokerRegistrar::run() {
@@ -128,6 +170,7 @@ void BrokerRegistrar::run() {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
     }
+    check_session();
     auto controller = controller_();
     if (!controller) {
       if (!retry()) return;

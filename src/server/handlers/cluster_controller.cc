@@ -14,6 +14,7 @@
 #include "server/cluster/controller_service.h"
 #include "server/cluster/forwarding.h"
 #include "server/handlers/handlers.h"
+#include "server/security/access.h"
 #include "server/kafka_error.h"
 
 namespace holdfast::server {
@@ -45,6 +46,7 @@ Awaitable<Response> handle_broker_registration(RequestContext& ctx) {
   using protocol::BrokerRegistrationResponse;
   auto request = decode_request<BrokerRegistrationRequest>(ctx);
   if (!request) co_return close_connection();
+  if (auto denied = refuse<BrokerRegistrationResponse>(ctx, Access::broker_registration)) co_return std::move(*denied);
   Broker& broker = ctx.broker;
   BrokerRegistrationResponse response;
   if (broker.controller_service() != nullptr && !broker.controller_service()->active() &&
@@ -94,6 +96,7 @@ Awaitable<Response> handle_broker_heartbeat(RequestContext& ctx) {
   using protocol::BrokerHeartbeatResponse;
   auto request = decode_request<BrokerHeartbeatRequest>(ctx);
   if (!request) co_return close_connection();
+  if (auto denied = refuse<BrokerHeartbeatResponse>(ctx, Access::broker_heartbeat)) co_return std::move(*denied);
   Broker& broker = ctx.broker;
   BrokerHeartbeatResponse response;
   auto* service = controller_or_refuse(broker, response, false);
@@ -123,6 +126,7 @@ Awaitable<Response> handle_alter_partition(RequestContext& ctx) {
   using protocol::AlterPartitionResponse;
   auto request = decode_request<AlterPartitionRequest>(ctx);
   if (!request) co_return close_connection();
+  if (auto denied = refuse<AlterPartitionResponse>(ctx, Access::alter_partition)) co_return std::move(*denied);
   Broker& broker = ctx.broker;
   AlterPartitionResponse response;
   auto* service = controller_or_refuse(broker, response, true);

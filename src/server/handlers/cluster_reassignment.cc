@@ -6,6 +6,7 @@
 // and UIs show why.
 #include "server/broker.h"
 #include "server/handlers/handlers.h"
+#include "server/security/access.h"
 #include "server/kafka_error.h"
 
 namespace holdfast::server {
@@ -22,6 +23,7 @@ Awaitable<Response> handle_elect_leaders(RequestContext& ctx) {
   using protocol::ElectLeadersResponse;
   auto request = decode_request<ElectLeadersRequest>(ctx);
   if (!request) co_return close_connection();
+  if (auto denied = refuse<ElectLeadersResponse>(ctx, Access::elect_leaders)) co_return std::move(*denied);
   ElectLeadersResponse response;
   // v1+ has a top-level code; v0 clients read the per-partition results only.
   response.error_code = code(KafkaError::invalid_request);
@@ -53,6 +55,7 @@ Awaitable<Response> handle_alter_partition_reassignments(RequestContext& ctx) {
   using protocol::AlterPartitionReassignmentsResponse;
   auto request = decode_request<AlterPartitionReassignmentsRequest>(ctx);
   if (!request) co_return close_connection();
+  if (auto denied = refuse<AlterPartitionReassignmentsResponse>(ctx, Access::alter_partition_reassignments)) co_return std::move(*denied);
   AlterPartitionReassignmentsResponse response;
   response.error_code = code(KafkaError::invalid_request);
   response.error_message = kSingleNode;
@@ -74,6 +77,7 @@ Awaitable<Response> handle_list_partition_reassignments(RequestContext& ctx) {
   using protocol::ListPartitionReassignmentsResponse;
   auto request = decode_request<ListPartitionReassignmentsRequest>(ctx);
   if (!request) co_return close_connection();
+  if (auto denied = refuse<ListPartitionReassignmentsResponse>(ctx, Access::list_partition_reassignments)) co_return std::move(*denied);
   ListPartitionReassignmentsResponse response;
   response.error_code = code(KafkaError::invalid_request);
   response.error_message = kSingleNode;

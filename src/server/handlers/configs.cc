@@ -1,7 +1,10 @@
+#include <tuple>
+
 #include "base/log.h"
 #include "server/broker.h"
 #include "server/cluster/forwarding.h"
 #include "server/handlers/handlers.h"
+#include "server/security/access.h"
 #include "server/kafka_error.h"
 #include "server/topic_config.h"
 
@@ -74,6 +77,37 @@ metadata::ConfigMap overrides_of(const metadata::MetadataImage& image, const std
   return info ? info->configs : metadata::ConfigMap{};
 }
 
+// Takes the resources the principal may not alter out of `request` (neither
+// changed nor forwarded); add_refused answers them.
+template <typename Request>
+std::vector<std::tuple<int8_t, std::string, KafkaError>> take_refused(const RequestContext& ctx,
+                                                                      Request& request) {
+  std::vector<std::tuple<int8_t, std::string, KafkaError>> refused;
+  std::erase_if(request.resources, [&](const auto& resource) {
+    const KafkaError denied = check_access(
+        ctx,
+        resource.resource_type == kBrokerResource ? Access::alter_configs_broker : Access::alter_configs_topic,
+        resource.resource_name);
+    if (denied != KafkaError::none) {
+      refused.emplace_back(resource.resource_type, resource.resource_name, denied);
+    }
+    return denied != KafkaError::none;
+  });
+  return refused;
+}
+
+template <typename Response>
+Response& add_refused(Response& response,
+                      const std::vector<std::tuple<int8_t, std::string, KafkaError>>& refused) {
+  for (const auto& [type, name, error] : refused) {
+    auto& out = response.responses.emplace_back();
+    out.resource_type = type;
+    out.resource_name = name;
+    out.error_code = code(error);
+  }
+  return response;
+}
+
 }  // namespace
 
 Awaitable<Response> handle_describe_configs(RequestContext& ctx) {
@@ -89,6 +123,15 @@ Awaitable<Response> handle_describe_configs(RequestContext& ctx) {
     out.resource_type = resource.resource_type;
     out.resource_name = resource.resource_name;
     out.error_code = code(KafkaError::none);
+    if (KafkaError denied = check_access(ctx,
+                                         resource.resource_type == kBrokerResource
+                                             ? Access::describe_configs_broker
+                                             : Access::describe_configs_topic,
+                                         resource.resource_name);
+        denied != KafkaError::none) {
+      out.error_code = code(denied);
+      continue;
+    }
     auto wanted = [&](const std::string& name) {
       if (!resource.configuration_keys) return true;
       for (const auto& k : *resource.configuration_keys) {
@@ -144,13 +187,15 @@ Awaitable<Response> handle_alter_configs(RequestContext& ctx) {
   auto request = decode_request<AlterConfigsRequest>(ctx);
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
+  const auto refused = take_refused(ctx, *request);
 
   if (cluster::forward_needed(broker)) {
     auto before = broker.topics().image();
     auto answer =
         co_await cluster::forward_to_controller<AlterConfigsResponse>(broker, *request, ctx.api_version);
     if (!answer) {
-      co_return make_response(ctx, forwarding_failed<AlterConfigsResponse>(*request, answer.error()));
+      auto failed = forwarding_failed<AlterConfigsResponse>(*request, answer.error());
+      co_return make_response(ctx, add_refused(failed, refused));
     }
     for (size_t i = 0; i < answer->responses.size() && i < request->resources.size(); ++i) {
       const auto& resource = request->resources[i];
@@ -166,7 +211,7 @@ Awaitable<Response> handle_alter_configs(RequestContext& ctx) {
       metadata::ConfigMap old = overrides_of(*before, topic);
       co_await wait_for_local_configs(broker, topic, old, expected);
     }
-    co_return make_response(ctx, *answer);
+    co_return make_response(ctx, add_refused(*answer, refused));
   }
 
   AlterConfigsResponse response;
@@ -194,7 +239,7 @@ Awaitable<Response> handle_alter_configs(RequestContext& ctx) {
     out.error_code = code(outcome.error);
     if (!outcome.ok()) out.error_message = outcome.message;
   }
-  co_return make_response(ctx, response);
+  co_return make_response(ctx, add_refused(response, refused));
 }
 
 // IncrementalAlterConfigs (KIP-339): SET/DELETE/APPEND/SUBTRACT on single
@@ -205,13 +250,15 @@ Awaitable<Response> handle_incremental_alter_configs(RequestContext& ctx) {
   auto request = decode_request<IncrementalAlterConfigsRequest>(ctx);
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
+  const auto refused = take_refused(ctx, *request);
 
   if (cluster::forward_needed(broker)) {
     auto before = broker.topics().image();
     auto answer = co_await cluster::forward_to_controller<IncrementalAlterConfigsResponse>(
         broker, *request, ctx.api_version);
     if (!answer) {
-      co_return make_response(ctx, forwarding_failed<IncrementalAlterConfigsResponse>(*request, answer.error()));
+      auto failed = forwarding_failed<IncrementalAlterConfigsResponse>(*request, answer.error());
+      co_return make_response(ctx, add_refused(failed, refused));
     }
     for (size_t i = 0; i < answer->responses.size() && i < request->resources.size(); ++i) {
       const auto& resource = request->resources[i];
@@ -228,7 +275,7 @@ Awaitable<Response> handle_incremental_alter_configs(RequestContext& ctx) {
       metadata::ConfigMap wanted = std::move(*expected);
       co_await wait_for_local_configs(broker, topic, old, wanted);
     }
-    co_return make_response(ctx, *answer);
+    co_return make_response(ctx, add_refused(*answer, refused));
   }
 
   IncrementalAlterConfigsResponse response;
@@ -253,7 +300,7 @@ Awaitable<Response> handle_incremental_alter_configs(RequestContext& ctx) {
     out.error_code = code(outcome.error);
     if (!outcome.ok()) out.error_message = outcome.message;
   }
-  co_return make_response(ctx, response);
+  co_return make_response(ctx, add_refused(response, refused));
 }
 
 }  // namespace holdfast::server

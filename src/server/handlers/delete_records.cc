@@ -1,6 +1,7 @@
 #include "server/broker.h"
 #include "server/handlers/error_mapping.h"
 #include "server/handlers/handlers.h"
+#include "server/security/access.h"
 
 namespace holdfast::server {
 
@@ -15,10 +16,15 @@ Awaitable<Response> handle_delete_records(RequestContext& ctx) {
   for (const auto& topic : request->topics) {
     auto& topic_out = response.topics.emplace_back();
     topic_out.name = topic.name;
+    const KafkaError denied = check_access(ctx, Access::delete_records, topic.name);
     for (const auto& partition : topic.partitions) {
       auto& out = topic_out.partitions.emplace_back();
       out.partition_index = partition.partition_index;
       out.low_watermark = -1;
+      if (denied != KafkaError::none) {
+        out.error_code = code(denied);
+        continue;
+      }
       auto replica = broker.replicas().get(topic.name, partition.partition_index);
       if (!replica) {
         out.error_code = code(KafkaError::unknown_topic_or_partition);

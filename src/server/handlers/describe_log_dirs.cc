@@ -6,6 +6,7 @@
 
 #include "server/broker.h"
 #include "server/handlers/handlers.h"
+#include "server/security/access.h"
 #include "server/kafka_error.h"
 
 namespace holdfast::server {
@@ -15,6 +16,7 @@ Awaitable<Response> handle_describe_log_dirs(RequestContext& ctx) {
   using protocol::DescribeLogDirsResponse;
   auto request = decode_request<DescribeLogDirsRequest>(ctx);
   if (!request) co_return close_connection();
+  if (auto denied = refuse<DescribeLogDirsResponse>(ctx, Access::describe_log_dirs)) co_return std::move(*denied);
   Broker& broker = ctx.broker;
 
   DescribeLogDirsResponse response;

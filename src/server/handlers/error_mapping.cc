@@ -50,6 +50,9 @@ KafkaError to_kafka_error(storage::Errc e) {
       // A follower truncated the offsets this request waited for (it lost
       // leadership): the client re-routes to the new leader and retries.
       return KafkaError::not_leader_or_follower;
+    case storage::Errc::coordinator_fenced:
+      // Only WriteTxnMarkers meets it, and answers TRANSACTION_COORDINATOR_FENCED itself.
+      return KafkaError::invalid_producer_epoch;
   }
   return KafkaError::unknown_server_error;
 }

@@ -2,10 +2,12 @@
 #include <chrono>
 
 #include "base/log.h"
+#include "record/batch.h"
 #include "server/broker.h"
 #include "server/handlers/error_mapping.h"
 #include "server/handlers/handlers.h"
 #include "server/handlers/leader_epoch_check.h"
+#include "server/security/access.h"
 
 namespace holdfast::server {
 namespace {
@@ -22,6 +24,19 @@ struct Gathered {
   // past what it was last sent (it learns the HW only from our responses).
   bool follower_news = false;
 };
+
+// The offset after the last whole batch of `records` (stored batches back to back).
+int64_t end_of_batches(const Bytes& records) {
+  std::span<const uint8_t> rest = records.span();
+  int64_t end = 0;
+  while (rest.size() >= record::kBatchHeaderSize) {
+    auto header = record::parse_batch_header(rest);
+    if (!header || header->size_in_bytes() > rest.size()) break;
+    end = header->last_offset() + 1;
+    rest = rest.subspan(header->size_in_bytes());
+  }
+  return end;
+}
 
 // One pass over the requested partitions: reads what is there now, within
 // the request's byte limits.
@@ -56,29 +71,19 @@ Gathered read_once(Broker& broker, const FetchRequest& request, int16_t version,
       out.high_watermark = -1;
       out.last_stable_offset = -1;
       out.log_start_offset = -1;
-      if (request.isolation_level == kReadCommitted) {
-        out.aborted_transactions.emplace();  // none: there are no transactions yet
-      }
+      // read_committed (consumers only): data up to the last stable offset,
+      // with the aborted transactions of the fetched range.
+      const bool read_committed = request.isolation_level == kReadCommitted && !from_follower;
+      if (read_committed) out.aborted_transactions.emplace();
       auto replica = broker.replicas().get(topic.topic, partition.partition);
       if (!replica) {
         out.error_code = code(KafkaError::unknown_topic_or_partition);
         continue;
       }
-      if (auto online = replica->check_online(); !online) {  // a corrupt segment: KAFKA_STORAGE_ERROR
-        out.error_code = code(to_kafka_error(online.code()));
-        continue;
-      }
-      // Only the leader serves fetches (consumers and followers alike).
-      if (auto leading = replica->check_min_isr(0); !leading) {
-        out.error_code = code(to_kafka_error(leading.code()));
-        continue;
-      }
-      // KIP-320 (v9+; -1 = no check): a fetcher that knows another leader
-      // epoch than ours is told so instead of reading.
-      if (KafkaError fenced =
-              check_current_leader_epoch(partition.current_leader_epoch, replica->leader_epoch());
-          fenced != KafkaError::none) {
-        out.error_code = code(fenced);
+      // Online, leading, KIP-320 current_leader_epoch (v9+; -1 = no check).
+      if (KafkaError refused = check_serving_leader(*replica, partition.current_leader_epoch);
+          refused != KafkaError::none) {
+        out.error_code = code(refused);
         continue;
       }
       const int64_t offset = partition.fetch_offset;
@@ -96,7 +101,9 @@ Gathered read_once(Broker& broker, const FetchRequest& request, int16_t version,
       const int64_t high_watermark = replica->high_watermark();
       const int64_t log_start = replica->log_start_offset();
       out.high_watermark = high_watermark;
-      out.last_stable_offset = high_watermark;  // LSO == HW while there are no transactions
+      // Never above the HW this response carries (the HW may move meanwhile).
+      const int64_t last_stable = std::min(replica->last_stable_offset(), high_watermark);
+      out.last_stable_offset = last_stable;
       out.log_start_offset = log_start;
       if (offset < log_start || offset > replica->log_end_offset()) {
         out.error_code = code(KafkaError::offset_out_of_range);
@@ -106,8 +113,11 @@ Gathered read_once(Broker& broker, const FetchRequest& request, int16_t version,
       if (from_follower && high_watermark > replica->high_watermark_sent(request.replica_id)) {
         gathered.follower_news = true;
       }
-      // Consumers stop at the high watermark, followers at the log end.
-      const int64_t readable_end = from_follower ? replica->log_end_offset() : high_watermark;
+      // Consumers stop at the high watermark (read_committed at the last
+      // stable offset), followers at the log end.
+      const int64_t readable_end = from_follower    ? replica->log_end_offset()
+                                   : read_committed ? last_stable
+                                                    : high_watermark;
       if (offset >= readable_end || total >= max_bytes) continue;
       const size_t partition_limit =
           std::min(static_cast<size_t>(std::max(partition.partition_max_bytes, 0)),
@@ -117,16 +127,24 @@ Gathered read_once(Broker& broker, const FetchRequest& request, int16_t version,
       // always make progress.
       // Bounded by the partition's high watermark (read again inside: it
       // only moves forward), or for a follower by the log end.
-      auto read = from_follower
-                      ? replica->read_for_follower(offset, partition_limit, /*min_one_batch=*/total == 0)
-                      : replica->read(offset, partition_limit, /*min_one_batch=*/total == 0);
+      const bool min_one_batch = total == 0;
+      auto read = from_follower    ? replica->read_for_follower(offset, partition_limit, min_one_batch)
+                  : read_committed ? replica->read_committed(offset, partition_limit, min_one_batch)
+                                   : replica->read(offset, partition_limit, min_one_batch);
       if (!read) {
         out.error_code = code(to_kafka_error(read.code()));
         continue;
       }
       out.high_watermark = read->high_watermark;
-      out.last_stable_offset = read->high_watermark;
+      out.last_stable_offset = read_committed ? read->last_stable_offset
+                                              : std::min(replica->last_stable_offset(),
+                                                         read->high_watermark);
       out.log_start_offset = read->log_start_offset;
+      if (read_committed && !read->records.empty()) {
+        for (const auto& txn : replica->aborted_txns(offset, end_of_batches(read->records))) {
+          out.aborted_transactions->push_back({txn.producer_id, txn.first_offset});
+        }
+      }
       if (!read->records.empty()) {
         total += read->records.size();
         out.records = std::move(read->records);
@@ -151,12 +169,43 @@ void note_high_watermarks_sent(Broker& broker, const FetchRequest& request,
   }
 }
 
+// Removes from `request` the topics the principal may not fetch (consumers:
+// Read on the topic; followers: ClusterAction) and returns their answers
+// (the row's error on every partition), so they are never read.
+std::vector<FetchResponse::FetchableTopicResponse> take_refused(const RequestContext& ctx,
+                                                                FetchRequest& request) {
+  std::vector<FetchResponse::FetchableTopicResponse> refused;
+  const KafkaError follower_denied = request.replica_id >= 0
+                                         ? check_access(ctx, Access::fetch_follower)
+                                         : KafkaError::none;
+  std::erase_if(request.topics, [&](const FetchRequest::FetchTopic& topic) {
+    const KafkaError denied = request.replica_id >= 0
+                                  ? follower_denied
+                                  : check_access(ctx, Access::fetch_consumer_topic, topic.topic);
+    if (denied == KafkaError::none) return false;
+    auto& out = refused.emplace_back();
+    out.topic = topic.topic;
+    for (const auto& partition : topic.partitions) {
+      auto& p = out.partitions.emplace_back();
+      p.partition_index = partition.partition;
+      p.error_code = code(denied);
+      p.records = Bytes();
+      p.high_watermark = -1;
+      p.last_stable_offset = -1;
+      p.log_start_offset = -1;
+    }
+    return true;
+  });
+  return refused;
+}
+
 }  // namespace
 
 Awaitable<Response> handle_fetch(RequestContext& ctx) {
   auto request = decode_request<FetchRequest>(ctx);
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
+  auto refused = take_refused(ctx, *request);
 
   // max_wait_ms is the client's, capped by fetch.max.wait.ms.cap: a waiter
   // lives at most that long.
@@ -207,6 +256,7 @@ Awaitable<Response> handle_fetch(RequestContext& ctx) {
   }
   for (const auto& replica : watched) broker.fetch_waiters().remove(replica.get(), wakeup.get());
   note_high_watermarks_sent(broker, *request, response);
+  for (auto& topic : refused) response.responses.push_back(std::move(topic));
   broker.metrics().record_fetched(response);
   co_return make_response(ctx, response);
 }

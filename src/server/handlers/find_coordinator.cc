@@ -1,14 +1,17 @@
-// FindCoordinator: on one node every coordinator (group or transaction) is
-// this broker, the leader of every __consumer_offsets / __transaction_state
-// partition.
+// FindCoordinator: the coordinator of a group (key_type 0) is the leader of
+// its __consumer_offsets partition, of a transactional id (key_type 1) the
+// leader of its __transaction_state partition (Kafka's abs(hashCode) % the
+// partition count for both). On one node that is this broker.
 #include <optional>
 
 #include "coordinator/group_coordinator.h"
 #include "coordinator/group_records.h"
+#include "coordinator/txn_records.h"
 #include "server/broker.h"
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/forwarding.h"
 #include "server/handlers/handlers.h"
+#include "server/security/access.h"
 #include "server/kafka_error.h"
 
 namespace holdfast::server {
@@ -28,28 +31,38 @@ Awaitable<Response> handle_find_coordinator(RequestContext& ctx) {
     response.host = "";
     response.port = -1;
   };
-  if (request->key_type != 0 && request->key_type != 1) {
+  const KafkaError denied =
+      request->key_type == 0   ? check_access(ctx, Access::find_coordinator_group, request->key)
+      : request->key_type == 1 ? check_access(ctx, Access::find_coordinator_transaction, request->key)
+                               : KafkaError::none;
+  if (denied != KafkaError::none) {
+    fail(denied, "not authorised to describe " + request->key);
+  } else if (request->key_type != 0 && request->key_type != 1) {
     fail(KafkaError::invalid_request, "unknown key type " + std::to_string(request->key_type));
   } else if (broker.stopping()) {
     fail(KafkaError::coordinator_not_available, "the broker is shutting down");
-  } else if (broker.cluster_mode() && request->key_type == 0) {
-    // The group's coordinator is the leader of its __consumer_offsets
-    // partition, created (through the controller) on first use.
+  } else if (broker.cluster_mode()) {
+    // The internal topic is created (through the controller) on first use.
+    const bool txn = request->key_type == 1;
+    const std::string topic = txn ? coordinator::kTransactionStateTopic : coordinator::kOffsetsTopic;
     auto image = broker.metadata_log().current();
-    const auto* info = image->find_topic(coordinator::kOffsetsTopic);
+    const auto* info = image->find_topic(topic);
     if (info == nullptr) {
-      std::string offsets_topic = coordinator::kOffsetsTopic;
+      const auto& config = broker.config();
       int16_t rf = broker.topics().auto_create_replication(
-          offsets_topic, broker.config().effective_offsets_topic_replication_factor());
-      int32_t partitions = broker.config().offsets_topic_num_partitions;
-      metadata::ConfigMap configs = broker.topics().offsets_topic_configs();
-      auto created = co_await cluster::create_topic_via_controller(broker, offsets_topic, partitions,
-                                                                   rf, configs);
+          topic, txn ? config.effective_transaction_state_log_replication_factor()
+                     : config.effective_offsets_topic_replication_factor());
+      int32_t partitions =
+          txn ? config.transaction_state_log_num_partitions : config.offsets_topic_num_partitions;
+      metadata::ConfigMap configs = txn ? broker.topics().transaction_state_topic_configs()
+                                        : broker.topics().offsets_topic_configs();
+      auto created =
+          co_await cluster::create_topic_via_controller(broker, topic, partitions, rf, configs);
       if (!created.ok() && created.error != KafkaError::topic_already_exists) {
-        HF_INFO("creating {} for FindCoordinator: {}", coordinator::kOffsetsTopic, created.message);
+        HF_INFO("creating {} for FindCoordinator: {}", topic, created.message);
       }
       image = broker.metadata_log().current();
-      info = image->find_topic(coordinator::kOffsetsTopic);
+      info = image->find_topic(topic);
     }
     std::optional<cluster::BrokerAddress> address;
     if (info != nullptr && info->partition_count > 0) {
@@ -58,7 +71,7 @@ Awaitable<Response> handle_find_coordinator(RequestContext& ctx) {
       if (leader >= 0) address = cluster::client_address(broker, *image, leader);
     }
     if (!address) {
-      fail(KafkaError::coordinator_not_available, "the group's coordinator is not available yet");
+      fail(KafkaError::coordinator_not_available, "the coordinator is not available yet");
     } else {
       response.error_code = code(KafkaError::none);
       response.node_id = address->node_id;
@@ -66,8 +79,7 @@ Awaitable<Response> handle_find_coordinator(RequestContext& ctx) {
       response.port = address->port;
     }
   } else {
-    // key_type 1 (transactional id): this node will own __transaction_state
-    // as well; the transaction APIs answer for themselves.
+    // One node: this broker leads every partition of both internal topics.
     response.error_code = code(KafkaError::none);
     response.node_id = broker.node_id();
     response.host = broker.config().effective_advertise_host();

@@ -4,6 +4,7 @@
 #include "server/broker.h"
 #include "server/handlers/group_errors.h"
 #include "server/handlers/handlers.h"
+#include "server/security/access.h"
 
 namespace holdfast::server {
 
@@ -18,7 +19,10 @@ Awaitable<Response> handle_list_groups(RequestContext& ctx) {
   if (!listed) {
     response.error_code = group_error_code(listed.code());
   } else {
+    // Cluster Describe lists every group; otherwise those the principal may describe.
+    const bool all = check_access(ctx, Access::list_groups_all) == KafkaError::none;
     for (const auto& g : *listed) {
+      if (!all && check_access(ctx, Access::list_groups_each, g.group_id) != KafkaError::none) continue;
       auto& out = response.groups.emplace_back();
       out.group_id = g.group_id;
       out.protocol_type = g.protocol_type;
@@ -35,6 +39,12 @@ Awaitable<Response> handle_describe_groups(RequestContext& ctx) {
   if (!request) co_return close_connection();
   DescribeGroupsResponse response;
   for (const auto& id : request->groups) {
+    if (KafkaError denied = check_access(ctx, Access::describe_groups, id); denied != KafkaError::none) {
+      auto& out = response.groups.emplace_back();
+      out.error_code = code(denied);
+      out.group_id = id;
+      continue;
+    }
     auto d = ctx.broker.groups().describe(id);
     auto& out = response.groups.emplace_back();
     out.error_code = group_error_code(d.error);
@@ -64,6 +74,13 @@ Awaitable<Response> handle_delete_groups(RequestContext& ctx) {
   using protocol::DeleteGroupsResponse;
   auto request = decode_request<DeleteGroupsRequest>(ctx);
   if (!request) co_return close_connection();
+  // Groups the principal may not delete are answered here and not deleted.
+  std::vector<std::pair<std::string, KafkaError>> refused;
+  std::erase_if(request->groups_names, [&](const std::string& id) {
+    const KafkaError denied = check_access(ctx, Access::delete_groups, id);
+    if (denied != KafkaError::none) refused.emplace_back(id, denied);
+    return denied != KafkaError::none;
+  });
   auto& groups = ctx.broker.groups();
   auto errors = co_await await_callback<std::vector<coordinator::GroupErrc>>(
       [&groups, &request](std::function<void(std::vector<coordinator::GroupErrc>)> done) {
@@ -74,6 +91,11 @@ Awaitable<Response> handle_delete_groups(RequestContext& ctx) {
     auto& out = response.results.emplace_back();
     out.group_id = request->groups_names[i];
     out.error_code = i < errors.size() ? group_error_code(errors[i]) : 0;
+  }
+  for (const auto& [id, error] : refused) {
+    auto& out = response.results.emplace_back();
+    out.group_id = id;
+    out.error_code = code(error);
   }
   co_return make_response(ctx, response);
 }

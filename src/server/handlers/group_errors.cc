@@ -27,6 +27,7 @@ KafkaError to_kafka_error(coordinator::GroupErrc e) {
     // COORDINATOR_NOT_AVAILABLE too, which every client retries after
     // looking up the coordinator again.
     case GroupErrc::storage_error: return KafkaError::coordinator_not_available;
+    case GroupErrc::invalid_producer_epoch: return KafkaError::invalid_producer_epoch;
   }
   return KafkaError::unknown_server_error;
 }

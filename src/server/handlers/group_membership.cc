@@ -4,6 +4,7 @@
 #include "server/broker.h"
 #include "server/handlers/group_errors.h"
 #include "server/handlers/handlers.h"
+#include "server/security/access.h"
 
 namespace holdfast::server {
 namespace {
@@ -21,6 +22,7 @@ Awaitable<Response> handle_join_group(RequestContext& ctx) {
   using protocol::JoinGroupResponse;
   auto request = decode_request<JoinGroupRequest>(ctx);
   if (!request) co_return close_connection();
+  if (auto denied = refuse<JoinGroupResponse>(ctx, Access::join_group, request->group_id)) co_return std::move(*denied);
 
   coordinator::JoinParams params;
   params.group_id = request->group_id;
@@ -69,6 +71,7 @@ Awaitable<Response> handle_sync_group(RequestContext& ctx) {
   using protocol::SyncGroupResponse;
   auto request = decode_request<SyncGroupRequest>(ctx);
   if (!request) co_return close_connection();
+  if (auto denied = refuse<SyncGroupResponse>(ctx, Access::sync_group, request->group_id)) co_return std::move(*denied);
 
   coordinator::SyncParams params;
   params.group_id = request->group_id;
@@ -96,6 +99,7 @@ Awaitable<Response> handle_heartbeat(RequestContext& ctx) {
   using protocol::HeartbeatResponse;
   auto request = decode_request<HeartbeatRequest>(ctx);
   if (!request) co_return close_connection();
+  if (auto denied = refuse<HeartbeatResponse>(ctx, Access::heartbeat, request->group_id)) co_return std::move(*denied);
   HeartbeatResponse response;
   response.error_code = group_error_code(ctx.broker.groups().heartbeat(
       request->group_id, request->member_id, request->group_instance_id, request->generation_id));
@@ -107,6 +111,7 @@ Awaitable<Response> handle_leave_group(RequestContext& ctx) {
   using protocol::LeaveGroupResponse;
   auto request = decode_request<LeaveGroupRequest>(ctx);
   if (!request) co_return close_connection();
+  if (auto denied = refuse<LeaveGroupResponse>(ctx, Access::leave_group, request->group_id)) co_return std::move(*denied);
 
   std::vector<coordinator::MemberIdentity> members;
   if (ctx.api_version < 3) {

@@ -30,9 +30,20 @@ Awaitable<Response> handle_list_groups(RequestContext& ctx);
 Awaitable<Response> handle_describe_groups(RequestContext& ctx);
 Awaitable<Response> handle_delete_groups(RequestContext& ctx);
 Awaitable<Response> handle_init_producer_id(RequestContext& ctx);
+Awaitable<Response> handle_add_partitions_to_txn(RequestContext& ctx);
+Awaitable<Response> handle_add_offsets_to_txn(RequestContext& ctx);
+Awaitable<Response> handle_end_txn(RequestContext& ctx);
+Awaitable<Response> handle_txn_offset_commit(RequestContext& ctx);
+Awaitable<Response> handle_describe_transactions(RequestContext& ctx);
+Awaitable<Response> handle_list_transactions(RequestContext& ctx);
 Awaitable<Response> handle_describe_log_dirs(RequestContext& ctx);
 Awaitable<Response> handle_describe_producers(RequestContext& ctx);
 Awaitable<Response> handle_offset_for_leader_epoch(RequestContext& ctx);
+Awaitable<Response> handle_write_txn_markers(RequestContext& ctx);  // inter-broker, key 27
+// ACLs (acls.cc).
+Awaitable<Response> handle_describe_acls(RequestContext& ctx);
+Awaitable<Response> handle_create_acls(RequestContext& ctx);
+Awaitable<Response> handle_delete_acls(RequestContext& ctx);
 // The controller's inter-broker APIs (cluster_controller.cc).
 Awaitable<Response> handle_broker_registration(RequestContext& ctx);
 Awaitable<Response> handle_broker_heartbeat(RequestContext& ctx);

@@ -6,12 +6,15 @@
 // request with exactly one of producer_id / producer_epoch set is
 // INVALID_REQUEST, as in Kafka.
 //
-// Transactions are not supported yet: a transactional id gets INVALID_REQUEST
-// (non-retriable in every client, so init_transactions fails at once instead
-// of retrying until it times out). See docs/idempotence.md.
+// With a transactional id the transaction coordinator answers (epoch bump,
+// fencing of the previous instance, abort of its open transaction,
+// CONCURRENT_TRANSACTIONS while one completes, the timeout checked against
+// transaction.max.timeout.ms); see coordinator/txn_coordinator.h.
 #include "base/log.h"
 #include "server/broker.h"
 #include "server/handlers/handlers.h"
+#include "server/handlers/txn_errors.h"
+#include "server/security/access.h"
 #include "server/kafka_error.h"
 
 namespace holdfast::server {
@@ -23,15 +26,31 @@ Awaitable<Response> handle_init_producer_id(RequestContext& ctx) {
   response.producer_id = -1;
   response.producer_epoch = -1;
 
-  if (request->transactional_id.has_value()) {
-    HF_INFO("InitProducerId from {} with transactional.id '{}': transactions are not supported "
-            "yet, answering INVALID_REQUEST",
-            ctx.client(), *request->transactional_id);
-    response.error_code = code(KafkaError::invalid_request);
+  const KafkaError denied =
+      request->transactional_id
+          ? check_access(ctx, Access::init_producer_id_transactional, *request->transactional_id)
+          : check_access(ctx, Access::init_producer_id_idempotent);
+  if (denied != KafkaError::none) {
+    response.error_code = code(denied);
     co_return make_response(ctx, response);
   }
   if ((request->producer_id == -1) != (request->producer_epoch == -1)) {
     response.error_code = code(KafkaError::invalid_request);
+    co_return make_response(ctx, response);
+  }
+  if (request->transactional_id.has_value()) {
+    auto& txns = ctx.broker.transactions();
+    auto result = co_await await_callback<coordinator::InitProducerIdResult>(
+        [&](std::function<void(coordinator::InitProducerIdResult)> done) {
+          txns.init_producer_id(*request->transactional_id, request->transaction_timeout_ms,
+                                request->producer_id, request->producer_epoch, std::move(done));
+        });
+    response.error_code = txn_error_code(result.error, ctx.api_version >= 4);
+    response.producer_id = result.producer_id;
+    response.producer_epoch = result.producer_epoch;
+    HF_DEBUG("InitProducerId from {} for transactional.id '{}': {} (producer {} epoch {})",
+             ctx.client(), *request->transactional_id, coordinator::to_string(result.error),
+             result.producer_id, result.producer_epoch);
     co_return make_response(ctx, response);
   }
   // Reserving a new block writes and fsyncs one small file, once per 1000

@@ -1,6 +1,7 @@
 #include "server/broker.h"
 #include "server/handlers/error_mapping.h"
 #include "server/handlers/handlers.h"
+#include "server/security/access.h"
 #include "server/handlers/leader_epoch_check.h"
 #include "server/kafka_error.h"
 #include "storage/leader_epoch_cache.h"
@@ -13,6 +14,7 @@ using protocol::ListOffsetsResponse;
 
 constexpr int64_t kLatest = -1;
 constexpr int64_t kEarliest = -2;
+constexpr int8_t kReadCommitted = 1;
 
 // The leader epoch of the batch holding `offset` (the epoch whose range
 // starts at or below it), -1 when the cache has none that old.
@@ -36,38 +38,34 @@ Awaitable<Response> handle_list_offsets(RequestContext& ctx) {
   for (const auto& topic : request->topics) {
     auto& topic_out = response.topics.emplace_back();
     topic_out.name = topic.name;
+    const KafkaError denied = check_access(ctx, Access::list_offsets_topic, topic.name);
     for (const auto& partition : topic.partitions) {
       auto& out = topic_out.partitions.emplace_back();
       out.partition_index = partition.partition_index;
       out.timestamp = -1;
       out.offset = -1;
+      if (denied != KafkaError::none) {
+        out.error_code = code(denied);
+        continue;
+      }
       auto replica = broker.replicas().get(topic.name, partition.partition_index);
       if (!replica) {
         out.error_code = code(KafkaError::unknown_topic_or_partition);
         continue;
       }
-      if (auto online = replica->check_online(); !online) {  // a corrupt segment: KAFKA_STORAGE_ERROR
-        out.error_code = code(to_kafka_error(online.code()));
-        continue;
-      }
-      // Only the leader answers (a follower's high watermark lags): clients
-      // re-route on NOT_LEADER_OR_FOLLOWER.
-      if (auto leading = replica->check_min_isr(0); !leading) {
-        out.error_code = code(to_kafka_error(leading.code()));
-        continue;
-      }
-      // KIP-320 (v4+; -1 = no check): a client that knows another leader
-      // epoch than ours is told so instead of getting offsets.
-      if (KafkaError fenced =
-              check_current_leader_epoch(partition.current_leader_epoch, replica->leader_epoch());
-          fenced != KafkaError::none) {
-        out.error_code = code(fenced);
+      // Online, leading (a follower's high watermark lags: clients re-route
+      // on NOT_LEADER_OR_FOLLOWER), KIP-320 current_leader_epoch (v4+).
+      if (KafkaError refused = check_serving_leader(*replica, partition.current_leader_epoch);
+          refused != KafkaError::none) {
+        out.error_code = code(refused);
         continue;
       }
       out.error_code = code(KafkaError::none);
-      // Consumers see up to the high watermark (= the last stable offset while
-      // there are no transactions), so "latest" is the high watermark.
-      const int64_t latest = replica->high_watermark();
+      // Consumers see up to the high watermark, read_committed ones (v2+)
+      // up to the last stable offset: that is their "latest".
+      const int64_t latest = request->isolation_level == kReadCommitted
+                                 ? replica->last_stable_offset()
+                                 : replica->high_watermark();
       const int64_t earliest = replica->log_start_offset();
       if (ctx.api_version == 0) {
         // v0: a list of offsets, newest first, at most max_num_offsets.

@@ -1,10 +1,12 @@
 #include "base/log.h"
 #include "replication/replica_manager.h"
 #include "server/broker.h"
+#include "server/cluster/broker_registrar.h"
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/forwarding.h"
 #include "server/handlers/handlers.h"
 #include "server/kafka_error.h"
+#include "server/security/access.h"
 #include "server/topic_config.h"
 #include "server/topic_manager.h"
 
@@ -13,6 +15,14 @@ namespace {
 
 using protocol::MetadataRequest;
 using protocol::MetadataResponse;
+
+// A fenced broker (cluster/broker_registrar.h: cut off from the controller
+// quorum, or fenced by it) has stepped down from its leaderships, and its
+// image may be stale: it names no leader where the image says it leads, so a
+// client asks elsewhere instead of retrying here until the partition heals.
+bool fenced(Broker& broker) {
+  return broker.registrar() != nullptr && broker.registrar()->fenced();
+}
 
 MetadataResponse::MetadataResponseTopic describe(Broker& broker,
                                                  const metadata::TopicInfo& info) {
@@ -31,7 +41,10 @@ MetadataResponse::MetadataResponseTopic describe(Broker& broker,
       partition.leader_epoch = state.leader_epoch;
       partition.replica_nodes = state.replicas;
       partition.isr_nodes = state.isr;
-      if (state.leader == metadata::kNoLeader) {
+      if (state.leader == broker.node_id() && fenced(broker)) {
+        partition.leader_id = metadata::kNoLeader;
+      }
+      if (partition.leader_id == metadata::kNoLeader) {
         partition.error_code = code(KafkaError::leader_not_available);
       }
       topic.partitions.push_back(std::move(partition));
@@ -61,6 +74,15 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
   auto request = decode_request<MetadataRequest>(ctx);
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
+  // Cut off from the controller quorum for a session: this broker's image is
+  // stale and it cannot tell who leads. It closes the connection rather than
+  // answer: a client that asks it (librdkafka asks a broker it is connected
+  // to, and may be connected to this one alone) then asks another broker,
+  // where an answer naming no leader would keep it asking here until the
+  // partition heals.
+  if (broker.registrar() != nullptr && broker.registrar()->cut_off()) {
+    co_return close_connection();
+  }
 
   MetadataResponse response;
   auto image = broker.topics().image();
@@ -83,6 +105,8 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
                     (ctx.api_version == 0 && request->topics->empty());
   if (all_topics) {
     for (const auto& [name, info] : image->topics) {
+      // Topics the principal may not describe are left out, as in Kafka.
+      if (check_access(ctx, Access::metadata_topic, name) != KafkaError::none) continue;
       response.topics.push_back(describe(broker, info));
     }
     co_return make_response(ctx, response);
@@ -93,6 +117,10 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
       (ctx.api_version < 4 || request->allow_auto_topic_creation);
   for (const auto& requested : *request->topics) {
     const std::string& name = requested.name;
+    if (KafkaError denied = check_access(ctx, Access::metadata_topic, name); denied != KafkaError::none) {
+      response.topics.push_back(topic_error(name, denied));
+      continue;
+    }
     if (const auto* info = image->find_topic(name)) {
       response.topics.push_back(describe(broker, *info));
       continue;
@@ -103,6 +131,10 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
     }
     if (!allow_auto_create) {
       response.topics.push_back(topic_error(name, KafkaError::unknown_topic_or_partition));
+      continue;
+    }
+    if (KafkaError denied = check_access(ctx, Access::metadata_auto_create, name); denied != KafkaError::none) {
+      response.topics.push_back(topic_error(name, denied));
       continue;
     }
     TopicOutcome outcome;

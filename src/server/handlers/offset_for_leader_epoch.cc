@@ -10,6 +10,7 @@
 #include "server/broker.h"
 #include "server/handlers/error_mapping.h"
 #include "server/handlers/handlers.h"
+#include "server/security/access.h"
 #include "server/handlers/leader_epoch_check.h"
 #include "server/kafka_error.h"
 #include "server/topic_manager.h"
@@ -27,11 +28,18 @@ Awaitable<Response> handle_offset_for_leader_epoch(RequestContext& ctx) {
   for (const auto& topic : request->topics) {
     auto& topic_out = response.topics.emplace_back();
     topic_out.topic = topic.topic;
+    const KafkaError denied =
+        request->replica_id >= 0 ? check_access(ctx, Access::offset_for_leader_epoch_follower)
+                                 : check_access(ctx, Access::offset_for_leader_epoch_topic, topic.topic);
     for (const auto& partition : topic.partitions) {
       auto& out = topic_out.partitions.emplace_back();
       out.partition = partition.partition;
       out.leader_epoch = storage::kUndefinedEpoch;
       out.end_offset = storage::kUndefinedEpochOffset;
+      if (denied != KafkaError::none) {
+        out.error_code = code(denied);
+        continue;
+      }
       auto replica = broker.replicas().get(topic.topic, partition.partition);
       storage::PartitionLog* log = replica ? &replica->log() : nullptr;
       if (!log) {

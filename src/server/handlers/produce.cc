@@ -7,6 +7,7 @@
 #include "server/handlers/error_mapping.h"
 #include "server/handlers/handlers.h"
 #include "server/handlers/produce_append.h"
+#include "server/security/access.h"
 
 namespace holdfast::server {
 namespace {
@@ -44,8 +45,14 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
   std::vector<ToSync> to_sync;
   bool any_error = false;
 
+  const KafkaError transaction_denied =
+      request->transactional_id ? check_access(ctx, Access::produce_transactional_id, *request->transactional_id)
+                                : KafkaError::none;
   response.responses.reserve(request->topic_data.size());
   for (auto& topic : request->topic_data) {
+    const KafkaError denied = transaction_denied != KafkaError::none
+                                  ? transaction_denied
+                                  : check_access(ctx, Access::produce_topic, topic.name);
     auto& topic_response = response.responses.emplace_back();
     topic_response.name = topic.name;
     topic_response.partition_responses.reserve(topic.partition_data.size());
@@ -60,6 +67,10 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
         if (!why.empty()) out.error_message = why;
         any_error = true;
       };
+      if (denied != KafkaError::none) {
+        fail(denied, "");
+        continue;
+      }
       if (acks != 0 && acks != 1 && acks != -1) {
         fail(KafkaError::invalid_required_acks, "acks must be -1, 0 or 1");
         continue;
@@ -67,7 +78,8 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
       const std::span<const uint8_t> records =
           partition.records ? partition.records->span() : std::span<const uint8_t>();
       auto appended = append_produced_batch(broker, topic.name, partition.index, records,
-                                            ctx.api_version >= 7, ctx.client(), acks);
+                                            ctx.api_version >= 7, ctx.client(), acks,
+                                            request->transactional_id);
       if (!appended) {
         fail(appended.code(), appended.error().message);
         continue;

@@ -28,12 +28,53 @@ int32_t min_insync_replicas(Broker& broker, const std::string& topic) {
   return min_insync;
 }
 
-Result<ProducedAppend, KafkaError> append_produced_batch(Broker& broker, const std::string& topic,
-                                                         int32_t partition,
-                                                         std::span<const uint8_t> records,
-                                                         bool allow_zstd,
-                                                         const std::string& client,
-                                                         int16_t acks) {
+namespace {
+
+// KIP-890 part 1, see produce_append.h. Empty: the batch may be appended.
+std::optional<std::pair<KafkaError, std::string>> verify_transactional_batch(
+    Broker& broker, const replication::Partition& replica, const std::string& topic,
+    int32_t partition, const record::BatchHeader& header,
+    const std::optional<std::string>& transactional_id) {
+  using coordinator::TxnErrc;
+  if (!header.is_transactional()) return std::nullopt;
+  if (!transactional_id || transactional_id->empty()) {
+    return std::pair{KafkaError::invalid_request,
+                     std::string("a transactional batch needs the request's transactional_id")};
+  }
+  // Already in a transaction here: the partition was verified when its
+  // first batch came (a marker ends it, and the next one is verified again).
+  if (auto state = replica.producer_state(header.producer_id);
+      state && state->current_txn_first_offset >= 0 && state->epoch == header.producer_epoch) {
+    return std::nullopt;
+  }
+  const TxnErrc verified = broker.transactions().verify_partition(
+      *transactional_id, header.producer_id, header.producer_epoch, {topic, partition});
+  switch (verified) {
+    case TxnErrc::none:
+    case TxnErrc::not_coordinator:  // another broker's: not asked yet (partial, see the header)
+      return std::nullopt;
+    case TxnErrc::coordinator_load_in_progress:
+    case TxnErrc::coordinator_not_available:
+      // Retriable for every client version (Kafka maps these the same way).
+      return std::pair{KafkaError::not_enough_replicas,
+                       std::string("the transaction coordinator is not available to verify the "
+                                   "partition; retry")};
+    case TxnErrc::producer_fenced:
+      return std::pair{KafkaError::invalid_producer_epoch,
+                       std::string("the producer epoch is not the transaction's")};
+    default:
+      return std::pair{KafkaError::invalid_txn_state,
+                       std::string("the partition is not part of the producer's ongoing "
+                                   "transaction (AddPartitionsToTxn first)")};
+  }
+}
+
+}  // namespace
+
+Result<ProducedAppend, KafkaError> append_produced_batch(
+    Broker& broker, const std::string& topic, int32_t partition, std::span<const uint8_t> records,
+    bool allow_zstd, const std::string& client, int16_t acks,
+    const std::optional<std::string>& transactional_id) {
   if (is_internal_topic(topic)) {
     // Only the coordinators write there (Kafka: "Cannot append to internal topic").
     return make_error(KafkaError::invalid_topic_exception,
@@ -54,8 +95,14 @@ Result<ProducedAppend, KafkaError> append_produced_batch(Broker& broker, const s
              header.error().message);
     return make_error(to_kafka_error(header.code()), header.error().message);
   }
-  if (header->is_transactional()) {
-    return make_error(KafkaError::invalid_txn_state, "transactions are not supported yet");
+  // A transactional batch starts or extends its producer's ongoing
+  // transaction in this partition (storage/producer_state.h); a control
+  // batch was refused above (INVALID_RECORD: only WriteTxnMarkers writes
+  // markers). One that would start it is verified first (KIP-890).
+  if (auto refused = verify_transactional_batch(broker, *replica, topic, partition, *header,
+                                                transactional_id)) {
+    HF_DEBUG("produce to {}-{} from {} refused: {}", topic, partition, client, refused->second);
+    return make_error(refused->first, refused->second);
   }
   // compression.type other than `producer`: the batch is stored (and so
   // fetched) in the topic's codec, as Kafka's LogValidator does. Producer

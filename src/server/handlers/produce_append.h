@@ -11,6 +11,7 @@
 #include <string>
 
 #include <memory>
+#include <optional>
 
 #include "base/result.h"
 #include "replication/partition.h"
@@ -42,12 +43,19 @@ struct ProducedAppend {
 // anything is appended: NOT_LEADER_OR_FOLLOWER on a replica that does not
 // lead, NOT_ENOUGH_REPLICAS for acks=all with an ISR smaller than the
 // topic's min.insync.replicas.
-Result<ProducedAppend, KafkaError> append_produced_batch(Broker& broker, const std::string& topic,
-                                                         int32_t partition,
-                                                         std::span<const uint8_t> records,
-                                                         bool allow_zstd,
-                                                         const std::string& client,
-                                                         int16_t acks = -1);
+//
+// `transactional_id`: the Produce request's. A transactional batch from a
+// producer with no ongoing transaction in this partition is first verified
+// with the transaction coordinator (KIP-890 part 1): refused with
+// INVALID_TXN_STATE unless the coordinator has the partition in the
+// producer's ongoing transaction, so a late batch of an ended transaction
+// cannot open a transaction nobody will end. Partial: only when this broker
+// is the id's coordinator (always on a single node); in a cluster a remote
+// coordinator is not asked yet (AddPartitionsToTxn v4 verify_only).
+Result<ProducedAppend, KafkaError> append_produced_batch(
+    Broker& broker, const std::string& topic, int32_t partition, std::span<const uint8_t> records,
+    bool allow_zstd, const std::string& client, int16_t acks = -1,
+    const std::optional<std::string>& transactional_id = std::nullopt);
 
 // The topic's min.insync.replicas: its override, else the broker's
 // (effective_min_insync_replicas: 1 on a single node, 2 in a cluster).

@@ -3,6 +3,7 @@
 #include "server/broker.h"
 #include "server/cluster/forwarding.h"
 #include "server/handlers/handlers.h"
+#include "server/security/access.h"
 #include "server/kafka_error.h"
 #include "server/topic_config.h"
 
@@ -10,12 +11,66 @@ namespace holdfast::server {
 
 using cluster::forward_needed;
 
+namespace {
+
+using Refused = std::vector<std::pair<std::string, KafkaError>>;
+
+// Takes the topics the principal may not change out of `items` (they are
+// neither changed nor forwarded) and returns them with the error to answer.
+template <typename T, typename NameOf>
+Refused take_refused(const RequestContext& ctx, Access access, std::vector<T>& items, NameOf name_of) {
+  Refused refused;
+  std::erase_if(items, [&](const T& item) {
+    const std::string& name = name_of(item);
+    const KafkaError denied = check_access(ctx, access, name);
+    if (denied != KafkaError::none) refused.emplace_back(name, denied);
+    return denied != KafkaError::none;
+  });
+  return refused;
+}
+
+protocol::CreateTopicsResponse& add_refused(protocol::CreateTopicsResponse& r, const Refused& refused) {
+  for (const auto& [name, error] : refused) {
+    auto& out = r.topics.emplace_back();
+    out.name = name;
+    out.error_code = code(error);
+    out.error_message = "not authorised to create topic '" + name + "'";
+    out.num_partitions = -1;
+    out.replication_factor = -1;
+  }
+  return r;
+}
+
+protocol::DeleteTopicsResponse& add_refused(protocol::DeleteTopicsResponse& r, const Refused& refused) {
+  for (const auto& [name, error] : refused) {
+    auto& out = r.responses.emplace_back();
+    out.name = name;
+    out.error_code = code(error);
+  }
+  return r;
+}
+
+protocol::CreatePartitionsResponse& add_refused(protocol::CreatePartitionsResponse& r,
+                                                const Refused& refused) {
+  for (const auto& [name, error] : refused) {
+    auto& out = r.results.emplace_back();
+    out.name = name;
+    out.error_code = code(error);
+    out.error_message = "not authorised to alter topic '" + name + "'";
+  }
+  return r;
+}
+
+}  // namespace
+
 Awaitable<Response> handle_create_topics(RequestContext& ctx) {
   using protocol::CreateTopicsRequest;
   using protocol::CreateTopicsResponse;
   auto request = decode_request<CreateTopicsRequest>(ctx);
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
+  const Refused refused = take_refused(ctx, Access::create_topics, request->topics,
+                                       [](const auto& t) -> const std::string& { return t.name; });
 
   if (forward_needed(broker)) {
     auto answer =
@@ -30,7 +85,7 @@ Awaitable<Response> handle_create_topics(RequestContext& ctx) {
         out.num_partitions = -1;
         out.replication_factor = -1;
       }
-      co_return make_response(ctx, failed);
+      co_return make_response(ctx, add_refused(failed, refused));
     }
     // Clients produce right after: answer once this node knows the topics.
     for (auto& out : answer->topics) {
@@ -44,7 +99,7 @@ Awaitable<Response> handle_create_topics(RequestContext& ctx) {
         out.error_message = "created, but not yet known to this broker";
       }
     }
-    co_return make_response(ctx, *answer);
+    co_return make_response(ctx, add_refused(*answer, refused));
   }
 
   std::multiset<std::string> names;
@@ -128,7 +183,7 @@ Awaitable<Response> handle_create_topics(RequestContext& ctx) {
       c.is_sensitive = entry.sensitive;
     }
   }
-  co_return make_response(ctx, response);
+  co_return make_response(ctx, add_refused(response, refused));
 }
 
 Awaitable<Response> handle_delete_topics(RequestContext& ctx) {
@@ -137,6 +192,8 @@ Awaitable<Response> handle_delete_topics(RequestContext& ctx) {
   auto request = decode_request<DeleteTopicsRequest>(ctx);
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
+  const Refused refused = take_refused(ctx, Access::delete_topics, request->topic_names,
+                                       [](const std::string& t) -> const std::string& { return t; });
 
   if (forward_needed(broker)) {
     auto answer =
@@ -148,7 +205,7 @@ Awaitable<Response> handle_delete_topics(RequestContext& ctx) {
         out.name = name;
         out.error_code = code(cluster::to_kafka_error(answer.code()));
       }
-      co_return make_response(ctx, failed);
+      co_return make_response(ctx, add_refused(failed, refused));
     }
     for (auto& out : answer->responses) {
       if (out.error_code != code(KafkaError::none)) continue;
@@ -159,7 +216,7 @@ Awaitable<Response> handle_delete_topics(RequestContext& ctx) {
       co_await cluster::wait_for_local_image(broker, gone, timeout);
     }
     broker.fetch_waiters().notify_all();
-    co_return make_response(ctx, *answer);
+    co_return make_response(ctx, add_refused(*answer, refused));
   }
 
   DeleteTopicsResponse response;
@@ -174,7 +231,7 @@ Awaitable<Response> handle_delete_topics(RequestContext& ctx) {
     out.error_code = code(outcome.error);
   }
   broker.fetch_waiters().notify_all();
-  co_return make_response(ctx, response);
+  co_return make_response(ctx, add_refused(response, refused));
 }
 
 Awaitable<Response> handle_create_partitions(RequestContext& ctx) {
@@ -183,6 +240,8 @@ Awaitable<Response> handle_create_partitions(RequestContext& ctx) {
   auto request = decode_request<CreatePartitionsRequest>(ctx);
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
+  const Refused refused = take_refused(ctx, Access::create_partitions, request->topics,
+                                       [](const auto& t) -> const std::string& { return t.name; });
 
   if (forward_needed(broker)) {
     auto answer = co_await cluster::forward_to_controller<CreatePartitionsResponse>(
@@ -195,7 +254,7 @@ Awaitable<Response> handle_create_partitions(RequestContext& ctx) {
         out.error_code = code(cluster::to_kafka_error(answer.code()));
         out.error_message = answer.error().message;
       }
-      co_return make_response(ctx, failed);
+      co_return make_response(ctx, add_refused(failed, refused));
     }
     for (size_t i = 0; i < answer->results.size() && i < request->topics.size(); ++i) {
       if (answer->results[i].error_code != code(KafkaError::none) || request->validate_only) {
@@ -211,7 +270,7 @@ Awaitable<Response> handle_create_partitions(RequestContext& ctx) {
       const std::chrono::milliseconds timeout = cluster::kForwardTimeout;
       co_await cluster::wait_for_local_image(broker, grown, timeout);
     }
-    co_return make_response(ctx, *answer);
+    co_return make_response(ctx, add_refused(*answer, refused));
   }
 
   CreatePartitionsResponse response;
@@ -244,7 +303,7 @@ Awaitable<Response> handle_create_partitions(RequestContext& ctx) {
     out.error_code = code(outcome.error);
     if (!outcome.ok()) out.error_message = outcome.message;
   }
-  co_return make_response(ctx, response);
+  co_return make_response(ctx, add_refused(response, refused));
 }
 
 }  // namespace holdfast::server

@@ -11,6 +11,11 @@
 //      -> {"messages": [{partition, offset, key, value, headers, timestamp}]}
 //   {"action": "admin", "brokers": [...], "calls": [{"method": m, "args": [...]}]}
 //      -> {"results": [...]}  (admin[m](...args) for each call, in order)
+//   {"action": "transactions", "brokers": [...], "topic": t, "transactionalId": id,
+//    "groupId": g, "steps": [{"messages": [{value, partition}], "offsets": [{partition, offset}],
+//    "end": "commit"|"abort"}]}
+//      -> {"results": [{"end": ..., "sent": [{partition, baseOffset}]}]}  one transaction per step;
+//         "offsets" go to the transaction with sendOffsets for groupId on topic
 'use strict';
 
 const { Kafka, CompressionTypes, CompressionCodecs, logLevel } = require('kafkajs');
@@ -110,6 +115,40 @@ async function consume(command) {
   return { messages };
 }
 
+async function transactions(command) {
+  const producer = makeKafka(command).producer({
+    transactionalId: command.transactionalId,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+  });
+  await producer.connect();
+  const results = [];
+  try {
+    for (const step of command.steps) {
+      const txn = await producer.transaction();
+      const sent = [];
+      for (const m of step.messages || []) {
+        const metadata = await txn.send({ topic: command.topic, acks: -1,
+                                          messages: [{ value: m.value, partition: m.partition }] });
+        sent.push(...metadata.map((r) => ({ partition: r.partition, baseOffset: r.baseOffset })));
+      }
+      if (step.offsets) {
+        await txn.sendOffsets({
+          consumerGroupId: command.groupId,
+          topics: [{ topic: command.topic,
+                     partitions: step.offsets.map((o) => ({ partition: o.partition, offset: String(o.offset) })) }],
+        });
+      }
+      if (step.end === 'commit') await txn.commit(); else await txn.abort();
+      results.push({ end: step.end, sent });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+  return { results };
+}
+
 async function admin(command) {
   const client = makeKafka(command).admin();
   await client.connect();
@@ -127,7 +166,7 @@ async function admin(command) {
 
 async function main() {
   const command = JSON.parse(process.argv[2]);
-  const actions = { produce, consume, admin };
+  const actions = { produce, consume, admin, transactions };
   const deadline = setTimeout(() => {
     process.stdout.write(JSON.stringify({ error: 'driver deadline exceeded', name: 'Timeout' }) + '\n');
     process.exit(1);

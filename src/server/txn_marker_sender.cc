@@ -1,0 +1,106 @@
+#include "server/txn_marker_sender.h"
+
+#include <map>
+#include <mutex>
+
+#include "base/log.h"
+#include "server/broker.h"
+#include "server/cluster/cluster_view.h"
+
+namespace holdfast::server {
+
+void KafkaTxnMarkerSender::send(coordinator::TxnMarkers markers,
+                                std::function<void(std::vector<coordinator::TxnPartition>)> done) {
+  using coordinator::TxnPartition;
+  auto image = broker_.metadata_log().current();
+  std::vector<TxnPartition> acknowledged;
+  std::map<int32_t, std::vector<TxnPartition>> by_leader;
+  for (const auto& tp : markers.partitions) {
+    const auto* info = image->find_topic(tp.topic);
+    if (info == nullptr || tp.partition < 0 || tp.partition >= info->partition_count) {
+      HF_INFO("transaction markers: {}-{} no longer exists; producer {} needs no marker there",
+              tp.topic, tp.partition, markers.producer_id);
+      acknowledged.push_back(tp);
+      continue;
+    }
+    int32_t leader = info->partitions[tp.partition].leader;
+    if (leader < 0) continue;  // offline: retried
+    by_leader[leader].push_back(tp);
+  }
+  struct Pending {
+    std::mutex mu;
+    int outstanding = 0;
+    std::vector<TxnPartition> acknowledged;
+    std::function<void(std::vector<TxnPartition>)> done;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->acknowledged = std::move(acknowledged);
+  pending->done = std::move(done);
+  std::vector<std::pair<net::Endpoint, protocol::WriteTxnMarkersRequest>> requests;
+  for (auto& [leader, partitions] : by_leader) {
+    std::optional<net::Endpoint> to;
+    if (leader == broker_.node_id()) {
+      // This broker: its own listener.
+      std::string host = broker_.config().listen_host;
+      if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+      if (host == "::") host = "::1";
+      to = net::Endpoint{host, broker_.bound_port()};
+    } else if (auto address = cluster::client_address(broker_, *image, leader)) {
+      to = net::Endpoint{address->host, static_cast<uint16_t>(address->port)};
+    }
+    if (!to) continue;
+    protocol::WriteTxnMarkersRequest request;
+    auto& marker = request.markers.emplace_back();
+    marker.producer_id = markers.producer_id;
+    marker.producer_epoch = markers.producer_epoch;
+    marker.transaction_result = markers.commit;
+    marker.coordinator_epoch = markers.coordinator_epoch;
+    for (const auto& tp : partitions) {
+      if (marker.topics.empty() || marker.topics.back().name != tp.topic) {
+        marker.topics.emplace_back().name = tp.topic;
+      }
+      marker.topics.back().partition_indexes.push_back(tp.partition);
+    }
+    requests.emplace_back(*to, std::move(request));
+  }
+  pending->outstanding = static_cast<int>(requests.size());
+  if (requests.empty()) {
+    auto finish = std::move(pending->done);
+    return finish(std::move(pending->acknowledged));
+  }
+  for (auto& [to, request] : requests) {
+    client_.send<protocol::WriteTxnMarkersResponse>(
+        to, request, 1,
+        [pending, to, producer_id = markers.producer_id](
+            net::NetResult<protocol::WriteTxnMarkersResponse> response) {
+          std::function<void(std::vector<TxnPartition>)> finish;
+          std::vector<TxnPartition> acked;
+          {
+            std::lock_guard lock(pending->mu);
+            if (!response) {
+              HF_DEBUG("transaction markers for producer {} to {}: {}", producer_id,
+                       to.to_string(), response.error().message);
+            } else {
+              for (const auto& m : response->markers) {
+                for (const auto& t : m.topics) {
+                  for (const auto& p : t.partitions) {
+                    if (p.error_code == 0) {
+                      pending->acknowledged.push_back({t.name, p.partition_index});
+                    } else {
+                      HF_DEBUG("transaction marker for producer {} on {}-{}: error {}",
+                               producer_id, t.name, p.partition_index, p.error_code);
+                    }
+                  }
+                }
+              }
+            }
+            if (--pending->outstanding > 0) return;
+            finish = std::move(pending->done);
+            acked = std::move(pending->acknowledged);
+          }
+          finish(std::move(acked));
+        });
+  }
+}
+
+}  // namespace holdfast::server

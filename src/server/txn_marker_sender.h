@@ -1,0 +1,30 @@
+// The transaction coordinator's marker writer: WriteTxnMarkers (API 27) to
+// each partition's leader through net::KafkaClient, this broker's own
+// listener included (one code path for one node and a cluster).
+#pragma once
+
+#include "coordinator/txn_coordinator.h"
+#include "net/kafka_client.h"
+
+namespace holdfast::server {
+
+class Broker;
+
+class KafkaTxnMarkerSender : public coordinator::TxnMarkerSender {
+ public:
+  // `client` must outlive every send's completion (its shutdown completes
+  // them).
+  KafkaTxnMarkerSender(Broker& broker, net::KafkaClient& client)
+      : broker_(broker), client_(client) {}
+  // Partitions of a topic that no longer exists count as acknowledged (no
+  // leader will ever answer for them); partitions without a known leader, or
+  // whose leader answered an error or nothing, are not.
+  void send(coordinator::TxnMarkers markers,
+            std::function<void(std::vector<coordinator::TxnPartition>)> done) override;
+
+ private:
+  Broker& broker_;
+  net::KafkaClient& client_;
+};
+
+}  // namespace holdfast::server
