@@ -21,6 +21,10 @@ def verify(bootstrap, topic, report, *extra, check=False):
     return run([str(cli_binary()), "verify", "--brokers", bootstrap, "--topic", topic,
                 "--messages", str(MESSAGES), "--rate", str(RATE), "--partitions", "3",
                 "--consumers", "1", "--transactional", "--crash-copiers-every", "1",
+                # Kills land between producing a batch and committing it: inside open
+                # transactions (aborted by the replacement), or, in the control, after
+                # the copies are visible and before the offsets are committed.
+                "--copier-processing-ms", "300",
                 "--no-progress", "--report", str(report), *extra],
                timeout=RUN_BOUND_S, check=check)
 

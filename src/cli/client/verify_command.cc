@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <deque>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -70,6 +71,7 @@ struct VerifyOptions {
   std::string output_topic;  // default: <topic>.out
   int copiers = 1;
   double crash_copiers_every = 0;  // seconds; 0: never
+  int copier_processing_ms = 0;    // copiers' time between producing and committing a batch
   bool copier_non_transactional = false;  // test-only: at-least-once copies (duplicates)
   // Hidden: consumer worker mode.
   bool internal_worker = false;
@@ -486,7 +488,8 @@ void cleanup(const VerifyOptions& opts, const std::string& topic, bool created_t
 // exited by themselves. Bounded by --settle-timeout, and ends early after
 // --idle-timeout without progress. Returns whether it got there.
 bool wait_for_copiers(const VerifyOptions& opts, const std::string& copier_group,
-                      int32_t partitions, verify::ConsumerFleet& copiers) {
+                      int32_t partitions, verify::ConsumerFleet& copiers,
+                      const std::function<void()>& crash_tick) {
   auto conf = make_conf(opts.client, {
                                          {"group.id", copier_group},
                                          {"client.id", "holdfast-verify-admin"},
@@ -502,6 +505,7 @@ bool wait_for_copiers(const VerifyOptions& opts, const std::string& copier_group
   int64_t last_sum = -1;
   while (!g_interrupted && seconds_since(start) < opts.settle_timeout) {
     copiers.replace_exited();
+    crash_tick();
     PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
     for (int32_t p = 0; p < partitions; ++p) {
       rd_kafka_topic_partition_list_add(list.get(), opts.topic.c_str(), p);
@@ -569,11 +573,13 @@ void run_verify(const VerifyOptions& opts) {
     c.worker_id = opts.internal_worker_id;
     c.verbose = opts.client.verbose;
     c.non_transactional = opts.copier_non_transactional;
+    c.processing_ms = opts.copier_processing_ms;
     verify::run_copier_worker(c);
     return;
   }
   if (!opts.transactional &&
-      (opts.crash_copiers_every > 0 || !opts.output_topic.empty() || opts.copier_non_transactional)) {
+      (opts.crash_copiers_every > 0 || !opts.output_topic.empty() ||
+       opts.copier_non_transactional || opts.copier_processing_ms > 0)) {
     fail("verify: --output-topic, --copiers, --crash-copiers-every need --transactional", kExitUsage);
   }
   const std::string output_topic =
@@ -655,6 +661,10 @@ void run_verify(const VerifyOptions& opts) {
     }
     if (opts.client.verbose) args.push_back("--verbose");
     if (opts.copier_non_transactional) args.push_back("--copier-non-transactional");
+    if (opts.copier_processing_ms > 0) {
+      args.push_back("--copier-processing-ms");
+      args.push_back(std::to_string(opts.copier_processing_ms));
+    }
     copiers = std::make_unique<verify::ConsumerFleet>(
         self_executable(), args,
         [&copy_log](uint64_t instance, int32_t id, std::string_view line) {
@@ -722,17 +732,27 @@ void run_verify(const VerifyOptions& opts) {
   // Consumer crashes while producing.
   auto next_kill = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                       std::chrono::duration<double>(opts.crash_consumers_every));
+  // Copier kills: every --crash-copiers-every seconds while producing and
+  // copying, one of the copiers that committed a transaction since it started
+  // (so every incarnation makes progress, and kills land in its later work).
   auto next_copier_kill = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                              std::chrono::duration<double>(opts.crash_copiers_every));
+  auto copier_crash_tick = [&] {
+    if (!copiers || g_interrupted || opts.crash_copiers_every <= 0) return;
+    if (Clock::now() < next_copier_kill) return;
+    bool killed = copiers->kill_random_and_replace(random, [&copy_log](uint64_t instance) {
+      return copy_log.transactions_committed_by(instance) > 0;
+    });
+    if (killed) {
+      next_copier_kill = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                            std::chrono::duration<double>(opts.crash_copiers_every));
+    }
+  };
   while (producing > 0) {
     std::this_thread::sleep_for(50ms);
     if (copiers && !g_interrupted) {
       copiers->replace_exited();
-      if (opts.crash_copiers_every > 0 && Clock::now() >= next_copier_kill) {
-        copiers->kill_random_and_replace(random);
-        next_copier_kill = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                              std::chrono::duration<double>(opts.crash_copiers_every));
-      }
+      copier_crash_tick();
     }
     if (fleet && opts.crash_consumers_every > 0 && Clock::now() >= next_kill && !g_interrupted) {
       if (fleet->kill_random_and_replace(random)) ++progress.kills;
@@ -756,7 +776,7 @@ void run_verify(const VerifyOptions& opts) {
   if (copiers) {
     progress.phase = "copying";
     const auto start = Clock::now();
-    copied_all = wait_for_copiers(opts, copier_group, partitions, *copiers);
+    copied_all = wait_for_copiers(opts, copier_group, partitions, *copiers, copier_crash_tick);
     copiers->stop_all(15000);
     copy_seconds = seconds_since(start);
   }
@@ -889,6 +909,7 @@ void run_verify(const VerifyOptions& opts) {
       json["settings"]["output_topic"] = output_topic;
       json["settings"]["copiers"] = opts.copiers;
       json["settings"]["crash_copiers_every_s"] = opts.crash_copiers_every;
+      json["settings"]["copier_processing_ms"] = opts.copier_processing_ms;
       if (opts.copier_non_transactional) json["settings"]["copier_non_transactional"] = true;
       json["copier_kills"] = copiers->kills();
       json["copier_unexpected_exits"] = copiers->unexpected_exits();
@@ -1001,6 +1022,11 @@ void add_verify_command(CLI::App& app) {
                   "--transactional: SIGKILL a random copier every S seconds while producing, and "
                   "start a replacement with the same transactional.id")
       ->check(at_least(0));
+  cmd->add_option("--copier-processing-ms", opts->copier_processing_ms,
+                  "--transactional: each copier spends N ms between producing a batch's copies "
+                  "and committing the transaction (copier kills then land inside transactions)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 60000));
   // Hidden, TEST-ONLY: the negative control of --transactional (copies at
   // least once: produce, flush, commit offsets; no transaction). Expect
   // output_duplicates > 0 under --crash-copiers-every.

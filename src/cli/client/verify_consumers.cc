@@ -227,6 +227,7 @@ void ConsumerFleet::start_with_id(int32_t id) {
   worker->fd = fds[0];
   int fd = worker->fd;
   uint64_t instance = next_instance_++;
+  worker->instance = instance;
   worker->reader = std::thread([this, fd, id, instance] { collect(fd, id, instance); });
   workers_.push_back(std::move(worker));
 }
@@ -278,7 +279,8 @@ size_t ConsumerFleet::running() const {
   return n;
 }
 
-bool ConsumerFleet::kill_random_and_replace(std::mt19937_64& random) {
+bool ConsumerFleet::kill_random_and_replace(std::mt19937_64& random,
+                                            const std::function<bool(uint64_t)>& eligible) {
   std::vector<Worker*> alive;
   for (auto& w : workers_) {
     if (w->pid <= 0) continue;
@@ -289,6 +291,7 @@ bool ConsumerFleet::kill_random_and_replace(std::mt19937_64& random) {
       reap(*w);
       continue;
     }
+    if (eligible && !eligible(w->instance)) continue;
     alive.push_back(w.get());
   }
   if (alive.empty()) return false;

@@ -67,9 +67,11 @@ class ConsumerFleet {
 
   // Starts one more worker process. Throws std::runtime_error if it cannot.
   void start_one();
-  // SIGKILLs a random running worker, reaps it, collects what it wrote, and
-  // starts a replacement. Returns false if none was running.
-  bool kill_random_and_replace(std::mt19937_64& random);
+  // SIGKILLs a random running worker (among those whose process instance
+  // `eligible` accepts, if given), reaps it, collects what it wrote, and
+  // starts a replacement. Returns false if none was running (or eligible).
+  bool kill_random_and_replace(std::mt19937_64& random,
+                               const std::function<bool(uint64_t instance)>& eligible = {});
   // Restarts the workers that exited by themselves (counted in
   // unexpected_exits); returns how many.
   size_t replace_exited();
@@ -89,6 +91,7 @@ class ConsumerFleet {
   struct Worker {
     pid_t pid = -1;
     int32_t id = 0;
+    uint64_t instance = 0;
     int fd = -1;
     std::thread reader;
   };

@@ -156,7 +156,7 @@ void run_copier_worker(const CopierOptions& opts) {
       {"linger.ms", "5"},
       {"acks", "all"},
       {"enable.idempotence", "true"},
-      {"message.timeout.ms", "30000"},
+      {"message.timeout.ms", "10000"},  // librdkafka: at most transaction.timeout.ms
   };
   if (txn) {
     pdefaults.push_back({"transactional.id", tid});
@@ -267,6 +267,9 @@ void run_copier_worker(const CopierOptions& opts) {
                std::to_string(p.id.seq) + "\n";
     }
     if (!lines.empty() && !write_all(STDOUT_FILENO, lines)) break;  // the parent is gone
+    if (opts.processing_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(opts.processing_ms));
+    }
 
     std::map<int32_t, int64_t> next_offsets;
     for (const auto& p : batch) {
@@ -352,8 +355,12 @@ void CopyLog::feed(uint64_t instance, int32_t copier, std::string_view line) {
   }
   if (kind != 'c' && kind != 'a') return;
   auto it = open_.find(key);
-  if (kind == 'c') ++txns_committed_;
-  else ++txns_aborted_;
+  if (kind == 'c') {
+    ++txns_committed_;
+    ++committed_by_[instance];
+  } else {
+    ++txns_aborted_;
+  }
   if (it == open_.end()) return;
   for (auto& copy : it->second) {
     copy.fate = kind == 'c' ? CopyFate::kCommitted : CopyFate::kAborted;
@@ -378,6 +385,12 @@ uint64_t CopyLog::committed() const {
 uint64_t CopyLog::transactions_committed() const {
   std::lock_guard lock(mu_);
   return txns_committed_;
+}
+
+uint64_t CopyLog::transactions_committed_by(uint64_t instance) const {
+  std::lock_guard lock(mu_);
+  auto it = committed_by_.find(instance);
+  return it == committed_by_.end() ? 0 : it->second;
 }
 
 uint64_t CopyLog::transactions_aborted() const {

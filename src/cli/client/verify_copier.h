@@ -37,6 +37,9 @@ struct CopierOptions {
   uint64_t run_id = 0;
   int32_t worker_id = 0;  // stable across restarts: transactional.id, group.instance.id
   bool verbose = false;
+  // Time between producing a batch's copies (flushed) and committing it, as a
+  // real transform would spend: copier kills then land inside transactions.
+  int processing_ms = 0;
   // Test-only (--copier-non-transactional): produce, flush, then commit the
   // offsets with the consumer, no transaction (at-least-once: duplicates).
   bool non_transactional = false;
@@ -61,6 +64,8 @@ class CopyLog {
   uint64_t committed() const;  // copies in transactions reported committed
   uint64_t transactions_committed() const;
   uint64_t transactions_aborted() const;
+  // Transactions process `instance` reported committed.
+  uint64_t transactions_committed_by(uint64_t instance) const;
 
  private:
   mutable std::mutex mu_;
@@ -70,6 +75,7 @@ class CopyLog {
   uint64_t committed_ = 0;
   uint64_t txns_committed_ = 0;
   uint64_t txns_aborted_ = 0;
+  std::map<uint64_t, uint64_t> committed_by_;  // instance -> transactions committed
 };
 
 }  // namespace holdfast::cli::verify
