@@ -1019,8 +1019,9 @@ void add_verify_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   cmd->add_option("--crash-copiers-every", opts->crash_copiers_every,
-                  "--transactional: SIGKILL a random copier every S seconds while producing, and "
-                  "start a replacement with the same transactional.id")
+                  "--transactional: SIGKILL a copier every S seconds while producing and copying "
+                  "(one that committed a transaction since it started), and start a replacement "
+                  "with the same transactional.id")
       ->check(at_least(0));
   cmd->add_option("--copier-processing-ms", opts->copier_processing_ms,
                   "--transactional: each copier spends N ms between producing a batch's copies "
