@@ -52,15 +52,6 @@ char status_char(DecodedMessage::Status status) {
   return 'c';
 }
 
-template <typename T>
-bool parse_number(std::string_view& text, T& out) {
-  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  if (ec != std::errc()) return false;
-  text.remove_prefix(static_cast<size_t>(ptr - text.data()));
-  return true;
-}
-
 }  // namespace
 
 std::string format_processed(const Read& read) {

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <charconv>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -46,6 +47,17 @@ void run_consumer_worker(const WorkerOptions& options);
 // One line of the worker protocol: "<partition> <offset> <o|f|c> <producer> <seq>\n".
 std::string format_processed(const Read& read);
 std::optional<Read> parse_processed(std::string_view line, int32_t consumer);
+
+// Takes one number, after any spaces, from the front of `text` (the workers'
+// line formats); false if none is there.
+template <typename T>
+bool parse_number(std::string_view& text, T& out) {
+  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  if (ec != std::errc()) return false;
+  text.remove_prefix(static_cast<size_t>(ptr - text.data()));
+  return true;
+}
 
 // ---- Fleet (parent process) ----
 

@@ -1,4 +1,5 @@
 #include "cli/client/verify_copier.h"
+#include "cli/client/verify_consumers.h"
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -105,15 +106,6 @@ void rewind(rd_kafka_t* consumer, const std::string& topic, const std::deque<Pen
   if (rd_kafka_error_t* error = rd_kafka_seek_partitions(consumer, list.get(), 10000)) {
     rd_kafka_error_destroy(error);
   }
-}
-
-template <typename T>
-bool parse_number(std::string_view& text, T& out) {
-  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  if (ec != std::errc()) return false;
-  text.remove_prefix(static_cast<size_t>(ptr - text.data()));
-  return true;
 }
 
 }  // namespace
