@@ -23,8 +23,14 @@ def create_topic(cluster, name, partitions=1, rf=3, config=None):
     futures = admin.create_topics([NewTopic(name, partitions, rf, config=config or {})],
                                   operation_timeout=30)
     futures[name].result(60)
-    wait_until(lambda: partition_state(cluster, name, 0)["leader"] >= 0, 30,
-               message=f"a leader for {name}-0")
+    # Brokers apply the controller's records asynchronously (as in Kafka), so
+    # a topic that one node lists may still be unknown to another for a few
+    # milliseconds. Wait until every live node lists it with a leader, so a
+    # test's next Metadata request, whichever node answers, sees the topic.
+    for n in cluster.live_nodes():
+        wait_until(lambda: partition_state(cluster, name, 0, via=n)["leader"] >= 0, 30,
+                   message=lambda: f"a leader for {name}-0 in node {n.node_id}'s Metadata\n"
+                                   f"{cluster.logs()}")
 
 
 def produce(bootstrap, topic, values, timeout_s=60, extra=None, partition=None):

@@ -341,4 +341,5 @@ def test_transactions_need_write_on_the_transactional_id(secured):
     p.begin_transaction()
     p.produce("acl-write", value=b"in-a-transaction")
     p.commit_transaction(20)
-    assert end_offset(b, "acl-write") == 2  # the message and its commit marker
+    # The message and its commit marker; the marker follows EndTxn's answer.
+    assert wait_until(lambda: end_offset(b, "acl-write") == 2, 20, message="the commit marker")

@@ -1,6 +1,7 @@
 #include "cli/client/verify_checker.h"
 
 #include <algorithm>
+#include <functional>
 #include <limits>
 #include <sstream>
 #include <unordered_map>
@@ -45,6 +46,88 @@ struct Observed {
   uint64_t group_count = 0;
 };
 
+using PositionMap = std::unordered_map<Position, std::vector<MessageId>, PositionHash>;
+using ExampleFn = std::function<void(const std::string&, std::string)>;
+
+// --transactional: the output topic against the sends and the copiers' reports.
+void check_output(const History& history, PositionMap& out_at, Report& r,
+                  const ExampleFn& example) {
+  r.transactional = true;
+  r.output_drain_complete = history.output_drain_complete;
+  auto note = [&out_at](const Position& p, const MessageId& id) {
+    auto& ids = out_at[p];
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  };
+  std::unordered_map<Position, CopyFate, PositionHash> fate;
+  for (const auto& c : history.copies) {
+    Position p{c.partition, c.offset};
+    fate[p] = c.fate;
+    note(p, c.id);
+    switch (c.fate) {
+      case CopyFate::kCommitted: ++r.copies_committed; break;
+      case CopyFate::kAborted: ++r.copies_aborted; break;
+      case CopyFate::kInDoubt: ++r.copies_in_doubt; break;
+    }
+  }
+  std::unordered_set<Position, PositionHash> committed, uncommitted;
+  std::unordered_map<MessageId, std::vector<Position>, IdHash> committed_at;  // id -> positions
+  for (const auto& read : history.output_uncommitted_reads) {
+    if (read.status == DecodedMessage::Status::kOk) {
+      uncommitted.insert({read.partition, read.offset});
+      note({read.partition, read.offset}, read.id);
+    }
+  }
+  for (const auto& read : history.output_committed_reads) {
+    if (read.status != DecodedMessage::Status::kOk) continue;
+    Position p{read.partition, read.offset};
+    note(p, read.id);
+    if (!committed.insert(p).second) continue;
+    ++r.output_read;
+    committed_at[read.id].push_back(p);
+  }
+  // Aborted reads: a read_committed reader (the group, or the committed drain)
+  // returned a copy whose transaction the copier saw abort, or (the group) a
+  // copy that the broker's own committed view leaves out while its
+  // uncommitted view has it.
+  std::unordered_set<Position, PositionHash> aborted_read;
+  auto check_read = [&](const Read& read, bool group) {
+    if (read.status != DecodedMessage::Status::kOk) return;
+    Position p{read.partition, read.offset};
+    auto f = fate.find(p);
+    bool aborted = f != fate.end() && f->second == CopyFate::kAborted;
+    if (!aborted && group && history.output_drain_complete && !committed.contains(p) &&
+        uncommitted.contains(p)) {
+      aborted = true;
+    }
+    if (aborted && aborted_read.insert(p).second) {
+      example("aborted_reads", describe(read.id) + " read under read_committed at output " +
+                                   describe(p) + (group ? " by the group" : " by the drain") +
+                                   ", a copy from an aborted transaction");
+    }
+  };
+  for (const auto& read : history.group_reads) check_read(read, true);
+  for (const auto& read : history.output_committed_reads) check_read(read, false);
+  r.aborted_reads = aborted_read.size();
+  if (history.output_drain_complete) {
+    for (const auto& p : uncommitted) r.aborted_copies += committed.contains(p) ? 0 : 1;
+  }
+  for (const auto& [id, positions] : committed_at) {
+    if (positions.size() < 2) continue;
+    ++r.output_duplicates;
+    r.output_duplicate_copies += positions.size() - 1;
+    std::string text = describe(id) + " committed at output";
+    for (size_t i = 0; i < positions.size(); ++i) text += (i ? ", " : " ") + describe(positions[i]);
+    example("output_duplicates", text);
+  }
+  if (!history.interrupted) {
+    for (const auto& s : history.sends) {
+      if (s.outcome != SendOutcome::kAcked || committed_at.contains(s.id)) continue;
+      ++r.output_lost;
+      example("output_lost", describe(s.id) + " acknowledged, not in the committed output");
+    }
+  }
+}
+
 }  // namespace
 
 Report check(const History& history) {
@@ -80,20 +163,26 @@ Report check(const History& history) {
   std::unordered_map<MessageId, Observed, IdHash> observed;
   std::unordered_set<MessageId, IdHash> unexpected;
 
+  // --transactional: the output topic's positions, apart from the input's.
+  std::unordered_map<Position, std::vector<MessageId>, PositionHash> out_at;
   auto take_read = [&](const Read& read, bool drain) {
     Position p{read.partition, read.offset};
+    auto note_read = [&](const Position& pos, const MessageId& id) {
+      auto& ids = (history.transactional && !drain ? out_at : at)[pos];
+      if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+    };
     switch (read.status) {
       case DecodedMessage::Status::kCorrupt:
         if (corrupt.insert(p).second) example("corrupted", describe(p));
         return;
       case DecodedMessage::Status::kForeign:
         if (drain) ++r.foreign;
-        note(p, kForeignId);
+        note_read(p, kForeignId);
         return;
       case DecodedMessage::Status::kOk:
         break;
     }
-    note(p, read.id);
+    note_read(p, read.id);
     if (!send_index.contains(read.id)) {
       if (unexpected.insert(read.id).second) {
         example("unexpected", describe(read.id) + " at " + describe(p));
@@ -123,10 +212,20 @@ Report check(const History& history) {
   r.corrupted = corrupt.size();
   r.unexpected = unexpected.size();
 
+  if (history.transactional) check_output(history, out_at, r, example);
+
   for (const auto& [p, ids] : at) {
     if (ids.size() < 2) continue;
     ++r.inconsistent_offsets;
     std::string text = describe(p) + " holds";
+    for (size_t i = 0; i < ids.size(); ++i) text += (i ? " and " : " ") + describe(ids[i]);
+    example("inconsistent_offsets", text);
+  }
+
+  for (const auto& [p, ids] : out_at) {
+    if (ids.size() < 2) continue;
+    ++r.inconsistent_offsets;
+    std::string text = "output " + describe(p) + " holds";
     for (size_t i = 0; i < ids.size(); ++i) text += (i ? " and " : " ") + describe(ids[i]);
     example("inconsistent_offsets", text);
   }
@@ -228,7 +327,7 @@ nlohmann::ordered_json report_json(const Report& r) {
   nlohmann::ordered_json examples = nlohmann::ordered_json::object();
   for (const auto& [kind, list] : r.examples) examples[kind] = list;
   const auto verdict = r.verdict();
-  return nlohmann::ordered_json{
+  nlohmann::ordered_json json{
       {"verdict", verdict == Report::Verdict::kOk     ? "ok"
                   : verdict == Report::Verdict::kFail ? "fail"
                                                       : "inconclusive"},
@@ -259,6 +358,26 @@ nlohmann::ordered_json report_json(const Report& r) {
       {"drain_complete", r.drain_complete},
       {"examples", examples},
   };
+  if (r.transactional) {
+    json["transactional"] = {
+        {"output_duplicates", r.output_duplicates},
+        {"output_duplicate_copies", r.output_duplicate_copies},
+        {"output_lost", r.interrupted ? nlohmann::ordered_json(nullptr)
+                                      : nlohmann::ordered_json(r.output_lost)},
+        {"aborted_reads", r.aborted_reads},
+        {"aborted_copies", r.aborted_copies},
+        {"output_read", r.output_read},
+        {"copies_committed", r.copies_committed},
+        {"copies_aborted", r.copies_aborted},
+        {"copies_in_doubt", r.copies_in_doubt},
+        {"output_drain_complete", r.output_drain_complete},
+    };
+    // Also at the top level, next to lost, for scripts that look there.
+    json["output_duplicates"] = r.output_duplicates;
+    json["output_lost"] = json["transactional"]["output_lost"];
+    json["aborted_reads"] = r.aborted_reads;
+  }
+  return json;
 }
 
 std::string report_summary(const Report& r) {
@@ -300,6 +419,27 @@ std::string report_summary(const Report& r) {
   if (r.misplaced) line("misplaced", r.misplaced, "read, but not at its acknowledged offset");
   line("unacknowledged, present", r.unacknowledged_present, "fine: at-least-once");
   if (r.foreign) line("other runs' messages", r.foreign, "ignored");
+  if (r.transactional) {
+    out << "transactional copy (input -> output, read_committed):\n";
+    line("copies committed", r.copies_committed, "as the copiers reported them");
+    line("copies aborted", r.copies_aborted, r.copies_aborted ? "fine: retried" : "");
+    line("copies in doubt", r.copies_in_doubt,
+         r.copies_in_doubt ? "copier killed before commit/abort returned" : "");
+    line("committed output read", r.output_read, "");
+    if (!r.interrupted) {
+      line("output lost", r.output_lost,
+           r.output_lost ? "FAIL: acknowledged input, not in the committed output" : "");
+    }
+    line("output duplicates", r.output_duplicates,
+         r.output_duplicates ? "FAIL: one input message committed more than once" : "");
+    line("aborted reads", r.aborted_reads,
+         r.aborted_reads ? "FAIL: read_committed returned an aborted copy" : "");
+    line("aborted copies", r.aborted_copies, "fine: only read_uncommitted sees them");
+    if (!r.output_drain_complete) {
+      out << "  warning: the read_committed drain of the output did not reach the end of every "
+             "partition before its timeout\n";
+    }
+  }
   if (!r.drain_complete) {
     out << "  warning: the final drain did not reach the end of every partition before its "
            "timeout\n";
@@ -311,6 +451,10 @@ std::string report_summary(const Report& r) {
   switch (r.verdict()) {
     case Report::Verdict::kOk:
       out << "OK: every acknowledged message is in the log, intact, at one offset\n";
+      if (r.transactional) {
+        out << "OK: every acknowledged message was copied exactly once into the committed "
+               "output, and read_committed never returned an aborted copy\n";
+      }
       break;
     case Report::Verdict::kFail:
       out << "FAIL: the delivery guarantee was violated\n";

@@ -39,15 +39,39 @@ struct Read {
   int32_t consumer = -1;  // which group member process (-1: the drain)
 };
 
+// --transactional: one copy the copier stage produced to the output topic, at
+// its output position, with the fate of the transaction that held it as the
+// copier worker reported it (commit/abort returned, or nothing: it was killed).
+enum class CopyFate { kCommitted, kAborted, kInDoubt };
+
+struct Copy {
+  int32_t partition = 0;  // output partition (the input's partition)
+  int64_t offset = 0;     // output offset from the delivery report
+  MessageId id;
+  CopyFate fate = CopyFate::kInDoubt;
+  int32_t copier = 0;
+};
+
 struct History {
   std::vector<Send> sends;  // every attempted message; ids unique
-  std::vector<Read> group_reads;  // everything the group processed, duplicates included
+  // Everything the group processed, duplicates included. With `transactional`
+  // these are reads of the OUTPUT topic (read_committed): their positions are
+  // output positions.
+  std::vector<Read> group_reads;
   std::vector<Read> drain_reads;  // everything the final drain read
   bool group_used = true;         // false: no consumers ran, "unseen by group" is not computed
   bool drain_complete = true;     // the drain reached every partition's end
   // The run was interrupted (SIGINT/SIGTERM) before it drained: an acknowledged
   // message the drain has not read yet is "unconfirmed", not lost.
   bool interrupted = false;
+
+  // --transactional: the copier stage between the input (sends, drain_reads)
+  // and the output topic.
+  bool transactional = false;
+  std::vector<Copy> copies;                     // what the copier workers reported
+  std::vector<Read> output_committed_reads;     // final drain of the output, read_committed
+  std::vector<Read> output_uncommitted_reads;   // final drain of the output, read_uncommitted
+  bool output_drain_complete = true;            // the read_committed drain reached every end
 };
 
 struct Report {
@@ -78,13 +102,27 @@ struct Report {
   bool group_used = true;
   bool interrupted = false;
 
+  // --transactional (see docs/verifying-delivery.md for the exact definitions):
+  bool transactional = false;
+  uint64_t output_read = 0;           // this run's messages the read_committed output drain read
+  uint64_t output_duplicates = 0;     // ids at more than one position of the committed output
+  uint64_t output_duplicate_copies = 0;  // extra copies in the committed output
+  uint64_t output_lost = 0;           // acknowledged ids absent from the committed output
+  uint64_t aborted_reads = 0;         // read_committed reads of copies from aborted transactions
+  uint64_t aborted_copies = 0;        // copies only read_uncommitted sees (aborted; fine)
+  uint64_t copies_committed = 0;      // copies the copiers reported committed
+  uint64_t copies_aborted = 0;        // ... reported aborted
+  uint64_t copies_in_doubt = 0;       // ... whose copier died before commit/abort returned
+  bool output_drain_complete = true;
+
   // Up to kMaxExamples descriptions per anomaly kind.
   std::map<std::string, std::vector<std::string>> examples;
 
   // The guarantee held: nothing acknowledged was lost, nothing corrupted,
   // no offset held two messages, nothing appeared that was never sent.
   bool valid() const {
-    return lost == 0 && corrupted == 0 && inconsistent_offsets == 0 && unexpected == 0;
+    return lost == 0 && corrupted == 0 && inconsistent_offsets == 0 && unexpected == 0 &&
+           output_duplicates == 0 && output_lost == 0 && aborted_reads == 0;
   }
 
   // kFail when a violation was seen (even in an interrupted run: corruption

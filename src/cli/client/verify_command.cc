@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <deque>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -27,6 +28,7 @@
 #include "cli/client/usage.h"
 #include "cli/client/verify_checker.h"
 #include "cli/client/verify_consumers.h"
+#include "cli/client/verify_copier.h"
 #include "cli/client/verify_message.h"
 #include "cli/commands.h"
 
@@ -64,8 +66,17 @@ struct VerifyOptions {
   int processing_ms = 0;  // consumers' "processing" time between recording and committing a batch
   bool cleanup = false;   // delete the topic (if this run created it) and the group afterwards
   bool no_progress = false;
+  // --transactional: a copier stage between the input topic and the output.
+  bool transactional = false;
+  std::string output_topic;  // default: <topic>.out
+  int copiers = 1;
+  double crash_copiers_every = 0;  // seconds; 0: never
+  int copier_processing_ms = 0;    // copiers' time between producing and committing a batch
+  bool copier_non_transactional = false;  // test-only: at-least-once copies (duplicates)
   // Hidden: consumer worker mode.
   bool internal_worker = false;
+  bool internal_copier = false;
+  bool internal_read_committed = false;
   std::string internal_run_id;
   int internal_worker_id = 0;
 };
@@ -258,7 +269,8 @@ void run_producer(const VerifyOptions& opts, const std::string& acks, uint64_t r
 
 // Creates the topic if it is missing (setting `created`) and waits until every
 // partition has a leader; returns the partition count.
-int32_t ensure_topic(const VerifyOptions& opts, bool& created) {
+int32_t ensure_topic(const VerifyOptions& opts, const std::string& name, int wanted_partitions,
+                     bool& created) {
   created = false;
   auto conf = make_conf(opts.client, {{"client.id", "holdfast-verify-admin"}});
   if (!opts.client.verbose) {
@@ -268,11 +280,11 @@ int32_t ensure_topic(const VerifyOptions& opts, bool& created) {
   auto rk = make_handle(RD_KAFKA_PRODUCER, std::move(conf));
   bool exists = false;
   for (const auto& t : fetch_all_topics(rk.get(), opts.client.timeout_ms)) {
-    if (t.name == opts.topic && t.error == RD_KAFKA_RESP_ERR_NO_ERROR) exists = true;
+    if (t.name == name && t.error == RD_KAFKA_RESP_ERR_NO_ERROR) exists = true;
   }
   if (!exists) {
     char errstr[512];
-    rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(opts.topic.c_str(), opts.partitions,
+    rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(name.c_str(), wanted_partitions,
                                                        opts.replication, errstr, sizeof errstr);
     if (topic == nullptr) fail(std::string("verify: ") + errstr, kExitUsage);
     QueuePtr queue(rd_kafka_queue_new(rk.get()));
@@ -281,7 +293,7 @@ int32_t ensure_topic(const VerifyOptions& opts, bool& created) {
     rd_kafka_CreateTopics(rk.get(), &topic, 1, admin, queue.get());
     rd_kafka_AdminOptions_destroy(admin);
     rd_kafka_NewTopic_destroy(topic);
-    auto event = wait_admin_result(queue.get(), opts.client.timeout_ms, "create topic " + opts.topic);
+    auto event = wait_admin_result(queue.get(), opts.client.timeout_ms, "create topic " + name);
     size_t count = 0;
     const rd_kafka_topic_result_t** results =
         rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event.get()), &count);
@@ -289,7 +301,7 @@ int32_t ensure_topic(const VerifyOptions& opts, bool& created) {
       auto err = rd_kafka_topic_result_error(results[i]);
       if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
         const char* msg = rd_kafka_topic_result_error_string(results[i]);
-        fail("verify: cannot create topic '" + opts.topic + "': " + (msg ? msg : rd_kafka_err2str(err)));
+        fail("verify: cannot create topic '" + name + "': " + (msg ? msg : rd_kafka_err2str(err)));
       }
       if (!err) created = true;
     }
@@ -298,12 +310,12 @@ int32_t ensure_topic(const VerifyOptions& opts, bool& created) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(opts.client.timeout_ms);
   for (;;) {
     for (const auto& t : fetch_all_topics(rk.get(), opts.client.timeout_ms)) {
-      if (t.name != opts.topic || t.error || t.partitions.empty()) continue;
+      if (t.name != name || t.error || t.partitions.empty()) continue;
       bool ready = std::all_of(t.partitions.begin(), t.partitions.end(),
                                [](const PartitionInfo& p) { return p.leader >= 0 && !p.error; });
       if (ready) return static_cast<int32_t>(t.partitions.size());
     }
-    if (Clock::now() >= deadline) fail("verify: topic '" + opts.topic + "' has no leader for every partition");
+    if (Clock::now() >= deadline) fail("verify: topic '" + name + "' has no leader for every partition");
     std::this_thread::sleep_for(200ms);
   }
 }
@@ -319,12 +331,15 @@ struct DrainResult {
 // Reads every partition from the beginning (assign, no group) until each one
 // reached `targets[p]` (one past the highest acknowledged offset) or its end
 // stops moving for `idle` seconds, within `timeout` seconds overall.
-DrainResult drain(const VerifyOptions& opts, uint64_t run_id, int32_t partitions,
+DrainResult drain(const VerifyOptions& opts, const std::string& topic, const std::string& name,
+                  bool read_committed, uint64_t run_id, int32_t partitions,
                   const std::vector<int64_t>& acked_targets) {
   DrainResult result;
   const auto start = Clock::now();
   auto conf = make_conf(opts.client, {
-                                         {"group.id", "holdfast-verify-drain-" + hex64(run_id)},
+                                         {"group.id", "holdfast-verify-" + name + "-" + hex64(run_id)},
+                                         {"isolation.level", read_committed ? "read_committed"
+                                                                            : "read_uncommitted"},
                                          {"client.id", "holdfast-verify-drain"},
                                          {"enable.auto.commit", "false"},
                                          {"enable.auto.offset.store", "false"},
@@ -339,7 +354,7 @@ DrainResult drain(const VerifyOptions& opts, uint64_t run_id, int32_t partitions
   rd_kafka_poll_set_consumer(rk.get());
   auto* list = rd_kafka_topic_partition_list_new(partitions);
   for (int32_t p = 0; p < partitions; ++p) {
-    rd_kafka_topic_partition_list_add(list, opts.topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
   }
   rd_kafka_assign(rk.get(), list);
   rd_kafka_topic_partition_list_destroy(list);
@@ -349,7 +364,7 @@ DrainResult drain(const VerifyOptions& opts, uint64_t run_id, int32_t partitions
   std::vector<int64_t> targets = acked_targets;
   for (int32_t p = 0; p < partitions; ++p) {
     int64_t low = 0, high = -1;
-    if (rd_kafka_query_watermark_offsets(rk.get(), opts.topic.c_str(), p, &low, &high,
+    if (rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high,
                                          opts.client.timeout_ms) == 0) {
       targets[p] = std::max(targets[p], high);
     }
@@ -381,7 +396,7 @@ DrainResult drain(const VerifyOptions& opts, uint64_t run_id, int32_t partitions
       last_watermarks = Clock::now();
       for (int32_t p = 0; p < partitions; ++p) {
         int64_t low = 0, high = 0;
-        if (rd_kafka_get_watermark_offsets(rk.get(), opts.topic.c_str(), p, &low, &high) == 0 &&
+        if (rd_kafka_get_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high) == 0 &&
             high >= 0) {
           end[p] = high;
         }
@@ -395,6 +410,9 @@ DrainResult drain(const VerifyOptions& opts, uint64_t run_id, int32_t partitions
     if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       at_eof[p] = true;
       end[p] = std::max(end[p], message->offset);
+      // Everything before the end was returned (read_committed: control
+      // records and aborted data included, which are never returned).
+      next[p] = std::max(next[p], message->offset);
       continue;
     }
     if (message->err) continue;  // transient (the client retries)
@@ -414,7 +432,7 @@ DrainResult drain(const VerifyOptions& opts, uint64_t run_id, int32_t partitions
   bool complete = true;
   for (int32_t p = 0; p < partitions; ++p) {
     int64_t low = 0, high = -1;
-    if (rd_kafka_query_watermark_offsets(rk.get(), opts.topic.c_str(), p, &low, &high,
+    if (rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high,
                                          opts.client.timeout_ms) != 0) {
       high = end[p];
     }
@@ -433,7 +451,8 @@ DrainResult drain(const VerifyOptions& opts, uint64_t run_id, int32_t partitions
 
 // --cleanup: deletes the group (if one was used) and the topic if this run
 // created it. Failures are reported but do not change the verdict.
-void cleanup(const VerifyOptions& opts, bool created_topic, const std::string& group) {
+void cleanup(const VerifyOptions& opts, const std::string& topic, bool created_topic,
+             const std::string& group) {
   auto conf = make_conf(opts.client, {{"client.id", "holdfast-verify-admin"}});
   if (!opts.client.verbose) {
     rd_kafka_conf_set_log_cb(conf.get(), quiet_log);
@@ -449,17 +468,74 @@ void cleanup(const VerifyOptions& opts, bool created_topic, const std::string& g
     }
   }
   if (!created_topic) {
-    std::cerr << "holdfast verify: kept topic '" << opts.topic << "' (it existed before this run)"
+    std::cerr << "holdfast verify: kept topic '" << topic << "' (it existed before this run)"
               << std::endl;
     return;
   }
-  auto error = delete_topic(rk.get(), opts.topic, opts.client.timeout_ms);
+  auto error = delete_topic(rk.get(), topic, opts.client.timeout_ms);
   if (error.empty()) {
-    std::cerr << "holdfast verify: deleted topic '" << opts.topic << "'" << std::endl;
+    std::cerr << "holdfast verify: deleted topic '" << topic << "'" << std::endl;
   } else {
-    std::cerr << "holdfast verify: cannot delete topic '" << opts.topic << "': " << error
+    std::cerr << "holdfast verify: cannot delete topic '" << topic << "': " << error
               << std::endl;
   }
+}
+
+// ---- Copiers ----
+
+// Waits until the copier group's committed offsets reach the input's end on
+// every partition (everything copied and committed), restarting copiers that
+// exited by themselves. Bounded by --settle-timeout, and ends early after
+// --idle-timeout without progress. Returns whether it got there.
+bool wait_for_copiers(const VerifyOptions& opts, const std::string& copier_group,
+                      int32_t partitions, verify::ConsumerFleet& copiers,
+                      const std::function<void()>& crash_tick) {
+  auto conf = make_conf(opts.client, {
+                                         {"group.id", copier_group},
+                                         {"client.id", "holdfast-verify-admin"},
+                                         {"enable.auto.commit", "false"},
+                                     });
+  if (!opts.client.verbose) {
+    rd_kafka_conf_set_log_cb(conf.get(), quiet_log);
+    rd_kafka_conf_set_error_cb(conf.get(), quiet_error);
+  }
+  auto rk = make_handle(RD_KAFKA_CONSUMER, std::move(conf));
+  const auto start = Clock::now();
+  auto last_progress = Clock::now();
+  int64_t last_sum = -1;
+  while (!g_interrupted && seconds_since(start) < opts.settle_timeout) {
+    copiers.replace_exited();
+    crash_tick();
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
+    for (int32_t p = 0; p < partitions; ++p) {
+      rd_kafka_topic_partition_list_add(list.get(), opts.topic.c_str(), p);
+    }
+    bool done = false;
+    if (rd_kafka_committed(rk.get(), list.get(), opts.client.timeout_ms) == 0) {
+      done = true;
+      int64_t sum = 0;
+      for (int i = 0; i < list->cnt; ++i) {
+        const auto& tp = list->elems[i];
+        int64_t committed = tp.err ? -1 : tp.offset;
+        int64_t low = 0, high = -1;
+        if (rd_kafka_query_watermark_offsets(rk.get(), opts.topic.c_str(), tp.partition, &low,
+                                             &high, opts.client.timeout_ms) != 0) {
+          done = false;
+          continue;
+        }
+        if (committed < high && high > low) done = false;
+        sum += std::max<int64_t>(committed, 0);
+      }
+      if (sum != last_sum) {
+        last_sum = sum;
+        last_progress = Clock::now();
+      }
+    }
+    if (done) return true;
+    if (seconds_since(last_progress) > opts.idle_timeout) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  return false;
 }
 
 // ---- The run ----
@@ -482,8 +558,34 @@ void run_verify(const VerifyOptions& opts) {
     w.worker_id = opts.internal_worker_id;
     w.verbose = opts.client.verbose;
     w.processing_ms = opts.processing_ms;
+    w.read_committed = opts.internal_read_committed;
     verify::run_consumer_worker(w);
     return;
+  }
+  if (opts.internal_copier) {
+    verify::CopierOptions c;
+    c.client = opts.client;
+    c.client.preflight = false;
+    c.input_topic = opts.topic;
+    c.output_topic = opts.output_topic;
+    c.group = opts.group;
+    c.run_id = std::stoull(opts.internal_run_id, nullptr, 16);
+    c.worker_id = opts.internal_worker_id;
+    c.verbose = opts.client.verbose;
+    c.non_transactional = opts.copier_non_transactional;
+    c.processing_ms = opts.copier_processing_ms;
+    verify::run_copier_worker(c);
+    return;
+  }
+  if (!opts.transactional &&
+      (opts.crash_copiers_every > 0 || !opts.output_topic.empty() ||
+       opts.copier_non_transactional || opts.copier_processing_ms > 0)) {
+    fail("verify: --output-topic, --copiers, --crash-copiers-every need --transactional", kExitUsage);
+  }
+  const std::string output_topic =
+      opts.output_topic.empty() ? opts.topic + ".out" : opts.output_topic;
+  if (opts.transactional && output_topic == opts.topic) {
+    fail("verify: --output-topic must differ from --topic", kExitUsage);
   }
   auto acks = parse_acks(opts.acks);
   if (!acks) fail("verify: " + acks.error().message, kExitUsage);
@@ -507,7 +609,18 @@ void run_verify(const VerifyOptions& opts) {
   std::signal(SIGPIPE, SIG_IGN);
 
   bool created_topic = false;
-  const int32_t partitions = ensure_topic(opts, created_topic);
+  const int32_t partitions = ensure_topic(opts, opts.topic, opts.partitions, created_topic);
+  bool created_output = false;
+  const std::string copier_group = "holdfast-verify-copier-" + hex64(run_id);
+  if (opts.transactional) {
+    int32_t out_partitions = ensure_topic(opts, output_topic, partitions, created_output);
+    if (out_partitions < partitions) {
+      fail("verify: the output topic '" + output_topic + "' has " +
+               std::to_string(out_partitions) + " partitions, fewer than '" + opts.topic +
+               "' (" + std::to_string(partitions) + ")",
+           kExitUsage);
+    }
+  }
   std::cerr << "holdfast verify: run " << hex64(run_id) << " on '" << opts.topic << "' ("
             << partitions << " partitions), "
             << (messages > 0 ? std::to_string(messages) + " messages" : std::string("messages"))
@@ -519,17 +632,58 @@ void run_verify(const VerifyOptions& opts) {
                     ? ", killing one every " + fmt_seconds(opts.crash_consumers_every) + " s"
                     : "")
             << std::endl;
+  if (opts.transactional) {
+    std::cerr << "holdfast verify: " << opts.copiers << " "
+              << (opts.copier_non_transactional ? "NON-TRANSACTIONAL (test-only) " : "")
+              << "copier(s) in group " << copier_group << ": '" << opts.topic << "' -> '"
+              << output_topic << "', consumers read '" << output_topic << "' read_committed"
+              << (opts.crash_copiers_every > 0
+                      ? ", killing a copier every " + fmt_seconds(opts.crash_copiers_every) + " s"
+                      : "")
+              << std::endl;
+  }
 
   Progress progress;
   progress.target = messages;
   progress.duration = opts.duration;
 
-  // Consumers first, so the group forms while producing.
+  // Copiers (--transactional), then consumers, so the groups form while producing.
+  verify::CopyLog copy_log;
+  std::unique_ptr<verify::ConsumerFleet> copiers;
+  if (opts.transactional) {
+    std::vector<std::string> args{"verify", "--internal-copier", "--topic", opts.topic,
+                                  "--output-topic", output_topic, "--group", copier_group,
+                                  "--internal-run-id", hex64(run_id),
+                                  "--brokers", opts.client.brokers};
+    for (const auto& x : opts.client.properties) {
+      args.push_back("-X");
+      args.push_back(x);
+    }
+    if (opts.client.verbose) args.push_back("--verbose");
+    if (opts.copier_non_transactional) args.push_back("--copier-non-transactional");
+    if (opts.copier_processing_ms > 0) {
+      args.push_back("--copier-processing-ms");
+      args.push_back(std::to_string(opts.copier_processing_ms));
+    }
+    copiers = std::make_unique<verify::ConsumerFleet>(
+        self_executable(), args,
+        [&copy_log](uint64_t instance, int32_t id, std::string_view line) {
+          copy_log.feed(instance, id, line);
+        },
+        /*stable_ids=*/true);
+    try {
+      for (int i = 0; i < opts.copiers; ++i) copiers->start_one();
+    } catch (const std::exception& e) {
+      fail(std::string("verify: ") + e.what());
+    }
+  }
   std::unique_ptr<verify::ConsumerFleet> fleet;
   if (opts.consumers > 0) {
-    std::vector<std::string> args{"verify", "--internal-consumer", "--topic", opts.topic,
+    std::vector<std::string> args{"verify", "--internal-consumer", "--topic",
+                                  opts.transactional ? output_topic : opts.topic,
                                   "--group", group, "--internal-run-id", hex64(run_id),
                                   "--brokers", opts.client.brokers};
+    if (opts.transactional) args.push_back("--internal-read-committed");
     for (const auto& x : opts.client.properties) {
       args.push_back("-X");
       args.push_back(x);
@@ -578,8 +732,28 @@ void run_verify(const VerifyOptions& opts) {
   // Consumer crashes while producing.
   auto next_kill = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                       std::chrono::duration<double>(opts.crash_consumers_every));
+  // Copier kills: every --crash-copiers-every seconds while producing and
+  // copying, one of the copiers that committed a transaction since it started
+  // (so every incarnation makes progress, and kills land in its later work).
+  auto next_copier_kill = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(opts.crash_copiers_every));
+  auto copier_crash_tick = [&] {
+    if (!copiers || g_interrupted || opts.crash_copiers_every <= 0) return;
+    if (Clock::now() < next_copier_kill) return;
+    bool killed = copiers->kill_random_and_replace(random, [&copy_log](uint64_t instance) {
+      return copy_log.transactions_committed_by(instance) > 0;
+    });
+    if (killed) {
+      next_copier_kill = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                            std::chrono::duration<double>(opts.crash_copiers_every));
+    }
+  };
   while (producing > 0) {
     std::this_thread::sleep_for(50ms);
+    if (copiers && !g_interrupted) {
+      copiers->replace_exited();
+      copier_crash_tick();
+    }
     if (fleet && opts.crash_consumers_every > 0 && Clock::now() >= next_kill && !g_interrupted) {
       if (fleet->kill_random_and_replace(random)) ++progress.kills;
       next_kill = Clock::now() + std::chrono::duration_cast<Clock::duration>(
@@ -592,6 +766,19 @@ void run_verify(const VerifyOptions& opts) {
   verify::History history;
   for (auto& p : producers) {
     for (auto& s : p->sends) history.sends.push_back(std::move(s));
+  }
+
+  // --transactional: let the copiers catch up with the input (their group's
+  // committed offsets reach its end), then stop them (each finishes its
+  // transaction), so the output is complete and stable before it is read.
+  double copy_seconds = 0;
+  bool copied_all = true;
+  if (copiers) {
+    progress.phase = "copying";
+    const auto start = Clock::now();
+    copied_all = wait_for_copiers(opts, copier_group, partitions, *copiers, copier_crash_tick);
+    copiers->stop_all(15000);
+    copy_seconds = seconds_since(start);
   }
 
   // Let the group catch up with everything acknowledged.
@@ -636,9 +823,21 @@ void run_verify(const VerifyOptions& opts) {
       targets[s.partition] = std::max(targets[s.partition], s.offset + 1);
     }
   }
-  DrainResult drained = drain(opts, run_id, partitions, targets);
+  DrainResult drained = drain(opts, opts.topic, "drain", false, run_id, partitions, targets);
   history.drain_reads = std::move(drained.reads);
   history.drain_complete = drained.complete;
+  if (copiers) {
+    history.transactional = true;
+    history.copies = copy_log.copies();
+    const std::vector<int64_t> none(partitions, 0);
+    DrainResult committed =
+        drain(opts, output_topic, "drain-committed", true, run_id, partitions, none);
+    history.output_committed_reads = std::move(committed.reads);
+    history.output_drain_complete = committed.complete;
+    DrainResult all = drain(opts, output_topic, "drain-uncommitted", false, run_id, partitions, none);
+    history.output_uncommitted_reads = std::move(all.reads);
+    drained.seconds += committed.seconds + all.seconds;
+  }
   history.interrupted = g_interrupted != 0;
   progress_line.stop();
 
@@ -670,10 +869,27 @@ void run_verify(const VerifyOptions& opts) {
       std::cout << hint;
     }
   }
-  char timing[160];
+  if (copiers) {
+    std::cout << "  copiers: " << opts.copiers << ", killed " << copiers->kills()
+              << (copiers->unexpected_exits() ? ", " + std::to_string(copiers->unexpected_exits()) +
+                                                     " exited by themselves (replaced)"
+                                              : "")
+              << ", transactions committed " << copy_log.transactions_committed() << ", aborted "
+              << copy_log.transactions_aborted()
+              << (copied_all ? "" : "; warning: the copiers did not reach the input's end")
+              << '\n';
+    if (opts.crash_copiers_every > 0 && copiers->kills() == 0) {
+      std::cout << "  note: no copier was killed: producing was shorter than "
+                   "--crash-copiers-every; give a longer --duration, a --rate, or a shorter "
+                   "period\n";
+    }
+  }
+  char timing[200];
   std::snprintf(timing, sizeof timing,
-                "  time: produce %.1f s, group settle %.1f s, drain %.1f s, total %.1f s\n",
-                produce_seconds, group_seconds, drained.seconds, seconds_since(started));
+                "  time: produce %.1f s, copy %.1f s, group settle %.1f s, drain %.1f s, total "
+                "%.1f s\n",
+                produce_seconds, copy_seconds, group_seconds, drained.seconds,
+                seconds_since(started));
   std::cout << timing << std::flush;
 
   if (!opts.report_path.empty()) {
@@ -688,10 +904,24 @@ void run_verify(const VerifyOptions& opts) {
         {"group", group},                 {"crash_consumers_every_s", opts.crash_consumers_every},
         {"message_size", opts.message_size}, {"processing_ms", opts.processing_ms},
     };
+    if (copiers) {
+      json["settings"]["transactional"] = true;
+      json["settings"]["output_topic"] = output_topic;
+      json["settings"]["copiers"] = opts.copiers;
+      json["settings"]["crash_copiers_every_s"] = opts.crash_copiers_every;
+      json["settings"]["copier_processing_ms"] = opts.copier_processing_ms;
+      if (opts.copier_non_transactional) json["settings"]["copier_non_transactional"] = true;
+      json["copier_kills"] = copiers->kills();
+      json["copier_unexpected_exits"] = copiers->unexpected_exits();
+      json["copier_transactions"] = {{"committed", copy_log.transactions_committed()},
+                                     {"aborted", copy_log.transactions_aborted()}};
+      json["copied_all"] = copied_all;
+    }
     json["delivery_errors"] = errors;
     json["consumer_kills"] = fleet ? fleet->kills() : 0;
     json["consumer_unexpected_exits"] = fleet ? fleet->unexpected_exits() : 0;
     json["timing_s"] = {{"produce", produce_seconds},
+                        {"copy", copy_seconds},
                         {"group_settle", group_seconds},
                         {"drain", drained.seconds},
                         {"total", seconds_since(started)}};
@@ -699,7 +929,10 @@ void run_verify(const VerifyOptions& opts) {
     out << json.dump(2) << '\n';
     if (!out) fail("verify: cannot write the report to " + opts.report_path);
   }
-  if (opts.cleanup) cleanup(opts, created_topic, fleet ? group : std::string());
+  if (opts.cleanup) {
+    cleanup(opts, opts.topic, created_topic, fleet ? group : std::string());
+    if (copiers) cleanup(opts, output_topic, created_output, copier_group);
+  }
   if (report.verdict() == verify::Report::Verdict::kInconclusive) {
     fail("verify: interrupted: INCONCLUSIVE (" + std::to_string(report.unconfirmed) +
              " acknowledged messages not read back yet; none counted as lost)",
@@ -709,7 +942,12 @@ void run_verify(const VerifyOptions& opts) {
     fail("verify: FAILED: " + std::to_string(report.lost) + " lost, " +
          std::to_string(report.corrupted) + " corrupted, " +
          std::to_string(report.inconsistent_offsets) + " inconsistent offsets, " +
-         std::to_string(report.unexpected) + " unexpected");
+         std::to_string(report.unexpected) + " unexpected" +
+         (report.transactional ? ", " + std::to_string(report.output_lost) + " output lost, " +
+                                     std::to_string(report.output_duplicates) +
+                                     " output duplicates, " +
+                                     std::to_string(report.aborted_reads) + " aborted reads"
+                               : std::string()));
   }
 }
 
@@ -770,8 +1008,34 @@ void add_verify_command(CLI::App& app) {
   cmd->add_flag("--cleanup", opts->cleanup,
                 "Afterwards delete the group, and the topic if this run created it");
   cmd->add_flag("--no-progress", opts->no_progress, "No progress line even on a terminal");
+  cmd->add_flag("--transactional", opts->transactional,
+                "Put a transactional copier stage between the producers and the consumers: it "
+                "copies --topic to --output-topic exactly once (read_committed, offsets sent to "
+                "each transaction); the consumers and the drain read the output read_committed");
+  cmd->add_option("--output-topic", opts->output_topic,
+                  "--transactional: the copiers' output topic (default <topic>.out; created "
+                  "with the input's partition count)");
+  cmd->add_option("--copiers", opts->copiers, "--transactional: copier processes in one group")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--crash-copiers-every", opts->crash_copiers_every,
+                  "--transactional: SIGKILL a copier every S seconds while producing and copying "
+                  "(one that committed a transaction since it started), and start a replacement "
+                  "with the same transactional.id")
+      ->check(at_least(0));
+  cmd->add_option("--copier-processing-ms", opts->copier_processing_ms,
+                  "--transactional: each copier spends N ms between producing a batch's copies "
+                  "and committing the transaction (copier kills then land inside transactions)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 60000));
+  // Hidden, TEST-ONLY: the negative control of --transactional (copies at
+  // least once: produce, flush, commit offsets; no transaction). Expect
+  // output_duplicates > 0 under --crash-copiers-every.
+  cmd->add_flag("--copier-non-transactional", opts->copier_non_transactional)->group("");
   // Hidden: how the command re-executes itself as a consumer process.
   cmd->add_flag("--internal-consumer", opts->internal_worker)->group("");
+  cmd->add_flag("--internal-copier", opts->internal_copier)->group("");
+  cmd->add_flag("--internal-read-committed", opts->internal_read_committed)->group("");
   cmd->add_option("--internal-run-id", opts->internal_run_id)->group("");
   cmd->add_option("--internal-worker-id", opts->internal_worker_id)->group("");
   add_client_options(cmd, opts->client);

@@ -52,15 +52,6 @@ char status_char(DecodedMessage::Status status) {
   return 'c';
 }
 
-template <typename T>
-bool parse_number(std::string_view& text, T& out) {
-  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  if (ec != std::errc()) return false;
-  text.remove_prefix(static_cast<size_t>(ptr - text.data()));
-  return true;
-}
-
 }  // namespace
 
 std::string format_processed(const Read& read) {
@@ -103,6 +94,9 @@ void run_consumer_worker(const WorkerOptions& opts) {
                                          {"session.timeout.ms", "6000"},
                                          {"heartbeat.interval.ms", "1000"},
                                          {"max.poll.interval.ms", "30000"},
+                                         {"isolation.level", opts.read_committed
+                                                                 ? "read_committed"
+                                                                 : "read_uncommitted"},
                                      });
   rd_kafka_conf_set_log_cb(conf.get(), opts.verbose ? loud_log : quiet_log);
   if (!opts.verbose) rd_kafka_conf_set_error_cb(conf.get(), quiet_error);
@@ -168,8 +162,12 @@ void run_consumer_worker(const WorkerOptions& opts) {
 
 // ---- Fleet ----
 
-ConsumerFleet::ConsumerFleet(std::string executable, std::vector<std::string> worker_args)
-    : executable_(std::move(executable)), worker_args_(std::move(worker_args)) {}
+ConsumerFleet::ConsumerFleet(std::string executable, std::vector<std::string> worker_args,
+                             LineHandler handler, bool stable_ids)
+    : executable_(std::move(executable)),
+      worker_args_(std::move(worker_args)),
+      handler_(std::move(handler)),
+      stable_ids_(stable_ids) {}
 
 ConsumerFleet::~ConsumerFleet() {
   for (auto& worker : workers_) {
@@ -178,13 +176,15 @@ ConsumerFleet::~ConsumerFleet() {
   }
 }
 
-void ConsumerFleet::start_one() {
+void ConsumerFleet::start_one() { start_with_id(next_id_++); }
+
+void ConsumerFleet::start_with_id(int32_t id) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
   }
   auto worker = std::make_unique<Worker>();
-  worker->id = next_id_++;
+  worker->id = id;
   std::vector<std::string> args{executable_};
   args.insert(args.end(), worker_args_.begin(), worker_args_.end());
   args.push_back("--internal-worker-id");
@@ -217,12 +217,13 @@ void ConsumerFleet::start_one() {
   worker->pid = pid;
   worker->fd = fds[0];
   int fd = worker->fd;
-  int32_t id = worker->id;
-  worker->reader = std::thread([this, fd, id] { collect(fd, id); });
+  uint64_t instance = next_instance_++;
+  worker->instance = instance;
+  worker->reader = std::thread([this, fd, id, instance] { collect(fd, id, instance); });
   workers_.push_back(std::move(worker));
 }
 
-void ConsumerFleet::collect(int fd, int32_t id) {
+void ConsumerFleet::collect(int fd, int32_t id, uint64_t instance) {
   std::string pending;
   char buffer[65536];
   for (;;) {
@@ -234,6 +235,10 @@ void ConsumerFleet::collect(int fd, int32_t id) {
     uint64_t ours = 0;  // messages of this run (the progress count)
     std::vector<Read> parsed;
     for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+      if (handler_) {
+        handler_(instance, id, std::string_view(pending).substr(start, nl - start));
+        continue;
+      }
       if (auto read = parse_processed(std::string_view(pending).substr(start, nl - start), id)) {
         parsed.push_back(*read);
         if (read->status != DecodedMessage::Status::kForeign) ++ours;
@@ -265,7 +270,8 @@ size_t ConsumerFleet::running() const {
   return n;
 }
 
-bool ConsumerFleet::kill_random_and_replace(std::mt19937_64& random) {
+bool ConsumerFleet::kill_random_and_replace(std::mt19937_64& random,
+                                            const std::function<bool(uint64_t)>& eligible) {
   std::vector<Worker*> alive;
   for (auto& w : workers_) {
     if (w->pid <= 0) continue;
@@ -276,6 +282,7 @@ bool ConsumerFleet::kill_random_and_replace(std::mt19937_64& random) {
       reap(*w);
       continue;
     }
+    if (eligible && !eligible(w->instance)) continue;
     alive.push_back(w.get());
   }
   if (alive.empty()) return false;
@@ -283,8 +290,34 @@ bool ConsumerFleet::kill_random_and_replace(std::mt19937_64& random) {
   ::kill(victim->pid, SIGKILL);
   reap(*victim);
   ++kills_;
-  start_one();
+  if (stable_ids_) {
+    start_with_id(victim->id);
+  } else {
+    start_one();
+  }
   return true;
+}
+
+size_t ConsumerFleet::replace_exited() {
+  std::vector<int32_t> gone;
+  for (auto& w : workers_) {
+    if (w->pid <= 0) continue;
+    int status = 0;
+    if (::waitpid(w->pid, &status, WNOHANG) == w->pid) {
+      w->pid = -1;
+      ++unexpected_exits_;
+      reap(*w);
+      gone.push_back(w->id);
+    }
+  }
+  for (int32_t id : gone) {
+    if (stable_ids_) {
+      start_with_id(id);
+    } else {
+      start_one();
+    }
+  }
+  return gone.size();
 }
 
 void ConsumerFleet::stop_all(int timeout_ms) {

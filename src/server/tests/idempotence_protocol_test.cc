@@ -125,11 +125,18 @@ TEST_F(IdempotenceProtocolTest, InitProducerIdIdsAreNeverReusedAcrossRestarts) {
 
 TEST_F(IdempotenceProtocolTest, InitProducerIdInvalidRequests) {
   TestClient client(port());
-  // Transactions are not supported yet: a clear, non-retriable error.
+  // With a transactional id the transaction coordinator answers (one
+  // producer id per id, its epoch bumped by each call; the state machine is
+  // tested in coordinator/tests/txn_coordinator_test.cc).
+  int64_t txn_producer = -1;
+  int16_t last_epoch = -1;
   for (int16_t v : {0, 2, 4}) {
     auto txn = init_producer_id(client, v, std::string("my-txn"));
-    EXPECT_EQ(txn.error_code, code(KafkaError::invalid_request)) << "v" << v;
-    EXPECT_EQ(txn.producer_id, -1);
+    EXPECT_EQ(txn.error_code, 0) << "v" << v;
+    if (txn_producer < 0) txn_producer = txn.producer_id;
+    EXPECT_EQ(txn.producer_id, txn_producer) << "v" << v;
+    EXPECT_GT(txn.producer_epoch, last_epoch) << "v" << v;
+    last_epoch = txn.producer_epoch;
   }
   // Only one of producer id / epoch set (Kafka: INVALID_REQUEST).
   EXPECT_EQ(init_producer_id(client, 3, std::nullopt, 5, -1).error_code,

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "cli/client/verify_consumers.h"
+#include "cli/client/verify_copier.h"
 #include "cli/client/verify_message.h"
 
 namespace holdfast::cli::verify {
@@ -307,6 +308,174 @@ TEST(VerifyChecker, IncompleteDrainIsReported) {
   Report r = check(h);
   EXPECT_FALSE(report_json(r)["drain_complete"].get<bool>());
   EXPECT_NE(report_summary(r).find("warning"), std::string::npos);
+}
+
+// ---- --transactional ----
+
+// A clean transactional history: the input as in clean_history, each message
+// copied once, committed, to the same partition of the output at an offset
+// that differs from its input offset (a copier's transaction markers take
+// offsets too); the group and both output drains read the copies.
+History transactional_history(uint64_t n, int32_t partitions = 2) {
+  History h = clean_history(n, partitions);
+  h.transactional = true;
+  h.group_reads.clear();
+  std::vector<int64_t> next(partitions, 0);
+  for (const auto& s : h.sends) {
+    int64_t offset = next[s.partition];
+    next[s.partition] += 2;  // one copy, one commit marker
+    h.copies.push_back({s.partition, offset, s.id, CopyFate::kCommitted, 0});
+    Read r{s.partition, offset, Status::kOk, s.id, 0};
+    h.group_reads.push_back(r);
+    r.consumer = -1;
+    h.output_committed_reads.push_back(r);
+    h.output_uncommitted_reads.push_back(r);
+  }
+  return h;
+}
+
+// Adds an aborted transaction holding a copy of `id` at output `offset` of
+// partition 0, seen only by read_uncommitted.
+void add_aborted_copy(History& h, MessageId id, int64_t offset) {
+  h.copies.push_back({0, offset, id, CopyFate::kAborted, 1});
+  h.output_uncommitted_reads.push_back({0, offset, Status::kOk, id, -1});
+}
+
+TEST(VerifyTransactional, CleanHistoryPasses) {
+  History h = transactional_history(50);
+  add_aborted_copy(h, {0, 4}, 1001);  // aborted and retried: fine
+  Report r = check(h);
+  EXPECT_TRUE(r.valid()) << report_summary(r);
+  EXPECT_TRUE(r.transactional);
+  EXPECT_EQ(r.output_duplicates, 0u);
+  EXPECT_EQ(r.output_lost, 0u);
+  EXPECT_EQ(r.aborted_reads, 0u);
+  EXPECT_EQ(r.aborted_copies, 1u);
+  EXPECT_EQ(r.copies_committed, 50u);
+  EXPECT_EQ(r.copies_aborted, 1u);
+  EXPECT_EQ(r.output_read, 50u);
+  EXPECT_EQ(r.inconsistent_offsets, 0u);  // output offsets are not input offsets
+  EXPECT_EQ(r.unseen_by_group, 0u);
+  auto json = report_json(r);
+  EXPECT_EQ(json["output_duplicates"], 0);
+  EXPECT_EQ(json["output_lost"], 0);
+  EXPECT_EQ(json["aborted_reads"], 0);
+  EXPECT_EQ(json["transactional"]["aborted_copies"], 1);
+  EXPECT_NE(report_summary(r).find("exactly once"), std::string::npos);
+}
+
+TEST(VerifyTransactional, DetectsADuplicateInTheOutput) {
+  History h = transactional_history(20);
+  // Producer 0 seq 3 copied again by a second (committed) transaction.
+  h.copies.push_back({1, 500, {0, 3}, CopyFate::kCommitted, 1});
+  h.output_committed_reads.push_back({1, 500, Status::kOk, {0, 3}, -1});
+  h.output_uncommitted_reads.push_back({1, 500, Status::kOk, {0, 3}, -1});
+  Report r = check(h);
+  EXPECT_FALSE(r.valid());
+  EXPECT_EQ(r.output_duplicates, 1u);
+  EXPECT_EQ(r.output_duplicate_copies, 1u);
+  ASSERT_EQ(r.examples["output_duplicates"].size(), 1u);
+  EXPECT_NE(r.examples["output_duplicates"][0].find("seq 3"), std::string::npos);
+  EXPECT_NE(report_summary(r).find("FAIL"), std::string::npos);
+  EXPECT_EQ(report_json(r)["output_duplicates"], 1);
+}
+
+TEST(VerifyTransactional, DetectsAnAbortedReadByTheGroup) {
+  History h = transactional_history(20);
+  add_aborted_copy(h, {0, 5}, 1001);
+  h.group_reads.push_back({0, 1001, Status::kOk, {0, 5}, 0});  // read_committed saw it
+  Report r = check(h);
+  EXPECT_FALSE(r.valid());
+  EXPECT_EQ(r.aborted_reads, 1u);
+  EXPECT_EQ(r.output_duplicates, 0u);  // the committed drain is right
+  ASSERT_EQ(r.examples["aborted_reads"].size(), 1u);
+  EXPECT_NE(r.examples["aborted_reads"][0].find("by the group"), std::string::npos);
+}
+
+TEST(VerifyTransactional, DetectsAnAbortedReadByTheCommittedDrain) {
+  History h = transactional_history(20);
+  add_aborted_copy(h, {0, 5}, 1001);
+  h.output_committed_reads.push_back({0, 1001, Status::kOk, {0, 5}, -1});
+  Report r = check(h);
+  EXPECT_FALSE(r.valid());
+  EXPECT_EQ(r.aborted_reads, 1u);
+  EXPECT_EQ(r.output_duplicates, 1u);  // and it doubles seq 5 in the committed output
+  EXPECT_EQ(r.aborted_copies, 0u);
+}
+
+TEST(VerifyTransactional, AnInDoubtCopyTheBrokerLeftOutButTheGroupReadIsAnAbortedRead) {
+  History h = transactional_history(20);
+  // A copier killed before commit returned: no fate reported; the broker's
+  // read_committed drain leaves it out (aborted), yet a group member saw it.
+  h.copies.push_back({0, 1001, {0, 5}, CopyFate::kInDoubt, 1});
+  h.output_uncommitted_reads.push_back({0, 1001, Status::kOk, {0, 5}, -1});
+  h.group_reads.push_back({0, 1001, Status::kOk, {0, 5}, 0});
+  Report r = check(h);
+  EXPECT_EQ(r.aborted_reads, 1u);
+  EXPECT_EQ(r.copies_in_doubt, 1u);
+  EXPECT_FALSE(r.valid());
+}
+
+TEST(VerifyTransactional, DetectsAMissingCopy) {
+  History h = transactional_history(20);
+  h.output_committed_reads.erase(h.output_committed_reads.begin() + 7);  // producer 0 seq 7
+  Report r = check(h);
+  EXPECT_FALSE(r.valid());
+  EXPECT_EQ(r.output_lost, 1u);
+  EXPECT_EQ(r.lost, 0u);  // the input still has it
+  ASSERT_EQ(r.examples["output_lost"].size(), 1u);
+  EXPECT_NE(r.examples["output_lost"][0].find("seq 7"), std::string::npos);
+  EXPECT_EQ(report_json(r)["output_lost"], 1);
+}
+
+TEST(VerifyTransactional, InterruptedRunDoesNotCountOutputLost) {
+  History h = transactional_history(20);
+  h.output_committed_reads.resize(5);
+  h.interrupted = true;
+  Report r = check(h);
+  EXPECT_EQ(r.output_lost, 0u);
+  EXPECT_TRUE(report_json(r)["output_lost"].is_null());
+}
+
+TEST(VerifyTransactional, NonTransactionalRunHasNoTransactionalFields) {
+  Report r = check(clean_history(5));
+  EXPECT_FALSE(report_json(r).contains("output_duplicates"));
+  EXPECT_EQ(report_summary(r).find("transactional"), std::string::npos);
+}
+
+TEST(VerifyCopyLog, TransactionsGetTheirFate) {
+  CopyLog log;
+  log.feed(0, 3, "m 0 1 10 2 100");
+  log.feed(0, 3, "m 0 1 11 2 101");
+  log.feed(0, 3, "c 0");
+  log.feed(0, 3, "m 1 2 20 2 102");
+  log.feed(0, 3, "a 1");
+  log.feed(0, 3, "m 2 2 22 2 102");  // killed before it said
+  log.feed(1, 3, "m 2 0 5 2 103");   // the replacement: its own numbering
+  log.feed(1, 3, "c 2");
+  log.feed(1, 3, "garbage");
+  log.feed(1, 3, "m x");
+  auto copies = log.copies();
+  ASSERT_EQ(copies.size(), 5u);
+  std::map<int64_t, CopyFate> fate;
+  for (const auto& c : copies) {
+    fate[c.offset] = c.fate;
+    EXPECT_EQ(c.copier, 3);
+  }
+  EXPECT_EQ(fate[10], CopyFate::kCommitted);
+  EXPECT_EQ(fate[11], CopyFate::kCommitted);
+  EXPECT_EQ(fate[20], CopyFate::kAborted);
+  EXPECT_EQ(fate[22], CopyFate::kInDoubt);
+  EXPECT_EQ(fate[5], CopyFate::kCommitted);
+  EXPECT_EQ(log.committed(), 3u);
+  EXPECT_EQ(log.transactions_committed(), 2u);
+  EXPECT_EQ(log.transactions_aborted(), 1u);
+}
+
+TEST(VerifyCopyLog, TransactionalIdIsStablePerWorker) {
+  EXPECT_EQ(copier_transactional_id(0xab, 2), copier_transactional_id(0xab, 2));
+  EXPECT_NE(copier_transactional_id(0xab, 2), copier_transactional_id(0xab, 3));
+  EXPECT_NE(copier_transactional_id(0xab, 2), copier_transactional_id(0xac, 2));
 }
 
 }  // namespace
