@@ -328,3 +328,110 @@ def test_user_cli_round_trip(sasl_broker, tmp_path):
     no_password = user_cli("create", "carol", "--data-dir", str(tmp_path / "other"), input="\n",
                            check=False)
     assert no_password.returncode != 0 and "no default password" in no_password.stderr
+
+
+# ---- SASL principals and ACLs together ----------------------------------------------------------
+
+ADMIN, ADMIN_PASSWORD = "admin", "admin secret 1"
+BOB, BOB_PASSWORD = "bob", "bobs secret 2"
+
+
+@pytest.fixture
+def sasl_acl_broker(tmp_path):
+    """SASL_PLAINTEXT with the authoriser on: alice, bob and admin (a super user)
+    created offline; no ACL yet, so nobody but admin may do anything."""
+    data_dir = tmp_path / "data"
+    for user, password in [(USER, PASSWORD), (ADMIN, ADMIN_PASSWORD), (BOB, BOB_PASSWORD)]:
+        user_cli("create", user, "--data-dir", str(data_dir), input=password + "\n")
+    broker = SaslBroker(holdfast_binary(), data_dir, free_loopback_port(),
+                        {"sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512", "authorizer.enabled": "true",
+                         "super.users": f"User:{ADMIN}", "num.partitions": 1},
+                        log_path=tmp_path / "broker.log")
+    broker.start()
+    yield broker
+    alive = broker.alive()
+    code, clean = broker.stop()
+    print(broker.log_tail(30))
+    assert alive and clean and code == 0, "the SASL broker died or did not stop cleanly"
+
+
+def kp_conf(broker, user, password):
+    return dict(bootstrap_servers=broker.bootstrap, security_protocol="SASL_PLAINTEXT",
+                sasl_mechanism="SCRAM-SHA-512", sasl_plain_username=user,
+                sasl_plain_password=password, request_timeout_ms=15000)
+
+
+def ck_produce_errors(broker, user, password, topic, count=5):
+    """Produces `count` messages as `user`; returns the delivery errors' codes."""
+    producer = Producer(ck_conf(broker, "SCRAM-SHA-512", user, password,
+                                **{"message.timeout.ms": 10000, "retries": 0}))
+    errors = []
+    for i in range(count):
+        producer.produce(topic, value=f"{user}-{i}".encode(),
+                         on_delivery=lambda err, msg: errors.append(err.code()) if err else None)
+    producer.flush(20)
+    return errors
+
+
+def test_acls_apply_to_the_sasl_principal(sasl_acl_broker):
+    from confluent_kafka import KafkaError
+    from kafka.admin import (ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType,
+                             KafkaAdminClient, NewTopic as KpNewTopic, ResourcePattern,
+                             ResourceType)
+    topic = f"orders-{uuid.uuid4().hex[:6]}"
+    admin = KafkaAdminClient(**kp_conf(sasl_acl_broker, ADMIN, ADMIN_PASSWORD))
+    try:
+        admin.create_topics([KpNewTopic(topic, num_partitions=1, replication_factor=1)])
+        grant = [ACL(principal=f"User:{USER}", host="*", operation=op,
+                     permission_type=ACLPermissionType.ALLOW,
+                     resource_pattern=ResourcePattern(ResourceType.TOPIC, topic,
+                                                      ACLResourcePatternType.LITERAL))
+                 for op in (ACLOperation.WRITE, ACLOperation.DESCRIBE)]
+        result = admin.create_acls(grant)
+        assert not result["failed"], result["failed"]
+    finally:
+        admin.close()
+
+    # alice, granted Write, produces (the control); bob, with no ACL, is refused
+    # and nothing of his is appended.
+    assert ck_produce_errors(sasl_acl_broker, USER, PASSWORD, topic) == []
+    bob_errors = ck_produce_errors(sasl_acl_broker, BOB, BOB_PASSWORD, topic)
+    assert bob_errors and set(bob_errors) == {KafkaError.TOPIC_AUTHORIZATION_FAILED}, bob_errors
+    consumer = Consumer(ck_conf(sasl_acl_broker, "SCRAM-SHA-512", ADMIN, ADMIN_PASSWORD,
+                                **{"group.id": "watermarks"}))
+    try:
+        assert consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1] == 5
+    finally:
+        consumer.close()
+    log = sasl_acl_broker.log_path.read_text()
+    assert BOB_PASSWORD not in log and PASSWORD not in log
+
+
+def describe_scram_error(broker, user, password):
+    """DescribeUserScramCredentials v0 (all users) as `user`, authenticated with
+    PLAIN over a raw socket (kafka-python 2.0 has no flexible-version types);
+    returns the response's top-level error code."""
+    with connect(broker) as s:
+        assert sasl_handshake(s, "PLAIN")[0] == 0
+        token = plain_token(user, password)
+        request(s, 36, 0, struct.pack(">i", len(token)) + token, correlation=2)
+        body = recv_frame(s)
+        assert body is not None and struct.unpack(">h", body[4:6])[0] == 0, "authentication"
+        # Request header v2 (client id, then no tagged fields); body: users = null
+        # (compact array length 0) and no tagged fields.
+        header = struct.pack(">hhi", 50, 0, 3) + kstring("sasl-e2e") + b"\0"
+        frame = header + b"\0\0"
+        s.sendall(struct.pack(">i", len(frame)) + frame)
+        body = recv_frame(s)
+        assert body is not None, "the connection closed instead of answering"
+        # Response header v1: correlation id, tagged fields; then throttle, error_code.
+        correlation, = struct.unpack(">i", body[:4])
+        assert correlation == 3 and body[4] == 0
+        return struct.unpack(">h", body[9:11])[0]
+
+
+def test_scram_credential_apis_need_cluster_rights(sasl_acl_broker):
+    """DescribeUserScramCredentials needs Describe on the Cluster: refused for
+    bob (no ACL), allowed for the super user (the control)."""
+    assert describe_scram_error(sasl_acl_broker, BOB, BOB_PASSWORD) == 31  # CLUSTER_AUTHORIZATION_FAILED
+    assert describe_scram_error(sasl_acl_broker, ADMIN, ADMIN_PASSWORD) == 0

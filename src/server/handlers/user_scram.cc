@@ -5,8 +5,9 @@
 // upsertion carries the client's SaltedPassword, from which StoredKey and
 // ServerKey are derived here.
 //
-// Authorisation (Alter / Describe on the Cluster) is the ACL work's; until it
-// lands, any client that reaches a listener may call these (docs/security.md).
+// Authorisation: Describe (50) or Alter (51) on the Cluster, the access
+// table's rows; a refused Alter answers every user CLUSTER_AUTHORIZATION_FAILED.
+// The check is made by the broker the client reached, before any forwarding.
 #include <map>
 #include <set>
 
@@ -14,6 +15,7 @@
 #include "server/cluster/forwarding.h"
 #include "server/handlers/handlers.h"
 #include "server/kafka_error.h"
+#include "server/security/access.h"
 #include "server/security/scram_credentials.h"
 
 namespace holdfast::server {
@@ -40,6 +42,10 @@ Awaitable<Response> handle_describe_user_scram_credentials(RequestContext& ctx) 
   using protocol::DescribeUserScramCredentialsResponse;
   auto request = decode_request<DescribeUserScramCredentialsRequest>(ctx);
   if (!request) co_return close_connection();
+  if (auto denied = refuse<DescribeUserScramCredentialsResponse>(
+          ctx, Access::describe_user_scram_credentials)) {
+    co_return std::move(*denied);
+  }
   auto image = ctx.broker.metadata_log().current();
   std::map<std::string, std::vector<std::pair<int8_t, int32_t>>> users;
   for (const auto& [key, credential] : image->scram_credentials) {
@@ -77,6 +83,21 @@ Awaitable<Response> handle_alter_user_scram_credentials(RequestContext& ctx) {
   auto request = decode_request<AlterUserScramCredentialsRequest>(ctx);
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
+
+  if (KafkaError denied = check_access(ctx, Access::alter_user_scram_credentials);
+      denied != KafkaError::none) {
+    AlterUserScramCredentialsResponse refused;
+    std::set<std::string> seen;
+    auto refuse_user = [&](const std::string& user) {
+      if (!seen.insert(user).second) return;
+      auto& out = refused.results.emplace_back();
+      out.user = user;
+      out.error_code = code(denied);
+    };
+    for (const auto& d : request->deletions) refuse_user(d.name);
+    for (const auto& u : request->upsertions) refuse_user(u.name);
+    co_return make_response(ctx, refused);
+  }
 
   if (cluster::forward_needed(broker)) {
     auto answer = co_await cluster::forward_to_controller<AlterUserScramCredentialsResponse>(
