@@ -16,6 +16,7 @@ void add_group_command(CLI::App& app);    // group_command.cc
 void add_verify_command(CLI::App& app);   // verify_command.cc
 void add_log_command(CLI::App& app);      // log_command.cc
 void add_cluster_command(CLI::App& app);  // client/cluster_command.cc
+void add_user_command(CLI::App& app);     // user_command.cc
 void add_txn_command(CLI::App& app);      // txn_command.cc
 void add_acl_command(CLI::App& app);      // client/acl_command.cc
 

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   holdfast::cli::add_verify_command(app);
   holdfast::cli::add_log_command(app);
   holdfast::cli::add_cluster_command(app);
+  holdfast::cli::add_user_command(app);
   holdfast::cli::add_txn_command(app);
   holdfast::cli::add_acl_command(app);
   return holdfast::cli::run_command_line(app, argc, argv);

@@ -171,6 +171,88 @@ Result<void, Errc> apply_broker_record(MetadataImage& next, const MetadataRecord
   return {};
 }
 
+// SCRAM credential records (issue 11), kept apart from the topic and broker
+// records so other record kinds merge without touching these functions.
+Result<void, Errc> apply_scram_record(MetadataImage& next, const MetadataRecord& record) {
+  if (auto* r = std::get_if<ScramCredentialUpserted>(&record)) {
+    if (r->user.empty()) return bad("SCRAM credential without a user name");
+    if (r->mechanism != 1 && r->mechanism != 2) {
+      return bad("SCRAM credential of user " + r->user + ": unknown mechanism " +
+                 std::to_string(r->mechanism));
+    }
+    if (r->iterations < 4096 || r->salt.empty() || r->stored_key.empty() || r->server_key.empty()) {
+      return bad("SCRAM credential of user " + r->user + ": fewer than 4096 iterations or empty keys");
+    }
+    next.scram_credentials[{r->user, r->mechanism}] =
+        ScramCredentialInfo{r->salt, r->stored_key, r->server_key, r->iterations};
+    return {};
+  }
+  const auto& r = std::get<ScramCredentialDeleted>(record);
+  if (!next.scram_credentials.erase({r.user, r.mechanism})) {
+    return bad("user " + r.user + " has no SCRAM credential for mechanism " +
+               std::to_string(r.mechanism));
+  }
+  return {};
+}
+
+std::string hex_bytes(const std::string& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out.push_back(digits[b >> 4]);
+    out.push_back(digits[b & 15]);
+  }
+  return out;
+}
+
+std::optional<std::string> unhex_bytes(const std::string& s) {
+  if (s.size() % 2 != 0) return std::nullopt;
+  auto val = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < s.size(); i += 2) {
+    int hi = val(s[i]), lo = val(s[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(char(hi << 4 | lo));
+  }
+  return out;
+}
+
+json encode_scram_record(const MetadataRecord& record) {
+  if (auto* r = std::get_if<ScramCredentialUpserted>(&record)) {
+    return {{"type", "scram_credential_upserted"}, {"user", r->user},
+            {"mechanism", r->mechanism},           {"salt", hex_bytes(r->salt)},
+            {"stored_key", hex_bytes(r->stored_key)}, {"server_key", hex_bytes(r->server_key)},
+            {"iterations", r->iterations}};
+  }
+  const auto& r = std::get<ScramCredentialDeleted>(record);
+  return {{"type", "scram_credential_deleted"}, {"user", r.user}, {"mechanism", r.mechanism}};
+}
+
+// nullopt: not a SCRAM record type.
+std::optional<Result<MetadataRecord, Errc>> decode_scram_record(const std::string& type,
+                                                                const json& j) {
+  if (type == "scram_credential_upserted") {
+    auto salt = unhex_bytes(j.at("salt").get<std::string>());
+    auto stored = unhex_bytes(j.at("stored_key").get<std::string>());
+    auto server = unhex_bytes(j.at("server_key").get<std::string>());
+    if (!salt || !stored || !server) {
+      return Result<MetadataRecord, Errc>(make_error(Errc::corrupt, "bad SCRAM credential bytes"));
+    }
+    return Result<MetadataRecord, Errc>(MetadataRecord{ScramCredentialUpserted{
+        j.at("user").get<std::string>(), j.at("mechanism").get<int8_t>(), *salt, *stored, *server,
+        j.at("iterations").get<int32_t>()}});
+  }
+  if (type == "scram_credential_deleted") {
+    return Result<MetadataRecord, Errc>(MetadataRecord{ScramCredentialDeleted{
+        j.at("user").get<std::string>(), j.at("mechanism").get<int8_t>()}});
+  }
+  return std::nullopt;
+}
+
 json partition_to_json(const PartitionState& p) {
   return {{"replicas", p.replicas},
           {"leader", p.leader},
@@ -258,6 +340,9 @@ Result<ImagePtr, Errc> apply_record(const MetadataImage& image, const MetadataRe
     if (!next->topics.erase(r->name)) return bad("unknown topic " + r->name);
   } else if (auto* r = std::get_if<PartitionChanged>(&record)) {
     if (auto applied = apply_partition_change(*next, *r); !applied) return applied.error();
+  } else if (std::holds_alternative<ScramCredentialUpserted>(record) ||
+             std::holds_alternative<ScramCredentialDeleted>(record)) {
+    if (auto applied = apply_scram_record(*next, record); !applied) return applied.error();
   } else if (is_acl_record(record)) {
     if (auto applied = apply_acl_record(*next, record); !applied) return applied.error();
   } else {
@@ -305,6 +390,9 @@ std::string encode_record(const MetadataRecord& record) {
          {"isr", r->isr},
          {"leader_epoch", r->leader_epoch},
          {"partition_epoch", r->partition_epoch}};
+  } else if (std::holds_alternative<ScramCredentialUpserted>(record) ||
+             std::holds_alternative<ScramCredentialDeleted>(record)) {
+    j = encode_scram_record(record);
   }
   return j.dump();
 }
@@ -359,6 +447,7 @@ Result<MetadataRecord, Errc> decode_record(std::string_view payload) {
           j.at("leader").get<int32_t>(), j.at("isr").get<std::vector<int32_t>>(),
           j.at("leader_epoch").get<int32_t>(), j.at("partition_epoch").get<int32_t>()}};
     }
+    if (auto scram = decode_scram_record(type, j)) return std::move(*scram);
     return make_error(Errc::corrupt, "unknown record type " + type);
   } catch (const json::exception& e) {
     return make_error(Errc::corrupt, std::string("malformed record: ") + e.what());

@@ -85,6 +85,17 @@ struct BrokerInfo {
   int64_t registered_index = -1;
 };
 
+// A SCRAM credential (RFC 5802): never the password, only what the server
+// needs to check a proof. Byte strings held in std::string.
+struct ScramCredentialInfo {
+  std::string salt;
+  std::string stored_key;
+  std::string server_key;
+  int32_t iterations = 0;
+
+  bool operator==(const ScramCredentialInfo&) const = default;
+};
+
 struct MetadataImage {
   std::map<std::string, TopicInfo> topics;
   std::map<int32_t, BrokerInfo> brokers;
@@ -98,6 +109,9 @@ struct MetadataImage {
   // meta.properties ties to the data dir). -1 (a Raft log): no sole node, and a
   // topic record without an assignment is invalid_record.
   int32_t sole_node_id = -1;
+  // SASL/SCRAM credentials (issue 11), keyed by (user name, mechanism: 1 =
+  // SCRAM-SHA-256, 2 = SCRAM-SHA-512, Kafka's ScramMechanism codes).
+  std::map<std::pair<std::string, int8_t>, ScramCredentialInfo> scram_credentials = {};
   // The ACL bindings (AclsCreated / AclsDeleted records; acl_binding.h).
   AclSet acls;
 
@@ -169,8 +183,24 @@ struct PartitionChanged {
   int32_t partition_epoch = 0;
 };
 
+// A user's SCRAM credential for one mechanism is set (created or replaced)
+// or removed (AlterUserScramCredentials, `holdfast user`).
+struct ScramCredentialUpserted {
+  std::string user;
+  int8_t mechanism = 0;  // 1 SCRAM-SHA-256, 2 SCRAM-SHA-512
+  std::string salt;
+  std::string stored_key;
+  std::string server_key;
+  int32_t iterations = 0;
+};
+struct ScramCredentialDeleted {
+  std::string user;
+  int8_t mechanism = 0;
+};
+
 using MetadataRecord = std::variant<TopicCreated, PartitionsAdded, TopicConfigsReplaced, TopicDeleted,
                                     BrokerRegistered, BrokerFenced, BrokerUnfenced, PartitionChanged,
+                                    ScramCredentialUpserted, ScramCredentialDeleted,
                                     AclsCreated, AclsDeleted>;
 
 enum class Errc {

@@ -24,6 +24,37 @@ Error<Errc> corrupt(const std::string& why) {
 // its broker_registered record plus "fenced" and "registered_index". The
 // snapshot reuses the record codec (one definition of each JSON form), so a
 // field added to a record lands in both at once.
+namespace {
+
+// SCRAM credentials in a snapshot (issue 11): an optional "scram_credentials"
+// member, each entry its scram_credential_upserted record; absent when there
+// are none, so snapshots without credentials encode as before.
+void encode_scram_credentials(const MetadataImage& image, json& j) {
+  if (image.scram_credentials.empty()) return;
+  json list = json::array();
+  for (const auto& [key, c] : image.scram_credentials) {
+    list.push_back(json::parse(encode_record(ScramCredentialUpserted{
+        key.first, key.second, c.salt, c.stored_key, c.server_key, c.iterations})));
+  }
+  j["scram_credentials"] = std::move(list);
+}
+
+Result<void, Errc> decode_scram_credentials(const json& j, MetadataImage& image) {
+  auto it = j.find("scram_credentials");
+  if (it == j.end()) return {};
+  for (const json& entry : *it) {
+    auto record = decode_record(entry.dump());
+    if (!record) return make_error(Errc::corrupt, record.error().message);
+    auto* r = std::get_if<ScramCredentialUpserted>(&*record);
+    if (!r) return make_error(Errc::corrupt, "SCRAM credential entry of wrong type");
+    image.scram_credentials[{r->user, r->mechanism}] =
+        ScramCredentialInfo{r->salt, r->stored_key, r->server_key, r->iterations};
+  }
+  return {};
+}
+
+}  // namespace
+
 std::string encode_image(const MetadataImage& image) {
   json brokers = json::array();
   for (const auto& [id, b] : image.brokers) {
@@ -42,6 +73,7 @@ std::string encode_image(const MetadataImage& image) {
             {"last_record_index", image.last_record_index},
             {"brokers", std::move(brokers)},
             {"topics", std::move(topics)}};
+  encode_scram_credentials(image, j);
   put_image_acls(j, image.acls);
   return j.dump();
 }
@@ -97,6 +129,9 @@ Result<ImagePtr, Errc> decode_image(std::string_view payload, int32_t sole_node_
       }
       image->topics[created->name] = TopicInfo{created->name, created->id, created->partition_count,
                                                created->configs, std::move(states)};
+    }
+    if (auto scram = decode_scram_credentials(j, *image); !scram) {
+      return corrupt(scram.error().message);
     }
     if (auto acls = get_image_acls(j); !acls) {
       return corrupt(acls.error().message);

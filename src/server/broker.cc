@@ -89,9 +89,37 @@ Result<void, StartupErrc> Broker::start() {
   int threads = config_.num_network_threads;
   if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
   network_ = std::make_unique<NetworkServer>(*this, threads);
-  if (auto bound = network_->bind(config_.listen_host, config_.listen_port); !bound) {
-    network_.reset();
-    return bound.error();
+  auto listeners = client_listeners(config_);
+  if (!listeners) return make_error(StartupErrc::failed, listeners.error().message);
+  // In a cluster, brokers reach each other (follower fetches, forwarded admin
+  // requests) through the first client listener, which Metadata also
+  // advertises to every client, and they do not authenticate to each other
+  // yet: a SASL first listener would stop replication, a SASL second one
+  // would send its clients to the first. Refused until inter-broker SASL and
+  // per-listener advertising exist.
+  for (const ClientListener& l : *listeners) {
+    if (config_.cluster_mode() && l.protocol != SecurityProtocol::plaintext) {
+      network_.reset();
+      return make_error(StartupErrc::failed,
+                        "listeners: " + l.address.name + " uses " + to_string(l.protocol) +
+                            "; in a cluster every client listener must be PLAINTEXT for now "
+                            "(SASL is single-node only: docs/security.md)");
+    }
+  }
+  for (const ClientListener& l : *listeners) {
+    if (l.protocol == SecurityProtocol::ssl || l.protocol == SecurityProtocol::sasl_ssl) {
+      network_.reset();
+      return make_error(StartupErrc::failed,
+                        "listeners: " + l.address.name + " uses " + to_string(l.protocol) +
+                            ", and TLS is not built yet (use PLAINTEXT or SASL_PLAINTEXT)");
+    }
+    if (auto bound = network_->bind(l.address.host, l.address.port, l.protocol, l.address.name);
+        !bound) {
+      network_.reset();
+      return bound.error();
+    }
+    HF_INFO("listener {} ({}) on {}:{}", l.address.name, to_string(l.protocol), l.address.host,
+            network_->port_of(l.address.name));
   }
   if (auto made = io::create_dirs(fs_, config_.data_dir); !made) {
     return make_error(StartupErrc::failed, "cannot create data directory " + config_.data_dir + ": " +

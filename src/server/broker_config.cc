@@ -80,7 +80,9 @@ Setter optional_int16(std::optional<int16_t> BrokerConfig::*field) {
 }
 
 struct Listeners {
-  std::optional<std::pair<std::string, uint16_t>> client;      // PLAINTEXT or unnamed
+  std::optional<std::pair<std::string, uint16_t>> client;      // the first client listener
+  std::string client_name = "PLAINTEXT";
+  std::vector<ListenerAddress> extra_clients;                  // the other client listeners
   std::optional<std::pair<std::string, uint16_t>> controller;  // CONTROLLER
 };
 
@@ -98,15 +100,23 @@ Result<Listeners, ConfigErrc> parse_listeners(const std::string& key, const std:
       name = item.substr(0, p);
       item = item.substr(p + 3);
     }
-    auto& slot = name == "PLAINTEXT" ? out.client : out.controller;
-    if (name != "PLAINTEXT" && name != "CONTROLLER") {
-      return invalid(key, value, "only a PLAINTEXT listener and a CONTROLLER listener are supported");
-    }
-    if (slot) return invalid(key, value, "the " + name + " listener is given twice");
+    if (name.empty()) return invalid(key, value, "a listener name is empty");
     auto hp = parse_host_port(item);
     if (!hp || (hp->first.empty() && !wildcard_host)) return invalid(key, value, "expected host:port");
     if (hp->first.empty()) hp->first = "0.0.0.0";
-    slot = *hp;
+    const bool repeated =
+        (name == "CONTROLLER" && out.controller) || (out.client && out.client_name == name) ||
+        std::any_of(out.extra_clients.begin(), out.extra_clients.end(),
+                    [&](const ListenerAddress& l) { return l.name == name; });
+    if (repeated) return invalid(key, value, "the " + name + " listener is given twice");
+    if (name == "CONTROLLER") {
+      out.controller = *hp;
+    } else if (!out.client) {
+      out.client = *hp;
+      out.client_name = name;
+    } else {
+      out.extra_clients.push_back(ListenerAddress{name, hp->first, hp->second});
+    }
   }
   if (!out.client && !out.controller) return invalid(key, value, "expected host:port");
   return out;
@@ -135,9 +145,11 @@ const std::map<std::string, Setter>& setters() {
       // CONTROLLER listener for Raft traffic. The setting replaces both.
       auto parsed = parse_listeners(key, value, /*wildcard_host=*/true);
       if (!parsed) return parsed.error();
-      if (!parsed->client) return invalid(key, value, "needs a PLAINTEXT (client) listener");
+      if (!parsed->client) return invalid(key, value, "needs a client listener (PLAINTEXT, SASL_PLAINTEXT, ...)");
       c.listen_host = parsed->client->first;
       c.listen_port = parsed->client->second;
+      c.listen_name = parsed->client_name;
+      c.extra_client_listeners = parsed->extra_clients;
       c.controller_listen_host = parsed->controller ? parsed->controller->first : "";
       c.controller_listen_port = parsed->controller ? parsed->controller->second : 0;
       return {};
@@ -150,6 +162,48 @@ const std::map<std::string, Setter>& setters() {
       c.advertise_port = parsed->client ? parsed->client->second : 0;
       c.controller_advertise_host = parsed->controller ? parsed->controller->first : "";
       c.controller_advertise_port = parsed->controller ? parsed->controller->second : 0;
+      return {};
+    };
+    t["listener.security.protocol.map"] = [](BrokerConfig& c, const std::string& key,
+                                            const std::string& value) -> Result<void, ConfigErrc> {
+      std::map<std::string, std::string> map;
+      std::stringstream list(value);
+      std::string item;
+      while (std::getline(list, item, ',')) {
+        item = trim(item);
+        if (item.empty()) continue;
+        auto colon = item.find(':');
+        if (colon == std::string::npos || colon == 0) {
+          return invalid(key, value, "expected NAME:PROTOCOL,...");
+        }
+        std::string protocol = trim(item.substr(colon + 1));
+        if (!parse_security_protocol(protocol)) {
+          return invalid(key, value, "unknown security protocol '" + protocol +
+                                         "' (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)");
+        }
+        map[trim(item.substr(0, colon))] = protocol;
+      }
+      c.listener_security_protocol_map = std::move(map);
+      return {};
+    };
+    t["sasl.enabled.mechanisms"] = [](BrokerConfig& c, const std::string& key,
+                                      const std::string& value) -> Result<void, ConfigErrc> {
+      std::vector<std::string> mechanisms;
+      std::stringstream list(value);
+      std::string item;
+      while (std::getline(list, item, ',')) {
+        item = trim(item);
+        if (item.empty()) continue;
+        if (item != "PLAIN" && item != "SCRAM-SHA-256" && item != "SCRAM-SHA-512") {
+          return invalid(key, value, "mechanism '" + item +
+                                         "' is not built (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)");
+        }
+        if (std::find(mechanisms.begin(), mechanisms.end(), item) == mechanisms.end()) {
+          mechanisms.push_back(item);
+        }
+      }
+      if (mechanisms.empty()) return invalid(key, value, "needs at least one mechanism");
+      c.sasl_enabled_mechanisms = std::move(mechanisms);
       return {};
     };
     t["process.roles"] = [](BrokerConfig& c, const std::string& key,
@@ -472,6 +526,47 @@ std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::strin
   return std::make_pair(host, static_cast<uint16_t>(p));
 }
 
+std::optional<SecurityProtocol> parse_security_protocol(const std::string& name) {
+  if (name == "PLAINTEXT") return SecurityProtocol::plaintext;
+  if (name == "SSL") return SecurityProtocol::ssl;
+  if (name == "SASL_PLAINTEXT") return SecurityProtocol::sasl_plaintext;
+  if (name == "SASL_SSL") return SecurityProtocol::sasl_ssl;
+  return std::nullopt;
+}
+
+std::string to_string(SecurityProtocol protocol) {
+  switch (protocol) {
+    case SecurityProtocol::plaintext: return "PLAINTEXT";
+    case SecurityProtocol::ssl: return "SSL";
+    case SecurityProtocol::sasl_plaintext: return "SASL_PLAINTEXT";
+    case SecurityProtocol::sasl_ssl: return "SASL_SSL";
+  }
+  return "PLAINTEXT";
+}
+
+Result<std::vector<ClientListener>, ConfigErrc> client_listeners(const BrokerConfig& config) {
+  std::vector<ListenerAddress> addresses{
+      ListenerAddress{config.listen_name, config.listen_host, config.listen_port}};
+  addresses.insert(addresses.end(), config.extra_client_listeners.begin(),
+                   config.extra_client_listeners.end());
+  std::vector<ClientListener> out;
+  for (const auto& address : addresses) {
+    // Kafka's default map: each protocol name is a listener name of that protocol.
+    auto mapped = config.listener_security_protocol_map.find(address.name);
+    const std::string protocol_name =
+        mapped != config.listener_security_protocol_map.end() ? mapped->second : address.name;
+    auto protocol = parse_security_protocol(protocol_name);
+    if (!protocol) {
+      return make_error(ConfigErrc::invalid_value,
+                        "listeners: listener " + address.name +
+                            " has no security protocol; map it in listener.security.protocol.map "
+                            "(e.g. " + address.name + ":SASL_PLAINTEXT)");
+    }
+    out.push_back(ClientListener{address, *protocol});
+  }
+  return out;
+}
+
 Result<void, ConfigErrc> apply_setting(BrokerConfig& config, const std::string& key,
                                        const std::string& value) {
   const auto& table = setters();
@@ -622,7 +717,7 @@ bool is_inapplicable_kafka_key(const std::string& key) {
       "controller.listener.names", "metadata.log.dir", "zookeeper.connect",
       "zookeeper.connection.timeout.ms", "zookeeper.session.timeout.ms",
       // listeners between brokers
-      "inter.broker.listener.name", "listener.security.protocol.map",
+      "inter.broker.listener.name",
       "security.inter.broker.protocol",
       // thread pools and socket buffers
       "num.io.threads", "num.replica.fetchers", "num.recovery.threads.per.data.dir",

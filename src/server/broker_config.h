@@ -28,6 +28,19 @@ struct FlushPolicy {
 // Parses "always", "never" or "interval:<ms>".
 std::optional<FlushPolicy> parse_flush_policy(const std::string& text);
 
+// Kafka's security protocols (listener.security.protocol.map values).
+enum class SecurityProtocol { plaintext, ssl, sasl_plaintext, sasl_ssl };
+std::optional<SecurityProtocol> parse_security_protocol(const std::string& name);
+std::string to_string(SecurityProtocol protocol);
+
+// A named client listener ("PLAINTEXT", "SASL_PLAINTEXT", or a name the
+// protocol map gives a protocol).
+struct ListenerAddress {
+  std::string name;
+  std::string host;
+  uint16_t port = 0;
+};
+
 struct BrokerConfig {
   int32_t node_id = 0;
   std::string data_dir = "./data";
@@ -182,6 +195,18 @@ struct BrokerConfig {
   int64_t admin_search_max_scan_bytes = 64LL << 20;
   int64_t admin_search_max_scan_ms = 2000;
 
+  // Security (issue 11, docs/security.md). `listeners` may name several
+  // client listeners: the first is listen_host:listen_port (the one
+  // advertised in Metadata) under `listen_name`; the others follow.
+  std::string listen_name = "PLAINTEXT";
+  std::vector<ListenerAddress> extra_client_listeners;
+  // listener.security.protocol.map: the entries given (Kafka's defaults,
+  // each protocol name mapping to itself, apply to names not listed).
+  std::map<std::string, std::string> listener_security_protocol_map;
+  // sasl.enabled.mechanisms. Kafka's default is GSSAPI, which Holdfast does
+  // not build; ours is SCRAM only, and PLAIN only when listed.
+  std::vector<std::string> sasl_enabled_mechanisms = {"SCRAM-SHA-256", "SCRAM-SHA-512"};
+
   // The policy in force: flush.policy when given, else interval:<log.flush.interval.ms>
   // when that is set, else always (durable by default, DESIGN §1).
   FlushPolicy effective_flush_policy() const {
@@ -200,6 +225,16 @@ struct BrokerConfig {
 };
 
 enum class ConfigErrc { unknown_key, invalid_value, io_error };
+
+// A client listener with its security protocol resolved.
+struct ClientListener {
+  ListenerAddress address;
+  SecurityProtocol protocol = SecurityProtocol::plaintext;
+};
+// Every client listener, the primary first, each with the protocol that
+// listener.security.protocol.map (or Kafka's default: the name itself) gives
+// it; an error names a listener without a known protocol.
+Result<std::vector<ClientListener>, ConfigErrc> client_listeners(const BrokerConfig& config);
 
 // Applies key=value settings in order onto `config`. An unknown key or a bad
 // value is an error whose message names the key and what was wrong.

@@ -5,15 +5,19 @@
 #include "base/log.h"
 #include "server/broker.h"
 #include "server/request_budget.h"
+#include "server/security/sasl_connection.h"
 
 namespace holdfast::server {
 
 namespace {
 constexpr auto kForever = std::chrono::steady_clock::time_point::max();
+// Before authentication a frame is a SASL message (Kafka's sasl max receive
+// size): a client that has not authenticated cannot make the broker hold more.
+constexpr int32_t kMaxSaslFrameBytes = 512 * 1024;
 }
 
 Connection::Connection(Broker& broker, asio::ip::tcp::socket socket,
-                       std::atomic<int64_t>& in_flight)
+                       std::atomic<int64_t>& in_flight, SecurityProtocol protocol)
     : broker_(broker),
       socket_(std::move(socket)),
       in_flight_(in_flight),
@@ -23,6 +27,9 @@ Connection::Connection(Broker& broker, asio::ip::tcp::socket socket,
   auto endpoint = socket_.remote_endpoint(ec);
   peer_ = ec ? "unknown" : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  if (protocol == SecurityProtocol::sasl_plaintext || protocol == SecurityProtocol::sasl_ssl) {
+    sasl_ = security::make_sasl_authenticator(broker_);
+  }
 }
 
 void Connection::start() {
@@ -57,6 +64,36 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
       uint8_t size_bytes[4];
       co_await asio::async_read(socket_, asio::buffer(size_bytes), asio::use_awaitable);
       int32_t size = static_cast<int32_t>(load_be32(size_bytes));
+      if (!authenticated()) {
+        // Unauthenticated: small frames only; a raw SASL token may be tiny.
+        const bool raw = sasl_->state() == security::SaslAuthenticator::State::raw_tokens;
+        if (size < (raw ? 0 : 8) || size > kMaxSaslFrameBytes) {
+          HF_WARN("closing connection from {}: frame of {} bytes before SASL authentication "
+                  "(at most {})",
+                  peer_, size, kMaxSaslFrameBytes);
+          break;
+        }
+        auto body = co_await read_body(static_cast<size_t>(size));
+        if (!body) break;
+        // Handled in line: the next frame's meaning depends on this one's outcome.
+        auto slot = std::make_shared<Slot>();
+        slots_.push_back(slot);
+        in_flight_.fetch_add(1);
+        Response response;
+        try {
+          response = co_await handle_unauthenticated(*body);
+        } catch (const std::exception& e) {
+          HF_ERROR("closing connection from {}: SASL handling failed: {}", peer_, e.what());
+          response = close_connection();
+        }
+        const bool closing = response.close_connection;
+        slot->response = std::move(response);
+        slot->done = true;
+        in_flight_.fetch_sub(1);
+        writer_wakeup_.cancel();
+        if (closing) break;
+        continue;
+      }
       if (size < 8 || static_cast<uint32_t>(size) > max_frame) {
         HF_WARN("closing connection from {}: request size {} is outside [8, {}] "
                 "(socket.request.max.bytes)",
@@ -172,7 +209,7 @@ asio::awaitable<Response> Connection::dispatch(const Bytes& frame) {
     co_return close_connection();
   }
   RequestContext ctx{broker_, api_key, api_version, correlation_id, std::nullopt, {}, peer_,
-                     "User:ANONYMOUS", client_gone_};
+                     principal_, client_gone_};
   if (api_version < handler->min_version || api_version > handler->max_version) {
     if (api_key != protocol::ApiVersionsRequest::kApiKey) {
       HF_WARN("closing connection from {}: {} v{} is not supported (supported: v{}-v{})", peer_,

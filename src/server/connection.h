@@ -12,7 +12,10 @@
 #include <optional>
 #include <string>
 
+#include "server/broker_config.h"
 #include "server/request.h"
+#include "server/security/sasl_authenticator.h"
+#include "server/security/sasl_frames.h"
 
 namespace holdfast::server {
 
@@ -20,7 +23,12 @@ class Broker;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Broker& broker, asio::ip::tcp::socket socket, std::atomic<int64_t>& in_flight);
+  // `protocol`: the listener's. On SASL_PLAINTEXT the connection starts
+  // unauthenticated and accepts only ApiVersions and the SASL requests
+  // until a SASL exchange succeeds (docs/security.md). SSL is refused at
+  // start-up, before any connection exists.
+  Connection(Broker& broker, asio::ip::tcp::socket socket, std::atomic<int64_t>& in_flight,
+             SecurityProtocol protocol = SecurityProtocol::plaintext);
 
   void start();
   // Stops reading new requests; in-flight ones still complete and are sent.
@@ -45,10 +53,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                Bytes frame);
   // Parses the header and runs the handler; never throws.
   asio::awaitable<Response> dispatch(const Bytes& frame);
+  // Before authentication on a SASL listener: the SASL requests, and a raw
+  // token frame after SaslHandshake v0 (connection_sasl.cc).
+  bool authenticated() const;
+  asio::awaitable<Response> handle_unauthenticated(const Bytes& frame);
+  asio::awaitable<Response> finish_sasl(security::SaslAnswer answer);
 
   Broker& broker_;
   asio::ip::tcp::socket socket_;
   std::string peer_;
+  // SASL state on a SASL listener (null on PLAINTEXT), and the principal its
+  // requests run as.
+  std::unique_ptr<security::SaslAuthenticator> sasl_;
+  std::string principal_ = "User:ANONYMOUS";
   std::atomic<int64_t>& in_flight_;
   std::deque<std::shared_ptr<Slot>> slots_;
   asio::steady_timer writer_wakeup_;

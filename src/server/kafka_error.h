@@ -61,6 +61,7 @@ enum class KafkaError : int16_t {
   security_disabled = 54,
   operation_not_attempted = 55,
   kafka_storage_error = 56,
+  sasl_authentication_failed = 58,
   unknown_producer_id = 59,
   non_empty_group = 68,
   group_id_not_found = 69,
@@ -73,6 +74,8 @@ enum class KafkaError : int16_t {
   invalid_record = 87,
   unstable_offset_commit = 88,
   producer_fenced = 90,
+  resource_not_found = 91,
+  unacceptable_credential = 93,
   // Cluster (BrokerRegistration, BrokerHeartbeat, AlterPartition).
   stale_broker_epoch = 77,
   invalid_update_version = 95,

@@ -39,37 +39,48 @@ NetworkServer::NetworkServer(Broker& broker, int threads) : broker_(broker) {
 
 NetworkServer::~NetworkServer() { stop(std::chrono::milliseconds(0)); }
 
-Result<void, StartupErrc> NetworkServer::bind(const std::string& host, uint16_t port) {
+Result<void, StartupErrc> NetworkServer::bind(const std::string& host, uint16_t port,
+                                              SecurityProtocol protocol, const std::string& name) {
   asio::error_code ec;
   auto address = asio::ip::make_address(host, ec);
   if (ec) return make_error(StartupErrc::failed, "invalid listen address '" + host + "': " + ec.message());
   asio::ip::tcp::endpoint endpoint(address, port);
-  acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(*contexts_[0]);
-  acceptor_->open(endpoint.protocol(), ec);
-  if (!ec) acceptor_->set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_->bind(endpoint, ec);
-  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+  auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(*contexts_[0]);
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    acceptor_.reset();
     return make_error(StartupErrc::failed, "cannot listen on " + host + ":" + std::to_string(port) + ": " +
                                    ec.message());
   }
-  port_ = acceptor_->local_endpoint().port();
-  acceptor_->non_blocking(true, ec);  // the accept loop's synchronous retries never block
+  const uint16_t bound = acceptor->local_endpoint().port();
+  acceptor->non_blocking(true, ec);  // the accept loop's synchronous retries never block
+  listeners_.push_back(Listener{std::move(acceptor), protocol, name, bound});
   return {};
 }
 
+uint16_t NetworkServer::port_of(const std::string& name) const {
+  for (const auto& l : listeners_) {
+    if (l.name == name) return l.port;
+  }
+  return 0;
+}
+
 void NetworkServer::start() {
-  if (started_ || !acceptor_) return;
+  if (started_ || listeners_.empty()) return;
   started_ = true;
-  asio::co_spawn(*contexts_[0], accept_loop(), [](std::exception_ptr failure) {
-    if (!failure) return;
-    try {
-      std::rethrow_exception(failure);
-    } catch (const std::exception& e) {
-      HF_ERROR("the accept loop failed: {}; this broker accepts no new connections", e.what());
-    }
-  });
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    asio::co_spawn(*contexts_[0], accept_loop(i), [name = listeners_[i].name](std::exception_ptr failure) {
+      if (!failure) return;
+      try {
+        std::rethrow_exception(failure);
+      } catch (const std::exception& e) {
+        HF_ERROR("the accept loop of listener {} failed: {}; it accepts no new connections", name,
+                 e.what());
+      }
+    });
+  }
   run_threads();
 }
 
@@ -82,11 +93,13 @@ void NetworkServer::run_threads() {
   }
 }
 
-asio::awaitable<void> NetworkServer::accept_loop() {
+asio::awaitable<void> NetworkServer::accept_loop(size_t listener) {
+  auto& acceptor = listeners_[listener].acceptor;
+  const SecurityProtocol protocol = listeners_[listener].protocol;
   auto backoff = kFirstAcceptBackoff;
   int64_t failures_in_a_row = 0;
   asio::steady_timer retry_timer(*contexts_[0]);
-  while (acceptor_ && acceptor_->is_open() && !accepting_stopped_) {
+  while (acceptor && acceptor->is_open() && !accepting_stopped_) {
     auto& context = *contexts_[next_context_++ % contexts_.size()];
     asio::ip::tcp::socket socket(context);
     asio::error_code ec;
@@ -94,13 +107,13 @@ asio::awaitable<void> NetworkServer::accept_loop() {
       // Retrying after a failure: the connections that failed are still
       // queued, and epoll (edge-triggered) will not report them again until
       // another one arrives, so try them now, without blocking.
-      acceptor_->accept(socket, ec);
+      acceptor->accept(socket, ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
         ec.clear();
-        co_await acceptor_->async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+        co_await acceptor->async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
       }
     } else {
-      co_await acceptor_->async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+      co_await acceptor->async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
     }
     if (accepting_stopped_ || ec == asio::error::operation_aborted) break;
     if (ec) {
@@ -125,7 +138,7 @@ asio::awaitable<void> NetworkServer::accept_loop() {
       failures_in_a_row = 0;
       backoff = kFirstAcceptBackoff;
     }
-    auto connection = std::make_shared<Connection>(broker_, std::move(socket), in_flight_);
+    auto connection = std::make_shared<Connection>(broker_, std::move(socket), in_flight_, protocol);
     {
       std::lock_guard lock(connections_mutex_);
       std::erase_if(connections_, [](const std::weak_ptr<Connection>& c) { return c.expired(); });
@@ -160,7 +173,9 @@ void NetworkServer::stop_accepting() {
   // 1. Stop accepting.
   asio::post(*contexts_[0], [this] {
     asio::error_code ec;
-    if (acceptor_) acceptor_->close(ec);
+    for (auto& l : listeners_) {
+      if (l.acceptor) l.acceptor->close(ec);
+    }
   });
   on_every_context([] {});
   // 2. Stop reading requests; what is in flight still completes. No
@@ -199,7 +214,7 @@ void NetworkServer::resume() {
 
 void NetworkServer::stop(std::chrono::milliseconds grace) {
   if (!started_ || stopped_) {
-    acceptor_.reset();
+    listeners_.clear();
     return;
   }
   resume();  // after pause(): the last responses still go out
@@ -230,7 +245,7 @@ void NetworkServer::stop(std::chrono::milliseconds grace) {
     std::lock_guard lock(connections_mutex_);
     connections_.clear();
   }
-  acceptor_.reset();
+  listeners_.clear();
 }
 
 }  // namespace holdfast::server

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "server/broker_config.h"
 
 namespace holdfast::server {
 
@@ -27,11 +28,18 @@ class NetworkServer {
 
   // Binds and listens (connections queue in the backlog until start());
   // returns the error text if the address is invalid or the bind fails.
-  // Called before the broker touches its data directory.
-  Result<void, StartupErrc> bind(const std::string& host, uint16_t port);
+  // Called before the broker touches its data directory, once per client
+  // listener; `protocol` decides each accepted connection's state machine
+  // (Connection: SASL before anything else on SASL_PLAINTEXT).
+  Result<void, StartupErrc> bind(const std::string& host, uint16_t port,
+                                 SecurityProtocol protocol = SecurityProtocol::plaintext,
+                                 const std::string& name = "PLAINTEXT");
   // Starts accepting and the network threads. Requires a successful bind().
   void start();
-  uint16_t port() const { return port_; }
+  // The first listener's bound port.
+  uint16_t port() const { return listeners_.empty() ? 0 : listeners_.front().port; }
+  // The bound port of the listener named `name` (0: none).
+  uint16_t port_of(const std::string& name) const;
 
   // Shutdown, in the order the broker calls them (stop() alone does them all):
   // Stops accepting and reading new requests (in-flight ones continue); returns
@@ -57,7 +65,14 @@ class NetworkServer {
   int64_t accept_failures() const { return accept_failures_.load(); }
 
  private:
-  asio::awaitable<void> accept_loop();
+  struct Listener {
+    std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
+    SecurityProtocol protocol = SecurityProtocol::plaintext;
+    std::string name;
+    uint16_t port = 0;
+  };
+
+  asio::awaitable<void> accept_loop(size_t listener);
   void run_threads();
   // Runs `fn` on every io_context and returns once all have run it.
   void on_every_context(const std::function<void()>& fn);
@@ -66,9 +81,8 @@ class NetworkServer {
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;
-  std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
+  std::vector<Listener> listeners_;
   size_t next_context_ = 0;
-  uint16_t port_ = 0;
   bool started_ = false;
   bool stopped_ = false;
   std::atomic<bool> accepting_stopped_{false};

@@ -53,5 +53,10 @@ Awaitable<Response> handle_describe_cluster(RequestContext& ctx);
 Awaitable<Response> handle_elect_leaders(RequestContext& ctx);
 Awaitable<Response> handle_alter_partition_reassignments(RequestContext& ctx);
 Awaitable<Response> handle_list_partition_reassignments(RequestContext& ctx);
+// SASL outside an exchange (sasl.cc); user SCRAM credentials (user_scram.cc).
+Awaitable<Response> handle_sasl_handshake(RequestContext& ctx);
+Awaitable<Response> handle_sasl_authenticate(RequestContext& ctx);
+Awaitable<Response> handle_describe_user_scram_credentials(RequestContext& ctx);
+Awaitable<Response> handle_alter_user_scram_credentials(RequestContext& ctx);
 
 }  // namespace holdfast::server

@@ -42,6 +42,7 @@ function makeKafka(command) {
     retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
     logLevel: logLevel.WARN,
     logCreator: stderrLogCreator,
+    ...(command.sasl ? { sasl: command.sasl } : {}),
   });
 }
 
