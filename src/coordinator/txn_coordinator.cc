@@ -302,9 +302,12 @@ void TxnCoordinator::write_locked(TxnPartitionState& part, const std::string& id
     return fail(from_replication(ready.code()));
   }
   const std::string key = encode_txn_key(id);
-  const std::string encoded = encode_txn_value(value);
+  // Dead is never stored: it is the tombstone that removes the id.
+  const bool tombstone = value.state == TxnState::dead;
+  const std::string encoded = tombstone ? std::string() : encode_txn_value(value);
   record::BatchBuilder builder;
-  builder.add(std::string_view(key), std::optional<std::string_view>(encoded), now());
+  builder.add(std::string_view(key),
+              tombstone ? std::nullopt : std::optional<std::string_view>(encoded), now());
   Bytes batch = builder.build();
   auto header = record::parse_batch_header(batch.span());
   if (!header) return fail(TxnErrc::storage_error);
@@ -349,7 +352,9 @@ void TxnCoordinator::on_written(TxnPartitionState* part, uint64_t generation,
     } else {
       TxnMeta& meta = it->second;
       meta.writing = false;
-      if (result == TxnErrc::none) {
+      if (result == TxnErrc::none && value.state == TxnState::dead) {
+        part->txns.erase(it);  // the tombstone is replicated: the id is gone
+      } else if (result == TxnErrc::none) {
         meta.value = value;
         if (is_prepare(value.state)) {
           meta.markers_pending = value.partitions;
@@ -451,25 +456,35 @@ void TxnCoordinator::timer_loop() {
 void TxnCoordinator::tick() {
   if (stopped_) return;
   const int64_t t = now();
-  const bool check_timeouts = t - last_timeout_check_ >= options_.abort_check_interval_ms;
-  if (check_timeouts) last_timeout_check_ = t;
-  for (auto& part : partitions_) tick_partition(*part, t, check_timeouts);
+  TickChecks checks;
+  checks.timeouts = t - last_timeout_check_ >= options_.abort_check_interval_ms;
+  if (checks.timeouts) last_timeout_check_ = t;
+  checks.expiration = t - last_expiration_check_ >= options_.expiration_check_interval_ms;
+  if (checks.expiration) last_expiration_check_ = t;
+  for (auto& part : partitions_) tick_partition(*part, t, checks);
 }
 
 int TxnCoordinator::abort_timed_out_now() {
   int aborted = 0;
-  for (auto& part : partitions_) aborted += tick_partition(*part, now(), true);
+  for (auto& part : partitions_) aborted += tick_partition(*part, now(), {true, false}).aborted;
   return aborted;
 }
 
-int TxnCoordinator::tick_partition(TxnPartitionState& part, int64_t t, bool check_timeouts) {
-  int aborted = 0;
+int TxnCoordinator::expire_idle_ids_now() {
+  int expired = 0;
+  for (auto& part : partitions_) expired += tick_partition(*part, now(), {false, true}).expired;
+  return expired;
+}
+
+TxnCoordinator::TickCounts TxnCoordinator::tick_partition(TxnPartitionState& part, int64_t t,
+                                                          TickChecks checks) {
+  TickCounts counts;
   std::vector<std::function<void()>> deferred;
   std::vector<std::string> to_send;
   uint64_t generation;
   {
     std::lock_guard lock(part.mu);
-    if (part.status != TxnPartitionState::Status::active) return 0;
+    if (part.status != TxnPartitionState::Status::active) return counts;
     generation = part.generation;
     for (auto& [id, meta] : part.txns) {
       if (meta.writing || meta.markers_in_flight) continue;
@@ -487,7 +502,22 @@ int TxnCoordinator::tick_partition(TxnPartitionState& part, int64_t t, bool chec
         }
         continue;
       }
-      if (check_timeouts && meta.value.state == TxnState::ongoing &&
+      const TxnState state = meta.value.state;
+      const bool idle = state == TxnState::empty || state == TxnState::complete_commit ||
+                        state == TxnState::complete_abort;
+      if (checks.expiration && idle && t - meta.value.last_update_ms >= options_.id_expiration_ms) {
+        HF_INFO("transaction coordinator: expiring transactional id '{}' (producer {}): idle "
+                "for {} ms (transactional.id.expiration.ms {})",
+                id, meta.value.producer_id, t - meta.value.last_update_ms,
+                options_.id_expiration_ms);
+        TxnValue dead = meta.value;
+        dead.state = TxnState::dead;  // written as a tombstone
+        dead.last_update_ms = t;
+        write_locked(part, id, std::move(dead), [](TxnErrc) {}, deferred);
+        ++counts.expired;
+        continue;
+      }
+      if (checks.timeouts && meta.value.state == TxnState::ongoing &&
           t - meta.value.start_ms > meta.value.timeout_ms) {
         // Kafka's abortTimedOutTransactions: the epoch is bumped, so the
         // producer that let it time out is fenced from the transaction.
@@ -503,13 +533,13 @@ int TxnCoordinator::tick_partition(TxnPartitionState& part, int64_t t, bool chec
         abort.state = TxnState::prepare_abort;
         abort.last_update_ms = t;
         write_locked(part, id, std::move(abort), [](TxnErrc) {}, deferred);
-        ++aborted;
+        ++counts.aborted;
       }
     }
   }
   for (auto& d : deferred) d();
   for (const auto& id : to_send) send_markers(&part, generation, id);
-  return aborted;
+  return counts;
 }
 
 }  // namespace holdfast::coordinator

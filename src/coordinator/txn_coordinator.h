@@ -30,6 +30,12 @@
 // an epoch bump (the running producer is fenced), as Kafka's
 // abortTimedOutTransactions.
 //
+// Expiration (transactional.id.expiration.ms, Kafka's
+// removeExpiredTransactionalIds): an id with no transaction open (Empty,
+// CompleteCommit, CompleteAbort) whose last update is older than the
+// expiration is removed with a tombstone; once it is replicated the id is
+// forgotten, and the next InitProducerId for it starts afresh.
+//
 // Threading: every public method may be called from any thread. Each
 // partition has one mutex, never held across a replication wait, a marker
 // send or a completion callback. Callbacks fire exactly once, from the calling
@@ -93,6 +99,8 @@ struct TxnCoordinatorOptions {
   int32_t num_partitions = 50;                   // transaction.state.log.num.partitions
   int32_t max_timeout_ms = 900000;               // transaction.max.timeout.ms
   int64_t abort_check_interval_ms = 10000;       // transaction.abort.timed.out.transaction.cleanup.interval.ms
+  int64_t id_expiration_ms = 604800000;          // transactional.id.expiration.ms (7 days)
+  int64_t expiration_check_interval_ms = 3600000;  // transaction.remove.expired.transaction.cleanup.interval.ms
   int64_t marker_retry_backoff_ms = 100;
   bool start_timer_thread = true;                // false: the test calls tick()
   int64_t tick_interval_ms = 50;
@@ -176,6 +184,8 @@ class TxnCoordinator {
   // Aborts every Ongoing transaction older than its timeout now. Returns how
   // many it started aborting.
   int abort_timed_out_now();
+  // Starts removing every id idle past the expiration now. Returns how many.
+  int expire_idle_ids_now();
 
  private:
   struct Write;
@@ -196,8 +206,15 @@ class TxnCoordinator {
                        std::vector<TxnPartition> acknowledged);
   void load_partition(TxnPartitionState& part, uint64_t generation);
   void unload_locked(TxnPartitionState& part);
-  // Returns how many timed-out transactions it started aborting.
-  int tick_partition(TxnPartitionState& part, int64_t now, bool check_timeouts);
+  struct TickChecks {
+    bool timeouts = false;
+    bool expiration = false;
+  };
+  struct TickCounts {
+    int aborted = 0;  // timed-out transactions it started aborting
+    int expired = 0;  // idle ids it started removing
+  };
+  TickCounts tick_partition(TxnPartitionState& part, int64_t now, TickChecks checks);
   int64_t now() const { return options_.clock(); }
   void timer_loop();
   void loader_loop();
@@ -207,6 +224,7 @@ class TxnCoordinator {
   std::vector<std::unique_ptr<TxnPartitionState>> partitions_;
   std::atomic<bool> stopped_{false};
   int64_t last_timeout_check_ = 0;
+  int64_t last_expiration_check_ = 0;
 
   std::mutex threads_mu_;
   std::condition_variable threads_cv_;

@@ -319,6 +319,8 @@ Result<void, StartupErrc> Broker::start_transaction_coordinator() {
   o.num_partitions = info ? info->partition_count : config_.transaction_state_log_num_partitions;
   o.max_timeout_ms = config_.transaction_max_timeout_ms;
   o.abort_check_interval_ms = config_.transaction_abort_timed_out_check_interval_ms;
+  o.id_expiration_ms = config_.transactional_id_expiration_ms;
+  o.expiration_check_interval_ms = config_.transaction_expired_id_check_interval_ms;
   o.min_insync_replicas = [this, topic] { return min_insync_replicas(*this, topic); };
   o.next_producer_id = [this]() -> Result<int64_t, std::string> {
     auto id = producer_ids_->next_producer_id();

@@ -426,6 +426,10 @@ const std::map<std::string, Setter>& setters() {
         int_setter<int32_t>(&BrokerConfig::transaction_max_timeout_ms, 1, INT32_MAX);
     t["transaction.abort.timed.out.transaction.cleanup.interval.ms"] = int_setter<int32_t>(
         &BrokerConfig::transaction_abort_timed_out_check_interval_ms, 1, INT32_MAX);
+    t["transactional.id.expiration.ms"] =
+        int_setter<int64_t>(&BrokerConfig::transactional_id_expiration_ms, 1, INT64_MAX);
+    t["transaction.remove.expired.transaction.cleanup.interval.ms"] = int_setter<int64_t>(
+        &BrokerConfig::transaction_expired_id_check_interval_ms, 1, INT64_MAX);
     t["offsets.topic.num.partitions"] =
         int_setter<int32_t>(&BrokerConfig::offsets_topic_num_partitions, 1, 10000);
     t["offsets.topic.segment.bytes"] =

@@ -106,6 +106,11 @@ struct BrokerConfig {
   int32_t transaction_max_timeout_ms = 900000;              // transaction.max.timeout.ms
   // transaction.abort.timed.out.transaction.cleanup.interval.ms
   int32_t transaction_abort_timed_out_check_interval_ms = 10000;
+  // transactional.id.expiration.ms: an id with no open transaction, idle this
+  // long, is removed (Kafka's default, 7 days).
+  int64_t transactional_id_expiration_ms = 604800000;
+  // transaction.remove.expired.transaction.cleanup.interval.ms
+  int64_t transaction_expired_id_check_interval_ms = 3600000;
 
   // Cluster settings (issue 9, Kafka's KRaft names). `serve` runs cluster
   // mode only with holdfast.cluster.experimental=true.

@@ -268,6 +268,50 @@ def test_a_timed_out_transaction_is_aborted_and_its_producer_fenced(broker_facto
     consumer.close()
 
 
+def test_an_idle_transactional_id_expires_and_stays_gone_after_a_restart(broker_factory,
+                                                                          topic_name):
+    """transactional.id.expiration.ms: an id whose last transaction completed
+    is removed (a tombstone in __transaction_state) once idle that long; one
+    with a transaction open is kept (the control, same broker, same checks)."""
+    broker = broker_factory(settings={
+        "transactional.id.expiration.ms": "3000",
+        "transaction.remove.expired.transaction.cleanup.interval.ms": "200"})
+    create_topic(broker.bootstrap, topic_name)
+    idle_id, open_id = unique("idle"), unique("open")
+    idle = txn_producer(broker.bootstrap, idle_id)
+    idle.init_transactions(30)
+    idle.begin_transaction()
+    idle.produce(topic_name, value=b"committed", partition=0)
+    idle.commit_transaction(30)
+    first_pid = describe_transaction(broker.port, idle_id)["producer_id"]
+    held = txn_producer(broker.bootstrap, open_id)
+    held.init_transactions(30)
+    consumer, metadata = group_metadata(broker.bootstrap, unique("g"))
+    held.begin_transaction()
+    held.send_offsets_to_transaction([TopicPartition(topic_name, 0, 1)], metadata, 30)
+    consumer.close()
+
+    NOT_FOUND = 105  # TRANSACTIONAL_ID_NOT_FOUND
+    wait_until(lambda: describe_transaction(broker.port, idle_id)["error_code"] == NOT_FOUND, 30,
+               message="the idle id to expire")
+    assert describe_transaction(broker.port, open_id)["state"] == "Ongoing"
+    assert "expiring transactional id" in broker.log_path.read_text()
+
+    broker.kill()  # SIGKILL: the tombstone was replicated before the id was dropped
+    broker.start()
+    wait_until(lambda: describe_transaction(broker.port, open_id)["error_code"] == 0, 30,
+               message="the coordinator to load")
+    assert describe_transaction(broker.port, idle_id)["error_code"] == NOT_FOUND
+    # The id starts afresh, with a new producer id.
+    again = txn_producer(broker.bootstrap, idle_id)
+    again.init_transactions(30)
+    assert describe_transaction(broker.port, idle_id)["producer_id"] != first_pid
+    # What it committed before it expired is still there.
+    values = [m["value"] for m in ck_consume_all(broker.bootstrap, topic_name, partitions=[0],
+                                                 **{"isolation.level": "read_committed"})]
+    assert values == ["committed"]
+
+
 # ---- tests that need the markers applied (the partition side) ----
 
 def test_commit_is_visible_to_read_committed_and_abort_never(broker, topic_name):

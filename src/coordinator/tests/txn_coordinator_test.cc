@@ -143,6 +143,7 @@ class TxnCoordinatorTest : public ::testing::Test {
     o.num_partitions = kPartitions;
     o.max_timeout_ms = 60000;
     o.abort_check_interval_ms = 0;
+    o.id_expiration_ms = id_expiration_ms_;
     o.marker_retry_backoff_ms = 0;
     o.start_timer_thread = false;
     o.clock = [this] { return now_.load(); };
@@ -205,6 +206,7 @@ class TxnCoordinatorTest : public ::testing::Test {
   io::PosixFileSystem fs_;
   std::atomic<int64_t> now_{1'000'000};
   std::atomic<int64_t> next_pid_{1000};
+  int64_t id_expiration_ms_ = 604800000;
   std::unique_ptr<storage::LogManager> logs_;
   std::unique_ptr<replication::ReplicaManager> replicas_;
   std::vector<std::shared_ptr<Partition>> partitions_;
@@ -501,6 +503,40 @@ TEST_F(TxnCoordinatorTest, DescribeAndList) {
   ASSERT_TRUE(by_pid.ok());
   ASSERT_EQ(by_pid->size(), 1u);
   EXPECT_EQ((*by_pid)[0].transactional_id, "a");
+}
+
+TEST_F(TxnCoordinatorTest, AnIdIdlePastTheExpirationIsRemovedWithATombstone) {
+  id_expiration_ms_ = 10000;
+  make_coordinator();
+  lead("idle", 1);
+  lead("open", 1);
+  auto idle = init("idle");
+  auto open = init("open", 60000);
+  ASSERT_EQ(add("open", open.producer_id, 0), TxnErrc::none);  // Ongoing: never expired
+  now_ += 9999;
+  EXPECT_EQ(coordinator_->expire_idle_ids_now(), 0);  // not idle long enough yet
+  EXPECT_EQ(coordinator_->describe("idle").error, TxnErrc::none);
+  now_ += 1;
+  EXPECT_EQ(coordinator_->expire_idle_ids_now(), 1);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (coordinator_->describe("idle").error != TxnErrc::transactional_id_not_found &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(coordinator_->describe("idle").error, TxnErrc::transactional_id_not_found);
+  EXPECT_EQ(coordinator_->describe("open").state, TxnState::ongoing);
+
+  // The tombstone is in the log: a new leadership does not bring the id back.
+  make_coordinator();
+  lead("idle", 2);
+  lead("open", 2);
+  EXPECT_EQ(coordinator_->describe("idle").error, TxnErrc::transactional_id_not_found);
+  EXPECT_EQ(coordinator_->describe("open").state, TxnState::ongoing);
+  // The id starts afresh: a new producer id, epoch 0.
+  auto again = init("idle");
+  EXPECT_EQ(again.error, TxnErrc::none);
+  EXPECT_NE(again.producer_id, idle.producer_id);
+  EXPECT_EQ(again.producer_epoch, 0);
 }
 
 }  // namespace
