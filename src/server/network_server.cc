@@ -59,12 +59,16 @@ ConnectionLimits::Admission ConnectionLimits::admit(const std::string& ip) {
     ++open_;
     ++per_ip_[ip];
   }
+  // Built in place: a moved-from temporary would release the place too.
   struct Ticket {
+    Ticket(std::shared_ptr<ConnectionLimits> l, std::string a) : limits(std::move(l)), ip(std::move(a)) {}
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+    ~Ticket() { limits->release(ip); }
     std::shared_ptr<ConnectionLimits> limits;
     std::string ip;
-    ~Ticket() { limits->release(ip); }
   };
-  return Admission{std::make_shared<Ticket>(Ticket{shared_from_this(), ip}), Refusal::none, 0};
+  return Admission{std::make_shared<Ticket>(shared_from_this(), ip), Refusal::none, 0};
 }
 
 void ConnectionLimits::release(const std::string& ip) {
