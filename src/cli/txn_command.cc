@@ -15,6 +15,7 @@
 //
 // Broker addresses come from Metadata (librdkafka); the transaction APIs,
 // which librdkafka's admin API lacks, go through net::KafkaClient.
+#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <iostream>
@@ -24,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/client/args.h"
 #include "cli/client/client.h"
 #include "cli/commands.h"
 #include "net/kafka_client.h"
@@ -152,7 +154,25 @@ std::string partitions_text(const nlohmann::json& partitions) {
   return out.empty() ? "-" : out;
 }
 
+// The transaction APIs go through net::KafkaClient, which speaks PLAINTEXT
+// only: refuse a SASL or TLS configuration up front instead of failing
+// later with a closed connection.
+void require_plaintext(const ClientOptions& client) {
+  for (const auto& property : client.properties) {
+    auto assignment = parse_assignment(property);
+    if (!assignment || assignment->first != "security.protocol") continue;
+    std::string protocol = assignment->second;
+    for (char& c : protocol) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (protocol != "plaintext") {
+      fail("holdfast txn: security.protocol=" + assignment->second +
+               " is not supported yet (txn speaks PLAINTEXT only; use a PLAINTEXT listener)",
+           kExitUsage);
+    }
+  }
+}
+
 int run_list(const TxnOptions& o) {
+  require_plaintext(o.client);
   ClusterView view = cluster_view(o.client, "");
   net::KafkaClient kafka;
   nlohmann::json out = nlohmann::json::array();
@@ -192,6 +212,7 @@ int run_list(const TxnOptions& o) {
 }
 
 int run_describe(const TxnOptions& o) {
+  require_plaintext(o.client);
   ClusterView view = cluster_view(o.client, "");
   net::KafkaClient kafka;
   DescribeTransactionsRequest request;
@@ -224,6 +245,7 @@ int run_describe(const TxnOptions& o) {
 }
 
 int run_abort(const TxnOptions& o) {
+  require_plaintext(o.client);
   ClusterView view = cluster_view(o.client, o.topic);
   auto leader_it = view.leaders.find(o.partition);
   if (leader_it == view.leaders.end()) {

@@ -10,6 +10,7 @@ import json
 import socket
 import struct
 import subprocess
+import threading
 import time
 import uuid
 
@@ -73,6 +74,8 @@ def ck_roundtrip(broker, mechanism, topic, count=20):
     for i in range(count):
         producer.produce(topic, key=b"k", value=f"{mechanism}-{i}".encode())
     assert producer.flush(20) == 0
+    if count == 0:
+        return  # only the topic was wanted
     consumer = Consumer(ck_conf(broker, mechanism, **{"group.id": f"g-{topic}",
                                                       "auto.offset.reset": "earliest"}))
     consumer.subscribe([topic])
@@ -373,24 +376,40 @@ def ck_produce_errors(broker, user, password, topic, count=5):
     return errors
 
 
-def test_acls_apply_to_the_sasl_principal(sasl_acl_broker):
+def test_acls_apply_to_the_sasl_principal(sasl_acl_broker, tmp_path):
+    """The principal SASL authenticates is the one ACLs check. The admin (a
+    super user) grants alice Write through `holdfast acl add --command-config`
+    with a Kafka tools' properties file (JAAS line and all); alice produces
+    (the control), bob, with no ACL, is refused and appends nothing."""
     from confluent_kafka import KafkaError
-    from kafka.admin import (ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType,
-                             KafkaAdminClient, NewTopic as KpNewTopic, ResourcePattern,
-                             ResourceType)
+    from kafka.admin import KafkaAdminClient, NewTopic as KpNewTopic
     topic = f"orders-{uuid.uuid4().hex[:6]}"
     admin = KafkaAdminClient(**kp_conf(sasl_acl_broker, ADMIN, ADMIN_PASSWORD))
     try:
         admin.create_topics([KpNewTopic(topic, num_partitions=1, replication_factor=1)])
-        grant = [ACL(principal=f"User:{USER}", host="*", operation=op,
-                     permission_type=ACLPermissionType.ALLOW,
-                     resource_pattern=ResourcePattern(ResourceType.TOPIC, topic,
-                                                      ACLResourcePatternType.LITERAL))
-                 for op in (ACLOperation.WRITE, ACLOperation.DESCRIBE)]
-        result = admin.create_acls(grant)
-        assert not result["failed"], result["failed"]
     finally:
         admin.close()
+    properties = tmp_path / "admin.properties"
+    properties.write_text(
+        "# as for kafka-acls.sh --command-config\n"
+        "security.protocol=SASL_PLAINTEXT\n"
+        "sasl.mechanism=SCRAM-SHA-512\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{ADMIN}" password="{ADMIN_PASSWORD}";\n')
+
+    def acl_add(config):
+        return subprocess.run(
+            [str(cli_binary()), "acl", "add", "--allow-principal", f"User:{USER}",
+             "--operation", "Write", "--operation", "Describe", "--topic", topic,
+             "--brokers", sasl_acl_broker.bootstrap, "--timeout-ms", "8000", *config],
+            capture_output=True, text=True, timeout=60)
+
+    # Without the properties the CLI cannot authenticate: it fails, adding nothing.
+    assert acl_add([]).returncode != 0
+    assert ck_produce_errors(sasl_acl_broker, USER, PASSWORD, topic, count=1) == [
+        KafkaError.TOPIC_AUTHORIZATION_FAILED]
+    added = acl_add(["--command-config", str(properties)])
+    assert added.returncode == 0, added.stderr
 
     # alice, granted Write, produces (the control); bob, with no ACL, is refused
     # and nothing of his is appended.
@@ -435,3 +454,40 @@ def test_scram_credential_apis_need_cluster_rights(sasl_acl_broker):
     bob (no ACL), allowed for the super user (the control)."""
     assert describe_scram_error(sasl_acl_broker, BOB, BOB_PASSWORD) == 31  # CLUSTER_AUTHORIZATION_FAILED
     assert describe_scram_error(sasl_acl_broker, ADMIN, ADMIN_PASSWORD) == 0
+
+
+def test_a_cluster_node_refuses_a_sasl_listener(tmp_path):
+    """Brokers do not authenticate to each other yet, so a cluster node with a
+    SASL listener would not replicate: it refuses to start, saying why. The
+    same node with a PLAINTEXT listener starts (the control)."""
+    ports = [free_loopback_port() for _ in range(3)]
+    voters = f"1@127.0.0.1:{ports[1]},2@127.0.0.1:{ports[2]}"
+
+    def serve(protocol, data_dir):
+        return subprocess.Popen(
+            [str(holdfast_binary()), "serve", "--data-dir", str(data_dir), "--node-id", "1",
+             "--set", f"listeners={protocol}://127.0.0.1:{ports[0]},CONTROLLER://127.0.0.1:{ports[1]}",
+             "--set", f"controller.quorum.voters={voters}",
+             "--set", "holdfast.cluster.experimental=true"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    refused = serve("SASL_PLAINTEXT", tmp_path / "sasl")
+    out, _ = refused.communicate(timeout=30)
+    assert refused.returncode != 0, out
+    assert "every client listener must be PLAINTEXT" in out and "single-node only" in out, out
+
+    control = serve("PLAINTEXT", tmp_path / "plain")
+    watchdog = threading.Timer(30, control.kill)  # bounds the reads below
+    watchdog.start()
+    try:
+        lines = []
+        for line in control.stdout:
+            lines.append(line)
+            if "listening on" in line:
+                break
+        assert control.poll() is None, "".join(lines)
+        assert any("listening on" in line for line in lines), "".join(lines)
+    finally:
+        watchdog.cancel()
+        control.kill()
+        control.wait(10)

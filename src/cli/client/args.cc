@@ -1,7 +1,9 @@
 #include "cli/client/args.h"
 
+#include <cctype>
 #include <charconv>
 #include <limits>
+#include <optional>
 
 namespace holdfast::cli {
 
@@ -142,6 +144,66 @@ ArgResult<std::pair<std::string, std::string>> parse_assignment(std::string_view
   }
   return std::pair<std::string, std::string>{std::string(text.substr(0, at)),
                                              std::string(text.substr(at + 1))};
+}
+
+namespace {
+
+std::string_view trim_spaces(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  return text;
+}
+
+// `name="value"` inside a JAAS line; nullopt when absent.
+std::optional<std::string> jaas_value(std::string_view jaas, std::string_view name) {
+  for (size_t at = jaas.find(name); at != std::string_view::npos; at = jaas.find(name, at + 1)) {
+    const bool starts_word = at == 0 || std::isspace(static_cast<unsigned char>(jaas[at - 1]));
+    std::string_view rest = trim_spaces(jaas.substr(at + name.size()));
+    if (!starts_word || rest.empty() || rest.front() != '=') continue;
+    rest = trim_spaces(rest.substr(1));
+    if (rest.empty() || rest.front() != '"') return std::nullopt;
+    auto close = rest.find('"', 1);
+    if (close == std::string_view::npos) return std::nullopt;
+    return std::string(rest.substr(1, close - 1));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+ArgResult<std::vector<std::string>> parse_command_config(std::string_view text) {
+  std::vector<std::string> out;
+  int line_number = 0;
+  while (!text.empty()) {
+    ++line_number;
+    auto end = text.find('\n');
+    std::string_view line = trim_spaces(text.substr(0, end));
+    text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
+    if (line.empty() || line.front() == '#' || line.front() == '!') continue;
+    auto at = line.find('=');
+    if (at == std::string_view::npos || at == 0) {
+      return make_error(ArgErrc::kInvalid,
+                        "line " + std::to_string(line_number) + ": expected key=value");
+    }
+    std::string key(trim_spaces(line.substr(0, at)));
+    std::string value(trim_spaces(line.substr(at + 1)));
+    if (key == "sasl.mechanism") key = "sasl.mechanisms";
+    if (key == "sasl.jaas.config") {
+      auto user = jaas_value(value, "username");
+      auto password = jaas_value(value, "password");
+      if (!user || !password) {
+        return make_error(ArgErrc::kInvalid,
+                          "line " + std::to_string(line_number) +
+                              ": sasl.jaas.config needs username=\"...\" and password=\"...\" "
+                              "(PLAIN or SCRAM login module)");
+      }
+      out.push_back("sasl.username=" + *user);
+      out.push_back("sasl.password=" + *password);
+      continue;
+    }
+    out.push_back(key + "=" + value);
+  }
+  return out;
 }
 
 ArgResult<std::string> parse_acks(std::string_view acks) {

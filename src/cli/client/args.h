@@ -82,6 +82,13 @@ KeyAndValue split_key_value(std::string_view line, std::string_view separator);
 // value may be empty or contain further '=').
 ArgResult<std::pair<std::string, std::string>> parse_assignment(std::string_view text);
 
+// The text of a `--command-config` file (Kafka tools' client properties):
+// `key=value` lines, `#` / `!` comments and blank lines skipped, as "key=value"
+// librdkafka properties. The Java names librdkafka lacks are translated:
+// `sasl.mechanism` becomes `sasl.mechanisms`, and a `sasl.jaas.config` of the
+// PLAIN or SCRAM login module becomes `sasl.username` / `sasl.password`.
+ArgResult<std::vector<std::string>> parse_command_config(std::string_view text);
+
 // Maps `--acks 0|1|all|-1` to librdkafka's `acks` value ("0", "1", "all").
 ArgResult<std::string> parse_acks(std::string_view acks);
 

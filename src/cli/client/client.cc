@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -23,6 +24,23 @@ void add_client_options(CLI::App* command, ClientOptions& options) {
       ->capture_default_str();
   command->add_option("-X", options.properties,
                       "librdkafka property key=value (repeatable), e.g. -X debug=broker");
+  // Applied before any -X (which is stored first, the file's lines are put in
+  // front), so -X overrides the file.
+  command
+      ->add_option_function<std::string>(
+          "--command-config",
+          [&options](const std::string& path) {
+            std::ifstream in(path);
+            if (!in) fail("--command-config " + path + ": cannot read it", kExitUsage);
+            std::stringstream text;
+            text << in.rdbuf();
+            auto parsed = parse_command_config(text.str());
+            if (!parsed) fail("--command-config " + path + ": " + parsed.error().message, kExitUsage);
+            options.properties.insert(options.properties.begin(), parsed->begin(), parsed->end());
+          },
+          "Client properties file (key=value lines, as Kafka tools' --command-config): "
+          "security.protocol, sasl.mechanism(s), sasl.username/password or sasl.jaas.config")
+      ->check(CLI::ExistingFile);
   command->add_option("--timeout-ms", options.timeout_ms, "Timeout for metadata and admin requests")
       ->capture_default_str()
       ->check(between(1, 3600 * 1000));

@@ -127,7 +127,15 @@ class ScramMechanismImpl : public SaslMechanism {
     }
     auto binding = base64_decode((*attrs)[0].second);
     if (!binding || *binding != gs2_header_) return failure("channel binding data does not match");
-    if ((*attrs)[1].second != nonce_) return failure("nonce does not match");
+    // The final nonce must END with the one this exchange sent (client nonce +
+    // server nonce), as Kafka checks it: librdkafka puts its client nonce in
+    // front of the whole combined nonce again. The server's random part at
+    // the end is what stops a replay, and the proof covers the message as sent.
+    const std::string_view final_nonce = (*attrs)[1].second;
+    if (final_nonce.size() < nonce_.size() ||
+        final_nonce.substr(final_nonce.size() - nonce_.size()) != nonce_) {
+      return failure("nonce does not match");
+    }
     const std::string auth_message =
         client_first_bare_ + "," + server_first_ + "," + std::string(without_proof);
     const std::string client_signature = hmac(hash_, credential_.stored_key, auth_message);

@@ -73,7 +73,25 @@ TEST(BrokerConfig, ListenersAndRetentionUnits) {
   ASSERT_TRUE(apply_setting(c, "listeners", "PLAINTEXT://127.0.0.1:19092"));
   EXPECT_EQ(c.listen_host, "127.0.0.1");
   EXPECT_EQ(c.listen_port, 19092);
-  EXPECT_FALSE(apply_setting(c, "listeners", "SSL://127.0.0.1:1"));
+  // Any listener name parses; its security protocol comes from its name or
+  // listener.security.protocol.map (TLS ones are refused when the broker
+  // starts, since TLS is not built).
+  ASSERT_TRUE(apply_setting(c, "listeners",
+                            "PLAINTEXT://127.0.0.1:19092,SASL_PLAINTEXT://127.0.0.1:19093,"
+                            "CLIENT://127.0.0.1:19094"));
+  EXPECT_FALSE(client_listeners(c));  // CLIENT has no protocol yet
+  ASSERT_TRUE(apply_setting(c, "listener.security.protocol.map", "CLIENT:SASL_PLAINTEXT"));
+  auto listeners = client_listeners(c);
+  ASSERT_TRUE(listeners) << listeners.error().message;
+  ASSERT_EQ(listeners->size(), 3u);
+  EXPECT_EQ((*listeners)[0].protocol, SecurityProtocol::plaintext);
+  EXPECT_EQ((*listeners)[1].protocol, SecurityProtocol::sasl_plaintext);
+  EXPECT_EQ((*listeners)[2].protocol, SecurityProtocol::sasl_plaintext);
+  EXPECT_EQ((*listeners)[2].address.port, 19094);
+  EXPECT_FALSE(apply_setting(c, "listener.security.protocol.map", "CLIENT:TLS"));
+  ASSERT_TRUE(apply_setting(c, "listeners", "SSL://127.0.0.1:1"));
+  EXPECT_EQ(client_listeners(c)->front().protocol, SecurityProtocol::ssl);
+  ASSERT_TRUE(apply_setting(c, "listeners", "PLAINTEXT://127.0.0.1:19092"));
   ASSERT_TRUE(apply_setting(c, "advertised.listeners", "broker.example:9000"));
   EXPECT_EQ(c.effective_advertise_host(), "broker.example");
   EXPECT_EQ(c.effective_advertise_port(), 9000);
@@ -289,7 +307,8 @@ TEST(ClusterConfig, MalformedOrDuplicateVotersAndRolesAreRefusedNamingTheSetting
            {"process.roles", "broker,broker"},
            {"process.roles", "broker,zookeeper"},
            {"listeners", "PLAINTEXT://:1,PLAINTEXT://:2"},
-           {"listeners", "SSL://:1"},
+           {"listeners", "SSL://:1,SSL://:2"},
+           {"listener.security.protocol.map", "CLIENT"},
            {"listeners", "CONTROLLER://:9093"},
            {"default.replication.factor", "0"},
            {"min.insync.replicas", "x"},

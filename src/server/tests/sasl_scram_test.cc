@@ -4,6 +4,9 @@
 // unknown user, malformed messages).
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "server/security/sasl_authenticator.h"
 #include "server/security/sasl_mechanism.h"
 #include "server/security/scram_credentials.h"
@@ -36,7 +39,8 @@ CredentialLookup only_user(metadata::ScramCredentialInfo credential, ScramMechan
 }
 
 TEST(Base64, RoundTripsAndRejectsGarbage) {
-  for (std::string s : {"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+  const std::vector<std::string> samples{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)};
+  for (const std::string& s : samples) {
     EXPECT_EQ(*base64_decode(base64_encode(s)), s);
   }
   EXPECT_EQ(base64_encode("n,,"), "biws");
@@ -111,6 +115,35 @@ TEST(Scram, WrongNonceFails) {
       "c=biws,r=rOprNGfwEbeRWgbNEkqOXXXX,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
   EXPECT_EQ(result.outcome, Outcome::failure);
   EXPECT_EQ(result.reason, "nonce does not match");
+}
+
+// librdkafka (up to at least 2.0) sends its client nonce again in front of
+// the combined nonce in client-final; Kafka accepts a final nonce that ends
+// with the server-first one, and so must we. The proof is computed here, as a
+// client would, over the message as sent.
+TEST(Scram, FinalNonceWithTheClientNonceRepeatedIsAccepted) {
+  auto scram = rfc7677_server();
+  ASSERT_EQ(scram->step(kClientFirst256).outcome, Outcome::challenge);
+  const std::string without_proof =
+      std::string("c=biws,r=rOprNGfwEbeRWgbNEkqO") + "rOprNGfwEbeRWgbNEkqO" + kServerNonce256;
+  const std::string salted =
+      salted_password(ScramHash::sha256, "pencil", *base64_decode("W22ZaJ0SNY7soEsUEjb6gQ=="), 4096);
+  const std::string client_key = hmac(ScramHash::sha256, salted, "Client Key");
+  const std::string auth_message = std::string(kClientFirst256).substr(3) + "," +
+                                   kServerFirst256 + "," + without_proof;
+  const std::string signature =
+      hmac(ScramHash::sha256, hash(ScramHash::sha256, client_key), auth_message);
+  std::string proof(client_key.size(), '\0');
+  for (size_t i = 0; i < proof.size(); ++i) proof[i] = char(client_key[i] ^ signature[i]);
+  SaslStep result = scram->step(without_proof + ",p=" + base64_encode(proof));
+  EXPECT_EQ(result.outcome, Outcome::success) << result.reason;
+
+  // A nonce that ends otherwise (the server's part changed) still fails.
+  auto other = rfc7677_server();
+  ASSERT_EQ(other->step(kClientFirst256).outcome, Outcome::challenge);
+  std::string tampered = without_proof;
+  tampered.back() = tampered.back() == '0' ? '1' : '0';
+  EXPECT_EQ(other->step(tampered + ",p=" + base64_encode(proof)).reason, "nonce does not match");
 }
 
 TEST(Scram, UnknownUserGetsAChallengeAndThenFails) {

@@ -132,3 +132,38 @@ TEST(ParseInteger, ChecksRangeAndTrailingCharacters) {
 
 }  // namespace
 }  // namespace holdfast::cli
+
+namespace holdfast::cli {
+namespace {
+
+TEST(ParseCommandConfig, KeyValueLinesCommentsAndBlanks) {
+  auto parsed = parse_command_config(
+      "# a Kafka tools properties file\n\n! also a comment\n"
+      "security.protocol = SASL_PLAINTEXT\r\nsasl.mechanism=SCRAM-SHA-512\nclient.id=a=b\n");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(*parsed, (std::vector<std::string>{"security.protocol=SASL_PLAINTEXT",
+                                               "sasl.mechanisms=SCRAM-SHA-512", "client.id=a=b"}));
+}
+
+TEST(ParseCommandConfig, JaasConfigBecomesUserNameAndPassword) {
+  auto parsed = parse_command_config(
+      "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+      "username=\"admin\" password=\"s3 cr=t\";\n");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(*parsed,
+            (std::vector<std::string>{"sasl.username=admin", "sasl.password=s3 cr=t"}));
+}
+
+TEST(ParseCommandConfig, BadLinesNameTheirNumber) {
+  auto no_equals = parse_command_config("security.protocol=SASL_PLAINTEXT\njust words\n");
+  ASSERT_FALSE(no_equals);
+  EXPECT_NE(no_equals.error().message.find("line 2"), std::string::npos);
+  auto no_password = parse_command_config(
+      "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+      "username=\"admin\";\n");
+  ASSERT_FALSE(no_password);
+  EXPECT_NE(no_password.error().message.find("password"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace holdfast::cli
