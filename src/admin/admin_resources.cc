@@ -139,6 +139,15 @@ bool looks_secret(const std::string& key) {
   return false;
 }
 
+// max.connections.per.ip.overrides as it is written: "ip:count,...".
+std::string connection_overrides(const server::BrokerConfig& c) {
+  std::string out;
+  for (const auto& [ip, count] : c.max_connections_per_ip_overrides) {
+    out += (out.empty() ? "" : ",") + ip + ":" + std::to_string(count);
+  }
+  return out;
+}
+
 }  // namespace
 
 Reply error_reply(int status, const std::string& error, const std::string& message,
@@ -291,6 +300,7 @@ Reply get_config(Broker& broker) {
       {"group.max.session.timeout.ms", std::to_string(c.group_max_session_timeout_ms)},
       {"group.min.session.timeout.ms", std::to_string(c.group_min_session_timeout_ms)},
       {"listeners", c.listen_host + ":" + std::to_string(c.listen_port)},
+      {"connections.max.idle.ms", std::to_string(c.connections_max_idle_ms)},
       {"log.cleaner.dedupe.buffer.size", std::to_string(c.log_cleaner_dedupe_buffer_size)},
       {"log.dirs", c.data_dir},
       {"log.index.interval.bytes", std::to_string(c.log_index_interval_bytes)},
@@ -301,6 +311,9 @@ Reply get_config(Broker& broker) {
       {"log.retention.ms", std::to_string(c.log_retention_ms)},
       {"log.roll.ms", std::to_string(c.log_roll_ms)},
       {"log.segment.bytes", std::to_string(c.log_segment_bytes)},
+      {"max.connections", std::to_string(c.max_connections)},
+      {"max.connections.per.ip", std::to_string(c.max_connections_per_ip)},
+      {"max.connections.per.ip.overrides", connection_overrides(c)},
       {"message.max.bytes", std::to_string(c.message_max_bytes)},
       {"node.id", std::to_string(c.node_id)},
       {"num.network.threads", std::to_string(c.num_network_threads)},

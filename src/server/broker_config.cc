@@ -1,5 +1,7 @@
 #include "server/broker_config.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <charconv>
 #include <fstream>
@@ -407,6 +409,23 @@ const std::map<std::string, Setter>& setters() {
         int_setter<int32_t>(&BrokerConfig::queued_max_requests_per_connection, 1, 100000);
     t["queued.max.request.bytes"] =
         int_setter<int64_t>(&BrokerConfig::queued_max_request_bytes, 1024, INT64_MAX);
+    t["max.connections"] = int_setter<int32_t>(&BrokerConfig::max_connections, 1, INT32_MAX);
+    t["max.connections.per.ip"] =
+        int_setter<int32_t>(&BrokerConfig::max_connections_per_ip, 0, INT32_MAX);
+    t["max.connections.per.ip.overrides"] = [](BrokerConfig& c, const std::string& key,
+                                               const std::string& value)
+        -> Result<void, ConfigErrc> {
+      auto overrides = parse_connection_overrides(value);
+      if (!overrides) {
+        return invalid(key, value,
+                       "expected ip:count pairs separated by commas (127.0.0.1:200,::1:50), "
+                       "IP addresses only");
+      }
+      c.max_connections_per_ip_overrides = std::move(*overrides);
+      return {};
+    };
+    t["connections.max.idle.ms"] =
+        int_setter<int64_t>(&BrokerConfig::connections_max_idle_ms, 1, INT64_MAX / 2);
     t["log.level"] = [](BrokerConfig& c, const std::string& key,
                         const std::string& value) -> Result<void, ConfigErrc> {
       static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
@@ -528,6 +547,38 @@ std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::strin
     return std::nullopt;
   }
   return std::make_pair(host, static_cast<uint16_t>(p));
+}
+
+std::optional<std::map<std::string, int32_t>> parse_connection_overrides(const std::string& text) {
+  std::map<std::string, int32_t> out;
+  std::stringstream items(text);
+  std::string item;
+  while (std::getline(items, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (item.empty()) continue;
+    auto colon = item.rfind(':');
+    if (colon == std::string::npos || colon == 0) return std::nullopt;
+    const std::string ip = item.substr(0, colon);
+    const std::string count = item.substr(colon + 1);
+    int32_t n = 0;
+    auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), n);
+    if (ec != std::errc() || end != count.data() + count.size() || count.empty() || n < 0) {
+      return std::nullopt;
+    }
+    // Normalised as the network server prints a peer's address.
+    char printed[INET6_ADDRSTRLEN] = {};
+    unsigned char raw[sizeof(in6_addr)] = {};
+    if (::inet_pton(AF_INET, ip.c_str(), raw) == 1) {
+      ::inet_ntop(AF_INET, raw, printed, sizeof(printed));
+    } else if (::inet_pton(AF_INET6, ip.c_str(), raw) == 1) {
+      ::inet_ntop(AF_INET6, raw, printed, sizeof(printed));
+    } else {
+      return std::nullopt;
+    }
+    out[printed] = n;
+  }
+  return out;
 }
 
 std::optional<SecurityProtocol> parse_security_protocol(const std::string& name) {

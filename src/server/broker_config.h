@@ -80,6 +80,23 @@ struct BrokerConfig {
   // stop reading while it is exhausted. Kafka's default is unbounded (-1);
   // ours is 500 MiB (five frames of the default socket.request.max.bytes).
   int64_t queued_max_request_bytes = 500LL * 1024 * 1024;
+  // Client connections open at once, over all listeners, and from one IP
+  // address (docs/security.md, "Overload and hostile clients"). A connection
+  // over a limit is accepted and closed at once. Kafka's max.connections
+  // default is unbounded; ours is 10000, which bounds the broker's connection
+  // memory (a few KiB each) and leaves room for data files under an open-files
+  // limit of 16384 or more (start-up warns when the limit is lower).
+  // max.connections.per.ip: unbounded (INT32_MAX) as in Kafka; the overrides
+  // (max.connections.per.ip.overrides, "ip:count,...") replace it per address.
+  int32_t max_connections = 10000;
+  int32_t max_connections_per_ip = INT32_MAX;
+  std::map<std::string, int32_t> max_connections_per_ip_overrides;
+  // connections.max.idle.ms (Kafka's default, 10 minutes): a connection with
+  // no request being read or handled and nothing written for this long is
+  // closed; so is one whose unwritten responses made no progress for this
+  // long, and one whose request frame has not arrived whole this long after
+  // its first byte (a slow-loris client; Kafka has no such bound).
+  int64_t connections_max_idle_ms = 600000;
   std::string log_level = "info";
   std::string log_message_timestamp_type = "CreateTime";
   // Idempotent producers: how long a partition keeps an idle producer's
@@ -279,6 +296,10 @@ bool is_inapplicable_kafka_key(const std::string& key);
 // Parses a properties text (for tests and for the file loader).
 Result<std::vector<std::pair<std::string, std::string>>, ConfigErrc> parse_properties(
     const std::string& text);
+
+// max.connections.per.ip.overrides: "ip:count,..." (IPv4 or IPv6 addresses,
+// printed back in their usual form; Kafka also takes host names, we do not).
+std::optional<std::map<std::string, int32_t>> parse_connection_overrides(const std::string& text);
 
 // "host:port" → host, port. IPv6 in brackets.
 std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::string& text);

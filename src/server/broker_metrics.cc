@@ -4,6 +4,7 @@
 
 #include "replication/replica_manager.h"
 #include "server/broker.h"
+#include "server/connection.h"
 #include "server/request.h"
 
 namespace holdfast::server {
@@ -172,6 +173,25 @@ void BrokerMetrics::add_broker_collectors(Broker& broker) {
     out.begin("holdfast_network_connections", "Client connections open now.", Type::gauge);
     auto* network = const_cast<NetworkServer*>(broker.network());
     out.sample({}, int64_t(network ? network->open_connections() : 0));
+    out.begin("holdfast_connections_refused_total",
+              "Client connections accepted and closed at once because a limit was reached "
+              "(max.connections, max.connections.per.ip), by limit.",
+              Type::counter);
+    for (auto reason : {ConnectionLimits::Refusal::max_connections,
+                        ConnectionLimits::Refusal::max_connections_per_ip}) {
+      out.sample({{"reason", to_string(reason)}},
+                 network ? network->connections_refused(reason) : int64_t(0));
+    }
+    out.begin("holdfast_connections_closed_total",
+              "Client connections the broker closed under connections.max.idle.ms, by reason: "
+              "idle (nothing read, handled or written), slow_request (a request frame not whole "
+              "in time) or unread_responses (the client took none of its responses).",
+              Type::counter);
+    const ConnectionCloseCounts* closes = network ? &network->connection_closes() : nullptr;
+    out.sample({{"reason", "idle"}}, closes ? closes->idle.load() : int64_t(0));
+    out.sample({{"reason", "slow_request"}}, closes ? closes->slow_request.load() : int64_t(0));
+    out.sample({{"reason", "unread_responses"}},
+               closes ? closes->unread_responses.load() : int64_t(0));
     out.begin("holdfast_network_requests_in_flight", "Requests read and not yet answered.",
               Type::gauge);
     out.sample({}, network ? network->in_flight_requests() : int64_t(0));

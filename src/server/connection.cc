@@ -14,6 +14,11 @@ constexpr auto kForever = std::chrono::steady_clock::time_point::max();
 // Before authentication a frame is a SASL message (Kafka's sasl max receive
 // size): a client that has not authenticated cannot make the broker hold more.
 constexpr int32_t kMaxSaslFrameBytes = 512 * 1024;
+// A client that sends requests and does not read the responses: the reader
+// stops while this many response bytes wait to be written (besides the
+// queued.max.requests count), so such a connection holds at most this much
+// plus the responses of the requests already being handled.
+constexpr size_t kMaxUnsentResponseBytes = 1024 * 1024;
 }
 
 Connection::Connection(Broker& broker, asio::ip::tcp::socket socket,
@@ -22,7 +27,8 @@ Connection::Connection(Broker& broker, asio::ip::tcp::socket socket,
       socket_(std::move(socket)),
       in_flight_(in_flight),
       writer_wakeup_(socket_.get_executor()),
-      reader_wakeup_(socket_.get_executor()) {
+      reader_wakeup_(socket_.get_executor()),
+      idle_timer_(socket_.get_executor()) {
   asio::error_code ec;
   auto endpoint = socket_.remote_endpoint(ec);
   peer_ = ec ? "unknown" : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
@@ -32,9 +38,16 @@ Connection::Connection(Broker& broker, asio::ip::tcp::socket socket,
   }
 }
 
+void Connection::hold(std::shared_ptr<void> admission,
+                      std::shared_ptr<ConnectionCloseCounts> closes) {
+  admission_ = std::move(admission);
+  closes_ = std::move(closes);
+}
+
 void Connection::start() {
   asio::co_spawn(socket_.get_executor(), read_loop(shared_from_this()), asio::detached);
   asio::co_spawn(socket_.get_executor(), write_loop(shared_from_this()), asio::detached);
+  asio::co_spawn(socket_.get_executor(), idle_loop(shared_from_this()), asio::detached);
 }
 
 void Connection::stop_reading() {
@@ -53,6 +66,7 @@ void Connection::close() {
     self->socket_.close(ec);
     self->writer_wakeup_.cancel();
     self->reader_wakeup_.cancel();
+    self->idle_timer_.cancel();
   });
 }
 
@@ -61,8 +75,22 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
   const size_t max_pending = static_cast<size_t>(broker_.config().queued_max_requests_per_connection);
   try {
     while (reading_ && !closed_) {
+      // Back-pressure: too many requests pending, or a client that does not
+      // read its responses (they keep their place until written).
+      while ((slots_.size() + writing_slots_ >= max_pending ||
+              unsent_bytes_ >= kMaxUnsentResponseBytes) &&
+             reading_ && !closed_) {
+        reader_wakeup_.expires_at(kForever);
+        asio::error_code ec;
+        co_await reader_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (!reading_ || closed_) break;
+      // The frame's time to arrive whole starts with its first byte.
+      co_await socket_.async_wait(asio::socket_base::wait_read, asio::use_awaitable);
+      frame_started_ = Clock::now();
       uint8_t size_bytes[4];
       co_await asio::async_read(socket_, asio::buffer(size_bytes), asio::use_awaitable);
+      last_activity_ = Clock::now();
       int32_t size = static_cast<int32_t>(load_be32(size_bytes));
       if (!authenticated()) {
         // Unauthenticated: small frames only; a raw SASL token may be tiny.
@@ -75,6 +103,7 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
         }
         auto body = co_await read_body(static_cast<size_t>(size));
         if (!body) break;
+        frame_started_.reset();
         // Handled in line: the next frame's meaning depends on this one's outcome.
         auto slot = std::make_shared<Slot>();
         slots_.push_back(slot);
@@ -87,10 +116,7 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
           response = close_connection();
         }
         const bool closing = response.close_connection;
-        slot->response = std::move(response);
-        slot->done = true;
-        in_flight_.fetch_sub(1);
-        writer_wakeup_.cancel();
+        complete(*slot, std::move(response));
         if (closing) break;
         continue;
       }
@@ -102,6 +128,7 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
       }
       auto body = co_await read_body(static_cast<size_t>(size));
       if (!body) break;
+      frame_started_.reset();
       Bytes frame = std::move(*body);
 
       auto slot = std::make_shared<Slot>();
@@ -111,12 +138,6 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
       // its first suspension before the next starts, so pipelined produces to
       // one partition append in request order.
       asio::co_spawn(socket_.get_executor(), handle(self, slot, std::move(frame)), asio::detached);
-
-      while (slots_.size() >= max_pending && reading_ && !closed_) {
-        reader_wakeup_.expires_at(kForever);
-        asio::error_code ec;
-        co_await reader_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      }
     }
   } catch (const std::system_error& e) {
     if (e.code() != asio::error::eof && e.code() != asio::error::operation_aborted &&
@@ -173,9 +194,13 @@ asio::awaitable<std::optional<Bytes>> Connection::read_body(size_t size) {
           });
         };
         if (budget->try_acquire(memory.get(), extra, std::move(wake), &wait.ticket)) break;
-        // Budget exhausted: stop reading until bytes are released.
+        // Budget exhausted: stop reading until bytes are released. The
+        // broker holds the frame up, not the client: its clock restarts.
+        budget_wait_ = true;
         reader_wakeup_.expires_at(kForever);
         co_await reader_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        budget_wait_ = false;
+        frame_started_ = Clock::now();
         budget->cancel_wait(wait.ticket);
         wait.ticket = 0;
         if (!reading_ || closed_) co_return std::nullopt;
@@ -184,6 +209,7 @@ asio::awaitable<std::optional<Bytes>> Connection::read_body(size_t size) {
       buf.reserve(capacity);
     }
     buf.resize(got + want);  // within the reserved capacity: no reallocation
+    last_activity_ = Clock::now();
     if (first) {
       buf[got++] = *first;
       continue;
@@ -246,8 +272,14 @@ asio::awaitable<void> Connection::handle(std::shared_ptr<Connection> self,
     response = close_connection();
   }
   broker_.metrics().record_request(static_cast<int16_t>(load_be16(frame.data())), started);
-  slot->response = std::move(response);
-  slot->done = true;
+  complete(*slot, std::move(response));
+}
+
+void Connection::complete(Slot& slot, Response response) {
+  slot.response = std::move(response);
+  slot.done = true;
+  if (slot.response.send) unsent_bytes_ += slot.response.frame.size();
+  last_activity_ = Clock::now();
   in_flight_.fetch_sub(1);
   writer_wakeup_.cancel();
 }
@@ -262,17 +294,32 @@ asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
       writing.clear();
       buffers.clear();
       bool close_after = false;
+      size_t bytes = 0;
       while (!slots_.empty() && slots_.front()->done) {
         Response& r = slots_.front()->response;
         if (r.send && !r.frame.empty()) buffers.push_back(asio::buffer(r.frame));
+        if (r.send) bytes += r.frame.size();
         close_after = r.close_connection;
         writing.push_back(std::move(slots_.front()));
         slots_.pop_front();
         if (close_after) break;
       }
+      // Written responses keep their place (queued.max.requests) until
+      // written, so a client that does not read stops the reader.
+      writing_slots_ = writing.size();
       if (!buffers.empty()) {
-        co_await asio::async_write(socket_, buffers, asio::use_awaitable);
+        // Each piece the kernel takes is progress (connections.max.idle.ms).
+        co_await asio::async_write(
+            socket_, buffers,
+            [this](const asio::error_code& ec, size_t) -> size_t {
+              last_activity_ = Clock::now();
+              return ec ? 0 : 65536;
+            },
+            asio::use_awaitable);
       }
+      writing_slots_ = 0;
+      unsent_bytes_ -= std::min(unsent_bytes_, bytes);
+      last_activity_ = Clock::now();
       reader_wakeup_.cancel();  // room for more requests
       if (close_after) break;
       if (!slots_.empty() && slots_.front()->done) continue;
@@ -290,6 +337,50 @@ asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
   asio::error_code ec;
   socket_.close(ec);
   reader_wakeup_.cancel();
+  idle_timer_.cancel();
+}
+
+asio::awaitable<void> Connection::idle_loop(std::shared_ptr<Connection> self) {
+  const auto limit = std::chrono::milliseconds(broker_.config().connections_max_idle_ms);
+  while (!closed_) {
+    const auto now = Clock::now();
+    const bool handling = std::any_of(slots_.begin(), slots_.end(),
+                                      [](const std::shared_ptr<Slot>& s) { return !s->done; });
+    Clock::time_point deadline = now + limit;
+    std::atomic<int64_t>* counter = nullptr;
+    const char* why = nullptr;
+    if (budget_wait_ || handling) {
+      // The broker's turn (a handler running, or the request budget full):
+      // not the client's idleness; look again later.
+    } else if (frame_started_) {
+      deadline = *frame_started_ + limit;
+      why = "a request frame did not arrive whole";
+      counter = closes_ ? &closes_->slow_request : nullptr;
+    } else if (unsent_bytes_ > 0 || writing_slots_ > 0) {
+      deadline = last_activity_ + limit;
+      why = "the client took none of its responses";
+      counter = closes_ ? &closes_->unread_responses : nullptr;
+    } else {
+      deadline = last_activity_ + limit;
+      why = "idle";
+      counter = closes_ ? &closes_->idle : nullptr;
+    }
+    if (why && now >= deadline) {
+      HF_DEBUG("closing connection from {}: {} within connections.max.idle.ms ({} ms)", peer_, why,
+               limit.count());
+      if (counter) counter->fetch_add(1);
+      closed_ = true;
+      reading_ = false;
+      asio::error_code ec;
+      socket_.close(ec);
+      writer_wakeup_.cancel();
+      reader_wakeup_.cancel();
+      break;
+    }
+    idle_timer_.expires_at(deadline);
+    asio::error_code ec;
+    co_await idle_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
 }
 
 }  // namespace holdfast::server

@@ -7,6 +7,7 @@
 
 #include <asio.hpp>
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -21,6 +22,18 @@ namespace holdfast::server {
 
 class Broker;
 
+// Connections the broker closed on its own, by reason (metrics); shared by
+// the network server and its connections.
+struct ConnectionCloseCounts {
+  // No request read or handled and nothing written for connections.max.idle.ms.
+  std::atomic<int64_t> idle{0};
+  // A request frame not whole connections.max.idle.ms after its first byte.
+  std::atomic<int64_t> slow_request{0};
+  // Responses waiting to be written, none of their bytes taken by the client
+  // for connections.max.idle.ms.
+  std::atomic<int64_t> unread_responses{0};
+};
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   // `protocol`: the listener's. On SASL_PLAINTEXT the connection starts
@@ -30,6 +43,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(Broker& broker, asio::ip::tcp::socket socket, std::atomic<int64_t>& in_flight,
              SecurityProtocol protocol = SecurityProtocol::plaintext);
 
+  // Keeps `admission` (the connection's place under max.connections) for the
+  // connection's life, and counts the closes it decides in `closes`.
+  void hold(std::shared_ptr<void> admission, std::shared_ptr<ConnectionCloseCounts> closes);
   void start();
   // Stops reading new requests; in-flight ones still complete and are sent.
   void stop_reading();
@@ -45,6 +61,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Each coroutine holds `self` in its frame so the connection outlives it.
   asio::awaitable<void> read_loop(std::shared_ptr<Connection> self);
   asio::awaitable<void> write_loop(std::shared_ptr<Connection> self);
+  // Closes the connection when idle, when a frame trickles in too slowly, or
+  // when its responses stall (connections.max.idle.ms; docs/security.md).
+  asio::awaitable<void> idle_loop(std::shared_ptr<Connection> self);
+  // Records a handler's response and wakes the writer.
+  void complete(Slot& slot, Response response);
   // Reads a frame body of `size` bytes, allocating it in pieces as the bytes
   // arrive, charged to the broker's request budget (waiting while it is
   // exhausted). nullopt if the connection stopped reading meanwhile.
@@ -73,6 +94,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<ClientGone> client_gone_ = std::make_shared<ClientGone>();
   bool reading_ = true;
   bool closed_ = false;
+
+  // Overload bounds (all on the connection's thread).
+  using Clock = std::chrono::steady_clock;
+  std::shared_ptr<void> admission_;
+  std::shared_ptr<ConnectionCloseCounts> closes_;
+  asio::steady_timer idle_timer_;
+  Clock::time_point last_activity_ = Clock::now();  // a byte read or written, a response ready
+  std::optional<Clock::time_point> frame_started_;  // the current frame's first byte
+  bool budget_wait_ = false;  // reading stopped by queued.max.request.bytes
+  size_t writing_slots_ = 0;  // responses handed to the current write
+  size_t unsent_bytes_ = 0;   // bytes of completed responses not yet written
 };
 
 }  // namespace holdfast::server

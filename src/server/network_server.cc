@@ -1,5 +1,7 @@
 #include "server/network_server.h"
 
+#include <sys/resource.h>
+
 #include <cerrno>
 #include <future>
 
@@ -20,10 +22,79 @@ bool out_of_resources(const asio::error_code& ec) {
 
 constexpr auto kFirstAcceptBackoff = std::chrono::milliseconds(50);
 constexpr auto kMaxAcceptBackoff = std::chrono::milliseconds(1000);
+// A refusal episode ends when its limit has refused nothing for this long.
+constexpr auto kQuietEpisodeEnd = std::chrono::seconds(10);
+// Descriptors the broker needs besides client connections (segments and
+// their indexes, the admin listener): the start-up warning's margin.
+constexpr rlim_t kFileReserve = 1024;
 
 }  // namespace
 
-NetworkServer::NetworkServer(Broker& broker, int threads) : broker_(broker) {
+const char* to_string(ConnectionLimits::Refusal refusal) {
+  switch (refusal) {
+    case ConnectionLimits::Refusal::none: return "none";
+    case ConnectionLimits::Refusal::max_connections: return "max.connections";
+    case ConnectionLimits::Refusal::max_connections_per_ip: return "max.connections.per.ip";
+  }
+  return "unknown";
+}
+
+ConnectionLimits::ConnectionLimits(int64_t max_total, int64_t max_per_ip,
+                                   std::map<std::string, int32_t> per_ip_overrides)
+    : max_total_(max_total), max_per_ip_(max_per_ip), overrides_(std::move(per_ip_overrides)) {}
+
+int64_t ConnectionLimits::limit_for(const std::string& ip) const {
+  auto it = overrides_.find(ip);
+  return it == overrides_.end() ? max_per_ip_ : it->second;
+}
+
+ConnectionLimits::Admission ConnectionLimits::admit(const std::string& ip) {
+  const int64_t per_ip_limit = limit_for(ip);
+  {
+    std::lock_guard lock(mu_);
+    auto it = per_ip_.find(ip);
+    const int64_t from_ip = it == per_ip_.end() ? 0 : it->second;
+    if (from_ip >= per_ip_limit) return Admission{nullptr, Refusal::max_connections_per_ip, per_ip_limit};
+    if (open_ >= max_total_) return Admission{nullptr, Refusal::max_connections, max_total_};
+    ++open_;
+    ++per_ip_[ip];
+  }
+  // Built in place: a moved-from temporary would release the place too.
+  struct Ticket {
+    Ticket(std::shared_ptr<ConnectionLimits> l, std::string a) : limits(std::move(l)), ip(std::move(a)) {}
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+    ~Ticket() { limits->release(ip); }
+    std::shared_ptr<ConnectionLimits> limits;
+    std::string ip;
+  };
+  return Admission{std::make_shared<Ticket>(shared_from_this(), ip), Refusal::none, 0};
+}
+
+void ConnectionLimits::release(const std::string& ip) {
+  std::lock_guard lock(mu_);
+  --open_;
+  auto it = per_ip_.find(ip);
+  if (it != per_ip_.end() && --it->second <= 0) per_ip_.erase(it);
+}
+
+int64_t ConnectionLimits::open() const {
+  std::lock_guard lock(mu_);
+  return open_;
+}
+
+int64_t ConnectionLimits::open_from(const std::string& ip) const {
+  std::lock_guard lock(mu_);
+  auto it = per_ip_.find(ip);
+  return it == per_ip_.end() ? 0 : it->second;
+}
+
+NetworkServer::NetworkServer(Broker& broker, int threads)
+    : broker_(broker),
+      limits_(std::make_shared<ConnectionLimits>(broker.config().max_connections,
+                                                 broker.config().max_connections_per_ip,
+                                                 broker.config().max_connections_per_ip_overrides)),
+      closes_(std::make_shared<ConnectionCloseCounts>()) {
   if (threads < 1) threads = 1;
   for (int i = 0; i < threads; ++i) {
     contexts_.push_back(std::make_unique<asio::io_context>(1));
@@ -70,6 +141,15 @@ uint16_t NetworkServer::port_of(const std::string& name) const {
 void NetworkServer::start() {
   if (started_ || listeners_.empty()) return;
   started_ = true;
+  rlimit files{};
+  const auto max_connections = static_cast<rlim_t>(broker_.config().max_connections);
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY &&
+      files.rlim_cur < max_connections + kFileReserve) {
+    HF_WARN("the open-files limit ({}) is below max.connections ({}) plus {} for data files: "
+            "accepts will fail with EMFILE before max.connections is reached; raise it "
+            "(ulimit -n, LimitNOFILE=) or lower max.connections",
+            files.rlim_cur, max_connections, kFileReserve);
+  }
   for (size_t i = 0; i < listeners_.size(); ++i) {
     asio::co_spawn(*contexts_[0], accept_loop(i), [name = listeners_[i].name](std::exception_ptr failure) {
       if (!failure) return;
@@ -138,13 +218,49 @@ asio::awaitable<void> NetworkServer::accept_loop(size_t listener) {
       failures_in_a_row = 0;
       backoff = kFirstAcceptBackoff;
     }
+    auto admission = admit(socket);
+    if (!admission) continue;
     auto connection = std::make_shared<Connection>(broker_, std::move(socket), in_flight_, protocol);
+    connection->hold(std::move(admission), closes_);
     {
       std::lock_guard lock(connections_mutex_);
       std::erase_if(connections_, [](const std::weak_ptr<Connection>& c) { return c.expired(); });
       connections_.push_back(connection);
     }
     connection->start();
+  }
+}
+
+std::shared_ptr<void> NetworkServer::admit(asio::ip::tcp::socket& socket) {
+  asio::error_code ec;
+  auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return nullptr;  // the client is gone already (ENOTCONN)
+  const std::string ip = endpoint.address().to_string();
+  auto admission = limits_->admit(ip);
+  const auto now = std::chrono::steady_clock::now();
+  end_quiet_episodes(now);
+  if (admission.ticket) return std::move(admission.ticket);
+  const auto reason = static_cast<size_t>(admission.refused);
+  refused_[reason].fetch_add(1);
+  RefusalEpisode& episode = episodes_[reason];
+  if (episode.refused++ == 0) {
+    HF_WARN("refusing connections over {} ({}), first from {}; each is closed at once, counted "
+            "in holdfast_connections_refused_total and not logged again until {} s pass "
+            "without one",
+            to_string(admission.refused), admission.limit, ip, kQuietEpisodeEnd.count());
+  }
+  episode.last = now;
+  socket.close(ec);
+  return nullptr;
+}
+
+void NetworkServer::end_quiet_episodes(std::chrono::steady_clock::time_point now) {
+  for (size_t i = 0; i < episodes_.size(); ++i) {
+    RefusalEpisode& episode = episodes_[i];
+    if (episode.refused == 0 || now - episode.last < kQuietEpisodeEnd) continue;
+    HF_INFO("{} refused {} connections in the last episode",
+            to_string(static_cast<ConnectionLimits::Refusal>(i)), episode.refused);
+    episode.refused = 0;
   }
 }
 

@@ -2,11 +2,15 @@
 // Connection per client socket, each living on one io_context for its life.
 #pragma once
 
+#include <array>
 #include <asio.hpp>
+#include <chrono>
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -17,6 +21,44 @@ namespace holdfast::server {
 
 class Broker;
 class Connection;
+struct ConnectionCloseCounts;
+
+// Open client connections counted against max.connections (all listeners)
+// and max.connections.per.ip (with its overrides). Thread-safe: admissions
+// happen on the accept thread, releases on whichever thread destroys the
+// connection. Create with std::make_shared (tickets refer back to it).
+class ConnectionLimits : public std::enable_shared_from_this<ConnectionLimits> {
+ public:
+  enum class Refusal { none, max_connections, max_connections_per_ip };
+
+  ConnectionLimits(int64_t max_total, int64_t max_per_ip,
+                   std::map<std::string, int32_t> per_ip_overrides);
+
+  struct Admission {
+    // Holds the connection's place until destroyed (null when refused).
+    std::shared_ptr<void> ticket;
+    Refusal refused = Refusal::none;
+    int64_t limit = 0;  // the limit that refused it
+  };
+  // `ip`: the peer address as asio prints it (127.0.0.1, ::1).
+  Admission admit(const std::string& ip);
+
+  int64_t open() const;
+  int64_t open_from(const std::string& ip) const;
+  int64_t limit_for(const std::string& ip) const;
+
+ private:
+  void release(const std::string& ip);
+
+  const int64_t max_total_;
+  const int64_t max_per_ip_;
+  const std::map<std::string, int32_t> overrides_;
+  mutable std::mutex mu_;
+  int64_t open_ = 0;
+  std::map<std::string, int64_t> per_ip_;
+};
+
+const char* to_string(ConnectionLimits::Refusal refusal);
 
 // Start-up failures carry their explanation in the message.
 enum class StartupErrc { failed };
@@ -63,6 +105,13 @@ class NetworkServer {
   size_t open_connections();
   // Accepts that failed (EMFILE and the like), for the log and for tests.
   int64_t accept_failures() const { return accept_failures_.load(); }
+  // Connections accepted and closed at once because a limit was reached.
+  int64_t connections_refused(ConnectionLimits::Refusal reason) const {
+    return refused_[static_cast<size_t>(reason)].load();
+  }
+  const ConnectionLimits& connection_limits() const { return *limits_; }
+  // Connections closed by connections.max.idle.ms, by reason.
+  const ConnectionCloseCounts& connection_closes() const { return *closes_; }
 
  private:
   struct Listener {
@@ -73,11 +122,27 @@ class NetworkServer {
   };
 
   asio::awaitable<void> accept_loop(size_t listener);
+  // Admits the accepted `socket` under the connection limits; a refused one
+  // is counted, logged once per episode, and closed. Null when refused.
+  std::shared_ptr<void> admit(asio::ip::tcp::socket& socket);
   void run_threads();
   // Runs `fn` on every io_context and returns once all have run it.
   void on_every_context(const std::function<void()>& fn);
 
+  // A refusal episode per limit: the first refusal is logged, later ones only
+  // counted until the limit has refused nothing for a while (accept thread only).
+  struct RefusalEpisode {
+    int64_t refused = 0;
+    std::chrono::steady_clock::time_point last;
+  };
+  void end_quiet_episodes(std::chrono::steady_clock::time_point now);
+
   Broker& broker_;
+  // Before the contexts: connections destroyed with them release their tickets here.
+  std::shared_ptr<ConnectionLimits> limits_;
+  std::shared_ptr<ConnectionCloseCounts> closes_;
+  std::array<std::atomic<int64_t>, 3> refused_{};
+  std::array<RefusalEpisode, 3> episodes_{};
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;
