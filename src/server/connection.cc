@@ -85,12 +85,14 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
         co_await reader_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       }
       if (!reading_ || closed_) break;
-      // The frame's time to arrive whole starts with its first byte.
-      co_await socket_.async_wait(asio::socket_base::wait_read, asio::use_awaitable);
-      frame_started_ = Clock::now();
+      // Until its 4-byte size has arrived a frame counts as idleness (from the
+      // last activity); from then on its time to arrive whole is measured.
+      // No wait for readability first: on the hot path the next frame is
+      // usually in the socket already, and a wait would cost a reactor pass.
       uint8_t size_bytes[4];
       co_await asio::async_read(socket_, asio::buffer(size_bytes), asio::use_awaitable);
       last_activity_ = Clock::now();
+      frame_started_ = last_activity_;
       int32_t size = static_cast<int32_t>(load_be32(size_bytes));
       if (!authenticated()) {
         // Unauthenticated: small frames only; a raw SASL token may be tiny.

@@ -101,7 +101,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<ConnectionCloseCounts> closes_;
   asio::steady_timer idle_timer_;
   Clock::time_point last_activity_ = Clock::now();  // a byte read or written, a response ready
-  std::optional<Clock::time_point> frame_started_;  // the current frame's first byte
+  std::optional<Clock::time_point> frame_started_;  // the current frame's size prefix arrived
   bool budget_wait_ = false;  // reading stopped by queued.max.request.bytes
   size_t writing_slots_ = 0;  // responses handed to the current write
   size_t unsent_bytes_ = 0;   // bytes of completed responses not yet written
