@@ -263,6 +263,20 @@ void run_producer(const VerifyOptions& opts, const std::string& acks, uint64_t r
       break;
     }
   }
+  if (state.reports < state.sends.size() && !g_interrupted) {
+    // Past the bound with messages still unreported: purge them (their
+    // reports say so: failed, never acknowledged, so never counted as lost)
+    // rather than let the handle's destruction wait on them.
+    std::fprintf(stderr,
+                 "holdfast verify: producer %u: %zu message(s) without a delivery report after "
+                 "180 s; purged (not acknowledged)\n",
+                 unsigned(state.index), state.sends.size() - state.reports);
+    rd_kafka_purge(rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    const auto purge_deadline = Clock::now() + 10s;
+    while (state.reports < state.sends.size() && Clock::now() < purge_deadline) {
+      rd_kafka_poll(rk.get(), 100);
+    }
+  }
 }
 
 // ---- Topic ----
