@@ -17,12 +17,8 @@ commit_transaction returned is whole. Negative control: the checker catches
 doctored reads (a lost message of an acknowledged transaction, half a
 transaction).
 """
-import collections
-import json
 import pathlib
-import subprocess
 import sys
-import threading
 import time
 
 from conftest import metadata, wait_full_isr, wait_registered, wait_until
@@ -32,8 +28,9 @@ from test_replication import create_topic
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests/e2e"))
 from support import ck_consume_all  # noqa: E402  (tests/e2e/support.py)
+sys.path.insert(0, str(REPO / "tests/faults"))
+import txn_workload  # noqa: E402  (tests/faults/txn_workload.py)
 
-PRODUCER = REPO / "tests/faults/txn_producer.py"
 TOPIC = "txn-out"
 TXN_ID = "txn-cluster-coordinator"
 PARTITIONS = 3
@@ -42,15 +39,7 @@ KILLS = 2
 
 
 def whole_transactions_problems(values, acknowledged):
-    """values: messages "t<n>-<k>" read with read_committed; acknowledged: the
-    transaction numbers whose commit returned. Empty when every transaction
-    is whole or absent and every acknowledged one is whole."""
-    counts = collections.Counter(v.split("-")[0] for v in values)
-    problems = [f"{txn}: {n} of {PER_TXN} messages visible (half a transaction)"
-                for txn, n in sorted(counts.items()) if n != PER_TXN]
-    problems += [f"t{n:05d}: acknowledged, {counts.get(f't{n:05d}', 0)} messages visible"
-                 for n in sorted(acknowledged) if counts.get(f"t{n:05d}", 0) != PER_TXN]
-    return problems
+    return txn_workload.whole_transactions_problems(values, acknowledged, PER_TXN)
 
 
 def test_the_checker_catches_lost_and_half_transactions():
@@ -70,37 +59,6 @@ def txn_coordinator(cluster):
     return topic.partitions[offsets_partition(TXN_ID, len(topic.partitions))].leader
 
 
-class ProducerRun:
-    """tests/faults/txn_producer.py as a child; its JSON lines collected."""
-
-    def __init__(self, bootstrap, first, count):
-        self.events = []
-        self.process = subprocess.Popen(
-            ["/usr/bin/python3", str(PRODUCER), "--bootstrap", bootstrap, "--topic", TOPIC,
-             "--transactional-id", TXN_ID, "--first", str(first), "--count", str(count),
-             "--per-txn", str(PER_TXN), "--partitions", str(PARTITIONS), "--deadline", "120"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            if line.strip():
-                self.events.append(json.loads(line))
-
-    def numbers(self, kind):
-        return {e[kind] for e in list(self.events) if kind in e}
-
-    def finish(self, timeout=180):
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-        self.reader.join(10)
-        return self.process.returncode
-
-
 def test_killing_the_transaction_coordinator_leaves_whole_transactions(cluster_factory):
     cluster = cluster_factory()
     wait_registered(cluster)
@@ -112,7 +70,8 @@ def test_killing_the_transaction_coordinator_leaves_whole_transactions(cluster_f
     next_txn, runs, codes = 0, 0, []
     deadline = time.monotonic() + 420
     while time.monotonic() < deadline and runs < 8:
-        run = ProducerRun(every_address, next_txn, 30)
+        run = txn_workload.ProducerRun(every_address, TOPIC, TXN_ID, next_txn, 30, PER_TXN, PARTITIONS,
+                                       120)
         runs += 1
         if len(victims) < KILLS:
             wait_until(lambda: run.process.poll() is not None or len(run.numbers("committed")) >= 3,

@@ -9,40 +9,24 @@ commit_transaction that returned.
 The checker's negative control: doctored reads (a message of an acknowledged
 transaction missing, a transaction half there) must be caught.
 """
-import collections
-import json
-import pathlib
-import subprocess
 import sys
-import threading
 import time
 
 from confluent_kafka.admin import NewTopic
 
 from faultlib import REPO_ROOT, e2e
+from txn_workload import ProducerRun, whole_transactions_problems
 
 sys.path.insert(0, str(REPO_ROOT / "tests/e2e"))
 from support import ck_admin, ck_consume_all  # noqa: E402  (tests/e2e/support.py)
 
-HERE = pathlib.Path(__file__).resolve().parent
-PRODUCER = HERE / "txn_producer.py"
 PER_TXN = 6
 PARTITIONS = 3
 POWER_LOSSES = 3
 
 
 def check(values, acknowledged):
-    """values: the messages read; acknowledged: the transactions whose commit
-    returned. Returns the problems found (empty: whole transactions only)."""
-    counts = collections.Counter(v.split("-")[0] for v in values)
-    problems = []
-    for txn, n in sorted(counts.items()):
-        if n != PER_TXN:
-            problems.append(f"{txn}: {n} of {PER_TXN} messages visible (half a transaction)")
-    for n in sorted(acknowledged):
-        if counts.get(f"t{n:05d}", 0) != PER_TXN:
-            problems.append(f"t{n:05d}: acknowledged, {counts.get(f't{n:05d}', 0)} messages visible")
-    return problems
+    return whole_transactions_problems(values, acknowledged, PER_TXN)
 
 
 def test_checker_catches_lost_and_half_transactions():
@@ -51,34 +35,6 @@ def test_checker_catches_lost_and_half_transactions():
     assert check(whole[1:], {1, 2}), "a missing message of an acknowledged transaction"
     assert check(whole[:PER_TXN] + whole[PER_TXN:PER_TXN + 2], {1}), "half a transaction"
     assert check(whole[:PER_TXN], {1, 2}), "an acknowledged transaction missing"
-
-
-class ProducerRun:
-    def __init__(self, bootstrap, topic, first, count):
-        self.events = []
-        self.process = subprocess.Popen(
-            ["/usr/bin/python3", str(PRODUCER), "--bootstrap", bootstrap, "--topic", topic,
-             "--transactional-id", f"power-{topic}", "--first", str(first), "--count", str(count),
-             "--per-txn", str(PER_TXN), "--partitions", str(PARTITIONS), "--deadline", "90"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            if line.strip():
-                self.events.append(json.loads(line))
-
-    def committed(self):
-        return {e["committed"] for e in list(self.events) if "committed" in e}
-
-    def begun(self):
-        return {e["begin"] for e in list(self.events) if "begin" in e}
-
-    def finish(self, timeout=120):
-        self.process.wait(timeout)
-        self.reader.join(10)
-        return self.process.returncode
 
 
 def test_power_loss_during_commits_leaves_whole_transactions(fault_broker, topic_suffix):
@@ -91,20 +47,20 @@ def test_power_loss_during_commits_leaves_whole_transactions(fault_broker, topic
     next_txn, losses, runs = 0, 0, 0
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and runs < 12:
-        run = ProducerRun(broker.bootstrap, topic, next_txn, 30)
+        run = ProducerRun(broker.bootstrap, topic, f"power-{topic}", next_txn, 30, PER_TXN, PARTITIONS, 90)
         runs += 1
         if losses < POWER_LOSSES:
             # Lose power once this producer has committed a few transactions
             # and is in the middle of more.
             assert e2e.wait_until(lambda: run.process.poll() is not None
-                                  or len(run.committed()) >= 3, 60,
+                                  or len(run.numbers("committed")) >= 3, 60,
                                   message="the producer to commit transactions")
             if run.process.poll() is None:
                 broker.power_loss_and_restart()
                 losses += 1
-        code = run.finish()
-        acknowledged |= run.committed()
-        begun |= run.begun()
+        code = run.finish(120)
+        acknowledged |= run.numbers("committed")
+        begun |= run.numbers("begin")
         next_txn = max(begun | {next_txn - 1}) + 1
         if losses >= POWER_LOSSES and code == 0:
             break
