@@ -39,6 +39,13 @@ def user_cli(*args, input=None, check=True):
                           text=True, timeout=60, check=check)
 
 
+def stop_cleanly(broker):
+    alive = broker.alive()
+    code, clean = broker.stop()
+    print(broker.log_tail(30))
+    assert alive and clean and code == 0, "the SASL broker died or did not stop cleanly"
+
+
 @pytest.fixture
 def sasl_broker(tmp_path):
     data_dir = tmp_path / "data"
@@ -53,10 +60,7 @@ def sasl_broker(tmp_path):
                         log_path=tmp_path / "broker.log")
     broker.start()
     yield broker
-    alive = broker.alive()
-    code, clean = broker.stop()
-    print(broker.log_tail(30))
-    assert alive and clean and code == 0, "the SASL broker died or did not stop cleanly"
+    stop_cleanly(broker)
 
 
 def ck_conf(broker, mechanism, user=USER, password=PASSWORD, **extra):
@@ -352,10 +356,7 @@ def sasl_acl_broker(tmp_path):
                         log_path=tmp_path / "broker.log")
     broker.start()
     yield broker
-    alive = broker.alive()
-    code, clean = broker.stop()
-    print(broker.log_tail(30))
-    assert alive and clean and code == 0, "the SASL broker died or did not stop cleanly"
+    stop_cleanly(broker)
 
 
 def kp_conf(broker, user, password):
