@@ -26,7 +26,7 @@ echo "== end-to-end tests"
 bash scripts/run-e2e.sh "$build_dir"
 
 echo "== fault-injection tests (holdfast verify under faults)"
-HOLDFAST_BIN="$PWD/$build_dir/src/cli/holdfast" /usr/bin/python3 -m pytest -q tests/faults
+HOLDFAST_BIN="$PWD/$build_dir/src/cli/holdfast" /usr/bin/python3 -m pytest -q --durations=5 tests/faults
 
 echo "== cluster tests (3 nodes on 127.0.0.1)"
-HOLDFAST_BIN="$PWD/$build_dir/src/cli/holdfast" /usr/bin/python3 -m pytest -q tests/cluster
+HOLDFAST_BIN="$PWD/$build_dir/src/cli/holdfast" /usr/bin/python3 -m pytest -q --durations=15 tests/cluster
