@@ -69,6 +69,7 @@ bench-cluster: build
 # (scripts/soak-cluster-random.sh: seed, rounds and time from the environment;
 # counts per fault kind in build/soak-cluster-results.txt).
 soak: build
+	@cd build/release && GTEST_SHUFFLE=1 GTEST_REPEAT=2 ctest --output-on-failure -j $(JOBS)
 	@HOLDFAST_BIN=$(CURDIR)/$(HOLDFAST_RELEASE) HOLDFAST_SOAK_MINUTES=$${HOLDFAST_SOAK_MINUTES:-10} \
 		HOLDFAST_FAULTS_RESULTS=$(CURDIR)/build/soak-results.txt $(PYTHON) -m pytest -s tests/faults
 	@bash scripts/soak-cluster-random.sh $(CURDIR)/$(HOLDFAST_RELEASE)

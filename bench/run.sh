@@ -106,6 +106,10 @@ r = json.load(open(sys.argv[1]))
 r["broker_cpu_s"] = (int(sys.argv[3]) - int(sys.argv[2])) / int(sys.argv[4])
 print(json.dumps(r))' "$WORK/latency.json" "$before" "$after" "$(getconf CLK_TCK)" >> "$RESULTS"
 }
+# Created explicitly: an auto-created topic gets num.partitions (4), and the
+# one-partition runs must be one partition.
+"$HOLDFAST_BIN" topic create bench-latency --partitions 1 --brokers "$BROKERS" >&2
+"$HOLDFAST_BIN" topic create bench-latency-1k --partitions 1 --brokers "$BROKERS" >&2
 "$HOLDFAST_BIN" topic create bench-latency-64 --partitions 64 --brokers "$BROKERS" >&2
 latency --topic bench-latency --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 100 --acks all --linger-ms 0
 latency --topic bench-latency-1k --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 1024 --acks all --linger-ms 0

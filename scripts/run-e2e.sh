@@ -14,4 +14,4 @@ if [ -f tests/e2e/js/package.json ]; then
 fi
 
 # Debian's interpreter: it has the python3-confluent-kafka and python3-kafka packages.
-exec /usr/bin/python3 -m pytest -q tests/e2e "$@"
+exec /usr/bin/python3 -m pytest -q --durations=15 tests/e2e "$@"

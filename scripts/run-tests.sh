@@ -10,12 +10,13 @@ set -euo pipefail
 build_dir=${1:-build/release}
 cd "$(dirname "$0")/.."
 
-# Every GoogleTest binary runs its tests twice, each time in a new random
-# order, to catch tests that depend on each other's order or leftovers. The
-# seed is printed at the top of each binary's output ("Randomizing tests'
-# orders with a seed of N"); rerun one order with --gtest_random_seed=N.
-echo "== unit tests ($build_dir; shuffled, twice)"
-(cd "$build_dir" && GTEST_SHUFFLE=1 GTEST_REPEAT=2 ctest --output-on-failure -j "$(nproc)")
+# Every GoogleTest binary runs its tests in a new random order each time, to
+# catch tests that depend on each other's order or leftovers (twice in `make
+# soak`: UNIT_REPEAT). The seed is printed at the top of each binary's output
+# ("Randomizing tests' orders with a seed of N"); rerun one order with
+# --gtest_random_seed=N.
+echo "== unit tests ($build_dir; shuffled, ${UNIT_REPEAT:-1}x)"
+(cd "$build_dir" && GTEST_SHUFFLE=1 GTEST_REPEAT="${UNIT_REPEAT:-1}" ctest --output-on-failure -j "$(nproc)")
 
 if [ "$build_dir" = "build/release" ] && [ "${HOLDFAST_SKIP_FUZZ:-0}" != "1" ]; then
   echo "== request-decoder fuzzer (${FUZZ_SECONDS:-60} s)"
@@ -26,7 +27,7 @@ echo "== end-to-end tests"
 bash scripts/run-e2e.sh "$build_dir"
 
 echo "== fault-injection tests (holdfast verify under faults)"
-HOLDFAST_BIN="$PWD/$build_dir/src/cli/holdfast" /usr/bin/python3 -m pytest -q tests/faults
+HOLDFAST_BIN="$PWD/$build_dir/src/cli/holdfast" /usr/bin/python3 -m pytest -q --durations=5 tests/faults
 
 echo "== cluster tests (3 nodes on 127.0.0.1)"
-HOLDFAST_BIN="$PWD/$build_dir/src/cli/holdfast" /usr/bin/python3 -m pytest -q tests/cluster
+HOLDFAST_BIN="$PWD/$build_dir/src/cli/holdfast" /usr/bin/python3 -m pytest -q --durations=15 tests/cluster

@@ -173,6 +173,7 @@ Result<void, StartupErrc> Broker::start() {
   log_options.producer_id_expiration_check_interval_ms =
       config_.producer_id_expiration_check_interval_ms;
   log_options.log_cleaner_dedupe_buffer_size = config_.log_cleaner_dedupe_buffer_size;
+  log_options.flush_threads = config_.log_flush_threads;
   logs_ = std::make_unique<storage::LogManager>(fs_, config_.data_dir, log_options);
   auto config_for_overrides = [this](const metadata::ConfigMap& overrides) {
     return log_config_for(config_, overrides);

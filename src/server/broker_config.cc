@@ -370,6 +370,7 @@ const std::map<std::string, Setter>& setters() {
         int_setter<int32_t>(&BrokerConfig::log_index_interval_bytes, 0, INT32_MAX);
     t["log.retention.check.interval.ms"] =
         int_setter<int64_t>(&BrokerConfig::log_retention_check_interval_ms, 1, INT64_MAX);
+    t["log.flush.threads"] = int_setter<int32_t>(&BrokerConfig::log_flush_threads, 1, 64);
     t["log.cleaner.dedupe.buffer.size"] =
         int_setter<int64_t>(&BrokerConfig::log_cleaner_dedupe_buffer_size, 1024, INT64_MAX);
     t["socket.request.max.bytes"] =

@@ -60,6 +60,7 @@ struct BrokerConfig {
   // The log cleaner's key map bound (Kafka's default 128 MiB); a pass whose
   // dirty part has more keys cleans in several rounds.
   int64_t log_cleaner_dedupe_buffer_size = 128LL << 20;
+  int32_t log_flush_threads = 4;  // log.flush.threads: group-commit threads (LogManagerOptions)
   int32_t socket_request_max_bytes = 100 * 1024 * 1024;
   int32_t message_max_bytes = 1048588;
   // Fetch: the most record bytes one response carries, whatever the request

@@ -254,9 +254,16 @@ void LogManager::high_watermark_advanced(PartitionLog* log) {
 }
 
 void LogManager::request_flush(const std::shared_ptr<PartitionLog>& log) {
-  if (log->flush_queued.exchange(true)) return;  // already queued
   {
     std::lock_guard lock(flush_mu_);
+    if (log->flush_running) {
+      // The thread flushing it queues it again when done: no second thread
+      // wakes only to wait for the first on the log's flush mutex.
+      log->flush_again = true;
+      return;
+    }
+    if (log->flush_queued) return;
+    log->flush_queued = true;
     flush_queue_.push_back(log);
   }
   flush_cv_.notify_one();
@@ -267,15 +274,24 @@ void LogManager::flusher_loop() {
   for (;;) {
     flush_cv_.wait(lock, [&] { return flusher_stop_ || !flush_queue_.empty(); });
     if (flush_queue_.empty() && flusher_stop_) return;
-    std::deque<std::shared_ptr<PartitionLog>> batch;
-    batch.swap(flush_queue_);
+    // One log at a time: the other flusher threads take the next ones, so
+    // different partitions' syncs overlap.
+    std::shared_ptr<PartitionLog> log = std::move(flush_queue_.front());
+    flush_queue_.pop_front();
+    log->flush_queued = false;
+    log->flush_running = true;
     lock.unlock();
-    for (const auto& log : batch) {
-      // Cleared before flushing: appends arriving meanwhile queue the log again.
-      log->flush_queued.store(false);
-      log->flush(false);
-    }
+    log->flush(false);
     lock.lock();
+    log->flush_running = false;
+    if (log->flush_again) {
+      // Appended to (or waited on) while this flush ran: at the back of the
+      // queue, so other partitions' flushes are not starved. This thread
+      // takes the queue's front next, so no other thread needs waking.
+      log->flush_again = false;
+      log->flush_queued = true;
+      flush_queue_.push_back(std::move(log));
+    }
   }
 }
 
@@ -349,10 +365,14 @@ StorageResult<int> LogManager::run_compaction_now() {
 }
 
 void LogManager::start() {
-  if (!flusher_.joinable()) flusher_ = std::thread([this] {
-    set_thread_name("hf-flush");
-    flusher_loop();
-  });
+  if (flushers_.empty()) {
+    for (int i = 0; i < std::max(1, options_.flush_threads); ++i) {
+      flushers_.emplace_back([this, i] {
+        set_thread_name("hf-flush-" + std::to_string(i));
+        flusher_loop();
+      });
+    }
+  }
   if (!timer_.joinable()) timer_ = std::thread([this] {
     set_thread_name("hf-log-timer");
     timer_loop();
@@ -378,7 +398,10 @@ void LogManager::stop_threads() {
     flusher_stop_ = true;
   }
   flush_cv_.notify_all();
-  if (flusher_.joinable()) flusher_.join();
+  for (auto& flusher : flushers_) {
+    if (flusher.joinable()) flusher.join();
+  }
+  flushers_.clear();
 }
 
 StorageResult<int> LogManager::run_retention_now() {
@@ -443,7 +466,9 @@ StorageResult<int> LogManager::write_recovery_marks_now() {
     } else if (*r) {
       ++written;
     }
-    if (log->recovery_mark_due(now, std::max<int64_t>(0, options_.recovery_mark_interval_ms))) {
+    if (log->recovery_mark_due(now, std::max<int64_t>(0, options_.recovery_mark_interval_ms),
+                               options_.recovery_mark_bytes,
+                               options_.recovery_mark_max_interval_ms)) {
       log->request_recovery_mark();
     }
   }

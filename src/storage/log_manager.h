@@ -34,6 +34,19 @@ struct LogManagerOptions {
   // with CRCs only what was written since. -1: never (recovery then walks the
   // whole active segment, as before marks existed).
   int64_t recovery_mark_interval_ms = 1000;
+  // ...and only once this many bytes were appended since its last mark, or
+  // recovery_mark_max_interval_ms passed: a mark costs a snapshot, index
+  // files and directory syncs, which share the disk's journal with the
+  // fdatasyncs that acknowledge produces, so at a low rate they are spaced
+  // out (a restart then walks at most this many bytes plus what one
+  // interval wrote). 0: every interval.
+  int64_t recovery_mark_bytes = 64LL << 20;
+  int64_t recovery_mark_max_interval_ms = 60000;
+  // Group-commit threads (log.flush.threads). Each takes one partition at a
+  // time off the shared queue, so the fdatasyncs of different partitions run
+  // side by side instead of one after another; one partition is never
+  // flushed by two threads at once (PartitionLog::flush_mu_).
+  int flush_threads = 4;
 };
 
 class LogManager final : private LogServices {
@@ -155,7 +168,7 @@ class LogManager final : private LogServices {
   std::condition_variable flush_cv_;
   std::deque<std::shared_ptr<PartitionLog>> flush_queue_;
   bool flusher_stop_ = false;
-  std::thread flusher_;
+  std::vector<std::thread> flushers_;
 
   std::mutex timer_mu_;
   std::condition_variable timer_cv_;

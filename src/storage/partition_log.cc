@@ -144,6 +144,7 @@ StorageResult<bool> PartitionLog::write_at_end_locked(std::span<const uint8_t> b
   }
   last_batch_producer_id_ = stamped.producer_id;
   total_bytes_ += int64_t(bytes.size());
+  bytes_since_mark_ += int64_t(bytes.size());
   if (config_.flush_mode != FlushMode::always) high_watermark_ = log_end_offset_;
   return rolled;
 }
@@ -538,10 +539,13 @@ void PartitionLog::close() {
 // it start at byte 0. A snapshot past the log end (a power loss took the
 // tail) is deleted at load, as any snapshot past the end.
 
-bool PartitionLog::recovery_mark_due(int64_t now_ms, int64_t interval_ms) const {
+bool PartitionLog::recovery_mark_due(int64_t now_ms, int64_t interval_ms, int64_t min_bytes,
+                                     int64_t max_interval_ms) const {
   std::lock_guard lock(mu_);
+  const int64_t since = now_ms - last_mark_ms_;
   return !offline_ && !closed_ && !failed_ && !truncating_ && !mark_wanted_ && !ready_mark_ &&
-         durable_offset_ > last_mark_offset_ && now_ms - last_mark_ms_ >= interval_ms;
+         durable_offset_ > last_mark_offset_ && since >= interval_ms &&
+         (bytes_since_mark_ >= min_bytes || since >= max_interval_ms);
 }
 
 void PartitionLog::request_recovery_mark() {
@@ -550,6 +554,7 @@ void PartitionLog::request_recovery_mark() {
     if (closed_ || failed_ || offline_) return;
     mark_wanted_ = true;
     last_mark_ms_ = services_.now_ms();
+    bytes_since_mark_ = 0;
   }
   services_.request_flush(shared_from_this());
 }

@@ -258,7 +258,11 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   // it); write_recovery_mark (timer thread, not the flusher) then writes the
   // active segment's index files for the batches below T and <T>.snapshot,
   // each atomically, and the LogManager checkpoints the recovery points.
-  bool recovery_mark_due(int64_t now_ms, int64_t interval_ms) const;
+  // Due once interval_ms passed since the last mark and either min_bytes
+  // were appended since (counted from when the last mark was asked for) or
+  // max_interval_ms passed; never while nothing new is durable.
+  bool recovery_mark_due(int64_t now_ms, int64_t interval_ms, int64_t min_bytes = 0,
+                         int64_t max_interval_ms = 0) const;
   void request_recovery_mark();
   // Writes the ready mark, if any; true if it wrote one. Nothing is written
   // once the log is closed or failed, while a truncation runs, or for a
@@ -294,7 +298,11 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   void keep_as_stray() { keep_as_stray_.store(true); }
   bool kept_as_stray() const { return keep_as_stray_.load(); }
 
-  std::atomic<bool> flush_queued{false};  // owned by the flusher queue
+  // Owned by the LogManager's flusher queue (under its flush_mu_): in the
+  // queue; being flushed by a flusher thread; asked for again meanwhile.
+  bool flush_queued = false;
+  bool flush_running = false;
+  bool flush_again = false;
 
   // ---- For the log cleaner (log_cleaner.h) ----
   // A cleaning pass reads and rewrites segment files without any lock that
@@ -465,6 +473,7 @@ class PartitionLog : public std::enable_shared_from_this<PartitionLog> {
   bool mark_wanted_ = false;                // request_recovery_mark(): the next syncing flush takes one
   std::optional<RecoveryMark> ready_mark_;  // synced, waiting for write_recovery_mark()
   int64_t last_mark_ms_ = 0;                // when the last mark was asked for
+  int64_t bytes_since_mark_ = 0;            // appended since then (recovery_mark_due)
   int64_t last_mark_offset_ = 0;            // the offset it covered (or the end at load)
   LoadStats load_stats_;                    // set by load()
 

@@ -271,7 +271,7 @@ TEST_F(LifecycleTest, ShutdownWithProduceAndCommitWaitingOnFsyncAnswersBoth) {
 // thread carries an hf- name.
 TEST_F(LifecycleTest, BrokerThreadsAreNamed) {
   // (The group loader thread ends once __consumer_offsets is loaded.)
-  const std::vector<std::string> expected = {"hf-net-0", "hf-net-1", "hf-flush", "hf-log-timer",
+  const std::vector<std::string> expected = {"hf-net-0", "hf-net-1", "hf-flush-0", "hf-log-timer",
                                              "hf-group-timer", "hf-lifecycle"};
   auto thread_names = [] {
     std::set<std::string> names;

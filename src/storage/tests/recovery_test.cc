@@ -27,7 +27,7 @@ class RecoveryTest : public ::testing::Test {
   }
 
   void open_manager() {
-    manager_ = std::make_unique<LogManager>(fs_, dir_.path(), LogManagerOptions{});
+    manager_ = std::make_unique<LogManager>(fs_, dir_.path(), options_);
     manager_->set_clock(clock_.fn());
     auto r = manager_->open([this](const std::string&) { return config_; });
     ASSERT_TRUE(r.ok()) << r.error().message;
@@ -35,6 +35,8 @@ class RecoveryTest : public ::testing::Test {
   }
   // The process dies: no flush, no checkpoint, no clean-shutdown marker.
   void crash() { manager_.reset(); }
+
+  LogManagerOptions options_;
 
   PartitionLog* create(const std::string& topic) {
     auto log = manager_->create(topic, 0, config_);
@@ -307,6 +309,11 @@ TEST_F(RecoveryTest, TheRecoveryPointIsCheckpointedWhenASegmentRollsBeforeTheAck
 // snapshot. Counted in bytes (LogManager::last_open_stats), not time.
 class RecoveryMarkTest : public RecoveryTest {
  protected:
+  void SetUp() override {
+    options_.recovery_mark_bytes = 0;  // a mark every interval, as small as these logs are
+    RecoveryTest::SetUp();
+  }
+
   // Asks for a mark (as the timer does once recovery_mark_interval_ms
   // passed) and waits until the checkpoint claims the log end.
   void mark(PartitionLog* log) {
@@ -376,6 +383,44 @@ TEST_F(RecoveryMarkTest, BitFlipJustBelowTheMarkedRecoveryPointStillTakesThePart
   open_manager();
   expect_offline("t", file, position);
   EXPECT_EQ(files("t"), before);
+}
+
+// Marks share the disk's journal with the syncs that acknowledge produces,
+// so a log that grew by less than recovery_mark_bytes gets one only every
+// recovery_mark_max_interval_ms (then a restart walks what that interval wrote).
+TEST_F(RecoveryTest, AMarkWaitsForEnoughBytesOrTheLongInterval) {
+  crash();
+  options_.recovery_mark_bytes = 4000;
+  options_.recovery_mark_max_interval_ms = 60000;
+  open_manager();
+  auto* log = create("t");
+  int i = 0;
+  append(log, i++);
+  auto newest_snapshot = [&] {
+    int64_t newest = -1;
+    for (const auto& entry : std::filesystem::directory_iterator(dir_ / std::string("t-0"))) {
+      auto offset = format::parse_segment_file_name(entry.path().filename().string(),
+                                                    format::kSnapshotSuffix);
+      if (offset) newest = std::max(newest, *offset);
+    }
+    return newest;
+  };
+  // What the timer does after `advance_ms`: ask for a mark where one is
+  // due; the append's syncing flush takes a wanted mark; the next round
+  // writes it. Returns whether a new mark's snapshot appeared.
+  auto tick = [&](int64_t advance_ms) {
+    const int64_t before = newest_snapshot();
+    clock_.advance(advance_ms);
+    EXPECT_TRUE(manager_->write_recovery_marks_now().ok());
+    append(log, i++);
+    EXPECT_TRUE(manager_->write_recovery_marks_now().ok());
+    return newest_snapshot() > before;
+  };
+  EXPECT_FALSE(tick(1000)) << "one small batch, one second: no mark yet";
+  EXPECT_TRUE(tick(60000)) << "the long interval passed: a mark";
+  while (i < 100 && log->log_end_offset() < 120) append(log, i++);  // > 4000 bytes
+  EXPECT_TRUE(tick(1000)) << "over 4000 bytes since the last mark";
+  EXPECT_FALSE(tick(1000)) << "one batch since: no mark";
 }
 
 }  // namespace
