@@ -354,7 +354,7 @@ def mtls_topic(mtls_broker, pki, tmp_path_factory):
     """A topic on the mTLS broker, and ACLs that let alice's certificate write,
     read and use groups, added with `holdfast acl add --command-config` and a
     Kafka tools' properties file (PEM keystore and truststore) for the admin
-    certificate; bob's certificate gets nothing."""
+    certificate; bob's certificate may only Describe the topic."""
     topic = f"mtls-{uuid.uuid4().hex[:6]}"
     admin = Identity("SSL", pki.ca, cert=pki.admin)
     ck_create_topic(mtls_broker, admin, topic)
@@ -369,9 +369,11 @@ def mtls_topic(mtls_broker, pki, tmp_path_factory):
     without = cli("acl", "add", "--allow-principal", f"User:{ALICE_DN}", "--operation", "Write",
                   "--topic", topic, *common)
     assert without.returncode != 0  # no certificate: the handshake fails, nothing is added
-    for resource in (["--topic", topic], ["--group", "*"]):
-        added = cli("acl", "add", "--allow-principal", f"User:{ALICE_DN}", "--operation", "All",
-                    *resource, *common, "--command-config", str(properties))
+    grants = [(ALICE_DN, "All", ["--topic", topic]), (ALICE_DN, "All", ["--group", "*"]),
+              (BOB_DN, "Describe", ["--topic", topic])]  # bob sees the topic, may not write
+    for principal, operation, resource in grants:
+        added = cli("acl", "add", "--allow-principal", f"User:{principal}", "--operation",
+                    operation, *resource, *common, "--command-config", str(properties))
         assert added.returncode == 0, added.stderr
     return topic
 
@@ -531,19 +533,19 @@ def recv_frame(s):
 
 
 def test_wrong_scram_password_over_sasl_ssl_fails(sasl_ssl_broker, pki):
-    wrong = Identity("SASL_SSL", pki.ca, user=USER, password="wrong password")
+    wrong = Identity("SASL_SSL", pki.ca, user=USER, password="not-the-password-42")
     assert not ck_works(sasl_ssl_broker, wrong)
     # The error code itself, over TLS: SaslHandshake v1 + SaslAuthenticate (PLAIN).
     with tls_connect(sasl_ssl_broker, pki) as s:
         request(s, 17, 1, kstring("PLAIN"))
         body = recv_frame(s)
         assert body is not None and struct.unpack(">h", body[4:6])[0] == 0
-        token = b"\0" + USER.encode() + b"\0wrong password"
+        token = b"\0" + USER.encode() + b"\0not-the-password-42"
         request(s, 36, 0, struct.pack(">i", len(token)) + token, correlation=2)
         body = recv_frame(s)
         assert body is not None and struct.unpack(">h", body[4:6])[0] == 58  # SASL_AUTHENTICATION_FAILED
     log = sasl_ssl_broker.log_path.read_text()
-    assert "SASL authentication failed" in log and "wrong password" not in log
+    assert "SASL authentication failed" in log and "not-the-password-42" not in log
     assert ck_works(sasl_ssl_broker, Identity("SASL_SSL", pki.ca, user=USER, password=PASSWORD))
 
 
