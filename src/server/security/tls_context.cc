@@ -137,6 +137,12 @@ Result<std::shared_ptr<asio::ssl::context>, TlsErrc> make_tls_context(const TlsS
   context->set_password_callback(
       [password](size_t, asio::ssl::context::password_purpose) { return password; }, ec);
   context->use_private_key_file(settings.key_location, asio::ssl::context::pem, ec);
+  if (ec && ec.category() == asio::error::get_ssl_category() &&
+      ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {
+    ERR_clear_error();
+    return bad("ssl.key.location", settings.key_location,
+               "does not match the certificate in ssl.certificate.location");
+  }
   if (ec) {
     return bad("ssl.key.location", settings.key_location,
                "not a PEM private key, or ssl.key.password does not decrypt it: " +

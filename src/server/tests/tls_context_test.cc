@@ -65,6 +65,11 @@ class TlsContextTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
+  static TlsSettings settings(std::string cert, std::string key, std::string password = "",
+                              std::string ca = "", ClientAuth auth = ClientAuth::none) {
+    return TlsSettings{std::move(cert), std::move(key), std::move(password), std::move(ca), auth};
+  }
+
   std::string error_of(const TlsSettings& settings) {
     auto made = make_tls_context(settings);
     return made ? std::string() : made.error().message;
@@ -75,37 +80,35 @@ class TlsContextTest : public ::testing::Test {
 };
 
 TEST_F(TlsContextTest, GoodCertificateAndKey) {
-  TlsSettings settings{server_.cert, server_.key, "", "", ClientAuth::none};
-  auto made = make_tls_context(settings);
+  auto made = make_tls_context(settings(server_.cert, server_.key));
   ASSERT_TRUE(made) << made.error().message;
   EXPECT_GE(SSL_CTX_get_min_proto_version((*made)->native_handle()), TLS1_2_VERSION);
-  settings.client_auth = ClientAuth::required;
-  settings.ca_location = other_.cert;
-  EXPECT_TRUE(make_tls_context(settings));
+  EXPECT_TRUE(make_tls_context(
+      settings(server_.cert, server_.key, "", other_.cert, ClientAuth::required)));
 }
 
 TEST_F(TlsContextTest, ErrorsNameTheSetting) {
   auto missing = (dir_ / "missing.pem").string();
-  EXPECT_NE(error_of({"", server_.key}).find("ssl.certificate.location"), std::string::npos);
-  EXPECT_NE(error_of({missing, server_.key}).find("ssl.certificate.location"), std::string::npos);
-  EXPECT_NE(error_of({server_.key, server_.key}).find("ssl.certificate.location"),
+  EXPECT_NE(error_of(settings("", server_.key)).find("ssl.certificate.location"), std::string::npos);
+  EXPECT_NE(error_of(settings(missing, server_.key)).find("ssl.certificate.location"), std::string::npos);
+  EXPECT_NE(error_of(settings(server_.key, server_.key)).find("ssl.certificate.location"),
             std::string::npos);  // a key is not a certificate
-  EXPECT_NE(error_of({server_.cert, ""}).find("ssl.key.location"), std::string::npos);
-  EXPECT_NE(error_of({server_.cert, missing}).find("ssl.key.location"), std::string::npos);
-  std::string mismatched = error_of({server_.cert, other_.key});
+  EXPECT_NE(error_of(settings(server_.cert, "")).find("ssl.key.location"), std::string::npos);
+  EXPECT_NE(error_of(settings(server_.cert, missing)).find("ssl.key.location"), std::string::npos);
+  std::string mismatched = error_of(settings(server_.cert, other_.key));
   EXPECT_NE(mismatched.find("ssl.key.location"), std::string::npos) << mismatched;
   EXPECT_NE(mismatched.find("does not match"), std::string::npos) << mismatched;
-  EXPECT_NE(error_of({server_.cert, server_.key, "", "", ClientAuth::required}).find("ssl.ca.location"),
+  EXPECT_NE(error_of(settings(server_.cert, server_.key, "", "", ClientAuth::required)).find("ssl.ca.location"),
             std::string::npos);
-  EXPECT_NE(error_of({server_.cert, server_.key, "", missing, ClientAuth::requested})
+  EXPECT_NE(error_of(settings(server_.cert, server_.key, "", missing, ClientAuth::requested))
                 .find("ssl.ca.location"),
             std::string::npos);
 }
 
 TEST_F(TlsContextTest, EncryptedKeyNeedsItsPassword) {
   KeyPair locked = write_self_signed(dir_, "locked", "s3cret");
-  EXPECT_TRUE(make_tls_context({locked.cert, locked.key, "s3cret"}));
-  std::string wrong = error_of({locked.cert, locked.key, "nope"});
+  EXPECT_TRUE(make_tls_context(settings(locked.cert, locked.key, "s3cret")));
+  std::string wrong = error_of(settings(locked.cert, locked.key, "nope"));
   EXPECT_NE(wrong.find("ssl.key.location"), std::string::npos) << wrong;
 }
 
@@ -115,10 +118,10 @@ TEST_F(TlsContextTest, SettingsComeFromTheBrokerConfig) {
   config.ssl_key_location = server_.key;
   config.ssl_client_auth = "requested";
   config.ssl_ca_location = other_.cert;
-  TlsSettings settings = tls_settings(config);
-  EXPECT_EQ(settings.certificate_location, server_.cert);
-  EXPECT_EQ(settings.client_auth, ClientAuth::requested);
-  EXPECT_TRUE(make_tls_context(settings));
+  TlsSettings from_config = tls_settings(config);
+  EXPECT_EQ(from_config.certificate_location, server_.cert);
+  EXPECT_EQ(from_config.client_auth, ClientAuth::requested);
+  EXPECT_TRUE(make_tls_context(from_config));
 }
 
 // Kafka's default principal is X500Principal.getName(): RFC 2253, last RDN first.
