@@ -24,6 +24,8 @@ constexpr size_t kMaxUnsentResponseBytes = 1024 * 1024;
 // wait inside the stream: a frame body is read (and allocated) at most one
 // TLS record's worth at a time instead.
 constexpr size_t kTlsReadChunk = 16 * 1024;
+// Responses written together over TLS are copied into one buffer up to this size.
+constexpr size_t kTlsCoalesceBytes = 64 * 1024;
 }
 
 Connection::Connection(Broker& broker, asio::ip::tcp::socket socket,
@@ -340,7 +342,17 @@ asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
           last_activity_ = Clock::now();
           return ec ? 0 : 65536;
         };
-        if (tls_) {
+        if (tls_ && buffers.size() > 1 && bytes <= kTlsCoalesceBytes) {
+          // asio's TLS stream sends a buffer sequence one buffer at a time
+          // (a record and a send each): many small responses go as one.
+          tls_scratch_.clear();
+          for (const auto& b : buffers) {
+            const auto* data = static_cast<const uint8_t*>(b.data());
+            tls_scratch_.insert(tls_scratch_.end(), data, data + b.size());
+          }
+          co_await asio::async_write(tls_->stream, asio::buffer(tls_scratch_), progress,
+                                     asio::use_awaitable);
+        } else if (tls_) {
           co_await asio::async_write(tls_->stream, buffers, progress, asio::use_awaitable);
         } else {
           co_await asio::async_write(socket_, buffers, progress, asio::use_awaitable);

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "server/broker_config.h"
 #include "server/request.h"
@@ -103,6 +104,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // plaintext, where reads and writes go to socket_ directly.
   std::shared_ptr<asio::ssl::context> tls_context_;
   std::unique_ptr<security::TlsStream> tls_;
+  std::vector<uint8_t> tls_scratch_;  // small responses gathered for one TLS write
   // SASL state on a SASL listener (null on PLAINTEXT), and the principal its
   // requests run as.
   std::unique_ptr<security::SaslAuthenticator> sasl_;

@@ -532,6 +532,28 @@ def recv_frame(s):
     return data[4:]
 
 
+def test_pipelined_requests_over_tls_are_answered_in_order(ssl_broker, pki):
+    """Many requests sent at once: their responses (written together, over
+    TLS gathered into one write) come back whole and in request order."""
+    count = 200
+    with tls_connect(ssl_broker, pki) as s:
+        s.sendall(b"".join(
+            struct.pack(">i", 2 + 2 + 4 + 9) + struct.pack(">hhi", 18, 0, i) + kstring("tls-e2e")
+            for i in range(count)))  # ApiVersions v0 x count
+        data, correlations = b"", []
+        while len(correlations) < count:
+            chunk = s.recv(65536)
+            assert chunk, f"closed after {len(correlations)} responses"
+            data += chunk
+            while len(data) >= 4 and len(data) >= 4 + struct.unpack(">i", data[:4])[0]:
+                size = struct.unpack(">i", data[:4])[0]
+                correlation, error = struct.unpack(">ih", data[4:10])
+                assert error == 0
+                correlations.append(correlation)
+                data = data[4 + size:]
+    assert correlations == list(range(count))
+
+
 def test_wrong_scram_password_over_sasl_ssl_fails(sasl_ssl_broker, pki):
     wrong = Identity("SASL_SSL", pki.ca, user=USER, password="not-the-password-42")
     assert not ck_works(sasl_ssl_broker, wrong)
