@@ -14,6 +14,7 @@
 #include "server/handlers/produce_append.h"
 #include "server/metered_file_system.h"
 #include "server/network_server.h"
+#include "server/security/tls_context.h"
 #include "server/topic_config.h"
 #include "server/txn_marker_sender.h"
 
@@ -94,26 +95,37 @@ Result<void, StartupErrc> Broker::start() {
   // In a cluster, brokers reach each other (follower fetches, forwarded admin
   // requests) through the first client listener, which Metadata also
   // advertises to every client, and they do not authenticate to each other
-  // yet: a SASL first listener would stop replication, a SASL second one
-  // would send its clients to the first. Refused until inter-broker SASL and
-  // per-listener advertising exist.
+  // yet (nor over TLS): a SASL or TLS first listener would stop replication,
+  // a second one would send its clients to the first. Refused until
+  // inter-broker security and per-listener advertising exist.
   for (const ClientListener& l : *listeners) {
     if (config_.cluster_mode() && l.protocol != SecurityProtocol::plaintext) {
       network_.reset();
       return make_error(StartupErrc::failed,
                         "listeners: " + l.address.name + " uses " + to_string(l.protocol) +
                             "; in a cluster every client listener must be PLAINTEXT for now "
-                            "(SASL is single-node only: docs/security.md)");
+                            "(TLS and SASL are single-node only for now: docs/security.md)");
     }
   }
+  // One TLS context for every SSL and SASL_SSL listener, built (and its
+  // files checked) before anything binds.
+  std::shared_ptr<asio::ssl::context> tls;
   for (const ClientListener& l : *listeners) {
-    if (l.protocol == SecurityProtocol::ssl || l.protocol == SecurityProtocol::sasl_ssl) {
-      network_.reset();
-      return make_error(StartupErrc::failed,
-                        "listeners: " + l.address.name + " uses " + to_string(l.protocol) +
-                            ", and TLS is not built yet (use PLAINTEXT or SASL_PLAINTEXT)");
+    if (tls || (l.protocol != SecurityProtocol::ssl && l.protocol != SecurityProtocol::sasl_ssl)) {
+      continue;
     }
-    if (auto bound = network_->bind(l.address.host, l.address.port, l.protocol, l.address.name);
+    auto made = security::make_tls_context(security::tls_settings(config_));
+    if (!made) {
+      network_.reset();
+      return make_error(StartupErrc::failed, "listeners: " + l.address.name + " uses " +
+                                                 to_string(l.protocol) + ": " +
+                                                 made.error().message);
+    }
+    tls = std::move(*made);
+  }
+  for (const ClientListener& l : *listeners) {
+    if (auto bound =
+            network_->bind(l.address.host, l.address.port, l.protocol, l.address.name, tls);
         !bound) {
       network_.reset();
       return bound.error();

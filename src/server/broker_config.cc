@@ -49,6 +49,14 @@ std::string trim(const std::string& s) {
 using Setter = std::function<Result<void, ConfigErrc>(BrokerConfig&, const std::string& key,
                                                       const std::string& value)>;
 
+Setter string_setter(std::string BrokerConfig::*field) {
+  return [=](BrokerConfig& c, const std::string&, const std::string& value)
+             -> Result<void, ConfigErrc> {
+    c.*field = value;
+    return {};
+  };
+}
+
 template <typename Int, typename Field>
 Setter int_setter(Field BrokerConfig::*field, Int min, Int max, int64_t scale = 1) {
   return [=](BrokerConfig& c, const std::string& key, const std::string& value)
@@ -206,6 +214,18 @@ const std::map<std::string, Setter>& setters() {
       }
       if (mechanisms.empty()) return invalid(key, value, "needs at least one mechanism");
       c.sasl_enabled_mechanisms = std::move(mechanisms);
+      return {};
+    };
+    t["ssl.certificate.location"] = string_setter(&BrokerConfig::ssl_certificate_location);
+    t["ssl.key.location"] = string_setter(&BrokerConfig::ssl_key_location);
+    t["ssl.key.password"] = string_setter(&BrokerConfig::ssl_key_password);
+    t["ssl.ca.location"] = string_setter(&BrokerConfig::ssl_ca_location);
+    t["ssl.client.auth"] = [](BrokerConfig& c, const std::string& key,
+                              const std::string& value) -> Result<void, ConfigErrc> {
+      if (value != "none" && value != "requested" && value != "required") {
+        return invalid(key, value, "expected none, requested or required");
+      }
+      c.ssl_client_auth = value;
       return {};
     };
     t["process.roles"] = [](BrokerConfig& c, const std::string& key,

@@ -229,6 +229,13 @@ struct BrokerConfig {
   // sasl.enabled.mechanisms. Kafka's default is GSSAPI, which Holdfast does
   // not build; ours is SCRAM only, and PLAIN only when listed.
   std::vector<std::string> sasl_enabled_mechanisms = {"SCRAM-SHA-256", "SCRAM-SHA-512"};
+  // TLS on SSL and SASL_SSL listeners (PEM files, librdkafka's names;
+  // security/tls_context.h). ssl_client_auth: none, requested or required.
+  std::string ssl_certificate_location;
+  std::string ssl_key_location;
+  std::string ssl_key_password;
+  std::string ssl_ca_location;
+  std::string ssl_client_auth = "none";
 
   // The policy in force: flush.policy when given, else interval:<log.flush.interval.ms>
   // when that is set, else always (durable by default, DESIGN §1).

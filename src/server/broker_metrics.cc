@@ -185,13 +185,15 @@ void BrokerMetrics::add_broker_collectors(Broker& broker) {
     out.begin("holdfast_connections_closed_total",
               "Client connections the broker closed under connections.max.idle.ms, by reason: "
               "idle (nothing read, handled or written), slow_request (a request frame not whole "
-              "in time) or unread_responses (the client took none of its responses).",
+              "in time) or unread_responses (the client took none of its responses); and "
+              "connections whose TLS handshake failed (tls_handshake).",
               Type::counter);
     const ConnectionCloseCounts* closes = network ? &network->connection_closes() : nullptr;
     out.sample({{"reason", "idle"}}, closes ? closes->idle.load() : int64_t(0));
     out.sample({{"reason", "slow_request"}}, closes ? closes->slow_request.load() : int64_t(0));
     out.sample({{"reason", "unread_responses"}},
                closes ? closes->unread_responses.load() : int64_t(0));
+    out.sample({{"reason", "tls_handshake"}}, closes ? closes->tls_handshake.load() : int64_t(0));
     out.begin("holdfast_network_requests_in_flight", "Requests read and not yet answered.",
               Type::gauge);
     out.sample({}, network ? network->in_flight_requests() : int64_t(0));

@@ -6,6 +6,7 @@
 #include "server/broker.h"
 #include "server/request_budget.h"
 #include "server/security/sasl_connection.h"
+#include "server/security/tls_context.h"
 
 namespace holdfast::server {
 
@@ -19,12 +20,20 @@ constexpr int32_t kMaxSaslFrameBytes = 512 * 1024;
 // queued.max.requests count), so such a connection holds at most this much
 // plus the responses of the requests already being handled.
 constexpr size_t kMaxUnsentResponseBytes = 1024 * 1024;
+// Over TLS the socket's readable bytes are ciphertext and decrypted bytes may
+// wait inside the stream: a frame body is read (and allocated) at most one
+// TLS record's worth at a time instead.
+constexpr size_t kTlsReadChunk = 16 * 1024;
+// Responses written together over TLS are copied into one buffer up to this size.
+constexpr size_t kTlsCoalesceBytes = 64 * 1024;
 }
 
 Connection::Connection(Broker& broker, asio::ip::tcp::socket socket,
-                       std::atomic<int64_t>& in_flight, SecurityProtocol protocol)
+                       std::atomic<int64_t>& in_flight, SecurityProtocol protocol,
+                       std::shared_ptr<asio::ssl::context> tls)
     : broker_(broker),
       socket_(std::move(socket)),
+      tls_context_(std::move(tls)),
       in_flight_(in_flight),
       writer_wakeup_(socket_.get_executor()),
       reader_wakeup_(socket_.get_executor()),
@@ -36,7 +45,10 @@ Connection::Connection(Broker& broker, asio::ip::tcp::socket socket,
   if (protocol == SecurityProtocol::sasl_plaintext || protocol == SecurityProtocol::sasl_ssl) {
     sasl_ = security::make_sasl_authenticator(broker_);
   }
+  if (tls_context_) tls_ = std::make_unique<security::TlsStream>(socket_, *tls_context_);
 }
+
+Connection::~Connection() = default;
 
 void Connection::hold(std::shared_ptr<void> admission,
                       std::shared_ptr<ConnectionCloseCounts> closes) {
@@ -74,6 +86,7 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
   const uint32_t max_frame = static_cast<uint32_t>(broker_.config().socket_request_max_bytes);
   const size_t max_pending = static_cast<size_t>(broker_.config().queued_max_requests_per_connection);
   try {
+    if (tls_ && !co_await tls_handshake()) reading_ = false;
     while (reading_ && !closed_) {
       // Back-pressure: too many requests pending, or a client that does not
       // read its responses (they keep their place until written).
@@ -90,7 +103,11 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
       // No wait for readability first: on the hot path the next frame is
       // usually in the socket already, and a wait would cost a reactor pass.
       uint8_t size_bytes[4];
-      co_await asio::async_read(socket_, asio::buffer(size_bytes), asio::use_awaitable);
+      if (tls_) {
+        co_await asio::async_read(tls_->stream, asio::buffer(size_bytes), asio::use_awaitable);
+      } else {
+        co_await asio::async_read(socket_, asio::buffer(size_bytes), asio::use_awaitable);
+      }
       last_activity_ = Clock::now();
       frame_started_ = last_activity_;
       int32_t size = static_cast<int32_t>(load_be32(size_bytes));
@@ -143,7 +160,8 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
     }
   } catch (const std::system_error& e) {
     if (e.code() != asio::error::eof && e.code() != asio::error::operation_aborted &&
-        e.code() != asio::error::connection_reset) {
+        e.code() != asio::error::connection_reset &&
+        e.code() != asio::ssl::error::stream_truncated) {
       HF_DEBUG("connection from {}: read failed: {}", peer_, e.what());
     }
   }
@@ -170,13 +188,16 @@ asio::awaitable<std::optional<Bytes>> Connection::read_body(size_t size) {
   } wait{*budget};
   size_t got = 0;
   while (got < size) {
-    // Allocate only for bytes that are here: wait until the socket is
-    // readable and take what the kernel holds.
-    co_await socket_.async_wait(asio::socket_base::wait_read, asio::use_awaitable);
     asio::error_code ec;
-    size_t available = socket_.available(ec);
+    size_t available = kTlsReadChunk;
     std::optional<uint8_t> first;
-    if (available == 0) {
+    if (!tls_) {
+      // Allocate only for bytes that are here: wait until the socket is
+      // readable and take what the kernel holds.
+      co_await socket_.async_wait(asio::socket_base::wait_read, asio::use_awaitable);
+      available = socket_.available(ec);
+    }
+    if (!tls_ && available == 0) {
       // Readable with nothing buffered: end of stream or an error, which this
       // read throws, before anything is allocated (or one byte that raced in).
       uint8_t byte = 0;
@@ -216,8 +237,14 @@ asio::awaitable<std::optional<Bytes>> Connection::read_body(size_t size) {
       buf[got++] = *first;
       continue;
     }
-    size_t n = co_await socket_.async_read_some(asio::buffer(buf.data() + got, want),
+    size_t n = 0;
+    if (tls_) {
+      n = co_await tls_->stream.async_read_some(asio::buffer(buf.data() + got, want),
                                                 asio::use_awaitable);
+    } else {
+      n = co_await socket_.async_read_some(asio::buffer(buf.data() + got, want),
+                                           asio::use_awaitable);
+    }
     got += n;
     buf.resize(got);
   }
@@ -311,13 +338,25 @@ asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
       writing_slots_ = writing.size();
       if (!buffers.empty()) {
         // Each piece the kernel takes is progress (connections.max.idle.ms).
-        co_await asio::async_write(
-            socket_, buffers,
-            [this](const asio::error_code& ec, size_t) -> size_t {
-              last_activity_ = Clock::now();
-              return ec ? 0 : 65536;
-            },
-            asio::use_awaitable);
+        auto progress = [this](const asio::error_code& ec, size_t) -> size_t {
+          last_activity_ = Clock::now();
+          return ec ? 0 : 65536;
+        };
+        if (tls_ && buffers.size() > 1 && bytes <= kTlsCoalesceBytes) {
+          // asio's TLS stream sends a buffer sequence one buffer at a time
+          // (a record and a send each): many small responses go as one.
+          tls_scratch_.clear();
+          for (const auto& b : buffers) {
+            const auto* data = static_cast<const uint8_t*>(b.data());
+            tls_scratch_.insert(tls_scratch_.end(), data, data + b.size());
+          }
+          co_await asio::async_write(tls_->stream, asio::buffer(tls_scratch_), progress,
+                                     asio::use_awaitable);
+        } else if (tls_) {
+          co_await asio::async_write(tls_->stream, buffers, progress, asio::use_awaitable);
+        } else {
+          co_await asio::async_write(socket_, buffers, progress, asio::use_awaitable);
+        }
       }
       writing_slots_ = 0;
       unsent_bytes_ -= std::min(unsent_bytes_, bytes);
@@ -340,6 +379,39 @@ asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
   socket_.close(ec);
   reader_wakeup_.cancel();
   idle_timer_.cancel();
+}
+
+asio::awaitable<bool> Connection::tls_handshake() {
+  // Bounded by idle_loop: the handshake must end within
+  // connections.max.idle.ms of the accept, or the socket is closed under it.
+  asio::error_code ec;
+  co_await tls_->stream.async_handshake(asio::ssl::stream_base::server,
+                                        asio::redirect_error(asio::use_awaitable, ec));
+  if (closed_) co_return false;  // closed meanwhile (idle, shutdown): counted there
+  if (ec) {
+    if (closes_) closes_->tls_handshake.fetch_add(1);
+    const long verify = SSL_get_verify_result(tls_->stream.native_handle());
+    if (ec == asio::error::eof || ec == asio::error::connection_reset ||
+        ec == asio::ssl::error::stream_truncated) {
+      HF_INFO("closing connection from {}: the client left during the TLS handshake", peer_);
+    } else if (verify != X509_V_OK) {
+      HF_WARN("closing connection from {}: TLS handshake failed: {} (client certificate: {})",
+              peer_, ec.message(), X509_verify_cert_error_string(verify));
+    } else {
+      HF_WARN("closing connection from {}: TLS handshake failed: {}", peer_, ec.message());
+    }
+    co_return false;
+  }
+  last_activity_ = Clock::now();
+  // On SSL a client certificate names the principal (Kafka's default
+  // mapping); on SASL_SSL the SASL exchange does.
+  if (!sasl_) {
+    if (auto principal = security::peer_certificate_principal(*tls_)) {
+      principal_ = std::move(*principal);
+      HF_DEBUG("connection from {}: TLS client certificate, principal {}", peer_, principal_);
+    }
+  }
+  co_return true;
 }
 
 asio::awaitable<void> Connection::idle_loop(std::shared_ptr<Connection> self) {

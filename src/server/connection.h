@@ -12,15 +12,23 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "server/broker_config.h"
 #include "server/request.h"
 #include "server/security/sasl_authenticator.h"
 #include "server/security/sasl_frames.h"
 
+namespace asio::ssl {
+class context;
+}
+
 namespace holdfast::server {
 
 class Broker;
+namespace security {
+struct TlsStream;
+}
 
 // Connections the broker closed on its own, by reason (metrics); shared by
 // the network server and its connections.
@@ -32,16 +40,22 @@ struct ConnectionCloseCounts {
   // Responses waiting to be written, none of their bytes taken by the client
   // for connections.max.idle.ms.
   std::atomic<int64_t> unread_responses{0};
+  // A TLS handshake that failed (a plaintext client on a TLS port, a
+  // certificate not trusted, no client certificate where one is required).
+  std::atomic<int64_t> tls_handshake{0};
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   // `protocol`: the listener's. On SASL_PLAINTEXT the connection starts
   // unauthenticated and accepts only ApiVersions and the SASL requests
-  // until a SASL exchange succeeds (docs/security.md). SSL is refused at
-  // start-up, before any connection exists.
+  // until a SASL exchange succeeds (docs/security.md). `tls` (SSL and
+  // SASL_SSL listeners): the broker's TLS context; the connection starts
+  // with a TLS handshake and reads and writes through TLS.
   Connection(Broker& broker, asio::ip::tcp::socket socket, std::atomic<int64_t>& in_flight,
-             SecurityProtocol protocol = SecurityProtocol::plaintext);
+             SecurityProtocol protocol = SecurityProtocol::plaintext,
+             std::shared_ptr<asio::ssl::context> tls = nullptr);
+  ~Connection();
 
   // Keeps `admission` (the connection's place under max.connections) for the
   // connection's life, and counts the closes it decides in `closes`.
@@ -79,10 +93,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool authenticated() const;
   asio::awaitable<Response> handle_unauthenticated(const Bytes& frame);
   asio::awaitable<Response> finish_sasl(security::SaslAnswer answer);
+  // The server side of the TLS handshake; false (logged and counted) when
+  // it fails. A client certificate gives the principal on an SSL listener.
+  asio::awaitable<bool> tls_handshake();
 
   Broker& broker_;
   asio::ip::tcp::socket socket_;
   std::string peer_;
+  // TLS (SSL and SASL_SSL listeners): the stream over socket_; null on
+  // plaintext, where reads and writes go to socket_ directly.
+  std::shared_ptr<asio::ssl::context> tls_context_;
+  std::unique_ptr<security::TlsStream> tls_;
+  std::vector<uint8_t> tls_scratch_;  // small responses gathered for one TLS write
   // SASL state on a SASL listener (null on PLAINTEXT), and the principal its
   // requests run as.
   std::unique_ptr<security::SaslAuthenticator> sasl_;

@@ -111,7 +111,14 @@ NetworkServer::NetworkServer(Broker& broker, int threads)
 NetworkServer::~NetworkServer() { stop(std::chrono::milliseconds(0)); }
 
 Result<void, StartupErrc> NetworkServer::bind(const std::string& host, uint16_t port,
-                                              SecurityProtocol protocol, const std::string& name) {
+                                              SecurityProtocol protocol, const std::string& name,
+                                              std::shared_ptr<asio::ssl::context> tls) {
+  const bool needs_tls = protocol == SecurityProtocol::ssl || protocol == SecurityProtocol::sasl_ssl;
+  if (needs_tls && !tls) {
+    return make_error(StartupErrc::failed, "listener " + name + " (" + to_string(protocol) +
+                                               ") has no TLS context");
+  }
+  if (!needs_tls) tls.reset();
   asio::error_code ec;
   auto address = asio::ip::make_address(host, ec);
   if (ec) return make_error(StartupErrc::failed, "invalid listen address '" + host + "': " + ec.message());
@@ -127,7 +134,7 @@ Result<void, StartupErrc> NetworkServer::bind(const std::string& host, uint16_t 
   }
   const uint16_t bound = acceptor->local_endpoint().port();
   acceptor->non_blocking(true, ec);  // the accept loop's synchronous retries never block
-  listeners_.push_back(Listener{std::move(acceptor), protocol, name, bound});
+  listeners_.push_back(Listener{std::move(acceptor), protocol, std::move(tls), name, bound});
   return {};
 }
 
@@ -176,6 +183,7 @@ void NetworkServer::run_threads() {
 asio::awaitable<void> NetworkServer::accept_loop(size_t listener) {
   auto& acceptor = listeners_[listener].acceptor;
   const SecurityProtocol protocol = listeners_[listener].protocol;
+  const std::shared_ptr<asio::ssl::context> tls = listeners_[listener].tls;
   auto backoff = kFirstAcceptBackoff;
   int64_t failures_in_a_row = 0;
   asio::steady_timer retry_timer(*contexts_[0]);
@@ -220,7 +228,7 @@ asio::awaitable<void> NetworkServer::accept_loop(size_t listener) {
     }
     auto admission = admit(socket);
     if (!admission) continue;
-    auto connection = std::make_shared<Connection>(broker_, std::move(socket), in_flight_, protocol);
+    auto connection = std::make_shared<Connection>(broker_, std::move(socket), in_flight_, protocol, tls);
     connection->hold(std::move(admission), closes_);
     {
       std::lock_guard lock(connections_mutex_);

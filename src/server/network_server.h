@@ -17,6 +17,10 @@
 #include "base/result.h"
 #include "server/broker_config.h"
 
+namespace asio::ssl {
+class context;
+}
+
 namespace holdfast::server {
 
 class Broker;
@@ -72,10 +76,12 @@ class NetworkServer {
   // returns the error text if the address is invalid or the bind fails.
   // Called before the broker touches its data directory, once per client
   // listener; `protocol` decides each accepted connection's state machine
-  // (Connection: SASL before anything else on SASL_PLAINTEXT).
+  // (Connection: SASL before anything else on SASL_PLAINTEXT); `tls`, the
+  // broker's TLS context, is needed by SSL and SASL_SSL listeners.
   Result<void, StartupErrc> bind(const std::string& host, uint16_t port,
                                  SecurityProtocol protocol = SecurityProtocol::plaintext,
-                                 const std::string& name = "PLAINTEXT");
+                                 const std::string& name = "PLAINTEXT",
+                                 std::shared_ptr<asio::ssl::context> tls = nullptr);
   // Starts accepting and the network threads. Requires a successful bind().
   void start();
   // The first listener's bound port.
@@ -117,6 +123,7 @@ class NetworkServer {
   struct Listener {
     std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
     SecurityProtocol protocol = SecurityProtocol::plaintext;
+    std::shared_ptr<asio::ssl::context> tls;  // SSL and SASL_SSL
     std::string name;
     uint16_t port = 0;
   };

@@ -172,7 +172,11 @@ std::optional<std::string> jaas_value(std::string_view jaas, std::string_view na
 }  // namespace
 
 ArgResult<std::vector<std::string>> parse_command_config(std::string_view text) {
-  std::vector<std::string> out;
+  struct Property {
+    std::string key, value;
+    int line;
+  };
+  std::vector<Property> properties;
   int line_number = 0;
   while (!text.empty()) {
     ++line_number;
@@ -185,23 +189,68 @@ ArgResult<std::vector<std::string>> parse_command_config(std::string_view text) 
       return make_error(ArgErrc::kInvalid,
                         "line " + std::to_string(line_number) + ": expected key=value");
     }
-    std::string key(trim_spaces(line.substr(0, at)));
-    std::string value(trim_spaces(line.substr(at + 1)));
-    if (key == "sasl.mechanism") key = "sasl.mechanisms";
-    if (key == "sasl.jaas.config") {
+    properties.push_back({std::string(trim_spaces(line.substr(0, at))),
+                          std::string(trim_spaces(line.substr(at + 1))), line_number});
+  }
+  // Kafka's store types decide how their locations translate (any line order).
+  std::string truststore_type = "PEM", keystore_type = "PEM";
+  for (const auto& p : properties) {
+    if (p.key == "ssl.truststore.type") truststore_type = p.value;
+    if (p.key == "ssl.keystore.type") keystore_type = p.value;
+  }
+  auto store_error = [](const Property& p, const std::string& type) {
+    return make_error(ArgErrc::kInvalid,
+                      "line " + std::to_string(p.line) + ": " + p.key + " of type " + type +
+                          ": librdkafka reads PEM files (set the store's type to PEM" +
+                          (p.key == "ssl.keystore.location" ? ", or PKCS12" : "") + ")");
+  };
+
+  std::vector<std::string> out;
+  for (const auto& p : properties) {
+    const std::string& key = p.key;
+    const std::string& value = p.value;
+    if (key == "sasl.mechanism") {
+      out.push_back("sasl.mechanisms=" + value);
+    } else if (key == "sasl.jaas.config") {
       auto user = jaas_value(value, "username");
       auto password = jaas_value(value, "password");
       if (!user || !password) {
         return make_error(ArgErrc::kInvalid,
-                          "line " + std::to_string(line_number) +
+                          "line " + std::to_string(p.line) +
                               ": sasl.jaas.config needs username=\"...\" and password=\"...\" "
                               "(PLAIN or SCRAM login module)");
       }
       out.push_back("sasl.username=" + *user);
       out.push_back("sasl.password=" + *password);
-      continue;
+    } else if (key == "ssl.truststore.type" || key == "ssl.keystore.type" ||
+               key == "ssl.truststore.password") {
+      // Used above; a PEM truststore has no password.
+    } else if (key == "ssl.truststore.location") {
+      if (truststore_type != "PEM") return store_error(p, truststore_type);
+      out.push_back("ssl.ca.location=" + value);
+    } else if (key == "ssl.truststore.certificates") {
+      out.push_back("ssl.ca.pem=" + value);
+    } else if (key == "ssl.keystore.location") {
+      if (keystore_type == "PKCS12") {
+        out.push_back("ssl.keystore.location=" + value);
+      } else if (keystore_type == "PEM") {
+        // One PEM file with the private key and the certificate chain.
+        out.push_back("ssl.certificate.location=" + value);
+        out.push_back("ssl.key.location=" + value);
+      } else {
+        return store_error(p, keystore_type);
+      }
+    } else if (key == "ssl.keystore.password") {
+      if (keystore_type == "PKCS12") out.push_back(key + "=" + value);
+    } else if (key == "ssl.keystore.certificate.chain") {
+      out.push_back("ssl.certificate.pem=" + value);
+    } else if (key == "ssl.keystore.key") {
+      out.push_back("ssl.key.pem=" + value);
+    } else if (key == "ssl.endpoint.identification.algorithm" && value.empty()) {
+      out.push_back(key + "=none");  // Kafka's "" turns host name checks off
+    } else {
+      out.push_back(key + "=" + value);
     }
-    out.push_back(key + "=" + value);
   }
   return out;
 }

@@ -86,7 +86,11 @@ ArgResult<std::pair<std::string, std::string>> parse_assignment(std::string_view
 // `key=value` lines, `#` / `!` comments and blank lines skipped, as "key=value"
 // librdkafka properties. The Java names librdkafka lacks are translated:
 // `sasl.mechanism` becomes `sasl.mechanisms`, and a `sasl.jaas.config` of the
-// PLAIN or SCRAM login module becomes `sasl.username` / `sasl.password`.
+// PLAIN or SCRAM login module becomes `sasl.username` / `sasl.password`;
+// TLS stores become librdkafka's files: a PEM `ssl.truststore.location`
+// becomes `ssl.ca.location`, a PEM `ssl.keystore.location` (key and chain in
+// one file) `ssl.certificate.location` + `ssl.key.location`, a PKCS12 one
+// stays; JKS stores are an error (librdkafka cannot read them).
 ArgResult<std::vector<std::string>> parse_command_config(std::string_view text);
 
 // Maps `--acks 0|1|all|-1` to librdkafka's `acks` value ("0", "1", "all").

@@ -16,7 +16,11 @@
 //    "end": "commit"|"abort"}]}
 //      -> {"results": [{"end": ..., "sent": [{partition, baseOffset}]}]}  one transaction per step;
 //         "offsets" go to the transaction with sendOffsets for groupId on topic
+// Any command may carry "sasl" (kafkajs' sasl option) and "ssl": {"ca": file,
+// "cert": file, "key": file} (PEM files; only "ca" is needed for server TLS).
 'use strict';
+
+const fs = require('fs');
 
 const { Kafka, CompressionTypes, CompressionCodecs, logLevel } = require('kafkajs');
 const SnappyCodec = require('kafkajs-snappy');
@@ -33,6 +37,13 @@ const stderrLogCreator = () => ({ namespace, level, label, log }) => {
   process.stderr.write(`kafkajs ${label} ${namespace}: ${log.message} ${JSON.stringify(log)}\n`);
 };
 
+function tlsOptions(ssl) {
+  const options = { rejectUnauthorized: true, ca: [fs.readFileSync(ssl.ca, 'utf8')] };
+  if (ssl.cert) options.cert = fs.readFileSync(ssl.cert, 'utf8');
+  if (ssl.key) options.key = fs.readFileSync(ssl.key, 'utf8');
+  return options;
+}
+
 function makeKafka(command) {
   return new Kafka({
     clientId: 'holdfast-e2e-kafkajs',
@@ -43,6 +54,7 @@ function makeKafka(command) {
     logLevel: logLevel.WARN,
     logCreator: stderrLogCreator,
     ...(command.sasl ? { sasl: command.sasl } : {}),
+    ...(command.ssl ? { ssl: tlsOptions(command.ssl) } : {}),
   });
 }
 

@@ -154,6 +154,29 @@ TEST(ParseCommandConfig, JaasConfigBecomesUserNameAndPassword) {
             (std::vector<std::string>{"sasl.username=admin", "sasl.password=s3 cr=t"}));
 }
 
+TEST(ParseCommandConfig, KafkaSslPropertiesBecomeLibrdkafkaOnes) {
+  auto pem = parse_command_config(
+      "security.protocol=SSL\nssl.truststore.location=/ca.pem\nssl.truststore.type=PEM\n"
+      "ssl.truststore.password=ignored\nssl.keystore.type=PEM\n"
+      "ssl.keystore.location=/me.pem\nssl.key.password=k\n"
+      "ssl.endpoint.identification.algorithm=\nssl.ca.location=/direct.pem\n");
+  ASSERT_TRUE(pem) << pem.error().message;
+  EXPECT_EQ(*pem, (std::vector<std::string>{
+                      "security.protocol=SSL", "ssl.ca.location=/ca.pem",
+                      "ssl.certificate.location=/me.pem", "ssl.key.location=/me.pem",
+                      "ssl.key.password=k", "ssl.endpoint.identification.algorithm=none",
+                      "ssl.ca.location=/direct.pem"}));
+  auto pkcs12 = parse_command_config(
+      "ssl.keystore.type=PKCS12\nssl.keystore.location=/me.p12\nssl.keystore.password=s\n");
+  ASSERT_TRUE(pkcs12) << pkcs12.error().message;
+  EXPECT_EQ(*pkcs12, (std::vector<std::string>{"ssl.keystore.location=/me.p12",
+                                               "ssl.keystore.password=s"}));
+  auto jks = parse_command_config("ssl.truststore.location=/t.jks\nssl.truststore.type=JKS\n");
+  ASSERT_FALSE(jks);
+  EXPECT_NE(jks.error().message.find("line 1"), std::string::npos);
+  EXPECT_NE(jks.error().message.find("PEM"), std::string::npos);
+}
+
 TEST(ParseCommandConfig, BadLinesNameTheirNumber) {
   auto no_equals = parse_command_config("security.protocol=SASL_PLAINTEXT\njust words\n");
   ASSERT_FALSE(no_equals);
