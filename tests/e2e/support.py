@@ -8,6 +8,7 @@ import pathlib
 import shutil
 import subprocess
 import time
+import urllib.request
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
@@ -256,3 +257,28 @@ def run(cmd, timeout=60, input=None, check=True):
 
 def json_lines(output):
     return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def metric(admin, name, **labels):
+    """One sample of a broker's /metrics at `admin` ("host:port"); 0 when absent."""
+    with urllib.request.urlopen(f"http://{admin}/metrics", timeout=10) as response:
+        body = response.read().decode()
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in body.splitlines():
+        if line.startswith(name + ("{" + want + "}" if want else " ")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def poll_values(consumer, count, timeout=40):
+    """Values (decoded) polled from a subscribed confluent-kafka consumer
+    until `count` arrived or `timeout` s passed; commits them and closes it."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None and msg.error() is None:
+            got.append(msg.value().decode())
+    consumer.commit(asynchronous=False)
+    consumer.close()
+    return got

@@ -22,6 +22,7 @@ from conftest import REPO_ROOT, free_loopback_port, wait_until
 
 try:
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
@@ -97,6 +98,13 @@ class Page:
                         f"'{text}' in #{element_id}")
 
     def metric(self, name):
+        # The page re-renders on each refresh: an element found just before
+        # one is stale; find it again (bounded).
+        for _ in range(5):
+            try:
+                return self.d.find_element(By.CSS_SELECTOR, f'[data-metric="{name}"]').text
+            except StaleElementReferenceException:
+                continue
         return self.d.find_element(By.CSS_SELECTOR, f'[data-metric="{name}"]').text
 
     def wait_metric(self, name, expected):
@@ -104,8 +112,11 @@ class Page:
                         f"{name} == {expected} (last {self.metric_or_none(name)!r})")
 
     def metric_or_none(self, name):
-        found = self.d.find_elements(By.CSS_SELECTOR, f'[data-metric="{name}"]')
-        return found[0].text if found else None
+        try:
+            found = self.d.find_elements(By.CSS_SELECTOR, f'[data-metric="{name}"]')
+            return found[0].text if found else None
+        except StaleElementReferenceException:
+            return None  # re-rendered between the find and the read: the wait asks again
 
     def done(self, shot):
         self.d.save_screenshot(str(SCREENSHOTS / f"{shot}.png"))

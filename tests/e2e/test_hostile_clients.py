@@ -52,13 +52,12 @@ import socket
 import struct
 import threading
 import time
-import urllib.request
 
 import pytest
 from confluent_kafka import Producer
 
 from conftest import free_loopback_port, wait_until
-from support import ck_admin, ck_consume_all, ck_produce, make_messages
+from support import ck_admin, ck_consume_all, ck_produce, make_messages, metric
 
 MIB = 1024 * 1024
 IDLE_MS = 2000
@@ -163,17 +162,6 @@ def memory_kib(pid):
             if key in ("VmRSS", "VmHWM"):
                 values[key] = int(rest.split()[0])
     return values["VmRSS"], values["VmHWM"]
-
-
-def metric(admin, name, **labels):
-    """The value of one sample of /metrics (0 when absent)."""
-    with urllib.request.urlopen(f"http://{admin}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    for line in text.splitlines():
-        if line.startswith(name + ("{" + want + "}" if want else " ")):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def start_broker(broker_factory, settings):

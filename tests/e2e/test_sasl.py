@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import Broker, cli_binary, free_loopback_port, holdfast_binary
-from support import JS_DIR, require_kafkajs, require_tool, run
+from support import JS_DIR, poll_values, require_kafkajs, require_tool, run
 
 USER, PASSWORD = "alice", "correct horse battery staple"
 MECHANISMS = ["SCRAM-SHA-512", "PLAIN"]
@@ -83,14 +83,7 @@ def ck_roundtrip(broker, mechanism, topic, count=20):
     consumer = Consumer(ck_conf(broker, mechanism, **{"group.id": f"g-{topic}",
                                                       "auto.offset.reset": "earliest"}))
     consumer.subscribe([topic])
-    got = []
-    deadline = time.monotonic() + 40
-    while len(got) < count and time.monotonic() < deadline:
-        msg = consumer.poll(0.5)
-        if msg is not None and msg.error() is None:
-            got.append(msg.value().decode())
-    consumer.commit(asynchronous=False)
-    consumer.close()
+    got = poll_values(consumer, count)
     assert sorted(got) == sorted(f"{mechanism}-{i}" for i in range(count))
 
 

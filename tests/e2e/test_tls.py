@@ -14,7 +14,6 @@ import ssl
 import struct
 import subprocess
 import time
-import urllib.request
 import uuid
 
 import pytest
@@ -22,7 +21,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import Broker, cli_binary, free_loopback_port, holdfast_binary, wait_until
-from support import JS_DIR, require_kafkajs, require_tool, run
+from support import JS_DIR, metric, poll_values, require_kafkajs, require_tool, run
 
 USER, PASSWORD = "alice", "correct horse battery staple"
 ALICE_DN = "CN=alice,OU=eng,O=Acme"
@@ -147,17 +146,6 @@ def mtls_broker(tmp_path_factory, pki):
     stop_cleanly(broker)
 
 
-def metric(broker, name, **labels):
-    """One sample of the broker's /metrics (0 when absent)."""
-    with urllib.request.urlopen(f"http://{broker.admin}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    for line in text.splitlines():
-        if line.startswith(name + ("{" + want + "}" if want else " ")):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 # ---- client configurations ----------------------------------------------------------------------
 
 class Identity:
@@ -250,14 +238,7 @@ def roundtrip(client, broker, identity, topic, count=10, group=True):
         consumer = Consumer(ck(broker, identity, **{"group.id": f"g-{topic}",
                                                     "auto.offset.reset": "earliest"}))
         consumer.subscribe([topic])
-        got = []
-        deadline = time.monotonic() + 40
-        while len(got) < count and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                got.append(msg.value().decode())
-        consumer.commit(asynchronous=False)
-        consumer.close()
+        got = poll_values(consumer, count)
     elif client == "kafka-python":
         from kafka import KafkaConsumer, KafkaProducer
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap, **identity.kafka_python())
@@ -455,14 +436,14 @@ def test_mtls_certificate_without_acl_is_refused(mtls_broker, mtls_topic, pki, c
 @pytest.mark.parametrize("case", ["no certificate", "untrusted CA", "expired"])
 def test_mtls_refuses_bad_client_certificates(mtls_broker, mtls_topic, pki, case):
     cert = {"no certificate": None, "untrusted CA": pki.rogue, "expired": pki.expired}[case]
-    before = metric(mtls_broker, "holdfast_connections_closed_total", reason="tls_handshake")
+    before = metric(mtls_broker.admin, "holdfast_connections_closed_total", reason="tls_handshake")
     assert not ck_works(mtls_broker, Identity("SSL", pki.ca, cert=cert))
     from kafka import KafkaProducer
     from kafka.errors import KafkaError as KpError
     with pytest.raises((KpError, ssl.SSLError, OSError)):
         KafkaProducer(bootstrap_servers=mtls_broker.bootstrap, max_block_ms=5000,
                       **Identity("SSL", pki.ca, cert=cert).kafka_python())
-    assert metric(mtls_broker, "holdfast_connections_closed_total",
+    assert metric(mtls_broker.admin, "holdfast_connections_closed_total",
                   reason="tls_handshake") > before
     log = mtls_broker.log_path.read_text()
     assert "TLS handshake failed" in log
@@ -475,7 +456,7 @@ def test_mtls_refuses_bad_client_certificates(mtls_broker, mtls_topic, pki, case
 # ---- negatives on SSL and SASL_SSL --------------------------------------------------------------
 
 def test_plaintext_client_on_the_tls_port_is_closed(ssl_broker, pki):
-    before = metric(ssl_broker, "holdfast_connections_closed_total", reason="tls_handshake")
+    before = metric(ssl_broker.admin, "holdfast_connections_closed_total", reason="tls_handshake")
     host, port = ssl_broker.bootstrap.rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=20) as s:
         # ApiVersions v0, in the clear.
@@ -490,7 +471,7 @@ def test_plaintext_client_on_the_tls_port_is_closed(ssl_broker, pki):
             assert len(received) < 1024
         assert not received or received[0] == 0x15  # a TLS alert record, not a Kafka answer
     assert not ck_works(ssl_broker, Identity("PLAINTEXT", pki.ca))
-    wait_until(lambda: metric(ssl_broker, "holdfast_connections_closed_total",
+    wait_until(lambda: metric(ssl_broker.admin, "holdfast_connections_closed_total",
                               reason="tls_handshake") > before, 10, message="tls_handshake count")
     assert "TLS handshake failed" in ssl_broker.log_path.read_text()
     assert ck_works(ssl_broker, Identity("SSL", pki.ca))  # the broker serves others
@@ -577,7 +558,7 @@ def test_silent_tcp_client_is_closed_by_connections_max_idle_ms(tmp_path, pki):
         host, port = broker.bootstrap.rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=30) as s:
             assert s.recv(4096) == b""  # closed by the broker, no handshake ever started
-        assert metric(broker, "holdfast_connections_closed_total", reason="idle") >= 1
+        assert metric(broker.admin, "holdfast_connections_closed_total", reason="idle") >= 1
         assert ck_works(broker, Identity("SSL", pki.ca))
     finally:
         stop_cleanly(broker)
