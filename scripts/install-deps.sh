@@ -8,7 +8,7 @@ packages=(
   libasio-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libspdlog-dev libfmt-dev
   zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev libssl-dev
   librdkafka-dev libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-pytest python3-confluent-kafka python3-kafka kcat python3-prometheus-client
+  python3 python3-pytest python3-pytest-xdist python3-confluent-kafka python3-kafka kcat python3-prometheus-client
   python3-lz4 python3-snappy python3-zstandard
   chromium chromium-driver python3-selenium
   golang-go golang-github-shopify-sarama-dev burrow zookeeper

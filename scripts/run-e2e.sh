@@ -14,4 +14,16 @@ if [ -f tests/e2e/js/package.json ]; then
 fi
 
 # Debian's interpreter: it has the python3-confluent-kafka and python3-kafka packages.
-exec /usr/bin/python3 -m pytest -q --durations=15 tests/e2e "$@"
+# The files run in E2E_WORKERS processes (pytest-xdist, python3-pytest-xdist), a file's
+# tests together in one process (--dist loadfile: module fixtures such as a file's shared
+# broker or the sarama build stay per file). Every broker a test starts has its own free
+# loopback port and data directory, so files do not share state. E2E_WORKERS=0 runs them
+# in this one process.
+if ! /usr/bin/python3 -c "import xdist" 2>/dev/null; then
+  echo "run-e2e: pytest-xdist is missing: install python3-pytest-xdist (scripts/install-deps.sh)" >&2
+  exit 1
+fi
+workers=${E2E_WORKERS:-2}
+parallel=()
+if [ "$workers" != "0" ]; then parallel=(-n "$workers" --dist loadfile); fi
+exec /usr/bin/python3 -m pytest -q --durations=15 "${parallel[@]}" tests/e2e "$@"

@@ -40,6 +40,7 @@ class BackgroundProducer:
                        "message.timeout.ms": 60000, "queue.buffering.max.messages": 5000}
         self.config.update(extra or {})
         self.acked, self.errors = {}, []
+        self.failed = []  # (partition, value, wall time, error) of each failed delivery
         self.sent = 0
         self.unfinished = None
         self._lock = threading.Lock()
@@ -50,6 +51,7 @@ class BackgroundProducer:
         with self._lock:
             if err is not None:
                 self.errors.append(err)
+                self.failed.append((msg.partition(), msg.value().decode(), time.time(), str(err)))
             else:
                 self.acked[msg.value().decode()] = (msg.partition(), msg.offset())
 
