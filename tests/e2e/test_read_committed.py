@@ -26,6 +26,8 @@ NO_ERROR = 0
 INVALID_PRODUCER_EPOCH = 47
 UNKNOWN_TOPIC_OR_PARTITION = 3
 INVALID_TXN_STATE = 48
+INVALID_PRODUCER_ID_MAPPING = 49
+PRODUCER_FENCED = 90
 
 
 def create_topic(bootstrap, topic, partitions):
@@ -125,6 +127,33 @@ class Raw:
                 partition, error = r.take(">i"), r.take(">h")
                 errors[(name, partition)] = error
         return errors
+
+    def verify_partitions_in_txn(self, transactional_id, pid, epoch, topic, partitions,
+                                 verify_only=True):
+        """AddPartitionsToTxn v4 (flexible), what a partition leader sends the
+        coordinator (KIP-890). Returns (top-level error, {(topic, partition): error})."""
+        def uvarint(n):
+            return bytes([n]) if n < 0x80 else bytes([(n & 0x7F) | 0x80, n >> 7])
+        body = uvarint(2) + compact_str(transactional_id) + struct.pack(">qhb", pid, epoch,
+                                                                         int(verify_only))
+        body += uvarint(2) + compact_str(topic) + uvarint(len(partitions) + 1)
+        body += b"".join(struct.pack(">i", p) for p in partitions)
+        body += b"\x00" + b"\x00" + b"\x00"  # topic, transaction, body tagged fields
+        r = self.call(24, 4, body, flexible=True)
+        r.take(">i")  # throttle
+        top = r.take(">h")
+        errors = {}
+        for _ in range(r.array_len(compact=True)):
+            r.string(compact=True)  # transactional id
+            for _ in range(r.array_len(compact=True)):
+                name = r.string(compact=True)
+                for _ in range(r.array_len(compact=True)):
+                    partition, error = r.take(">i"), r.take(">h")
+                    assert r.uvarint() == 0
+                    errors[(name, partition)] = error
+                assert r.uvarint() == 0
+            assert r.uvarint() == 0
+        return top, errors
 
     def produce(self, topic, partition, batch, transactional_id=None):
         tid = s16(transactional_id) if transactional_id is not None else struct.pack(">h", -1)
@@ -347,5 +376,34 @@ def test_a_transactional_batch_for_a_partition_not_in_the_transaction_is_refused
             end = raw.list_offsets_latest(topic_name, 0, isolation=0)
         txn.send(0, ["late"], expect=INVALID_TXN_STATE)
         assert raw.list_offsets_latest(topic_name, 0, isolation=0) == end, "nothing appended"
+    finally:
+        raw.close()
+
+
+def test_the_coordinator_answers_a_partition_leaders_verify_only_question(bootstrap, topic_name):
+    # KIP-890's broker-to-broker question (AddPartitionsToTxn v4 verify_only),
+    # asked here directly: NONE for a partition in the ongoing transaction,
+    # INVALID_TXN_STATE for one that is not, and the question adds nothing.
+    # tests/cluster/test_kip890_remote.py has partition leaders ask it.
+    create_topic(bootstrap, topic_name, partitions=3)
+    raw = Raw(bootstrap)
+    try:
+        txn = Txn(raw, topic_name)  # partitions 0 and 1 are in the transaction, 2 is not
+        top, errors = raw.verify_partitions_in_txn(txn.tid, txn.pid, txn.epoch, topic_name,
+                                                   [0, 2])
+        assert top == NO_ERROR
+        assert errors == {(topic_name, 0): NO_ERROR, (topic_name, 2): INVALID_TXN_STATE}
+        txn.send(2, ["late"], expect=INVALID_TXN_STATE)  # still not in it
+        top, errors = raw.verify_partitions_in_txn(txn.tid, txn.pid, txn.epoch + 1, topic_name,
+                                                   [0])
+        assert errors == {(topic_name, 0): PRODUCER_FENCED}
+        top, errors = raw.verify_partitions_in_txn(txn.tid, txn.pid + 1, txn.epoch, topic_name,
+                                                   [0])
+        assert errors == {(topic_name, 0): INVALID_PRODUCER_ID_MAPPING}
+        # Without verify_only the partitions are added (the control).
+        top, errors = raw.verify_partitions_in_txn(txn.tid, txn.pid, txn.epoch, topic_name, [2],
+                                                   verify_only=False)
+        assert (top, errors) == (NO_ERROR, {(topic_name, 2): NO_ERROR})
+        txn.send(2, ["now in it"])
     finally:
         raw.close()

@@ -48,6 +48,43 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
   const KafkaError transaction_denied =
       request->transactional_id ? check_access(ctx, Access::produce_transactional_id, *request->transactional_id)
                                 : KafkaError::none;
+  // KIP-890 with the coordinator on another broker: the batches that would
+  // open a transaction here wait for one question to that broker; every
+  // other batch is appended at once, before this coroutine first suspends,
+  // so batches of one connection reach a partition in the order they came
+  // (the remote answers, on one inter-broker connection, come back in
+  // order too).
+  RemoteTxnVerdicts remote_verdicts;
+  if (request->transactional_id && transaction_denied == KafkaError::none) {
+    remote_verdicts = partitions_to_verify_remotely(broker, *request);
+  }
+  struct Deferred {
+    const std::string* topic;
+    int32_t partition;
+    std::span<const uint8_t> records;
+    PartitionResponse* out;
+  };
+  std::vector<Deferred> deferred;
+  auto append = [&](const std::string& topic, int32_t partition, std::span<const uint8_t> records,
+                    PartitionResponse& out) {
+    auto appended = append_produced_batch(broker, topic, partition, records,
+                                          ctx.api_version >= 7, ctx.client(), acks,
+                                          request->transactional_id, &remote_verdicts);
+    if (!appended) {
+      out.error_code = code(appended.code());
+      if (!appended.error().message.empty()) out.error_message = appended.error().message;
+      any_error = true;
+      return;
+    }
+    out.error_code = code(KafkaError::none);
+    out.base_offset = appended->base_offset;
+    out.log_append_time_ms = appended->log_append_time_ms;
+    out.log_start_offset = appended->log_start_offset;
+    if (acks != 0 && appended->needs_sync) {
+      to_sync.push_back(
+          {appended->partition, appended->last_offset + 1, appended->min_insync, &out});
+    }
+  };
   response.responses.reserve(request->topic_data.size());
   for (auto& topic : request->topic_data) {
     const KafkaError denied = transaction_denied != KafkaError::none
@@ -77,22 +114,16 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
       }
       const std::span<const uint8_t> records =
           partition.records ? partition.records->span() : std::span<const uint8_t>();
-      auto appended = append_produced_batch(broker, topic.name, partition.index, records,
-                                            ctx.api_version >= 7, ctx.client(), acks,
-                                            request->transactional_id);
-      if (!appended) {
-        fail(appended.code(), appended.error().message);
+      if (remote_verdicts.count({topic.name, partition.index})) {
+        deferred.push_back({&topic.name, partition.index, records, &out});
         continue;
       }
-      out.error_code = code(KafkaError::none);
-      out.base_offset = appended->base_offset;
-      out.log_append_time_ms = appended->log_append_time_ms;
-      out.log_start_offset = appended->log_start_offset;
-      if (acks != 0 && appended->needs_sync) {
-        to_sync.push_back(
-            {appended->partition, appended->last_offset + 1, appended->min_insync, &out});
-      }
+      append(topic.name, partition.index, records, out);
     }
+  }
+  if (!deferred.empty()) {
+    co_await ask_remote_coordinator(broker, *request, remote_verdicts);
+    for (auto& d : deferred) append(*d.topic, d.partition, d.records, *d.out);
   }
 
   if (acks == 0) {

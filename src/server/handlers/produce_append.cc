@@ -34,7 +34,7 @@ namespace {
 std::optional<std::pair<KafkaError, std::string>> verify_transactional_batch(
     Broker& broker, const replication::Partition& replica, const std::string& topic,
     int32_t partition, const record::BatchHeader& header,
-    const std::optional<std::string>& transactional_id) {
+    const std::optional<std::string>& transactional_id, const RemoteTxnVerdicts* remote) {
   using coordinator::TxnErrc;
   if (!header.is_transactional()) return std::nullopt;
   if (!transactional_id || transactional_id->empty()) {
@@ -49,9 +49,30 @@ std::optional<std::pair<KafkaError, std::string>> verify_transactional_batch(
   }
   const TxnErrc verified = broker.transactions().verify_partition(
       *transactional_id, header.producer_id, header.producer_epoch, {topic, partition});
+  if (verified == TxnErrc::not_coordinator) {
+    // Another broker's id: its answer was fetched before the append.
+    const RemoteTxnVerdict* verdict = nullptr;
+    if (remote) {
+      auto it = remote->find({topic, partition});
+      if (it != remote->end()) verdict = &it->second;
+    }
+    if (verdict == nullptr) {
+      return std::pair{KafkaError::not_enough_replicas,
+                       std::string("the transaction coordinator was not asked to verify the "
+                                   "partition; retry")};
+    }
+    if (verdict->error != KafkaError::none) return std::pair{verdict->error, verdict->why};
+    // The guard: a marker (or anything else) that changed the producer's
+    // entry here while the coordinator was asked makes its answer stale.
+    if (replica.producer_state(header.producer_id) != verdict->asked_with) {
+      return std::pair{KafkaError::not_enough_replicas,
+                       std::string("the producer's state in the partition changed while the "
+                                   "transaction coordinator was asked; retry")};
+    }
+    return std::nullopt;
+  }
   switch (verified) {
     case TxnErrc::none:
-    case TxnErrc::not_coordinator:  // another broker's: not asked yet (partial, see the header)
       return std::nullopt;
     case TxnErrc::coordinator_load_in_progress:
     case TxnErrc::coordinator_not_available:
@@ -74,7 +95,7 @@ std::optional<std::pair<KafkaError, std::string>> verify_transactional_batch(
 Result<ProducedAppend, KafkaError> append_produced_batch(
     Broker& broker, const std::string& topic, int32_t partition, std::span<const uint8_t> records,
     bool allow_zstd, const std::string& client, int16_t acks,
-    const std::optional<std::string>& transactional_id) {
+    const std::optional<std::string>& transactional_id, const RemoteTxnVerdicts* remote) {
   if (is_internal_topic(topic)) {
     // Only the coordinators write there (Kafka: "Cannot append to internal topic").
     return make_error(KafkaError::invalid_topic_exception,
@@ -100,7 +121,7 @@ Result<ProducedAppend, KafkaError> append_produced_batch(
   // batch was refused above (INVALID_RECORD: only WriteTxnMarkers writes
   // markers). One that would start it is verified first (KIP-890).
   if (auto refused = verify_transactional_batch(broker, *replica, topic, partition, *header,
-                                                transactional_id)) {
+                                                transactional_id, remote)) {
     HF_DEBUG("produce to {}-{} from {} refused: {}", topic, partition, client, refused->second);
     return make_error(refused->first, refused->second);
   }

@@ -15,6 +15,7 @@
 
 #include "base/result.h"
 #include "replication/partition.h"
+#include "server/handlers/produce_txn_verify.h"
 #include "server/kafka_error.h"
 
 namespace holdfast::server {
@@ -49,13 +50,16 @@ struct ProducedAppend {
 // with the transaction coordinator (KIP-890 part 1): refused with
 // INVALID_TXN_STATE unless the coordinator has the partition in the
 // producer's ongoing transaction, so a late batch of an ended transaction
-// cannot open a transaction nobody will end. Partial: only when this broker
-// is the id's coordinator (always on a single node); in a cluster a remote
-// coordinator is not asked yet (AddPartitionsToTxn v4 verify_only).
+// cannot open a transaction nobody will end. When this broker is the id's
+// coordinator it is asked directly; otherwise `remote` holds what the
+// coordinator's broker answered for this partition
+// (ask_remote_coordinator, produce_txn_verify.h), and a partition
+// it lacks is refused with the retriable NOT_ENOUGH_REPLICAS.
 Result<ProducedAppend, KafkaError> append_produced_batch(
     Broker& broker, const std::string& topic, int32_t partition, std::span<const uint8_t> records,
     bool allow_zstd, const std::string& client, int16_t acks = -1,
-    const std::optional<std::string>& transactional_id = std::nullopt);
+    const std::optional<std::string>& transactional_id = std::nullopt,
+    const RemoteTxnVerdicts* remote = nullptr);
 
 // The topic's min.insync.replicas: its override, else the broker's
 // (effective_min_insync_replicas: 1 on a single node, 2 in a cluster).

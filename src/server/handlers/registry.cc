@@ -49,7 +49,7 @@ std::vector<ApiHandler> build() {
       entry<DescribeGroupsRequest, 0, 4>(handle_describe_groups),
       entry<DeleteGroupsRequest, 0, 1>(handle_delete_groups),
       entry<InitProducerIdRequest, 0, 4>(handle_init_producer_id),
-      entry<AddPartitionsToTxnRequest, 0, 3>(handle_add_partitions_to_txn),
+      entry<AddPartitionsToTxnRequest, 0, 4>(handle_add_partitions_to_txn),
       entry<AddOffsetsToTxnRequest, 0, 3>(handle_add_offsets_to_txn),
       entry<EndTxnRequest, 0, 3>(handle_end_txn),
       entry<TxnOffsetCommitRequest, 0, 3>(handle_txn_offset_commit),

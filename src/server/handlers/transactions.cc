@@ -1,4 +1,5 @@
-// AddPartitionsToTxn (v0-3), AddOffsetsToTxn (v0-3), EndTxn (v0-3),
+// AddPartitionsToTxn (v0-3 from clients; v4 between brokers, KIP-890),
+// AddOffsetsToTxn (v0-3), EndTxn (v0-3),
 // DescribeTransactions (v0) and ListTransactions (v0): the transaction
 // coordinator's APIs (coordinator/txn_coordinator.h). Each is answered once
 // the state change is replicated in __transaction_state; EndTxn once the
@@ -29,11 +30,60 @@ Awaitable<coordinator::TxnErrc> add_partitions(Broker& broker, const std::string
       });
 }
 
+// AddPartitionsToTxn v4, broker to broker (KIP-890 part 1): a partition
+// leader asks, before it appends the first transactional batch of a
+// producer, whether the coordinator has that partition in the producer's
+// ongoing transaction (`verify_only`). Each partition gets NONE or the
+// coordinator's reason (INVALID_TXN_STATE, PRODUCER_FENCED,
+// INVALID_PRODUCER_ID_MAPPING, NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS).
+// Without verify_only the partitions are added, as the v0-3 path does.
+// ClusterAction on the cluster, as Kafka checks for v4.
+Awaitable<Response> add_partitions_between_brokers(RequestContext& ctx,
+                                                   protocol::AddPartitionsToTxnRequest& request) {
+  Broker& broker = ctx.broker;
+  protocol::AddPartitionsToTxnResponse response;
+  const KafkaError denied = check_access(ctx, Access::add_partitions_to_txn_verify, "");
+  if (denied != KafkaError::none) {
+    response.error_code = code(denied);
+    co_return make_response(ctx, response);
+  }
+  for (auto& txn : request.transactions) {
+    auto& result = response.results_by_transaction.emplace_back();
+    result.transactional_id = txn.transactional_id;
+    std::vector<coordinator::TxnPartition> partitions;
+    for (const auto& t : txn.topics) {
+      for (int32_t p : t.partitions) partitions.push_back({t.name, p});
+    }
+    int16_t added = 0;
+    if (!txn.verify_only) {
+      auto e = co_await add_partitions(broker, txn.transactional_id, txn.producer_id,
+                                       txn.producer_epoch, partitions);
+      added = txn_error_code(e, true);
+    }
+    for (const auto& t : txn.topics) {
+      auto& out = result.topic_results.emplace_back();
+      out.name = t.name;
+      for (int32_t p : t.partitions) {
+        auto& r = out.results.emplace_back();
+        r.partition_index = p;
+        r.error_code = txn.verify_only
+                           ? txn_error_code(broker.transactions().verify_partition(
+                                                txn.transactional_id, txn.producer_id,
+                                                txn.producer_epoch, {t.name, p}),
+                                            true)
+                           : added;
+      }
+    }
+  }
+  co_return make_response(ctx, response);
+}
+
 }  // namespace
 
 Awaitable<Response> handle_add_partitions_to_txn(RequestContext& ctx) {
   auto request = decode_request<protocol::AddPartitionsToTxnRequest>(ctx);
   if (!request) co_return close_connection();
+  if (ctx.api_version >= 4) co_return co_await add_partitions_between_brokers(ctx, *request);
   Broker& broker = ctx.broker;
   protocol::AddPartitionsToTxnResponse response;
   std::vector<coordinator::TxnPartition> partitions;

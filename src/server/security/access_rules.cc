@@ -53,6 +53,7 @@ const AccessRule kRules[] = {
     {Access::offset_for_leader_epoch_follower, 23, "OffsetForLeaderEpoch", T::cluster, Op::cluster_action, kTopic},
     {Access::add_partitions_to_txn_id, 24, "AddPartitionsToTxn", T::transactional_id, Op::write, kTxn},
     {Access::add_partitions_to_txn_topic, 24, "AddPartitionsToTxn", T::topic, Op::write, kTopic},
+    {Access::add_partitions_to_txn_verify, 24, "AddPartitionsToTxn", T::cluster, Op::cluster_action, kCluster},
     {Access::add_offsets_to_txn_id, 25, "AddOffsetsToTxn", T::transactional_id, Op::write, kTxn},
     {Access::add_offsets_to_txn_group, 25, "AddOffsetsToTxn", T::group, Op::read, kGroup},
     {Access::end_txn, 26, "EndTxn", T::transactional_id, Op::write, kTxn},

@@ -47,6 +47,7 @@ enum class Access {
   offset_for_leader_epoch_follower,
   add_partitions_to_txn_id,
   add_partitions_to_txn_topic,
+  add_partitions_to_txn_verify, // v4+, broker to broker (KIP-890 verify_only)
   add_offsets_to_txn_id,
   add_offsets_to_txn_group,
   end_txn,

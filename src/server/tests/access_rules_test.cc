@@ -54,6 +54,7 @@ const std::map<Access, Expected>& expectations() {
       {Access::offset_for_leader_epoch_follower, {23, R::cluster, Op::cluster_action, E::topic_authorization_failed}},
       {Access::add_partitions_to_txn_id, {24, R::transactional_id, Op::write, E::transactional_id_authorization_failed}},
       {Access::add_partitions_to_txn_topic, {24, R::topic, Op::write, E::topic_authorization_failed}},
+      {Access::add_partitions_to_txn_verify, {24, R::cluster, Op::cluster_action, E::cluster_authorization_failed}},
       {Access::add_offsets_to_txn_id, {25, R::transactional_id, Op::write, E::transactional_id_authorization_failed}},
       {Access::add_offsets_to_txn_group, {25, R::group, Op::read, E::group_authorization_failed}},
       {Access::end_txn, {26, R::transactional_id, Op::write, E::transactional_id_authorization_failed}},
