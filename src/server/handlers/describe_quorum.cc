@@ -103,7 +103,8 @@ Awaitable<Response> handle_describe_quorum(RequestContext& ctx) {
     if (view.active_controller) view.progress = service->broker_progress();
     view.applied_record_index = broker.metadata_log().current()->last_record_index;
   }
-  co_return make_response(ctx, describe_quorum(*request, view));
+  DescribeQuorumResponse response = describe_quorum(*request, view);
+  co_return make_response(ctx, response);
 }
 
 }  // namespace holdfast::server
