@@ -9,6 +9,8 @@ it must reject.
 """
 import copy
 import json
+import socket
+import struct
 import subprocess
 
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -26,6 +28,23 @@ class RackedNode(Node):
 
     def command(self):
         return super().command() + ["--set", f"broker.rack={rack_of(self.node_id)}"]
+
+
+def advertised_versions(node):
+    """ApiVersions v0 asked of `node` over a raw socket: {api_key: (min, max)}."""
+    client_id = b"status-test"
+    body = struct.pack(">hhih", 18, 0, 1, len(client_id)) + client_id
+    with socket.create_connection(("127.0.0.1", node.client_port), timeout=10) as sock:
+        sock.sendall(struct.pack(">i", len(body)) + body)
+        data = b""
+        while len(data) < 4 or len(data) < 4 + struct.unpack(">i", data[:4])[0]:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed before the ApiVersions answer"
+            data += chunk
+    _size, _correlation, error, count = struct.unpack(">iihi", data[:14])
+    assert error == 0
+    entries = [struct.unpack(">hhh", data[14 + 6 * i:20 + 6 * i]) for i in range(count)]
+    return {key: (low, high) for key, low, high in entries}
 
 
 def cluster_status(bootstrap, fmt="json"):
@@ -104,6 +123,9 @@ def test_cluster_status_shows_racks_raft_roles_and_applied_indexes(cluster_facto
                         + "\n" + cluster.logs())
     controller = status["controller"]
     assert status["raft"]["term"] >= 1
+    # Every cluster node advertises DescribeQuorum v0-1 (a single node does not).
+    for node in cluster.nodes:
+        assert advertised_versions(node).get(55) == (0, 1), node.node_id
 
     # Negative controls: the checker rejects doctored copies of this status.
     def doctored(change):
