@@ -1,6 +1,7 @@
 #include "controller/controller.h"
 
 #include <algorithm>
+#include <chrono>
 #include <set>
 
 namespace holdfast::controller {
@@ -21,6 +22,12 @@ bool eligible(const MetadataImage& image, int32_t node) {
   return image.sole_node_id >= 0 && node == image.sole_node_id;
 }
 
+int64_t system_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 bool contains(const std::vector<int32_t>& ids, int32_t id) {
   return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
@@ -31,8 +38,10 @@ std::string partition_name(const std::string& topic, int32_t partition) {
 
 }  // namespace
 
-Controller::Controller(ControllerConfig config, Clock clock)
-    : config_(config), clock_(std::move(clock)) {}
+Controller::Controller(ControllerConfig config, Clock clock, Clock wall_clock)
+    : config_(config),
+      clock_(std::move(clock)),
+      wall_clock_(wall_clock ? std::move(wall_clock) : Clock(system_ms)) {}
 
 bool Controller::session_alive(int32_t node_id, int64_t now) {
   // A broker this controller has not heard from yet gets a full session from
@@ -86,6 +95,12 @@ Result<HeartbeatOutcome, Errc> Controller::heartbeat(const MetadataImage& image,
                           std::to_string(broker->epoch));
   }
   last_heartbeat_ms_[request.node_id] = clock_();
+  BrokerProgress& progress = progress_[request.node_id];
+  progress.applied_index = request.applied_index;
+  progress.last_heartbeat_wall_ms = wall_clock_();
+  if (request.applied_index >= image.last_record_index) {
+    progress.last_caught_up_wall_ms = progress.last_heartbeat_wall_ms;
+  }
   HeartbeatOutcome outcome;
   outcome.fenced = broker->fenced;
   if (broker->fenced && request.applied_index >= broker->registered_index) {

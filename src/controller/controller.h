@@ -2,8 +2,9 @@
 // the Raft leader of the metadata log makes, as a deterministic class over a
 // MetadataImage and an injected clock. It produces MetadataRecords for the
 // caller to append; it never appends, and it holds no metadata of its own
-// beyond the brokers' heartbeat times (soft state, as in Kafka's
-// BrokerHeartbeatManager: a new controller starts every session afresh).
+// beyond the brokers' heartbeat times and the metadata progress their
+// heartbeats report (soft state, as in Kafka's BrokerHeartbeatManager: a new
+// controller starts every session afresh and knows no broker's progress).
 //
 // Every decision is computed from the image it is given, so records computed
 // from a stale image fail to apply (invalid_record: epochs do not follow) and
@@ -82,6 +83,17 @@ struct HeartbeatRequest {
   int64_t applied_index = -1;  // last metadata record the broker applied
 };
 
+// What the controller last heard from a broker's heartbeat (soft state,
+// served by DescribeQuorum). Indexes are metadata record indexes
+// (MetadataImage::last_record_index), not Raft log indexes.
+struct BrokerProgress {
+  int64_t applied_index = -1;        // as the last accepted heartbeat reported it
+  int64_t last_heartbeat_wall_ms = -1;  // wall clock of that heartbeat
+  // Wall clock of the last heartbeat whose applied index had reached the
+  // last record the controller's image held then (-1: none yet).
+  int64_t last_caught_up_wall_ms = -1;
+};
+
 struct HeartbeatOutcome {
   bool fenced = true;  // as the broker stands once `record` (if any) applies
   std::optional<metadata::MetadataRecord> record;  // broker_unfenced, when it is unfenced now
@@ -105,12 +117,19 @@ struct AlterPartitionOutcome {
 
 class Controller {
  public:
-  Controller(ControllerConfig config, Clock clock);
+  // `clock` is monotonic (sessions); `wall_clock` gives the wall-clock
+  // milliseconds reported in BrokerProgress (system_clock when unset).
+  Controller(ControllerConfig config, Clock clock, Clock wall_clock = {});
 
   Result<RegistrationOutcome, Errc> register_broker(const metadata::MetadataImage& image,
                                                     const BrokerRegistrationRequest& request);
   Result<HeartbeatOutcome, Errc> heartbeat(const metadata::MetadataImage& image,
                                            const HeartbeatRequest& request);
+
+  // The progress of every broker whose heartbeat this controller accepted,
+  // by node id. A heartbeat refused (unknown broker, stale epoch) changes
+  // nothing; a registration alone records no progress.
+  const std::map<int32_t, BrokerProgress>& progress() const { return progress_; }
 
   // Records that fence expired sessions, then move leaders off fenced
   // brokers, take fenced brokers out of ISRs and bring offline partitions
@@ -144,7 +163,9 @@ class Controller {
 
   const ControllerConfig config_;
   const Clock clock_;
+  const Clock wall_clock_;
   std::map<int32_t, int64_t> last_heartbeat_ms_;  // soft state, per node id
+  std::map<int32_t, BrokerProgress> progress_;    // soft state, per node id
 };
 
 }  // namespace holdfast::controller

@@ -88,6 +88,9 @@ class Broker {
   // Cluster mode only (nullptr on a single node): the controller service
   // (active on the Raft leader) and this broker's registration with it.
   cluster::ControllerService* controller_service() { return controller_.get(); }
+  // Cluster mode only (nullptr on a single node): the Raft metadata log, for
+  // its status (role, term, commit index, members).
+  const metadata::RaftMetadataLog* raft() const { return raft_.get(); }
   cluster::BrokerRegistrar* registrar() { return registrar_.get(); }
   // Cluster mode only: the inter-broker client (registration, heartbeats,
   // forwarding to the controller).

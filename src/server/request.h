@@ -102,6 +102,9 @@ struct ApiHandler {
   // Inter-broker APIs (BrokerRegistration, BrokerHeartbeat, AlterPartition)
   // are served but not advertised to clients in ApiVersions, as in Kafka.
   bool advertised = true;
+  // Served meaningfully only in cluster mode (DescribeQuorum): advertised in
+  // ApiVersions only by a cluster node; a single node answers it with an error.
+  bool cluster_only = false;
 };
 
 // The one registry of implemented APIs and their version ranges; ApiVersions

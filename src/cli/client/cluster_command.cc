@@ -2,12 +2,19 @@
 // Metadata (librdkafka): cluster id, controller, brokers, and the partitions
 // that need attention: under-replicated (ISR smaller than the replicas),
 // under min ISR (ISR smaller than the topic's min.insync.replicas: acks=all
-// produce is refused) and offline (no leader). Exit codes: 0 when no
-// partition is offline, 3 when one is (kExitOffline), 1 when the cluster
-// cannot be asked.
+// produce is refused) and offline (no leader). Then, through
+// net::KafkaClient (cluster_quorum.h): each broker's rack (DescribeCluster)
+// and the metadata quorum from the active controller (DescribeQuorum): each
+// broker's Raft role, the metadata record index it has applied and its lag
+// behind the commit index, and the term. Either may be unavailable (a single
+// node has no quorum; a TLS/SASL client): the rest is shown with the reason.
+// Exit codes: 0 when no partition is offline, 3 when one is (kExitOffline),
+// 1 when the cluster cannot be asked; the racks and the quorum never change
+// them.
 #include <algorithm>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -16,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/client/client.h"
+#include "cli/client/cluster_quorum.h"
 #include "cli/commands.h"
 
 namespace holdfast::cli {
@@ -37,6 +45,8 @@ struct BrokerRow {
   std::string host;
   int port = 0;
   bool alive = true;  // listed in Metadata (registered and not fenced)
+  std::optional<std::string> rack;
+  std::optional<QuorumMember> raft;  // its place in the metadata quorum, if known
 };
 
 struct ProblemPartition {
@@ -159,19 +169,66 @@ void run_status(const ClusterOptions& opts) {
     offline += row.offline;
   }
 
+  // Racks and the metadata quorum, asked of the brokers Metadata lists.
+  std::vector<BrokerAddress> reachable;
+  for (const auto& [id, b] : brokers) {
+    if (b.alive) reachable.push_back({id, b.host, b.port});
+  }
+  RackInfo racks;
+  QuorumInfo quorum;
+  if (auto reason = plaintext_only_reason(opts.client)) {
+    racks.reason = quorum.reason = *reason;
+  } else {
+    racks = describe_racks(reachable, timeout_ms);
+    quorum = describe_quorum(reachable, controller, timeout_ms);
+  }
+  for (const auto& [id, member] : quorum.members) {
+    // A member Metadata does not list (and no replica names): fenced or down.
+    if (!brokers.count(id)) brokers[id] = BrokerRow{id, "", 0, false};
+    brokers[id].raft = member;
+  }
+  for (auto& [id, b] : brokers) {
+    if (auto it = racks.racks.find(id); it != racks.racks.end()) b.rack = it->second;
+  }
+  auto lag_of = [&quorum](const BrokerRow& b) -> std::optional<int64_t> {
+    if (!quorum.available || !b.raft || !b.raft->applied_index) return std::nullopt;
+    return std::max<int64_t>(0, quorum.commit_index - *b.raft->applied_index);
+  };
+
   if (opts.format == "json") {
     nlohmann::ordered_json out;
     out["cluster_id"] = cluster_id.empty() ? nlohmann::ordered_json(nullptr)
                                            : nlohmann::ordered_json(cluster_id);
     out["controller"] = controller;
     out["brokers"] = nlohmann::ordered_json::array();
+    auto or_null = [](const auto& value) {
+      return value ? nlohmann::ordered_json(*value) : nlohmann::ordered_json(nullptr);
+    };
     for (const auto& [id, b] : brokers) {
+      const auto lag = lag_of(b);
       out["brokers"].push_back(
           {{"id", id},
            {"host", b.alive ? nlohmann::ordered_json(b.host) : nlohmann::ordered_json(nullptr)},
            {"port", b.alive ? nlohmann::ordered_json(b.port) : nlohmann::ordered_json(nullptr)},
-           {"status", b.alive ? "alive" : "fenced-or-down"}});
+           {"rack", or_null(b.rack)},
+           {"status", b.alive ? "alive" : "fenced-or-down"},
+           {"raft_role", b.raft ? nlohmann::ordered_json(raft_role_name(b.raft->role))
+                                : nlohmann::ordered_json(nullptr)},
+           {"applied_index", b.raft ? or_null(b.raft->applied_index) : nullptr},
+           {"lag", or_null(lag)},
+           {"last_heartbeat_ms", b.raft ? or_null(b.raft->last_heartbeat_ms) : nullptr},
+           {"last_caught_up_ms", b.raft ? or_null(b.raft->last_caught_up_ms) : nullptr}});
     }
+    if (quorum.available) {
+      out["raft"] = {{"available", true},
+                     {"leader", quorum.leader_id},
+                     {"term", quorum.term},
+                     {"commit_index", quorum.commit_index}};
+    } else {
+      out["raft"] = {{"available", false}, {"reason", quorum.reason}};
+    }
+    out["racks_available"] = racks.available;
+    if (!racks.available) out["racks_reason"] = racks.reason;
     out["partitions"] = {{"total", total},
                          {"under_replicated", under_replicated},
                          {"under_min_isr", under_min_isr},
@@ -193,13 +250,30 @@ void run_status(const ClusterOptions& opts) {
     std::cout << "cluster id: " << (cluster_id.empty() ? "(unknown)" : cluster_id) << "\n"
               << "controller: " << (controller >= 0 ? std::to_string(controller) : "(none)")
               << "\n\n";
-    std::vector<std::vector<std::string>> rows{{"BROKER", "ENDPOINT", "STATUS"}};
+    std::vector<std::vector<std::string>> rows{
+        {"BROKER", "ENDPOINT", "RACK", "STATUS", "RAFT", "APPLIED", "LAG"}};
     for (const auto& [id, b] : brokers) {
+      const auto lag = lag_of(b);
+      const bool applied = b.raft && b.raft->applied_index;
       rows.push_back({std::to_string(id) + (id == controller ? " (controller)" : ""),
                       b.alive ? b.host + ":" + std::to_string(b.port) : "-",
-                      b.alive ? "alive" : "fenced or down"});
+                      b.rack.value_or("-"), b.alive ? "alive" : "fenced or down",
+                      b.raft ? raft_role_name(b.raft->role) : "-",
+                      applied ? std::to_string(*b.raft->applied_index) : "-",
+                      lag ? std::to_string(*lag) : "-"});
     }
     print_table(rows);
+    if (quorum.available) {
+      std::cout << "\nmetadata quorum: leader " << quorum.leader_id << ", term " << quorum.term
+                << ", commit index " << quorum.commit_index
+                << " (metadata records; APPLIED as each broker last reported it to the "
+                   "controller)\n";
+    } else {
+      std::cout << "\nmetadata quorum: unavailable, so the RAFT, APPLIED and LAG columns are "
+                   "empty: "
+                << quorum.reason << "\n";
+    }
+    if (!racks.available) std::cout << "racks: unavailable: " << racks.reason << "\n";
     std::cout << "\npartitions: " << total << ", under-replicated: " << under_replicated
               << ", under min ISR: " << under_min_isr << ", offline: " << offline << "\n";
     if (!problems.empty()) {
@@ -231,8 +305,9 @@ void add_cluster_command(CLI::App& app) {
   auto opts = std::make_shared<ClusterOptions>();
   auto* status = cluster->add_subcommand(
       "status",
-      "Cluster id, controller, brokers, and under-replicated / under-min-ISR / offline "
-      "partitions; exit code 3 when a partition is offline");
+      "Cluster id, controller, brokers (rack, Raft role, applied metadata index and lag), "
+      "and under-replicated / under-min-ISR / offline partitions; exit code 3 when a "
+      "partition is offline");
   status->add_option("--format", opts->format, "Output format")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();

@@ -154,6 +154,46 @@ TEST_F(ControllerTest, ANewControllerGivesEveryBrokerAFullSession) {
   EXPECT_EQ(tick(fresh).size(), 3u);  // three fences; no topic to elect for
 }
 
+TEST_F(ControllerTest, HeartbeatsRecordAppliedIndexWallTimeAndCatchUp) {
+  int64_t wall = 1'700'000'000'000;
+  Controller c(ControllerConfig{}, [this] { return now_; }, [&wall] { return wall; });
+  EXPECT_TRUE(c.progress().empty());
+  // A registration alone records no progress.
+  ASSERT_TRUE(c.register_broker(*image_, registration(1)));
+  EXPECT_TRUE(c.progress().empty());
+
+  const int64_t head = image_->last_record_index;
+  ASSERT_GT(head, 0);
+  // Behind the controller's image: applied index and time, not caught up.
+  ASSERT_TRUE(c.heartbeat(*image_, {2, 1, head - 1}));
+  ASSERT_EQ(c.progress().count(2), 1u);
+  EXPECT_EQ(c.progress().at(2).applied_index, head - 1);
+  EXPECT_EQ(c.progress().at(2).last_heartbeat_wall_ms, wall);
+  EXPECT_EQ(c.progress().at(2).last_caught_up_wall_ms, -1);
+  // Caught up at a later heartbeat: both times move to it.
+  wall += 500;
+  ASSERT_TRUE(c.heartbeat(*image_, {2, 1, head}));
+  EXPECT_EQ(c.progress().at(2).applied_index, head);
+  EXPECT_EQ(c.progress().at(2).last_caught_up_wall_ms, wall);
+  const int64_t caught_up_at = wall;
+  // Behind again (the image moved on): the caught-up time stays where it was.
+  image_ = apply_all(image_, {BrokerFenced{3, 1}});
+  wall += 500;
+  ASSERT_TRUE(c.heartbeat(*image_, {2, 1, head}));
+  EXPECT_EQ(c.progress().at(2).last_heartbeat_wall_ms, wall);
+  EXPECT_EQ(c.progress().at(2).last_caught_up_wall_ms, caught_up_at);
+  // Refused heartbeats change nothing.
+  EXPECT_FALSE(c.heartbeat(*image_, {2, 7, head + 1}));
+  EXPECT_FALSE(c.heartbeat(*image_, {9, 1, head + 1}));
+  EXPECT_EQ(c.progress().at(2).applied_index, head);
+  EXPECT_EQ(c.progress().count(9), 0u);
+  // Per broker: broker 1 is unaffected by broker 2's heartbeats.
+  EXPECT_EQ(c.progress().count(1), 0u);
+  // Soft state: a new controller knows nobody's progress.
+  Controller fresh = make();
+  EXPECT_TRUE(fresh.progress().empty());
+}
+
 // --- leader election -------------------------------------------------------
 
 TEST_F(ControllerTest, AFencedLeaderIsReplacedFromTheIsrInReplicaOrder) {

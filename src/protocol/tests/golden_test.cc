@@ -217,7 +217,7 @@ TEST(Golden, RegistryTable) {
     }
   }
   EXPECT_TRUE(found_fetch);
-  EXPECT_EQ(kApiSchemas.size(), 48u);  // + IncrementalAlterConfigs, DescribeLogDirs, ElectLeaders, Alter/ListPartitionReassignments, DescribeProducers, OffsetForLeaderEpoch, AlterPartition, DescribeCluster, BrokerRegistration, BrokerHeartbeat, WriteTxnMarkers, Describe/ListTransactions, Describe/Create/DeleteAcls, Describe/AlterUserScramCredentials
+  EXPECT_EQ(kApiSchemas.size(), 49u);  // + DescribeQuorum, IncrementalAlterConfigs, DescribeLogDirs, ElectLeaders, Alter/ListPartitionReassignments, DescribeProducers, OffsetForLeaderEpoch, AlterPartition, DescribeCluster, BrokerRegistration, BrokerHeartbeat, WriteTxnMarkers, Describe/ListTransactions, Describe/Create/DeleteAcls, Describe/AlterUserScramCredentials
 }
 
 // OffsetForLeaderEpoch v4 as librdkafka 2.x sends it to validate a consumer's
@@ -313,6 +313,49 @@ TEST(Golden, OffsetForLeaderEpochClassicVersions) {
       {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a},
   });
   EXPECT_EQ(encode_response_frame(9, 0, resp), v0);
+}
+
+// DescribeQuorum (55) as Kafka's admin client reads it: flexible from v0
+// (response header v1), and v1 (KIP-836) adds two int64 timestamps to each
+// ReplicaState, nothing else.
+TEST(Golden, DescribeQuorumResponseV0AndV1) {
+  DescribeQuorumResponse resp;
+  auto& t = resp.topics.emplace_back();
+  t.topic_name = "__cluster_metadata";
+  auto& p = t.partitions.emplace_back();
+  p.leader_id = 1;
+  p.leader_epoch = 3;
+  p.high_watermark = 42;
+  p.current_voters.push_back({1, 42, -1, 5000});
+  auto frame = [](int16_t version) {
+    const bool v1 = version >= 1;
+    std::vector<uint8_t> replica = {0x00, 0x00, 0x00, 0x01,  // replica_id 1
+                                    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a};  // log_end_offset 42
+    if (v1) {
+      replica.insert(replica.end(), 8, 0xff);  // last_fetch_timestamp -1
+      for (uint8_t b : {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x13, 0x88}) replica.push_back(b);  // 5000
+    }
+    replica.push_back(0x00);  // ReplicaState tagged fields
+    return concat({
+        {0x00, 0x00, 0x00, uint8_t(v1 ? 0x54 : 0x44)},  // frame size 84 / 68
+        {0x00, 0x00, 0x00, 0x07},              // correlation_id 7
+        {0x00},                                // header v1 tagged fields
+        {0x00, 0x00},                          // error_code
+        {0x02},                                // topics: compact array of 1
+        {0x13}, str("__cluster_metadata"),     // topic_name (compact)
+        {0x02},                                // partitions: 1
+        {0x00, 0x00, 0x00, 0x00},              // partition_index 0
+        {0x00, 0x00},                          // error_code
+        {0x00, 0x00, 0x00, 0x01},              // leader_id 1
+        {0x00, 0x00, 0x00, 0x03},              // leader_epoch 3
+        {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a},  // high_watermark 42
+        {0x02}, replica,                       // current_voters: 1
+        {0x01},                                // observers: empty
+        {0x00}, {0x00}, {0x00},                // partition, topic, body tagged fields
+    });
+  };
+  EXPECT_EQ(encode_response_frame(7, 0, resp), frame(0));
+  EXPECT_EQ(encode_response_frame(7, 1, resp), frame(1));
 }
 
 }  // namespace

@@ -82,6 +82,13 @@ controller::Controller* ControllerService::current_controller() {
   return controller_.get();
 }
 
+std::map<int32_t, controller::BrokerProgress> ControllerService::broker_progress() {
+  std::lock_guard lock(mutex_);
+  auto* c = current_controller();
+  if (c == nullptr) return {};
+  return c->progress();
+}
+
 void ControllerService::append(metadata::MetadataRecord record,
                                std::function<void(bool ok, std::string why)> done) {
   log_.append(std::move(record), [done = std::move(done)](Result<metadata::ImagePtr, metadata::Errc> r) {

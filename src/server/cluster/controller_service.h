@@ -33,6 +33,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -95,6 +96,11 @@ class ControllerService {
   bool active() const;
   // The Raft leader (the active controller once ready); -1: none known.
   int32_t active_controller_id() const;
+
+  // The active controller's soft state of each broker's heartbeats
+  // (controller::BrokerProgress, by node id); empty when this node is not the
+  // active controller, and right after it became it.
+  std::map<int32_t, controller::BrokerProgress> broker_progress();
 
   void register_broker(const controller::BrokerRegistrationRequest& request,
                        std::function<void(ServiceResult<int64_t>)> done);

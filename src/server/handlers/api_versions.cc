@@ -1,3 +1,4 @@
+#include "server/broker.h"
 #include "server/handlers/handlers.h"
 #include "server/kafka_error.h"
 
@@ -31,6 +32,7 @@ Awaitable<Response> handle_api_versions(RequestContext& ctx) {
   response.error_code = code(KafkaError::none);
   for (const auto& h : api_handlers()) {
     if (!h.advertised) continue;
+    if (h.cluster_only && !ctx.broker.cluster_mode()) continue;
     ApiVersionsResponse::ApiVersion v;
     v.api_key = h.api_key;
     v.min_version = h.min_version;

@@ -49,6 +49,8 @@ Awaitable<Response> handle_broker_registration(RequestContext& ctx);
 Awaitable<Response> handle_broker_heartbeat(RequestContext& ctx);
 Awaitable<Response> handle_alter_partition(RequestContext& ctx);
 Awaitable<Response> handle_describe_cluster(RequestContext& ctx);
+// The metadata quorum (describe_quorum.h); cluster mode only.
+Awaitable<Response> handle_describe_quorum(RequestContext& ctx);
 // Need the cluster: answered with INVALID_REQUEST naming the limitation.
 Awaitable<Response> handle_elect_leaders(RequestContext& ctx);
 Awaitable<Response> handle_alter_partition_reassignments(RequestContext& ctx);

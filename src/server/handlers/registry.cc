@@ -22,6 +22,14 @@ ApiHandler inter_broker(HandlerFn fn) {
   return h;
 }
 
+// An API that needs the cluster: advertised only by a cluster node.
+template <typename Request, int16_t Min, int16_t Max>
+ApiHandler cluster_only(HandlerFn fn) {
+  ApiHandler h = entry<Request, Min, Max>(fn);
+  h.cluster_only = true;
+  return h;
+}
+
 std::vector<ApiHandler> build() {
   using namespace protocol;
   std::vector<ApiHandler> table = {
@@ -62,6 +70,7 @@ std::vector<ApiHandler> build() {
       entry<AlterPartitionReassignmentsRequest, 0, 0>(handle_alter_partition_reassignments),
       entry<ListPartitionReassignmentsRequest, 0, 0>(handle_list_partition_reassignments),
       entry<DescribeClusterRequest, 0, 1>(handle_describe_cluster),
+      cluster_only<DescribeQuorumRequest, 0, 1>(handle_describe_quorum),
       entry<SaslHandshakeRequest, 0, 1>(handle_sasl_handshake),
       entry<SaslAuthenticateRequest, 0, 2>(handle_sasl_authenticate),
       entry<DescribeUserScramCredentialsRequest, 0, 0>(handle_describe_user_scram_credentials),

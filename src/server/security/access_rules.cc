@@ -84,10 +84,11 @@ const AccessRule kRules[] = {
     {Access::describe_producers, 61, "DescribeProducers", T::topic, Op::read, kTopic},
     {Access::describe_transactions, 65, "DescribeTransactions", T::transactional_id, Op::describe, kTxn},
     {Access::list_transactions, 66, "ListTransactions", T::transactional_id, Op::describe, kTxn},
+    {Access::describe_quorum, 55, "DescribeQuorum", T::cluster, Op::describe, kCluster},
 };
 
 constexpr size_t kRuleCount = sizeof(kRules) / sizeof(kRules[0]);
-static_assert(kRuleCount == size_t(Access::list_transactions) + 1, "one row per Access");
+static_assert(kRuleCount == size_t(Access::describe_quorum) + 1, "one row per Access");
 
 }  // namespace
 

@@ -78,6 +78,7 @@ enum class Access {
   describe_producers,
   describe_transactions,
   list_transactions,           // each transactional id
+  describe_quorum,
 };
 
 struct AccessRule {

@@ -85,6 +85,7 @@ const std::map<Access, Expected>& expectations() {
       {Access::describe_producers, {61, R::topic, Op::read, E::topic_authorization_failed}},
       {Access::describe_transactions, {65, R::transactional_id, Op::describe, E::transactional_id_authorization_failed}},
       {Access::list_transactions, {66, R::transactional_id, Op::describe, E::transactional_id_authorization_failed}},
+      {Access::describe_quorum, {55, R::cluster, Op::describe, E::cluster_authorization_failed}},
   };
   return table;
 }
