@@ -98,6 +98,20 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
         co_await reader_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       }
       if (!reading_ || closed_) break;
+      // A client over its quota (KIP-219): its response went out with
+      // throttle_time_ms; read nothing more until that time has passed, so a
+      // client that ignores the hint is held back all the same.
+      while (Clock::now() < muted_until_ && reading_ && !closed_) {
+        throttle_wait_ = true;
+        reader_wakeup_.expires_at(muted_until_);
+        asio::error_code ec;
+        co_await reader_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (throttle_wait_) {
+        throttle_wait_ = false;
+        last_activity_ = Clock::now();  // the broker's wait, not the client's idleness
+      }
+      if (!reading_ || closed_) break;
       // Until its 4-byte size has arrived a frame counts as idleness (from the
       // last activity); from then on its time to arrive whole is measured.
       // No wait for readability first: on the hot path the next frame is
@@ -309,6 +323,10 @@ void Connection::complete(Slot& slot, Response response) {
   slot.done = true;
   if (slot.response.send) unsent_bytes_ += slot.response.frame.size();
   last_activity_ = Clock::now();
+  if (slot.response.throttle_ms > 0) {
+    muted_until_ = std::max(muted_until_,
+                            last_activity_ + std::chrono::milliseconds(slot.response.throttle_ms));
+  }
   in_flight_.fetch_sub(1);
   writer_wakeup_.cancel();
 }
@@ -423,7 +441,7 @@ asio::awaitable<void> Connection::idle_loop(std::shared_ptr<Connection> self) {
     Clock::time_point deadline = now + limit;
     std::atomic<int64_t>* counter = nullptr;
     const char* why = nullptr;
-    if (budget_wait_ || handling) {
+    if (budget_wait_ || handling || throttle_wait_) {
       // The broker's turn (a handler running, or the request budget full):
       // not the client's idleness; look again later.
     } else if (frame_started_) {

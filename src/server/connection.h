@@ -125,6 +125,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Clock::time_point last_activity_ = Clock::now();  // a byte read or written, a response ready
   std::optional<Clock::time_point> frame_started_;  // the current frame's size prefix arrived
   bool budget_wait_ = false;  // reading stopped by queued.max.request.bytes
+  // Client quotas: nothing is read before this (a throttled response's mute).
+  Clock::time_point muted_until_{};
+  bool throttle_wait_ = false;  // the reader is waiting out a mute
   size_t writing_slots_ = 0;  // responses handed to the current write
   size_t unsent_bytes_ = 0;   // bytes of completed responses not yet written
 };

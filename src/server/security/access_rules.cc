@@ -83,10 +83,12 @@ const AccessRule kRules[] = {
     {Access::describe_producers, 61, "DescribeProducers", T::topic, Op::read, kTopic},
     {Access::describe_transactions, 65, "DescribeTransactions", T::transactional_id, Op::describe, kTxn},
     {Access::list_transactions, 66, "ListTransactions", T::transactional_id, Op::describe, kTxn},
+    {Access::describe_client_quotas, 48, "DescribeClientQuotas", T::cluster, Op::describe_configs, kCluster},
+    {Access::alter_client_quotas, 49, "AlterClientQuotas", T::cluster, Op::alter_configs, kCluster},
 };
 
 constexpr size_t kRuleCount = sizeof(kRules) / sizeof(kRules[0]);
-static_assert(kRuleCount == size_t(Access::list_transactions) + 1, "one row per Access");
+static_assert(kRuleCount == size_t(Access::alter_client_quotas) + 1, "one row per Access");
 
 }  // namespace
 

@@ -77,6 +77,8 @@ enum class Access {
   describe_producers,
   describe_transactions,
   list_transactions,           // each transactional id
+  describe_client_quotas,      // DescribeConfigs on the cluster (KIP-546)
+  alter_client_quotas,         // AlterConfigs on the cluster
 };
 
 struct AccessRule {
