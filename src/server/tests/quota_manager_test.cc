@@ -120,6 +120,15 @@ TEST(QuotaManager, UnrecordTakesBackAThrottledResponse) {
   EXPECT_EQ(manager.record(QuotaKind::fetch, quotas, "ANONYMOUS", "c", 500), 0);
 }
 
+TEST(QuotaManager, WindowBytesIsWhatTheQuotaLetsThroughInOneSpan) {
+  QuotaManager manager(QuotaWindows{11, 1000});
+  ClientQuotaMap quotas;
+  quotas[client("c")] = {{"consumer_byte_rate", 1000}};
+  EXPECT_EQ(manager.window_bytes(QuotaKind::fetch, quotas, "u", "c"), 10000u);  // 10 windows
+  EXPECT_EQ(manager.window_bytes(QuotaKind::fetch, quotas, "u", "other"), std::nullopt);
+  EXPECT_EQ(manager.window_bytes(QuotaKind::produce, quotas, "u", "c"), std::nullopt);
+}
+
 TEST(QuotaManager, IdleRatesAreDropped) {
   FakeClock clock;
   QuotaManager manager(QuotaWindows{2, 1000}, clock.fn());
