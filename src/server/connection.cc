@@ -98,19 +98,7 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
         co_await reader_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       }
       if (!reading_ || closed_) break;
-      // A client over its quota (KIP-219): its response went out with
-      // throttle_time_ms; read nothing more until that time has passed, so a
-      // client that ignores the hint is held back all the same.
-      while (Clock::now() < muted_until_ && reading_ && !closed_) {
-        throttle_wait_ = true;
-        reader_wakeup_.expires_at(muted_until_);
-        asio::error_code ec;
-        co_await reader_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      }
-      if (throttle_wait_) {
-        throttle_wait_ = false;
-        last_activity_ = Clock::now();  // the broker's wait, not the client's idleness
-      }
+      co_await wait_out_mute();
       if (!reading_ || closed_) break;
       // Until its 4-byte size has arrived a frame counts as idleness (from the
       // last activity); from then on its time to arrive whole is measured.
@@ -163,6 +151,10 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
       if (!body) break;
       frame_started_.reset();
       Bytes frame = std::move(*body);
+      // A response that completed while this frame was arriving may have
+      // muted the connection: the frame waits too.
+      co_await wait_out_mute();
+      if (!reading_ || closed_) break;
 
       auto slot = std::make_shared<Slot>();
       slots_.push_back(slot);
@@ -184,6 +176,19 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
   // let the writer drain what is pending and close.
   client_gone_->fire();
   writer_wakeup_.cancel();
+}
+
+asio::awaitable<void> Connection::wait_out_mute() {
+  while (Clock::now() < muted_until_ && reading_ && !closed_) {
+    throttle_wait_ = true;
+    reader_wakeup_.expires_at(muted_until_);
+    asio::error_code ec;
+    co_await reader_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (throttle_wait_) {
+    throttle_wait_ = false;
+    last_activity_ = Clock::now();  // the broker's wait, not the client's idleness
+  }
 }
 
 asio::awaitable<std::optional<Bytes>> Connection::read_body(size_t size) {

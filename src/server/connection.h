@@ -78,6 +78,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Closes the connection when idle, when a frame trickles in too slowly, or
   // when its responses stall (connections.max.idle.ms; docs/security.md).
   asio::awaitable<void> idle_loop(std::shared_ptr<Connection> self);
+  // Client quotas (KIP-219): a response went out with throttle_time_ms;
+  // nothing more is read or handled from the client until that time has
+  // passed, so a client that ignores the hint is held back all the same.
+  asio::awaitable<void> wait_out_mute();
   // Records a handler's response and wakes the writer.
   void complete(Slot& slot, Response response);
   // Reads a frame body of `size` bytes, allocating it in pieces as the bytes
