@@ -63,7 +63,8 @@ def produce(bootstrap, topic, client_id):
     """Sends TOTAL bytes as client_id; returns (elapsed s, max throttle ms)."""
     throttle = Throttle()
     producer = ck_producer(bootstrap, **{"client.id": client_id, "batch.size": 16384,
-                                         "linger.ms": 5, "statistics.interval.ms": 100,
+                                         "linger.ms": 5, "message.timeout.ms": 120000,
+                                         "statistics.interval.ms": 100,
                                          "stats_cb": throttle})
     failures = []
     started = time.monotonic()
