@@ -92,6 +92,47 @@ std::string check_op(const protocol::AlterClientQuotasRequest::OpData& op) {
   return "";
 }
 
+// The record for one request entry, or nullopt with `why` (INVALID_REQUEST).
+std::optional<metadata::ClientQuotasAltered> checked_record(
+    const protocol::AlterClientQuotasRequest::EntryData& entry, std::string* why) {
+  auto entity = entity_of(entry.entity, why);
+  if (!entity) return std::nullopt;
+  metadata::ClientQuotasAltered record{*entity, {}};
+  for (const auto& op : entry.ops) {
+    if (auto bad = check_op(op); !bad.empty()) {
+      *why = bad;
+      return std::nullopt;
+    }
+    if (record.changes.count(op.key)) {
+      *why = "quota key '" + op.key + "' given twice";
+      return std::nullopt;
+    }
+    record.changes[op.key] = op.remove ? std::nullopt : std::optional<double>(op.value);
+  }
+  return record;
+}
+
+std::string describe_entry(const protocol::AlterClientQuotasRequest::EntryData& entry) {
+  std::string out;
+  for (const auto& c : entry.entity) {
+    out += c.entity_type + "=" + c.entity_name.value_or("<default>") + " ";
+  }
+  for (const auto& op : entry.ops) {
+    out += op.remove ? op.key + " removed " : op.key + "=" + std::to_string(int64_t(op.value)) + " ";
+  }
+  return out;
+}
+
+// Appends `record` to the metadata log. Not a coroutine: it returns the
+// awaitable, so the record lives in the initiation, not in a coroutine frame.
+auto append_record(metadata::MetadataLog& log, metadata::MetadataRecord record) {
+  return await_callback<Result<metadata::ImagePtr, metadata::Errc>>(
+      [&log, record = std::move(record)](
+          std::function<void(Result<metadata::ImagePtr, metadata::Errc>)> done) mutable {
+        log.append(std::move(record), std::move(done));
+      });
+}
+
 // Whether `entity` passes the describe filter.
 bool matches(const QuotaEntity& entity,
              const std::vector<protocol::DescribeClientQuotasRequest::ComponentData>& filter,
@@ -191,48 +232,31 @@ Awaitable<Response> handle_alter_client_quotas(RequestContext& ctx) {
         ctx, answer_all(cluster::to_kafka_error(answer.code()), answer.error().message));
   }
 
+  // First every entry is checked (no suspension), then the records of the
+  // valid ones are appended one by one. (Two passes also keep variables of a
+  // loop body with `continue`s out of a suspension: GCC 12 destroyed such a
+  // record twice.)
   AlterClientQuotasResponse response = answer_all(KafkaError::none, "");
+  std::vector<std::pair<size_t, metadata::MetadataRecord>> to_append;
   for (size_t i = 0; i < request->entries.size(); ++i) {
-    const auto& entry = request->entries[i];
-    auto& out = response.entries[i];
-    auto fail = [&](KafkaError error, const std::string& why) {
-      out.error_code = code(error);
-      out.error_message = why;
-    };
     std::string why;
-    auto entity = entity_of(entry.entity, &why);
-    if (!entity) {
-      fail(entity.code(), why);
-      continue;
+    auto record = checked_record(request->entries[i], &why);
+    if (!record) {
+      response.entries[i].error_code = code(KafkaError::invalid_request);
+      response.entries[i].error_message = why;
+    } else if (!request->validate_only && !record->changes.empty()) {
+      to_append.emplace_back(i, std::move(*record));
     }
-    metadata::ClientQuotasAltered record{*entity, {}};
-    for (const auto& op : entry.ops) {
-      if (auto bad = check_op(op); !bad.empty()) {
-        why = bad;
-        break;
-      }
-      if (record.changes.count(op.key)) {
-        why = "quota key '" + op.key + "' given twice";
-        break;
-      }
-      record.changes[op.key] = op.remove ? std::nullopt : std::optional<double>(op.value);
-    }
-    if (!why.empty()) {
-      fail(KafkaError::invalid_request, why);
-      continue;
-    }
-    if (request->validate_only || record.changes.empty()) continue;
-    metadata::MetadataLog* log = &broker.metadata_log();
-    metadata::MetadataRecord to_append = std::move(record);
-    auto appended = co_await await_callback<Result<metadata::ImagePtr, metadata::Errc>>(
-        [log, to_append](std::function<void(Result<metadata::ImagePtr, metadata::Errc>)> done) mutable {
-          log->append(std::move(to_append), std::move(done));
-        });
+  }
+  for (auto& [index, record] : to_append) {
+    auto append = append_record(broker.metadata_log(), std::move(record));
+    auto appended = co_await std::move(append);
     if (!appended) {
-      fail(metadata_error(appended.code()), appended.error().message);
+      response.entries[index].error_code = code(metadata_error(appended.code()));
+      response.entries[index].error_message = appended.error().message;
     } else {
-      HF_INFO("client quota of {} altered by {}", metadata::quota_entity_string(*entity),
-              ctx.principal);
+      HF_INFO("client quotas altered by {}: {}", ctx.principal,
+              describe_entry(request->entries[index]));
     }
   }
   co_return make_response(ctx, response);
