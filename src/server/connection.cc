@@ -348,7 +348,12 @@ asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
       bool close_after = false;
       size_t bytes = 0;
       while (!slots_.empty() && slots_.front()->done) {
+        // After a throttled response the later ones wait out its mute too:
+        // requests the client pipelined before the mute began were read
+        // already, and their answers are what such a client waits for.
+        if (Clock::now() < write_hold_until_) break;
         Response& r = slots_.front()->response;
+        if (r.throttle_ms > 0) write_hold_until_ = muted_until_;
         if (r.send && !r.frame.empty()) buffers.push_back(asio::buffer(r.frame));
         if (r.send) bytes += r.frame.size();
         close_after = r.close_connection;
@@ -386,9 +391,10 @@ asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
       last_activity_ = Clock::now();
       reader_wakeup_.cancel();  // room for more requests
       if (close_after) break;
-      if (!slots_.empty() && slots_.front()->done) continue;
+      const bool holding = Clock::now() < write_hold_until_;
+      if (!holding && !slots_.empty() && slots_.front()->done) continue;
       if (!reading_ && slots_.empty()) break;
-      writer_wakeup_.expires_at(kForever);
+      writer_wakeup_.expires_at(holding ? write_hold_until_ : kForever);
       asio::error_code ec;
       co_await writer_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
@@ -446,7 +452,7 @@ asio::awaitable<void> Connection::idle_loop(std::shared_ptr<Connection> self) {
     Clock::time_point deadline = now + limit;
     std::atomic<int64_t>* counter = nullptr;
     const char* why = nullptr;
-    if (budget_wait_ || handling || throttle_wait_) {
+    if (budget_wait_ || handling || throttle_wait_ || now < write_hold_until_) {
       // The broker's turn (a handler running, or the request budget full):
       // not the client's idleness; look again later.
     } else if (frame_started_) {

@@ -42,7 +42,8 @@ def start(broker_factory):
 
 
 def create_topic(bootstrap, topic):
-    futures = ck_admin(bootstrap).create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    admin = ck_admin(bootstrap)  # kept alive until the futures are done
+    futures = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
     for f in futures.values():
         f.result(timeout=10)
 
@@ -119,6 +120,7 @@ def test_producer_over_its_quota_is_throttled_and_others_are_not(broker_factory,
     assert control_throttle == 0
 
     elapsed, throttle_ms = produce(broker.bootstrap, topic_name, "slow-producer")
+    print(f"slow producer: {TOTAL} bytes in {elapsed:.1f} s, max throttle {throttle_ms} ms")
     assert throttle_ms > 0, "librdkafka saw no throttle_time_ms"
     # Held near the quota: at most twice the quota on average (the first
     # window's burst is allowed).
@@ -137,6 +139,7 @@ def test_consumer_over_its_quota_is_throttled_and_others_are_not(broker_factory,
     assert control_throttle == 0
 
     elapsed, throttle_ms = consume(broker.bootstrap, topic_name, "slow-consumer")
+    print(f"slow consumer: {TOTAL} bytes in {elapsed:.1f} s, max throttle {throttle_ms} ms")
     assert throttle_ms > 0, "librdkafka saw no throttle_time_ms"
     assert elapsed >= 0.5 * TOTAL / QUOTA, f"{TOTAL} bytes in {elapsed:.1f} s at a {QUOTA} B/s quota"
     assert metric(admin, "holdfast_throttle_time_seconds_count", kind="fetch") > 0
