@@ -204,3 +204,30 @@ def test_bad_input_gets_clear_errors_and_stores_nothing(broker_factory):
     # The positive control: the same entity with a valid rate is stored.
     quota(b, "set", "--client-id", "x", "--producer-byte-rate", "100")
     assert quota_list(b) == [{"entity": {"client-id": "x"}, "quotas": {"producer_byte_rate": 100.0}}]
+
+
+def holdfast_acl(bootstrap, *args):
+    run([str(cli_binary()), "acl", *args, "--brokers", bootstrap])
+
+
+def test_quota_apis_need_alter_and_describe_configs_on_the_cluster(broker_factory):
+    """With the authoriser on, AlterClientQuotas needs AlterConfigs and
+    DescribeClientQuotas DescribeConfigs on the cluster (Kafka's checks):
+    refused with CLUSTER_AUTHORIZATION_FAILED without them, allowed once granted."""
+    broker = broker_factory(settings={**SETTINGS, "authorizer.enabled": "false"})
+    # Bootstrap (as test_acls does): Alter on the cluster, to manage ACLs later.
+    holdfast_acl(broker.bootstrap, "add", "--allow-principal", "User:ANONYMOUS",
+                 "--operation", "Alter", "--cluster")
+    broker.stop()
+    broker.settings["authorizer.enabled"] = "true"
+    broker.start()
+    b = broker.bootstrap
+    refused = quota(b, "set", "--client-id", "x", "--producer-byte-rate", "100", check=False)
+    assert refused.returncode == 1 and "CLUSTER_AUTHORIZATION_FAILED" in refused.stderr, refused.stderr
+    listed = quota(b, "list", check=False)
+    assert listed.returncode == 1 and "CLUSTER_AUTHORIZATION_FAILED" in listed.stderr, listed.stderr
+
+    holdfast_acl(b, "add", "--allow-principal", "User:ANONYMOUS", "--operation", "AlterConfigs",
+                 "--operation", "DescribeConfigs", "--cluster")
+    quota(b, "set", "--client-id", "x", "--producer-byte-rate", "100")
+    assert quota_list(b) == [{"entity": {"client-id": "x"}, "quotas": {"producer_byte_rate": 100.0}}]
