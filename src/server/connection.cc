@@ -68,6 +68,7 @@ void Connection::stop_reading() {
     asio::error_code ec;
     self->socket_.shutdown(asio::ip::tcp::socket::shutdown_receive, ec);
     self->reader_wakeup_.cancel();
+    self->writer_wakeup_.cancel();  // responses held by a quota mute go now
   });
 }
 
@@ -351,7 +352,7 @@ asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
         // After a throttled response the later ones wait out its mute too:
         // requests the client pipelined before the mute began were read
         // already, and their answers are what such a client waits for.
-        if (Clock::now() < write_hold_until_) break;
+        if (reading_ && Clock::now() < write_hold_until_) break;
         Response& r = slots_.front()->response;
         if (r.throttle_ms > 0) write_hold_until_ = muted_until_;
         if (r.send && !r.frame.empty()) buffers.push_back(asio::buffer(r.frame));
@@ -391,7 +392,8 @@ asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
       last_activity_ = Clock::now();
       reader_wakeup_.cancel();  // room for more requests
       if (close_after) break;
-      const bool holding = Clock::now() < write_hold_until_;
+      // (Not once reading stopped: shutting down, or the client left.)
+      const bool holding = reading_ && Clock::now() < write_hold_until_;
       if (!holding && !slots_.empty() && slots_.front()->done) continue;
       if (!reading_ && slots_.empty()) break;
       writer_wakeup_.expires_at(holding ? write_hold_until_ : kForever);

@@ -21,9 +21,9 @@ from confluent_kafka.admin import NewTopic
 from conftest import cli_binary, free_loopback_port, wait_until
 from support import ck_admin, ck_consumer, ck_producer, metric, run
 
-QUOTA = 200 * 1024           # bytes per second
+QUOTA = 256 * 1024           # bytes per second
 PAYLOAD = 1024               # bytes per message
-TOTAL = 1024 * 1024          # bytes each client sends or fetches
+TOTAL = 2 * 1024 * 1024      # bytes each client sends or fetches
 SETTINGS = {"quota.window.num": "2", "num.partitions": "1"}
 
 
