@@ -10,6 +10,8 @@ The broker runs with quota.window.num=2: with Kafka's default of 11 windows
 a client may send a burst of 10 s worth of its quota before any throttling,
 which would make these tests slow. The rate checks are bounds on outcomes
 (elapsed >= half of bytes / quota), never timed assertions on speed.
+kafka-python's producer ignores throttle_time_ms (it only records it): it
+shows that the broker's mute holds back a client that ignores the hint.
 """
 import json
 import time
@@ -127,6 +129,23 @@ def test_producer_over_its_quota_is_throttled_and_others_are_not(broker_factory,
     assert elapsed >= 0.5 * TOTAL / QUOTA, f"{TOTAL} bytes in {elapsed:.1f} s at a {QUOTA} B/s quota"
     assert metric(admin, "holdfast_throttle_time_seconds_count", kind="produce") > 0
     assert metric(admin, "holdfast_throttle_time_seconds_count", kind="fetch") == 0
+
+
+def test_a_producer_that_ignores_the_hint_is_held_back_too(broker_factory, topic_name):
+    from kafka import KafkaProducer
+    broker, _ = start(broker_factory)
+    create_topic(broker.bootstrap, topic_name)
+    quota(broker.bootstrap, "set", "--client-id", "kp-slow", "--producer-byte-rate", str(QUOTA))
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, client_id="kp-slow", linger_ms=5,
+                             batch_size=16384, acks=1, request_timeout_ms=120000)
+    started = time.monotonic()
+    futures = [producer.send(topic_name, b"x" * PAYLOAD) for _ in range(TOTAL // PAYLOAD)]
+    producer.flush(timeout=120)
+    elapsed = time.monotonic() - started
+    producer.close()
+    assert all(f.succeeded() for f in futures)
+    print(f"kafka-python producer: {TOTAL} bytes in {elapsed:.1f} s")
+    assert elapsed >= 0.5 * TOTAL / QUOTA, f"{TOTAL} bytes in {elapsed:.1f} s at a {QUOTA} B/s quota"
 
 
 def test_consumer_over_its_quota_is_throttled_and_others_are_not(broker_factory, topic_name):
