@@ -109,9 +109,11 @@ std::vector<std::pair<std::string, std::optional<std::string>>> entity_of(const 
 
 std::string entity_text(const json& entity) {
   std::string out;
-  for (const auto& [type, name] : entity.items()) {
+  for (const char* type : {"user", "client-id"}) {
+    if (!entity.contains(type)) continue;
+    const json& name = entity[type];
     if (!out.empty()) out += ",";
-    out += type + "=" + (name.is_null() ? std::string("<default>") : name.get<std::string>());
+    out += std::string(type) + "=" + (name.is_null() ? std::string("<default>") : name.get<std::string>());
   }
   return out;
 }

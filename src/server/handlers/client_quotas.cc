@@ -84,7 +84,7 @@ std::string check_op(const protocol::AlterClientQuotasRequest::OpData& op) {
   }
   if (op.remove) return "";
   if (!std::isfinite(op.value) || op.value <= 0) {
-    return op.key + " must be above 0 bytes per second (got " + std::to_string(op.value) + ")";
+    return op.key + " must be above 0 bytes per second (got " + fmt::format("{}", op.value) + ")";
   }
   if (op.value != std::floor(op.value) || op.value > 9.2e18) {
     return op.key + " must be a whole number of bytes per second";
