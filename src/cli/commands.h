@@ -19,5 +19,6 @@ void add_cluster_command(CLI::App& app);  // client/cluster_command.cc
 void add_user_command(CLI::App& app);     // user_command.cc
 void add_txn_command(CLI::App& app);      // txn_command.cc
 void add_acl_command(CLI::App& app);      // client/acl_command.cc
+void add_quota_command(CLI::App& app);    // quota_command.cc
 
 }  // namespace holdfast::cli

@@ -17,5 +17,6 @@ int main(int argc, char** argv) {
   holdfast::cli::add_user_command(app);
   holdfast::cli::add_txn_command(app);
   holdfast::cli::add_acl_command(app);
+  holdfast::cli::add_quota_command(app);
   return holdfast::cli::run_command_line(app, argc, argv);
 }

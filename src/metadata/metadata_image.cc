@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "metadata/acl_codec.h"
+#include "metadata/quota_codec.h"
 
 namespace holdfast::metadata {
 namespace {
@@ -345,6 +346,8 @@ Result<ImagePtr, Errc> apply_record(const MetadataImage& image, const MetadataRe
     if (auto applied = apply_scram_record(*next, record); !applied) return applied.error();
   } else if (is_acl_record(record)) {
     if (auto applied = apply_acl_record(*next, record); !applied) return applied.error();
+  } else if (auto* r = std::get_if<ClientQuotasAltered>(&record)) {
+    if (auto applied = apply_quota_record(*next, *r); !applied) return applied.error();
   } else {
     if (auto applied = apply_broker_record(*next, record, record_index); !applied) {
       return applied.error();
@@ -355,6 +358,7 @@ Result<ImagePtr, Errc> apply_record(const MetadataImage& image, const MetadataRe
 
 std::string encode_record(const MetadataRecord& record) {
   if (is_acl_record(record)) return encode_acl_record(record);
+  if (auto* r = std::get_if<ClientQuotasAltered>(&record)) return encode_quota_record(*r);
   json j;
   if (auto* r = std::get_if<TopicCreated>(&record)) {
     j = {{"type", "topic_created"},
@@ -403,6 +407,7 @@ Result<MetadataRecord, Errc> decode_record(std::string_view payload) {
   try {
     const std::string type = j.at("type").get<std::string>();
     if (is_acl_record_type(type)) return decode_acl_record(j);
+    if (is_quota_record_type(type)) return decode_quota_record(j);
     auto topic_id = [&j]() -> std::optional<TopicId> { return unhex(j.at("id").get<std::string>()); };
     if (type == "topic_created") {
       auto id = topic_id();

@@ -17,6 +17,7 @@
 
 #include "base/result.h"
 #include "metadata/acl_binding.h"
+#include "metadata/client_quota.h"
 
 namespace holdfast::metadata {
 
@@ -114,6 +115,8 @@ struct MetadataImage {
   std::map<std::pair<std::string, int8_t>, ScramCredentialInfo> scram_credentials = {};
   // The ACL bindings (AclsCreated / AclsDeleted records; acl_binding.h).
   AclSet acls;
+  // Client quotas (ClientQuotasAltered records; client_quota.h).
+  ClientQuotaMap client_quotas = {};
 
   const TopicInfo* find_topic(const std::string& name) const {
     auto it = topics.find(name);
@@ -201,7 +204,7 @@ struct ScramCredentialDeleted {
 using MetadataRecord = std::variant<TopicCreated, PartitionsAdded, TopicConfigsReplaced, TopicDeleted,
                                     BrokerRegistered, BrokerFenced, BrokerUnfenced, PartitionChanged,
                                     ScramCredentialUpserted, ScramCredentialDeleted,
-                                    AclsCreated, AclsDeleted>;
+                                    AclsCreated, AclsDeleted, ClientQuotasAltered>;
 
 enum class Errc {
   corrupt,

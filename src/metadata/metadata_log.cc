@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "metadata/acl_codec.h"
+#include "metadata/quota_codec.h"
 
 namespace holdfast::metadata {
 namespace {
@@ -75,6 +76,7 @@ std::string encode_image(const MetadataImage& image) {
             {"topics", std::move(topics)}};
   encode_scram_credentials(image, j);
   put_image_acls(j, image.acls);
+  put_image_quotas(j, image.client_quotas);
   return j.dump();
 }
 
@@ -137,6 +139,11 @@ Result<ImagePtr, Errc> decode_image(std::string_view payload, int32_t sole_node_
       return corrupt(acls.error().message);
     } else {
       image->acls = std::move(*acls);
+    }
+    if (auto quotas = get_image_quotas(j); !quotas) {
+      return corrupt(quotas.error().message);
+    } else {
+      image->client_quotas = std::move(*quotas);
     }
     return ImagePtr(std::move(image));
   } catch (const json::exception& e) {

@@ -19,6 +19,7 @@
 #include "server/broker_metrics.h"
 #include "server/data_dir_lock.h"
 #include "server/network_server.h"
+#include "server/quota_manager.h"
 #include "server/request_budget.h"
 #include "server/fetch_waiters.h"
 #include "server/topic_manager.h"
@@ -114,6 +115,8 @@ class Broker {
   coordinator::TxnCoordinator& transactions() { return *txns_; }
   // Prometheus metrics (broker_metrics.h); live from construction.
   BrokerMetrics& metrics() { return *metrics_; }
+  // Client byte-rate quotas (quota_manager.h).
+  QuotaManager& quotas() { return *quotas_; }
   uint16_t bound_port() const;
   bool stopping() const { return stopping_.load(); }
 
@@ -135,6 +138,8 @@ class Broker {
   io::FileSystem& fs_;
   std::shared_ptr<RequestBudget> request_budget_ =
       std::make_shared<RequestBudget>(config_.queued_max_request_bytes);
+  std::unique_ptr<QuotaManager> quotas_ = std::make_unique<QuotaManager>(
+      QuotaWindows{config_.quota_window_num, int64_t(config_.quota_window_size_seconds) * 1000});
   metadata::NodeIdentity identity_;
   std::unique_ptr<metadata::MetadataStore> metadata_;     // single node
   std::unique_ptr<metadata::RaftMetadataLog> raft_;      // cluster mode

@@ -447,6 +447,9 @@ const std::map<std::string, Setter>& setters() {
     };
     t["connections.max.idle.ms"] =
         int_setter<int64_t>(&BrokerConfig::connections_max_idle_ms, 1, INT64_MAX / 2);
+    t["quota.window.num"] = int_setter<int32_t>(&BrokerConfig::quota_window_num, 1, 1000);
+    t["quota.window.size.seconds"] =
+        int_setter<int32_t>(&BrokerConfig::quota_window_size_seconds, 1, 3600);
     t["log.level"] = [](BrokerConfig& c, const std::string& key,
                         const std::string& value) -> Result<void, ConfigErrc> {
       static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};

@@ -98,6 +98,10 @@ struct BrokerConfig {
   // long, and one whose request frame has not arrived whole this long after
   // its first byte (a slow-loris client; Kafka has no such bound).
   int64_t connections_max_idle_ms = 600000;
+  // Client quotas (quota_manager.h): rates are measured over quota.window.num
+  // samples of quota.window.size.seconds each (Kafka's defaults, 11 and 1).
+  int32_t quota_window_num = 11;
+  int32_t quota_window_size_seconds = 1;
   std::string log_level = "info";
   std::string log_message_timestamp_type = "CreateTime";
   // Idempotent producers: how long a partition keeps an idle producer's

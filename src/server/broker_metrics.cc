@@ -51,7 +51,13 @@ BrokerMetrics::BrokerMetrics()
       unsynced_bytes_(registry_.gauge("holdfast_log_unsynced_bytes",
                                       "Bytes written under the data directory and not yet "
                                       "covered by an fsync (waiting for the flusher).",
-                                      {"dir"})) {
+                                      {"dir"})),
+      throttle_time_(registry_.histogram(
+          "holdfast_throttle_time_seconds",
+          "Throttle time given to responses whose client exceeded its byte-rate quota "
+          "(throttle_time_ms, and the time the connection is not read), by kind: produce "
+          "(producer_byte_rate) or fetch (consumer_byte_rate).",
+          {"kind"})) {
   for (const auto& handler : api_handlers()) {
     if (handler.api_key < 0 || size_t(handler.api_key) >= kMaxApiKey) continue;
     const std::string name = protocol::api_name(handler.api_key);
@@ -61,6 +67,8 @@ BrokerMetrics::BrokerMetrics()
   ack_latency_[0] = &produce_ack_latency_.with({"0"});
   ack_latency_[1] = &produce_ack_latency_.with({"1"});
   ack_latency_[2] = &produce_ack_latency_.with({"all"});
+  throttle_[0] = &throttle_time_.with({"produce"});
+  throttle_[1] = &throttle_time_.with({"fetch"});
 }
 
 TopicMetrics BrokerMetrics::topic(std::string_view name) {
@@ -103,6 +111,10 @@ void BrokerMetrics::record_produce_ack(int16_t acks, Clock::time_point started) 
                           : acks == -1 ? ack_latency_[2]
                                        : nullptr;
   if (h) h->observe(seconds_since(started));
+}
+
+void BrokerMetrics::record_throttle(bool produce, int64_t throttle_ms) {
+  throttle_[produce ? 0 : 1]->observe(double(throttle_ms) / 1000.0);
 }
 
 void BrokerMetrics::record_fetched(const protocol::FetchResponse& response) {

@@ -75,6 +75,9 @@ class BrokerMetrics {
   void record_produce_ack(int16_t acks, Clock::time_point started);
   // Bytes out per topic: the record bytes of a Fetch response that is sent.
   void record_fetched(const protocol::FetchResponse& response);
+  // A response throttled by a client quota (produce: producer_byte_rate,
+  // else fetch: consumer_byte_rate) for `throttle_ms`.
+  void record_throttle(bool produce, int64_t throttle_ms);
 
   SyncMetrics sync_metrics(const std::string& data_dir);
 
@@ -101,6 +104,8 @@ class BrokerMetrics {
   metrics::Family<metrics::Counter>& fsyncs_;
   metrics::Family<metrics::Gauge>& unsynced_bytes_;
   metrics::Histogram* ack_latency_[3] = {};  // acks 0, 1, all
+  metrics::Family<metrics::Histogram>& throttle_time_;
+  metrics::Histogram* throttle_[2] = {};  // produce, fetch
 
   static constexpr size_t kMaxApiKey = 128;
   std::array<RequestSeries, kMaxApiKey> request_series_{};

@@ -68,6 +68,7 @@ void Connection::stop_reading() {
     asio::error_code ec;
     self->socket_.shutdown(asio::ip::tcp::socket::shutdown_receive, ec);
     self->reader_wakeup_.cancel();
+    self->writer_wakeup_.cancel();  // responses held by a quota mute go now
   });
 }
 
@@ -97,6 +98,8 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
         asio::error_code ec;
         co_await reader_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       }
+      if (!reading_ || closed_) break;
+      co_await wait_out_mute();
       if (!reading_ || closed_) break;
       // Until its 4-byte size has arrived a frame counts as idleness (from the
       // last activity); from then on its time to arrive whole is measured.
@@ -149,6 +152,10 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
       if (!body) break;
       frame_started_.reset();
       Bytes frame = std::move(*body);
+      // A response that completed while this frame was arriving may have
+      // muted the connection: the frame waits too.
+      co_await wait_out_mute();
+      if (!reading_ || closed_) break;
 
       auto slot = std::make_shared<Slot>();
       slots_.push_back(slot);
@@ -170,6 +177,19 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
   // let the writer drain what is pending and close.
   client_gone_->fire();
   writer_wakeup_.cancel();
+}
+
+asio::awaitable<void> Connection::wait_out_mute() {
+  while (Clock::now() < muted_until_ && reading_ && !closed_) {
+    throttle_wait_ = true;
+    reader_wakeup_.expires_at(muted_until_);
+    asio::error_code ec;
+    co_await reader_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (throttle_wait_) {
+    throttle_wait_ = false;
+    last_activity_ = Clock::now();  // the broker's wait, not the client's idleness
+  }
 }
 
 asio::awaitable<std::optional<Bytes>> Connection::read_body(size_t size) {
@@ -309,6 +329,10 @@ void Connection::complete(Slot& slot, Response response) {
   slot.done = true;
   if (slot.response.send) unsent_bytes_ += slot.response.frame.size();
   last_activity_ = Clock::now();
+  if (slot.response.throttle_ms > 0) {
+    muted_until_ = std::max(muted_until_,
+                            last_activity_ + std::chrono::milliseconds(slot.response.throttle_ms));
+  }
   in_flight_.fetch_sub(1);
   writer_wakeup_.cancel();
 }
@@ -325,7 +349,12 @@ asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
       bool close_after = false;
       size_t bytes = 0;
       while (!slots_.empty() && slots_.front()->done) {
+        // After a throttled response the later ones wait out its mute too:
+        // requests the client pipelined before the mute began were read
+        // already, and their answers are what such a client waits for.
+        if (reading_ && Clock::now() < write_hold_until_) break;
         Response& r = slots_.front()->response;
+        if (r.throttle_ms > 0) write_hold_until_ = muted_until_;
         if (r.send && !r.frame.empty()) buffers.push_back(asio::buffer(r.frame));
         if (r.send) bytes += r.frame.size();
         close_after = r.close_connection;
@@ -363,9 +392,11 @@ asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
       last_activity_ = Clock::now();
       reader_wakeup_.cancel();  // room for more requests
       if (close_after) break;
-      if (!slots_.empty() && slots_.front()->done) continue;
+      // (Not once reading stopped: shutting down, or the client left.)
+      const bool holding = reading_ && Clock::now() < write_hold_until_;
+      if (!holding && !slots_.empty() && slots_.front()->done) continue;
       if (!reading_ && slots_.empty()) break;
-      writer_wakeup_.expires_at(kForever);
+      writer_wakeup_.expires_at(holding ? write_hold_until_ : kForever);
       asio::error_code ec;
       co_await writer_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
@@ -423,7 +454,7 @@ asio::awaitable<void> Connection::idle_loop(std::shared_ptr<Connection> self) {
     Clock::time_point deadline = now + limit;
     std::atomic<int64_t>* counter = nullptr;
     const char* why = nullptr;
-    if (budget_wait_ || handling) {
+    if (budget_wait_ || handling || throttle_wait_ || now < write_hold_until_) {
       // The broker's turn (a handler running, or the request budget full):
       // not the client's idleness; look again later.
     } else if (frame_started_) {

@@ -78,6 +78,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Closes the connection when idle, when a frame trickles in too slowly, or
   // when its responses stall (connections.max.idle.ms; docs/security.md).
   asio::awaitable<void> idle_loop(std::shared_ptr<Connection> self);
+  // Client quotas (KIP-219): a response went out with throttle_time_ms;
+  // nothing more is read or handled from the client until that time has
+  // passed, so a client that ignores the hint is held back all the same.
+  // (The writer also holds the responses after a throttled one until then:
+  // they answer requests the client had pipelined before the mute.)
+  asio::awaitable<void> wait_out_mute();
   // Records a handler's response and wakes the writer.
   void complete(Slot& slot, Response response);
   // Reads a frame body of `size` bytes, allocating it in pieces as the bytes
@@ -125,6 +131,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Clock::time_point last_activity_ = Clock::now();  // a byte read or written, a response ready
   std::optional<Clock::time_point> frame_started_;  // the current frame's size prefix arrived
   bool budget_wait_ = false;  // reading stopped by queued.max.request.bytes
+  // Client quotas: nothing is read before this (a throttled response's mute).
+  Clock::time_point muted_until_{};
+  bool throttle_wait_ = false;  // the reader is waiting out a mute
+  // The writer sends nothing more before this: a throttled response went out
+  // and the responses after it wait out its mute.
+  Clock::time_point write_hold_until_{};
   size_t writing_slots_ = 0;  // responses handed to the current write
   size_t unsent_bytes_ = 0;   // bytes of completed responses not yet written
 };

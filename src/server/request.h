@@ -36,10 +36,18 @@ struct Response {
   std::vector<uint8_t> frame;   // size prefix + header + body; empty when !send
   bool send = true;             // false: acks=0 produce, no response at all
   bool close_connection = false;  // close after this (and every earlier) response
+  // Client quotas (KIP-219): read nothing more from the connection for this
+  // long once the response is ready (sent or not); the "mute".
+  int32_t throttle_ms = 0;
 };
 
 inline Response no_response() { return Response{{}, false, false}; }
 inline Response close_connection() { return Response{{}, false, true}; }
+// `response` with the connection muted for `throttle_ms` after it.
+inline Response throttled(Response response, int32_t throttle_ms) {
+  response.throttle_ms = throttle_ms;
+  return response;
+}
 
 // The most a frame can hold after its int32 size prefix.
 inline constexpr size_t kMaxFrameBodyBytes = INT32_MAX;

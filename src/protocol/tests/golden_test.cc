@@ -217,7 +217,7 @@ TEST(Golden, RegistryTable) {
     }
   }
   EXPECT_TRUE(found_fetch);
-  EXPECT_EQ(kApiSchemas.size(), 49u);  // + DescribeQuorum, IncrementalAlterConfigs, DescribeLogDirs, ElectLeaders, Alter/ListPartitionReassignments, DescribeProducers, OffsetForLeaderEpoch, AlterPartition, DescribeCluster, BrokerRegistration, BrokerHeartbeat, WriteTxnMarkers, Describe/ListTransactions, Describe/Create/DeleteAcls, Describe/AlterUserScramCredentials
+  EXPECT_EQ(kApiSchemas.size(), 51u);  // + DescribeQuorum, IncrementalAlterConfigs, DescribeLogDirs, ElectLeaders, Alter/ListPartitionReassignments, DescribeProducers, OffsetForLeaderEpoch, AlterPartition, DescribeCluster, BrokerRegistration, BrokerHeartbeat, WriteTxnMarkers, Describe/ListTransactions, Describe/Create/DeleteAcls, Describe/AlterUserScramCredentials, Describe/AlterClientQuotas
 }
 
 // OffsetForLeaderEpoch v4 as librdkafka 2.x sends it to validate a consumer's

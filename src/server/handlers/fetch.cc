@@ -7,6 +7,7 @@
 #include "server/handlers/error_mapping.h"
 #include "server/handlers/handlers.h"
 #include "server/handlers/leader_epoch_check.h"
+#include "server/handlers/quota_throttle.h"
 #include "server/security/access.h"
 
 namespace holdfast::server {
@@ -199,6 +200,36 @@ std::vector<FetchResponse::FetchableTopicResponse> take_refused(const RequestCon
   return refused;
 }
 
+// consumer_byte_rate (consumers only; followers are not throttled): counts
+// the response's record bytes; over the quota, Kafka's way, the response
+// goes out empty (no records, the offsets unchanged, the bytes taken back)
+// with throttle_time_ms, and the connection is muted for that time.
+int32_t apply_fetch_quota(const RequestContext& ctx, const FetchRequest& request,
+                          FetchResponse& response) {
+  if (request.replica_id >= 0) return 0;
+  size_t bytes = 0;
+  for (const auto& topic : response.responses) {
+    for (const auto& partition : topic.partitions) {
+      if (partition.records) bytes += partition.records->size();
+    }
+  }
+  const int32_t throttle_ms = record_quota(ctx, QuotaKind::fetch, bytes);
+  if (throttle_ms == 0) return 0;
+  response.throttle_time_ms = throttle_ms;
+  // A response larger than the quota lets through in a whole span (one batch
+  // bigger than that, returned whole by KIP-74) could never be sent empty-
+  // then-whole: it goes out with its records, throttled.
+  if (auto window = fetch_quota_window_bytes(ctx); window && bytes > *window) return throttle_ms;
+  unrecord_quota(ctx, QuotaKind::fetch, bytes);
+  for (auto& topic : response.responses) {
+    for (auto& partition : topic.partitions) {
+      partition.records = Bytes();
+      if (partition.aborted_transactions) partition.aborted_transactions->clear();
+    }
+  }
+  return throttle_ms;
+}
+
 }  // namespace
 
 Awaitable<Response> handle_fetch(RequestContext& ctx) {
@@ -206,6 +237,12 @@ Awaitable<Response> handle_fetch(RequestContext& ctx) {
   if (!request) co_return close_connection();
   Broker& broker = ctx.broker;
   auto refused = take_refused(ctx, *request);
+  // Under a consumer_byte_rate quota a response asks for no more than the
+  // quota lets through in one span (Kafka's max value in the quota window).
+  if (auto window = request->replica_id < 0 ? fetch_quota_window_bytes(ctx) : std::nullopt) {
+    request->max_bytes = int32_t(std::min<size_t>(size_t(std::max(request->max_bytes, 0)),
+                                                  std::min<size_t>(*window, INT32_MAX)));
+  }
 
   // max_wait_ms is the client's, capped by fetch.max.wait.ms.cap: a waiter
   // lives at most that long.
@@ -257,8 +294,9 @@ Awaitable<Response> handle_fetch(RequestContext& ctx) {
   for (const auto& replica : watched) broker.fetch_waiters().remove(replica.get(), wakeup.get());
   note_high_watermarks_sent(broker, *request, response);
   for (auto& topic : refused) response.responses.push_back(std::move(topic));
+  const int32_t throttle_ms = apply_fetch_quota(ctx, *request, response);
   broker.metrics().record_fetched(response);
-  co_return make_response(ctx, response);
+  co_return throttled(make_response(ctx, response), throttle_ms);
 }
 
 }  // namespace holdfast::server

@@ -60,5 +60,8 @@ Awaitable<Response> handle_sasl_handshake(RequestContext& ctx);
 Awaitable<Response> handle_sasl_authenticate(RequestContext& ctx);
 Awaitable<Response> handle_describe_user_scram_credentials(RequestContext& ctx);
 Awaitable<Response> handle_alter_user_scram_credentials(RequestContext& ctx);
+// Client quotas (client_quotas.cc).
+Awaitable<Response> handle_describe_client_quotas(RequestContext& ctx);
+Awaitable<Response> handle_alter_client_quotas(RequestContext& ctx);
 
 }  // namespace holdfast::server

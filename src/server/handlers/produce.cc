@@ -7,6 +7,7 @@
 #include "server/handlers/error_mapping.h"
 #include "server/handlers/handlers.h"
 #include "server/handlers/produce_append.h"
+#include "server/handlers/quota_throttle.h"
 #include "server/security/access.h"
 
 namespace holdfast::server {
@@ -134,7 +135,8 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
       co_return close_connection();
     }
     broker.metrics().record_produce_ack(acks, started);
-    co_return no_response();
+    co_return throttled(no_response(),
+                        record_quota(ctx, QuotaKind::produce, produce_record_bytes(*request)));
   }
 
   if (!to_sync.empty()) {
@@ -226,7 +228,10 @@ Awaitable<Response> handle_produce(RequestContext& ctx) {
     }
   }
   broker.metrics().record_produce_ack(acks, started);
-  co_return make_response(ctx, response);
+  // Client quotas (KIP-219): answered at once with the throttle time, then
+  // the connection is muted for it.
+  response.throttle_time_ms = record_quota(ctx, QuotaKind::produce, produce_record_bytes(*request));
+  co_return throttled(make_response(ctx, response), response.throttle_time_ms);
 }
 
 }  // namespace holdfast::server

@@ -78,6 +78,8 @@ std::vector<ApiHandler> build() {
       entry<DescribeAclsRequest, 0, 3>(handle_describe_acls),
       entry<CreateAclsRequest, 0, 3>(handle_create_acls),
       entry<DeleteAclsRequest, 0, 3>(handle_delete_acls),
+      entry<DescribeClientQuotasRequest, 0, 1>(handle_describe_client_quotas),
+      entry<AlterClientQuotasRequest, 0, 1>(handle_alter_client_quotas),
       inter_broker<AlterPartitionRequest, 0, 1>(handle_alter_partition),
       inter_broker<BrokerRegistrationRequest, 0, 0>(handle_broker_registration),
       inter_broker<BrokerHeartbeatRequest, 0, 0>(handle_broker_heartbeat),

@@ -85,10 +85,12 @@ const AccessRule kRules[] = {
     {Access::describe_transactions, 65, "DescribeTransactions", T::transactional_id, Op::describe, kTxn},
     {Access::list_transactions, 66, "ListTransactions", T::transactional_id, Op::describe, kTxn},
     {Access::describe_quorum, 55, "DescribeQuorum", T::cluster, Op::describe, kCluster},
+    {Access::describe_client_quotas, 48, "DescribeClientQuotas", T::cluster, Op::describe_configs, kCluster},
+    {Access::alter_client_quotas, 49, "AlterClientQuotas", T::cluster, Op::alter_configs, kCluster},
 };
 
 constexpr size_t kRuleCount = sizeof(kRules) / sizeof(kRules[0]);
-static_assert(kRuleCount == size_t(Access::describe_quorum) + 1, "one row per Access");
+static_assert(kRuleCount == size_t(Access::alter_client_quotas) + 1, "one row per Access");
 
 }  // namespace
 

@@ -79,6 +79,8 @@ enum class Access {
   describe_transactions,
   list_transactions,           // each transactional id
   describe_quorum,
+  describe_client_quotas,      // DescribeConfigs on the cluster (KIP-546)
+  alter_client_quotas,         // AlterConfigs on the cluster
 };
 
 struct AccessRule {

@@ -86,6 +86,8 @@ const std::map<Access, Expected>& expectations() {
       {Access::describe_transactions, {65, R::transactional_id, Op::describe, E::transactional_id_authorization_failed}},
       {Access::list_transactions, {66, R::transactional_id, Op::describe, E::transactional_id_authorization_failed}},
       {Access::describe_quorum, {55, R::cluster, Op::describe, E::cluster_authorization_failed}},
+      {Access::describe_client_quotas, {48, R::cluster, Op::describe_configs, E::cluster_authorization_failed}},
+      {Access::alter_client_quotas, {49, R::cluster, Op::alter_configs, E::cluster_authorization_failed}},
   };
   return table;
 }
