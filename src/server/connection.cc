@@ -99,7 +99,8 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
         co_await reader_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       }
       if (!reading_ || closed_) break;
-      co_await wait_out_mute();
+      // (Checked here first: no coroutine frame on the unthrottled path.)
+      if (Clock::now() < muted_until_) co_await wait_out_mute();
       if (!reading_ || closed_) break;
       // Until its 4-byte size has arrived a frame counts as idleness (from the
       // last activity); from then on its time to arrive whole is measured.
@@ -154,7 +155,7 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
       Bytes frame = std::move(*body);
       // A response that completed while this frame was arriving may have
       // muted the connection: the frame waits too.
-      co_await wait_out_mute();
+      if (Clock::now() < muted_until_) co_await wait_out_mute();
       if (!reading_ || closed_) break;
 
       auto slot = std::make_shared<Slot>();
