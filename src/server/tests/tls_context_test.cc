@@ -127,7 +127,10 @@ TEST_F(TlsContextTest, SettingsComeFromTheBrokerConfig) {
 // Kafka's default principal is X500Principal.getName(): RFC 2253, last RDN first.
 TEST(Rfc2253Name, LastRdnFirstWithEscapes) {
   X509_NAME* name = X509_NAME_new();
-  auto add = [name](const char* field, const char* value, int set = 0) {
+  // By reference: `name` is freed and replaced below (a copy of the pointer
+  // would write into freed memory; it crashed once the allocator stopped
+  // handing the same address back).
+  auto add = [&name](const char* field, const char* value, int set = 0) {
     X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8,
                                reinterpret_cast<const unsigned char*>(value), -1, -1, set);
   };
