@@ -3,6 +3,10 @@
 // into the ranges our schemas cover so that no input is wasted on
 // "unsupported". Beyond "no crash, no sanitizer report", it checks that a
 // successfully decoded message re-encodes to bytes that decode to the same value.
+// NaN never equals itself, so the one request with a float64 field (an
+// AlterClientQuotas op's value) has its NaNs compared by bit pattern.
+#include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
@@ -14,6 +18,18 @@ using namespace holdfast::protocol;
 
 namespace {
 
+// Every NaN value replaced by a negative number made from its payload bits,
+// so that defaulted equality compares NaNs bitwise instead of failing on them.
+template <class Msg>
+void canonicalize_nans(Msg&) {}
+
+template <>
+void canonicalize_nans(AlterClientQuotasRequest& msg) {
+  for (auto& entry : msg.entries)
+    for (auto& op : entry.ops)
+      if (std::isnan(op.value)) op.value = -double(std::bit_cast<uint64_t>(op.value) & 0xFFFFFFFFFFFFF);
+}
+
 template <class Msg>
 void check_body(Reader& r, int16_t version) {
   Msg msg;
@@ -21,7 +37,10 @@ void check_body(Reader& r, int16_t version) {
   std::vector<uint8_t> again = encode_message(msg, version);
   Reader r2{Bytes(std::move(again))};
   Msg msg2;
-  if (!msg2.decode(r2, version).ok() || !(msg2 == msg) || !r2.at_end()) std::abort();
+  if (!msg2.decode(r2, version).ok() || !r2.at_end()) std::abort();
+  canonicalize_nans(msg);
+  canonicalize_nans(msg2);
+  if (!(msg2 == msg)) std::abort();
 }
 
 }  // namespace
