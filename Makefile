@@ -48,13 +48,18 @@ sanitize: deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		bash scripts/run-tests.sh build/sanitize
 
-# The request-decoder fuzzer (clang + libFuzzer), bounded in time.
+# The fuzzers (clang + libFuzzer), each bounded in time: the request decoder,
+# then what comes before authentication (SASL exchanges, the TLS handshake,
+# certificate names; seeded by scripts/security-fuzz-seeds.py).
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	@cmake --preset fuzz >/dev/null
-	@cmake --build --preset fuzz --target request_decoder_fuzz -j $(JOBS)
-	@mkdir -p build/fuzz/corpus
+	@cmake --build --preset fuzz --target request_decoder_fuzz security_fuzz -j $(JOBS)
+	@mkdir -p build/fuzz/corpus build/fuzz/security_corpus build/fuzz/security_seeds
 	build/fuzz/src/protocol/request_decoder_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 build/fuzz/corpus
+	@$(PYTHON) scripts/security-fuzz-seeds.py build/fuzz/security_seeds
+	build/fuzz/src/server/security_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+		-dict=src/server/fuzz/security_fuzz.dict build/fuzz/security_corpus build/fuzz/security_seeds
 
 bench: build
 	@PYTHON=$(PYTHON) bash bench/run.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test suite against one build directory:
 #   1. unit tests (CTest / GoogleTest),
-#   2. the request-decoder fuzzer for a bounded time (release builds only),
+#   2. the fuzzers (request decoder; SASL, TLS and certificate names) for a
+#      bounded time each (release builds only),
 #   3. end-to-end tests with real Kafka clients (pytest),
 #   4. fault-injection scenarios checked by `holdfast verify` (pytest),
 #   5. cluster tests: three `holdfast serve` processes with real clients (pytest).
@@ -19,7 +20,7 @@ echo "== unit tests ($build_dir; shuffled, ${UNIT_REPEAT:-1}x)"
 (cd "$build_dir" && GTEST_SHUFFLE=1 GTEST_REPEAT="${UNIT_REPEAT:-1}" ctest --output-on-failure -j "$(nproc)")
 
 if [ "$build_dir" = "build/release" ] && [ "${HOLDFAST_SKIP_FUZZ:-0}" != "1" ]; then
-  echo "== request-decoder fuzzer (${FUZZ_SECONDS:-60} s)"
+  echo "== fuzzers: request decoder, then security (${FUZZ_SECONDS:-60} s each)"
   make --no-print-directory fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 fi
 
