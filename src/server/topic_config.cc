@@ -90,7 +90,11 @@ const std::map<std::string, Definition>& definitions() {
         one_of({"CreateTime", "LogAppendTime"})}},
       {"min.cleanable.dirty.ratio", {fixed("0.5"), any_value()}},
       {"min.compaction.lag.ms", {fixed("0"), long_at_least(0)}},
-      {"min.insync.replicas", {fixed("1"), int_at_least(1)}},
+      // The broker's defaults, which are what produce and elections use for a
+      // topic without its own value (2 and false in a cluster unless set).
+      {"min.insync.replicas",
+       {[](const BrokerConfig& b) { return std::to_string(b.effective_min_insync_replicas()); },
+        int_at_least(1)}},
       {"preallocate", {fixed("false"), one_of({"true", "false"})}},
       {"retention.bytes",
        {[](const BrokerConfig& b) { return std::to_string(b.log_retention_bytes); },
@@ -105,7 +109,9 @@ const std::map<std::string, Definition>& definitions() {
       {"segment.jitter.ms", {fixed("0"), long_at_least(0)}},
       {"segment.ms",
        {[](const BrokerConfig& b) { return std::to_string(b.log_roll_ms); }, long_at_least(1)}},
-      {"unclean.leader.election.enable", {fixed("false"), one_of({"true", "false"})}},
+      {"unclean.leader.election.enable",
+       {[](const BrokerConfig& b) { return std::string(b.unclean_leader_election_enable ? "true" : "false"); },
+        one_of({"true", "false"})}},
   };
   return table;
 }

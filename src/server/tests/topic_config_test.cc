@@ -19,6 +19,29 @@ TEST(TopicConfig, ValidatesKeysAndValues) {
   EXPECT_FALSE(validate_topic_configs({{"compression.type", "brotli"}}));
 }
 
+// A topic without its own min.insync.replicas or unclean.leader.election.enable
+// is held to the broker's (2 and false in a cluster unless set), and
+// DescribeConfigs must say so, not Kafka's single-broker defaults.
+TEST(TopicConfig, DescribeShowsTheBrokersReplicationDefaults) {
+  auto value = [](const BrokerConfig& broker, const std::string& name) {
+    for (const auto& e : describe_topic_configs(broker, {}))
+      if (e.name == name) return e.value;
+    return std::string("(missing)");
+  };
+  BrokerConfig single;
+  EXPECT_EQ(value(single, "min.insync.replicas"), "1");
+  EXPECT_EQ(value(single, "unclean.leader.election.enable"), "false");
+  BrokerConfig cluster;
+  cluster.node_id = 1;
+  cluster.controller_quorum_voters = {{1, "10.0.0.1:9093"}, {2, "10.0.0.2:9093"}, {3, "10.0.0.3:9093"}};
+  ASSERT_TRUE(cluster.cluster_mode());
+  EXPECT_EQ(value(cluster, "min.insync.replicas"), "2");
+  cluster.min_insync_replicas = 3;
+  cluster.unclean_leader_election_enable = true;
+  EXPECT_EQ(value(cluster, "min.insync.replicas"), "3");
+  EXPECT_EQ(value(cluster, "unclean.leader.election.enable"), "true");
+}
+
 TEST(TopicConfig, DescribeShowsDefaultsFromBrokerAndOverrides) {
   BrokerConfig broker;
   broker.log_retention_ms = 1234;
