@@ -447,6 +447,8 @@ const std::map<std::string, Setter>& setters() {
     };
     t["connections.max.idle.ms"] =
         int_setter<int64_t>(&BrokerConfig::connections_max_idle_ms, 1, INT64_MAX / 2);
+    t["connections.max.reauth.ms"] =
+        int_setter<int64_t>(&BrokerConfig::connections_max_reauth_ms, 0, INT64_MAX / 2);
     t["quota.window.num"] = int_setter<int32_t>(&BrokerConfig::quota_window_num, 1, 1000);
     t["quota.window.size.seconds"] =
         int_setter<int32_t>(&BrokerConfig::quota_window_size_seconds, 1, 3600);

@@ -98,6 +98,12 @@ struct BrokerConfig {
   // long, and one whose request frame has not arrived whole this long after
   // its first byte (a slow-loris client; Kafka has no such bound).
   int64_t connections_max_idle_ms = 600000;
+  // connections.max.reauth.ms (KIP-368; Kafka's default 0 = sessions never
+  // end): a SASL connection's session lasts this long from each
+  // authentication; SaslAuthenticate v1+ tells the client, which should
+  // authenticate again on the same connection before it ends. A request other
+  // than SaslHandshake after the end closes the connection.
+  int64_t connections_max_reauth_ms = 0;
   // Client quotas (quota_manager.h): rates are measured over quota.window.num
   // samples of quota.window.size.seconds each (Kafka's defaults, 11 and 1).
   int32_t quota_window_num = 11;

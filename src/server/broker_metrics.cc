@@ -57,7 +57,13 @@ BrokerMetrics::BrokerMetrics()
           "Throttle time given to responses whose client exceeded its byte-rate quota "
           "(throttle_time_ms, and the time the connection is not read), by kind: produce "
           "(producer_byte_rate) or fetch (consumer_byte_rate).",
-          {"kind"})) {
+          {"kind"})),
+      sasl_session_events_(registry_.counter(
+          "holdfast_sasl_session_events_total",
+          "SASL sessions under connections.max.reauth.ms (KIP-368), by event: reauthenticated "
+          "(a connection authenticated again in time) or expired (a connection closed because "
+          "a request came after its session ended).",
+          {"event"})) {
   for (const auto& handler : api_handlers()) {
     if (handler.api_key < 0 || size_t(handler.api_key) >= kMaxApiKey) continue;
     const std::string name = protocol::api_name(handler.api_key);
@@ -69,6 +75,8 @@ BrokerMetrics::BrokerMetrics()
   ack_latency_[2] = &produce_ack_latency_.with({"all"});
   throttle_[0] = &throttle_time_.with({"produce"});
   throttle_[1] = &throttle_time_.with({"fetch"});
+  sasl_sessions_[0] = &sasl_session_events_.with({"reauthenticated"});
+  sasl_sessions_[1] = &sasl_session_events_.with({"expired"});
 }
 
 TopicMetrics BrokerMetrics::topic(std::string_view name) {

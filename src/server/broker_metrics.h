@@ -78,6 +78,10 @@ class BrokerMetrics {
   // A response throttled by a client quota (produce: producer_byte_rate,
   // else fetch: consumer_byte_rate) for `throttle_ms`.
   void record_throttle(bool produce, int64_t throttle_ms);
+  // SASL sessions (KIP-368, connections.max.reauth.ms): a connection that
+  // re-authenticated in time, and one closed because its session expired.
+  void record_reauthentication() { sasl_sessions_[0]->inc(); }
+  void record_session_expired() { sasl_sessions_[1]->inc(); }
 
   SyncMetrics sync_metrics(const std::string& data_dir);
 
@@ -106,6 +110,8 @@ class BrokerMetrics {
   metrics::Histogram* ack_latency_[3] = {};  // acks 0, 1, all
   metrics::Family<metrics::Histogram>& throttle_time_;
   metrics::Histogram* throttle_[2] = {};  // produce, fetch
+  metrics::Family<metrics::Counter>& sasl_session_events_;
+  metrics::Counter* sasl_sessions_[2] = {};  // reauthenticated, expired
 
   static constexpr size_t kMaxApiKey = 128;
   std::array<RequestSeries, kMaxApiKey> request_series_{};

@@ -153,6 +153,32 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
       if (!body) break;
       frame_started_.reset();
       Bytes frame = std::move(*body);
+      if (sasl_) {
+        if (load_be16(frame.data()) == uint16_t(protocol::SaslHandshakeRequest::kApiKey)) {
+          // Re-authentication (KIP-368): handled in line, as the first exchange.
+          auto slot = std::make_shared<Slot>();
+          slots_.push_back(slot);
+          in_flight_.fetch_add(1);
+          Response response;
+          try {
+            response = co_await reauthenticate(frame);
+          } catch (const std::exception& e) {
+            HF_ERROR("closing connection from {}: SASL handling failed: {}", peer_, e.what());
+            response = close_connection();
+          }
+          const bool closing = response.close_connection;
+          complete(*slot, std::move(response));
+          if (closing) break;
+          continue;
+        }
+        if (session_ended()) {
+          HF_INFO("closing connection from {} ({}): its SASL session ended "
+                  "(connections.max.reauth.ms={}) and it did not authenticate again",
+                  peer_, principal_, broker_.config().connections_max_reauth_ms);
+          broker_.metrics().record_session_expired();
+          break;
+        }
+      }
       // A response that completed while this frame was arriving may have
       // muted the connection: the frame waits too.
       if (Clock::now() < muted_until_) co_await wait_out_mute();

@@ -99,6 +99,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool authenticated() const;
   asio::awaitable<Response> handle_unauthenticated(const Bytes& frame);
   asio::awaitable<Response> finish_sasl(security::SaslAnswer answer);
+  // KIP-368: a SaslHandshake on an authenticated SASL connection starts a new
+  // exchange with the same mechanism, whose frames are then handled in line
+  // like the first one's; it must end with the same principal.
+  asio::awaitable<Response> reauthenticate(const Bytes& frame);
+  // A SASL connection whose session (connections.max.reauth.ms) has ended.
+  bool session_ended() const { return session_ends_ && Clock::now() >= *session_ends_; }
   // The server side of the TLS handshake; false (logged and counted) when
   // it fails. A client certificate gives the principal on an SSL listener.
   asio::awaitable<bool> tls_handshake();
@@ -138,6 +144,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // and the responses after it wait out its mute.
   Clock::time_point write_hold_until_{};
   size_t writing_slots_ = 0;  // responses handed to the current write
+  // KIP-368: when the SASL session ends (nullopt: never), and during a
+  // re-authentication the principal it must end with (else empty).
+  std::optional<Clock::time_point> session_ends_;
+  std::string reauth_principal_;
   size_t unsent_bytes_ = 0;   // bytes of completed responses not yet written
 };
 

@@ -11,16 +11,18 @@ namespace holdfast::server {
 
 namespace security {
 
-std::unique_ptr<SaslAuthenticator> make_sasl_authenticator(Broker& broker) {
+std::unique_ptr<SaslAuthenticator> make_sasl_authenticator(Broker& broker,
+                                                           std::vector<std::string> mechanisms) {
   return std::make_unique<SaslAuthenticator>(
-      broker.config().sasl_enabled_mechanisms,
+      mechanisms.empty() ? broker.config().sasl_enabled_mechanisms : std::move(mechanisms),
       [&broker](const std::string& user,
                 ScramMechanism mechanism) -> std::optional<metadata::ScramCredentialInfo> {
         auto image = broker.metadata_log().current();
         auto it = image->scram_credentials.find({user, static_cast<int8_t>(mechanism)});
         if (it == image->scram_credentials.end()) return std::nullopt;
         return it->second;
-      });
+      },
+      broker.config().connections_max_reauth_ms);
 }
 
 }  // namespace security
@@ -86,10 +88,39 @@ asio::awaitable<Response> Connection::finish_sasl(security::SaslAnswer answer) {
     co_return std::move(answer.response);
   }
   if (authenticated()) {
-    principal_ = "User:" + sasl_->user();
+    const std::string principal = "User:" + sasl_->user();
+    if (!reauth_principal_.empty()) {
+      // Kafka's rule: a connection keeps its principal for its whole life.
+      if (principal != reauth_principal_) {
+        HF_WARN("closing connection from {}: re-authenticated as {}, but it is {}'s connection "
+                "(a connection cannot change its principal)",
+                peer_, principal, reauth_principal_);
+        reauth_principal_.clear();
+        co_return close_connection();
+      }
+      reauth_principal_.clear();
+      broker_.metrics().record_reauthentication();
+      HF_DEBUG("connection from {} re-authenticated as {}", peer_, principal);
+    }
+    principal_ = principal;
+    const int64_t lifetime = sasl_->session_lifetime_ms();
+    session_ends_.reset();
+    if (lifetime > 0) session_ends_ = Clock::now() + std::chrono::milliseconds(lifetime);
     HF_DEBUG("connection from {} authenticated as {} ({})", peer_, principal_, sasl_->mechanism());
   }
   co_return std::move(answer.response);
+}
+
+asio::awaitable<Response> Connection::reauthenticate(const Bytes& frame) {
+  const int16_t api_version = static_cast<int16_t>(load_be16(frame.data() + 2));
+  if (api_version < 1) {
+    // v0 goes on with raw token frames, which cannot follow other requests.
+    HF_WARN("closing connection from {}: re-authentication needs SaslHandshake v1 or later", peer_);
+    co_return close_connection();
+  }
+  reauth_principal_ = principal_;
+  sasl_ = security::make_sasl_authenticator(broker_, {sasl_->mechanism()});
+  co_return co_await handle_unauthenticated(frame);
 }
 
 }  // namespace holdfast::server

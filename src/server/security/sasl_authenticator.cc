@@ -9,8 +9,10 @@ bool is_supported_mechanism(const std::string& name) {
 }
 
 SaslAuthenticator::SaslAuthenticator(std::vector<std::string> enabled_mechanisms,
-                                     CredentialLookup lookup)
-    : enabled_(std::move(enabled_mechanisms)), lookup_(std::move(lookup)) {}
+                                     CredentialLookup lookup, int64_t session_lifetime_ms)
+    : enabled_(std::move(enabled_mechanisms)),
+      lookup_(std::move(lookup)),
+      session_lifetime_ms_(session_lifetime_ms) {}
 
 SaslAuthenticator::HandshakeOutcome SaslAuthenticator::handshake(const std::string& mechanism,
                                                                  int16_t version) {

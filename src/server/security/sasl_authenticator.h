@@ -22,7 +22,10 @@ class SaslAuthenticator {
   enum class State { handshake, authenticate, raw_tokens, authenticated, failed };
   enum class HandshakeOutcome { ok, unsupported_mechanism, illegal_state };
 
-  SaslAuthenticator(std::vector<std::string> enabled_mechanisms, CredentialLookup lookup);
+  // `session_lifetime_ms` > 0: SaslAuthenticate v1+ answers a success with it
+  // (KIP-368), telling the client when to authenticate again.
+  SaslAuthenticator(std::vector<std::string> enabled_mechanisms, CredentialLookup lookup,
+                    int64_t session_lifetime_ms = 0);
 
   // SaslHandshake of `version` naming `mechanism`.
   HandshakeOutcome handshake(const std::string& mechanism, int16_t version);
@@ -33,12 +36,14 @@ class SaslAuthenticator {
   State state() const { return state_; }
   const std::vector<std::string>& enabled_mechanisms() const { return enabled_; }
   const std::string& mechanism() const { return mechanism_name_; }
+  int64_t session_lifetime_ms() const { return session_lifetime_ms_; }
   // The user name the client gave (empty before it gave one).
   std::string user() const { return mechanism_ ? mechanism_->user() : ""; }
 
  private:
   std::vector<std::string> enabled_;
   CredentialLookup lookup_;
+  int64_t session_lifetime_ms_ = 0;
   State state_ = State::handshake;
   std::string mechanism_name_;
   std::unique_ptr<SaslMechanism> mechanism_;

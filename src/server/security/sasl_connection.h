@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "server/security/sasl_authenticator.h"
 
@@ -15,7 +17,10 @@ class Broker;
 
 namespace holdfast::server::security {
 
-std::unique_ptr<SaslAuthenticator> make_sasl_authenticator(Broker& broker);
+// `mechanisms`: the ones this exchange may use; empty = sasl.enabled.mechanisms
+// (a re-authentication names the connection's first mechanism only).
+std::unique_ptr<SaslAuthenticator> make_sasl_authenticator(Broker& broker,
+                                                           std::vector<std::string> mechanisms = {});
 
 // How long a failed authentication waits before its answer (and the close):
 // bounded, and on a timer, never blocking the network thread.

@@ -67,7 +67,9 @@ SaslAnswer answer_sasl_authenticate(const RequestContext& ctx, SaslAuthenticator
   }
   response.error_code = code(KafkaError::none);
   response.auth_bytes = Bytes::copy_of(std::string_view(step.response));
-  response.session_lifetime_ms = 0;  // no re-authentication (KIP-368)
+  // KIP-368: 0 = the session never ends; else the client authenticates again
+  // on this connection before this many ms have passed (sent in v1+ only).
+  response.session_lifetime_ms = sasl.session_lifetime_ms();
   return SaslAnswer{make_response(ctx, response), false, ""};
 }
 

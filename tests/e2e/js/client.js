@@ -6,6 +6,7 @@
 //   {"action": "produce", "brokers": [...], "topic": t, "acks": -1|0|1,
 //    "compression": "none"|"gzip"|"snappy", "batches": [[{key, value, headers, partition, timestamp}]]}
 //      -> {"results": [[{partition, baseOffset}], ...]}   (one entry per batch)
+//      optional "pauseMs": wait that long after each batch
 //   {"action": "consume", "brokers": [...], "topic": t, "groupId": g, "count": n,
 //    "fromBeginning": true, "timeoutMs": ms}
 //      -> {"messages": [{partition, offset, key, value, headers, timestamp}]}
@@ -79,6 +80,8 @@ async function produce(command) {
         })),
       });
       results.push(metadata.map((r) => ({ partition: r.partition, baseOffset: r.baseOffset, errorCode: r.errorCode })));
+      // Spreads the batches over time (a session that must outlive a SASL lifetime).
+      if (command.pauseMs) await new Promise((resolve) => setTimeout(resolve, command.pauseMs));
     }
   } finally {
     await producer.disconnect();
