@@ -227,6 +227,7 @@ Result<void, StartupErrc> Broker::start() {
     wiring.node_id = config_.node_id;
     wiring.rack = config_.broker_rack;
     wiring.replica_lag_time_max_ms = config_.replica_lag_time_max_ms;
+    wiring.fetch_client = client_options;  // the same TLS and SASL settings
     wiring.endpoint_of = [this](int32_t node) -> std::optional<net::Endpoint> {
       auto address = cluster::client_address(*this, *metadata_log_->current(), node);
       if (!address) return std::nullopt;
