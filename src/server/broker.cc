@@ -48,15 +48,17 @@ std::string controller_advertised_address(const BrokerConfig& config) {
 
 // Adds the inter-broker TLS and SASL settings of a cluster node to
 // `options` (nothing on a single node); an error names the setting.
+// `announce`: log which listener and user the brokers use (once per start).
 Result<void, ConfigErrc> secure_client_options(const BrokerConfig& config,
-                                               net::KafkaClientOptions& options) {
+                                               net::KafkaClientOptions& options,
+                                               bool announce = false) {
   if (!config.cluster_mode()) return {};
   auto security = security::inter_broker_security(config);
   if (!security) return security.error();
   if (auto applied = security::apply_inter_broker_security(*security, config, options); !applied) {
     return applied.error();
   }
-  if (security->protocol != SecurityProtocol::plaintext) {
+  if (announce && security->protocol != SecurityProtocol::plaintext) {
     HF_INFO("brokers reach each other on listener {} ({}{})", security->listener,
             to_string(security->protocol),
             security->mechanism.empty()
@@ -120,7 +122,7 @@ Result<void, StartupErrc> Broker::start() {
   // context built, before anything binds.
   if (config_.cluster_mode()) {
     net::KafkaClientOptions probe;
-    if (auto secured = secure_client_options(config_, probe); !secured) {
+    if (auto secured = secure_client_options(config_, probe, /*announce=*/true); !secured) {
       network_.reset();
       return make_error(StartupErrc::failed, secured.error().message);
     }
