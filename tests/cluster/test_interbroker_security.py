@@ -215,3 +215,29 @@ def test_a_node_that_cannot_authenticate_never_joins_the_isr(cluster_factory, pk
     assert expected in node3_log, cluster.node(3).log_tail()
     text = logs_text(cluster)
     assert WRONG_PASSWORD not in text and BROKER_PASSWORD not in text
+
+
+@pytest.mark.parametrize("missing, named", [
+    ("listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config",
+     "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"),
+    ("sasl.mechanism.inter.broker.protocol", "sasl.mechanism.inter.broker.protocol"),
+    ("ssl.ca.location", "ssl.ca.location"),
+])
+def test_a_cluster_node_without_inter_broker_credentials_or_ca_does_not_start(
+        tmp_path, pki, missing, named):
+    """The start-up checks, through `holdfast serve` itself: the node exits
+    non-zero with an error naming the setting, and no password in it."""
+    import subprocess
+    from conftest import Node, free_ports, holdfast_binary
+    client_port, raft_port = free_ports(2)
+    options = sasl_ssl_node(pki, 1)
+    del options["secret_settings"][missing]
+    node = Node(holdfast_binary(), 1, tmp_path / "node-1", client_port, raft_port,
+                f"1@127.0.0.1:{raft_port},2@127.0.0.1:{free_ports(1)[0]},"
+                f"3@127.0.0.1:{free_ports(1)[0]}", {}, **options)
+    node.data_dir.mkdir(parents=True)
+    run = subprocess.run(node.command(), capture_output=True, text=True, timeout=30)
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output
+    assert named in output, output
+    assert BROKER_PASSWORD not in output
