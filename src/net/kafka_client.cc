@@ -1,6 +1,10 @@
 #include "net/kafka_client.h"
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <algorithm>
+#include <array>
 #include <deque>
 
 #include "base/bytes.h"
@@ -24,6 +28,51 @@ const char* errc_name(Errc e) {
   }
   return "unknown";
 }
+
+// One socket (and its TLS stream, on TLS) of one connect attempt. Every
+// completion handler holds the transport it was started on, so a stream is
+// never destroyed under a pending operation of its own.
+struct Transport {
+  explicit Transport(asio::io_context& io) : socket(io) {}
+  asio::ip::tcp::socket socket;
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls;
+
+  template <typename Buffers, typename Handler>
+  void async_write(const Buffers& buffers, Handler&& handler) {
+    if (tls) return asio::async_write(*tls, buffers, std::forward<Handler>(handler));
+    asio::async_write(socket, buffers, std::forward<Handler>(handler));
+  }
+  template <typename Buffers, typename Handler>
+  void async_read(const Buffers& buffers, Handler&& handler) {
+    if (tls) return asio::async_read(*tls, buffers, std::forward<Handler>(handler));
+    asio::async_read(socket, buffers, std::forward<Handler>(handler));
+  }
+  void close() {
+    asio::error_code ignored;
+    socket.close(ignored);
+  }
+};
+
+// A request frame (size, header, body) for the authentication exchange,
+// which runs before the connection takes queued requests.
+template <typename Request>
+std::vector<uint8_t> auth_frame(const Request& request, int16_t version,
+                                const std::string& client_id, int32_t correlation_id) {
+  protocol::Writer w;
+  w.put_int32(0);
+  protocol::RequestHeader header;
+  header.api_key = Request::kApiKey;
+  header.api_version = version;
+  header.correlation_id = correlation_id;
+  header.client_id = client_id;
+  header.encode(w, protocol::request_header_version(Request::kApiKey, version));
+  request.encode(w, version);
+  w.patch_int32(0, static_cast<int32_t>(w.size() - 4));
+  return w.release();
+}
+
+constexpr int16_t kSaslHandshakeVersion = 1;     // v1: SaslAuthenticate follows
+constexpr int16_t kSaslAuthenticateVersion = 1;
 
 // One request from submission to completion. Lives on the client thread once
 // submitted; `frame` stays untouched while a write of it may be in progress
@@ -59,8 +108,9 @@ class KafkaClient::Connection : public std::enable_shared_from_this<Connection> 
       : endpoint_(std::move(endpoint)),
         options_(options),
         connects_(connects),
+        io_(io),
         resolver_(io),
-        socket_(io),
+        transport_(std::make_shared<Transport>(io)),
         connect_timer_(io),
         backoff_timer_(io),
         backoff_(options.reconnect_backoff) {}
@@ -128,9 +178,11 @@ class KafkaClient::Connection : public std::enable_shared_from_this<Connection> 
                                                 asio::ip::tcp::resolver::results_type results) {
           if (generation != self->generation_ || self->state_ != State::connecting) return;
           if (ec) return self->connect_failed("cannot resolve: " + ec.message());
+          self->transport_ = std::make_shared<Transport>(self->io_);
           asio::async_connect(
-              self->socket_, results,
-              [self, generation](asio::error_code ec, const asio::ip::tcp::endpoint&) {
+              self->transport_->socket, results,
+              [self, generation, transport = self->transport_](asio::error_code ec,
+                                                               const asio::ip::tcp::endpoint&) {
                 if (generation != self->generation_ || self->state_ != State::connecting) return;
                 if (ec) return self->connect_failed(ec.message());
                 self->connected();
@@ -138,10 +190,166 @@ class KafkaClient::Connection : public std::enable_shared_from_this<Connection> 
         });
   }
 
+  // TCP is up: TLS next (if configured), then SASL (if configured), then
+  // the connection takes requests. The connect timer still runs.
   void connected() {
-    connect_timer_.cancel();
     asio::error_code ignored;
-    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+    transport_->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    if (!options_.tls) return authenticate();
+    auto transport = transport_;
+    transport->tls =
+        std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(transport->socket, *options_.tls);
+    SSL* ssl = transport->tls->native_handle();
+    // The certificate must name what we dialled: an IP address as an IP
+    // SAN, a host name as a DNS SAN (or CN), as any TLS client checks.
+    asio::error_code not_ip;
+    (void)asio::ip::make_address(endpoint_.host, not_ip);
+    if (!not_ip) {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), endpoint_.host.c_str());
+    } else {
+      SSL_set_tlsext_host_name(ssl, endpoint_.host.c_str());
+      SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      SSL_set1_host(ssl, endpoint_.host.c_str());
+    }
+    transport->tls->set_verify_mode(asio::ssl::verify_peer);
+    transport->tls->async_handshake(
+        asio::ssl::stream_base::client,
+        [self = shared_from_this(), transport, generation = generation_](asio::error_code ec) {
+          if (generation != self->generation_ || self->state_ != State::connecting) return;
+          if (ec) {
+            std::string why = "TLS handshake failed: " + ec.message();
+            const long verify = SSL_get_verify_result(transport->tls->native_handle());
+            if (verify != X509_V_OK) {
+              why += std::string(" (certificate verification: ") +
+                     X509_verify_cert_error_string(verify) + ")";
+            }
+            return self->security_failed(why);
+          }
+          self->authenticate();
+        });
+  }
+
+  // SASL (when configured): SaslHandshake v1 with the mechanism, then
+  // SaslAuthenticate with each client message until the mechanism is done.
+  void authenticate() {
+    if (!options_.sasl) return established();
+    sasl_ = options_.sasl();
+    protocol::SaslHandshakeRequest handshake;
+    handshake.mechanism = sasl_->mechanism();
+    exchange(auth_frame(handshake, kSaslHandshakeVersion, options_.client_id, ++auth_correlation_),
+             protocol::SaslHandshakeRequest::kApiKey, kSaslHandshakeVersion,
+             [self = shared_from_this()](protocol::Reader reader) {
+               protocol::SaslHandshakeResponse response;
+               if (!response.decode(reader, kSaslHandshakeVersion)) {
+                 return self->security_failed("SASL authentication failed: bad SaslHandshake response");
+               }
+               if (response.error_code != 0) {
+                 std::string offered;
+                 for (const auto& m : response.mechanisms) offered += (offered.empty() ? "" : ",") + m;
+                 return self->security_failed("SASL authentication failed: the broker does not offer " +
+                                              self->sasl_->mechanism() + " (it offers: " + offered + ")");
+               }
+               self->sasl_step("");
+             });
+  }
+
+  void sasl_step(std::string_view server_message) {
+    SaslClientStep next = sasl_->step(server_message);
+    switch (next.outcome) {
+      case SaslClientStep::Outcome::done:
+        HF_DEBUG("authenticated to {} as '{}' ({})", endpoint_.to_string(), sasl_->user(),
+                 sasl_->mechanism());
+        return established();
+      case SaslClientStep::Outcome::failure:
+        return security_failed("SASL authentication failed as '" + sasl_->user() + "' (" +
+                               sasl_->mechanism() + "): " + next.reason);
+      case SaslClientStep::Outcome::send:
+        break;
+    }
+    protocol::SaslAuthenticateRequest request;
+    request.auth_bytes = Bytes::copy_of(next.message);
+    exchange(auth_frame(request, kSaslAuthenticateVersion, options_.client_id, ++auth_correlation_),
+             protocol::SaslAuthenticateRequest::kApiKey, kSaslAuthenticateVersion,
+             [self = shared_from_this()](protocol::Reader reader) {
+               protocol::SaslAuthenticateResponse response;
+               if (!response.decode(reader, kSaslAuthenticateVersion)) {
+                 return self->security_failed("SASL authentication failed: bad SaslAuthenticate response");
+               }
+               if (response.error_code != 0) {
+                 return self->security_failed(
+                     "SASL authentication failed as '" + self->sasl_->user() + "' (" +
+                     self->sasl_->mechanism() + "): the broker says " +
+                     response.error_message.value_or("error " + std::to_string(response.error_code)));
+               }
+               self->sasl_step(response.auth_bytes.view());
+             });
+  }
+
+  // Writes one frame and reads its response (the connection is not yet
+  // taking requests, so nothing else is in flight); `handle` gets the body.
+  void exchange(std::vector<uint8_t> frame, int16_t api_key, int16_t version,
+                std::function<void(protocol::Reader)> handle) {
+    auto bytes = std::make_shared<std::vector<uint8_t>>(std::move(frame));
+    auto transport = transport_;
+    const uint64_t generation = generation_;
+    const int32_t correlation_id = auth_correlation_;
+    auto self = shared_from_this();
+    auto alive = [self, generation] {
+      return generation == self->generation_ && self->state_ == State::connecting;
+    };
+    transport->async_write(asio::buffer(*bytes), [self, transport, bytes, alive, api_key, version,
+                                                  correlation_id, handle = std::move(handle)](
+                                                     asio::error_code ec, size_t) mutable {
+      if (!alive()) return;
+      if (ec) return self->connect_failed("write failed during authentication: " + ec.message());
+      auto size = std::make_shared<std::array<uint8_t, 4>>();
+      transport->async_read(asio::buffer(*size), [self, transport, size, alive, api_key, version,
+                                                  correlation_id, handle = std::move(handle)](
+                                                     asio::error_code ec, size_t) mutable {
+        if (!alive()) return;
+        if (ec) {
+          return self->security_failed(ec == asio::error::eof
+                                           ? "closed by the broker during authentication"
+                                           : "read failed during authentication: " + ec.message());
+        }
+        const int32_t length = static_cast<int32_t>(load_be32(size->data()));
+        if (length < 4 || length > 1024 * 1024) {
+          return self->security_failed("authentication response frame of " +
+                                       std::to_string(length) + " bytes");
+        }
+        auto body = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(length));
+        transport->async_read(asio::buffer(*body), [self, transport, body, alive, api_key, version,
+                                                    correlation_id, handle = std::move(handle)](
+                                                       asio::error_code ec, size_t) {
+          if (!alive()) return;
+          if (ec) return self->security_failed("read failed during authentication: " + ec.message());
+          protocol::Reader reader(Bytes(std::move(*body)));
+          auto id = reader.read_int32();
+          if (!id || *id != correlation_id ||
+              (protocol::response_header_version(api_key, version) >= 1 &&
+               !reader.skip_tagged_fields())) {
+            return self->security_failed("authentication response does not match its request");
+          }
+          handle(std::move(reader));
+        });
+      });
+    });
+  }
+
+  // TLS or SASL failed: a failed connect, logged as a warning once per run
+  // of equal reasons (the reason never holds the secret).
+  void security_failed(const std::string& why) {
+    if (why != last_security_failure_) {
+      HF_WARN("inter-broker connection to {}: {}", endpoint_.to_string(), why);
+      last_security_failure_ = why;
+    }
+    connect_failed(why);
+  }
+
+  void established() {
+    connect_timer_.cancel();
+    sasl_.reset();
+    last_security_failure_.clear();
     state_ = State::connected;
     backoff_ = options_.reconnect_backoff;
     connects_.fetch_add(1);
@@ -175,9 +383,9 @@ class KafkaClient::Connection : public std::enable_shared_from_this<Connection> 
       batch->push_back(std::move(request));
     }
     writing_ = true;
-    asio::async_write(
-        socket_, buffers,
-        [self = shared_from_this(), batch, generation = generation_](asio::error_code ec, size_t) {
+    transport_->async_write(
+        buffers, [self = shared_from_this(), batch, transport = transport_,
+                  generation = generation_](asio::error_code ec, size_t) {
           if (generation != self->generation_) return;
           self->writing_ = false;
           if (ec) return self->broken("write failed: " + ec.message());
@@ -186,8 +394,8 @@ class KafkaClient::Connection : public std::enable_shared_from_this<Connection> 
   }
 
   void read_size(uint64_t generation) {
-    asio::async_read(socket_, asio::buffer(size_bytes_),
-                     [self = shared_from_this(), generation](asio::error_code ec, size_t) {
+    transport_->async_read(asio::buffer(size_bytes_),
+                     [self = shared_from_this(), transport = transport_, generation](asio::error_code ec, size_t) {
                        if (generation != self->generation_) return;
                        if (ec)
                          return self->broken(ec == asio::error::eof
@@ -204,8 +412,8 @@ class KafkaClient::Connection : public std::enable_shared_from_this<Connection> 
 
   void read_body(uint64_t generation, int32_t size) {
     auto body = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(size));
-    asio::async_read(socket_, asio::buffer(*body),
-                     [self = shared_from_this(), generation, body](asio::error_code ec, size_t) {
+    transport_->async_read(asio::buffer(*body),
+                     [self = shared_from_this(), transport = transport_, generation, body](asio::error_code ec, size_t) {
                        if (generation != self->generation_) return;
                        if (ec) return self->broken("read failed: " + ec.message());
                        if (!self->deliver(Bytes(std::move(*body)))) return;
@@ -272,10 +480,10 @@ class KafkaClient::Connection : public std::enable_shared_from_this<Connection> 
   void close_socket() {
     ++generation_;  // every completion of the old socket is now stale
     writing_ = false;
-    asio::error_code ignored;
     resolver_.cancel();
     connect_timer_.cancel();
-    socket_.close(ignored);
+    transport_->close();
+    sasl_.reset();
   }
 
   void fail_all(Errc code, const std::string& why) {
@@ -290,8 +498,9 @@ class KafkaClient::Connection : public std::enable_shared_from_this<Connection> 
   Endpoint endpoint_;
   const KafkaClientOptions& options_;
   std::atomic<int64_t>& connects_;
+  asio::io_context& io_;
   asio::ip::tcp::resolver resolver_;
-  asio::ip::tcp::socket socket_;
+  std::shared_ptr<Transport> transport_;
   asio::steady_timer connect_timer_;
   asio::steady_timer backoff_timer_;
   State state_ = State::idle;
@@ -302,6 +511,9 @@ class KafkaClient::Connection : public std::enable_shared_from_this<Connection> 
   std::deque<std::shared_ptr<Pending>> queued_;
   std::deque<std::shared_ptr<Pending>> in_flight_;
   uint8_t size_bytes_[4] = {};
+  std::unique_ptr<SaslClient> sasl_;  // during authentication only
+  int32_t auth_correlation_ = 0;
+  std::string last_security_failure_;  // logged already; cleared once established
 };
 
 KafkaClient::KafkaClient(KafkaClientOptions options) : options_(std::move(options)) {

@@ -31,6 +31,7 @@
 #pragma once
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -47,6 +48,7 @@
 #include "base/result.h"
 #include "protocol/messages.h"
 #include "protocol/wire.h"
+#include "net/sasl_client.h"
 
 namespace holdfast::net {
 
@@ -75,7 +77,7 @@ struct KafkaClientOptions {
   std::string thread_name = "hf-net-client";
   // Default timeout of a request (from submission to its response).
   std::chrono::milliseconds request_timeout{30000};
-  // Resolving and connecting, per attempt.
+  // Resolving, connecting, the TLS handshake and SASL authentication, per attempt.
   std::chrono::milliseconds connect_timeout{10000};
   // Pause before reconnecting after a failure, doubled per failure in a row
   // up to the maximum (Kafka's reconnect.backoff.ms / .max.ms).
@@ -83,6 +85,11 @@ struct KafkaClientOptions {
   std::chrono::milliseconds reconnect_backoff_max{1000};
   // A response frame announcing more bytes than this closes the connection.
   int32_t max_response_bytes = 100 * 1024 * 1024;
+  // TLS: a client context (TLS 1.2+, verify_peer, the CA loaded, optionally
+  // a client certificate: security::make_tls_client_context); null = plain TCP.
+  std::shared_ptr<asio::ssl::context> tls;
+  // SASL: a fresh mechanism per connection; empty = no SASL.
+  std::function<std::unique_ptr<SaslClient>()> sasl;
 };
 
 class KafkaClient {

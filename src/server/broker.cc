@@ -14,6 +14,7 @@
 #include "server/handlers/produce_append.h"
 #include "server/metered_file_system.h"
 #include "server/network_server.h"
+#include "server/security/inter_broker.h"
 #include "server/security/tls_context.h"
 #include "server/topic_config.h"
 #include "server/txn_marker_sender.h"
@@ -43,6 +44,28 @@ std::string controller_advertised_address(const BrokerConfig& config) {
          ":" +
          std::to_string(config.controller_advertise_port != 0 ? config.controller_advertise_port
                                                               : config.controller_listen_port);
+}
+
+// Adds the inter-broker TLS and SASL settings of a cluster node to
+// `options` (nothing on a single node); an error names the setting.
+// `announce`: log which listener and user the brokers use (once per start).
+Result<void, ConfigErrc> secure_client_options(const BrokerConfig& config,
+                                               net::KafkaClientOptions& options,
+                                               bool announce = false) {
+  if (!config.cluster_mode()) return {};
+  auto security = security::inter_broker_security(config);
+  if (!security) return security.error();
+  if (auto applied = security::apply_inter_broker_security(*security, config, options); !applied) {
+    return applied.error();
+  }
+  if (announce && security->protocol != SecurityProtocol::plaintext) {
+    HF_INFO("brokers reach each other on listener {} ({}{})", security->listener,
+            to_string(security->protocol),
+            security->mechanism.empty()
+                ? std::string()
+                : ", " + security->mechanism + " as user '" + security->username + "'");
+  }
+  return {};
 }
 
 }  // namespace
@@ -93,18 +116,15 @@ Result<void, StartupErrc> Broker::start() {
   auto listeners = client_listeners(config_);
   if (!listeners) return make_error(StartupErrc::failed, listeners.error().message);
   // In a cluster, brokers reach each other (follower fetches, forwarded admin
-  // requests) through the first client listener, which Metadata also
-  // advertises to every client, and they do not authenticate to each other
-  // yet (nor over TLS): a SASL or TLS first listener would stop replication,
-  // a second one would send its clients to the first. Refused until
-  // inter-broker security and per-listener advertising exist.
-  for (const ClientListener& l : *listeners) {
-    if (config_.cluster_mode() && l.protocol != SecurityProtocol::plaintext) {
+  // requests, KIP-890 verify questions, transaction markers) on the first
+  // client listener, with its protocol and this broker's inter-broker
+  // credentials (security/inter_broker.h): checked, and the TLS client
+  // context built, before anything binds.
+  if (config_.cluster_mode()) {
+    net::KafkaClientOptions probe;
+    if (auto secured = secure_client_options(config_, probe, /*announce=*/true); !secured) {
       network_.reset();
-      return make_error(StartupErrc::failed,
-                        "listeners: " + l.address.name + " uses " + to_string(l.protocol) +
-                            "; in a cluster every client listener must be PLAINTEXT for now "
-                            "(TLS and SASL are single-node only for now: docs/security.md)");
+      return make_error(StartupErrc::failed, secured.error().message);
     }
   }
   // One TLS context for every SSL and SASL_SSL listener, built (and its
@@ -201,11 +221,15 @@ Result<void, StartupErrc> Broker::start() {
     // follower is handed to the fetchers from the first record on.
     net::KafkaClientOptions client_options;
     client_options.client_id = "holdfast-broker-" + std::to_string(config_.node_id);
+    if (auto secured = secure_client_options(config_, client_options); !secured) {
+      return make_error(StartupErrc::failed, secured.error().message);
+    }
     client_ = std::make_unique<net::KafkaClient>(client_options);
     cluster::ReplicationWiringOptions wiring;
     wiring.node_id = config_.node_id;
     wiring.rack = config_.broker_rack;
     wiring.replica_lag_time_max_ms = config_.replica_lag_time_max_ms;
+    wiring.fetch_client = client_options;  // the same TLS and SASL settings
     wiring.endpoint_of = [this](int32_t node) -> std::optional<net::Endpoint> {
       auto address = cluster::client_address(*this, *metadata_log_->current(), node);
       if (!address) return std::nullopt;
@@ -344,6 +368,9 @@ Result<void, StartupErrc> Broker::start_transaction_coordinator() {
   client_options.client_id = "holdfast-txn-markers-" + std::to_string(config_.node_id);
   client_options.thread_name = "hf-txn-markers";
   client_options.request_timeout = std::chrono::milliseconds(30000);
+  if (auto secured = secure_client_options(config_, client_options); !secured) {
+    return make_error(StartupErrc::failed, secured.error().message);
+  }
   txn_client_ = std::make_unique<net::KafkaClient>(client_options);
   txn_markers_ = std::make_unique<KafkaTxnMarkerSender>(*this, *txn_client_);
   txns_ = std::make_unique<coordinator::TxnCoordinator>(std::move(o), *txn_markers_);

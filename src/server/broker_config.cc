@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <functional>
@@ -228,6 +229,25 @@ const std::map<std::string, Setter>& setters() {
       c.ssl_client_auth = value;
       return {};
     };
+    t["inter.broker.listener.name"] = cluster_setting(string_setter(&BrokerConfig::inter_broker_listener_name));
+    t["security.inter.broker.protocol"] = cluster_setting(
+        [](BrokerConfig& c, const std::string& key, const std::string& value)
+            -> Result<void, ConfigErrc> {
+          if (!parse_security_protocol(value)) {
+            return invalid(key, value, "expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL");
+          }
+          c.security_inter_broker_protocol = value;
+          return {};
+        });
+    t["sasl.mechanism.inter.broker.protocol"] = cluster_setting(
+        [](BrokerConfig& c, const std::string& key, const std::string& value)
+            -> Result<void, ConfigErrc> {
+          if (value != "PLAIN" && value != "SCRAM-SHA-256" && value != "SCRAM-SHA-512") {
+            return invalid(key, value, "mechanism is not built (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)");
+          }
+          c.sasl_mechanism_inter_broker_protocol = value;
+          return {};
+        });
     t["process.roles"] = [](BrokerConfig& c, const std::string& key,
                             const std::string& value) -> Result<void, ConfigErrc> {
       bool broker = false, controller = false;
@@ -648,11 +668,49 @@ Result<std::vector<ClientListener>, ConfigErrc> client_listeners(const BrokerCon
   return out;
 }
 
+namespace {
+
+// listener.name.<listener>.<mechanism>.sasl.jaas.config (Kafka's
+// listener-scoped JAAS line): the credentials this broker authenticates with
+// to the other brokers. Errors never repeat the value (it holds a password).
+std::optional<Result<void, ConfigErrc>> apply_listener_jaas(BrokerConfig& config,
+                                                            const std::string& key,
+                                                            const std::string& value) {
+  static const std::string prefix = "listener.name.", suffix = ".sasl.jaas.config";
+  if (key.size() <= prefix.size() + suffix.size() || key.compare(0, prefix.size(), prefix) != 0 ||
+      key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    return std::nullopt;
+  }
+  const std::string middle = key.substr(prefix.size(), key.size() - prefix.size() - suffix.size());
+  const size_t dot = middle.find('.');
+  std::string listener = dot == std::string::npos ? "" : middle.substr(0, dot);
+  std::string mechanism = dot == std::string::npos ? "" : middle.substr(dot + 1);
+  auto lower = [](std::string text) {
+    for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return text;
+  };
+  listener = lower(listener);
+  mechanism = lower(mechanism);
+  if (listener.empty() ||
+      (mechanism != "plain" && mechanism != "scram-sha-256" && mechanism != "scram-sha-512")) {
+    return make_error(ConfigErrc::invalid_value,
+                      "invalid setting '" + key +
+                          "': expected listener.name.<listener>.<mechanism>.sasl.jaas.config with "
+                          "mechanism plain, scram-sha-256 or scram-sha-512");
+  }
+  config.listener_sasl_jaas_configs[listener + "." + mechanism] = value;
+  config.cluster_settings_given.push_back(key);
+  return Result<void, ConfigErrc>{};
+}
+
+}  // namespace
+
 Result<void, ConfigErrc> apply_setting(BrokerConfig& config, const std::string& key,
                                        const std::string& value) {
   const auto& table = setters();
   auto it = table.find(key);
   if (it == table.end()) {
+    if (auto applied = apply_listener_jaas(config, key, value)) return *applied;
     return make_error(ConfigErrc::unknown_key, "unknown setting '" + key + "'");
   }
   return it->second(config, key, value);
@@ -797,9 +855,6 @@ bool is_inapplicable_kafka_key(const std::string& key) {
       "controller.quorum.bootstrap.servers",
       "controller.listener.names", "metadata.log.dir", "zookeeper.connect",
       "zookeeper.connection.timeout.ms", "zookeeper.session.timeout.ms",
-      // listeners between brokers
-      "inter.broker.listener.name",
-      "security.inter.broker.protocol",
       // thread pools and socket buffers
       "num.io.threads", "num.replica.fetchers", "num.recovery.threads.per.data.dir",
       "background.threads", "log.cleaner.threads", "socket.send.buffer.bytes",

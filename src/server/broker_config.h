@@ -247,6 +247,19 @@ struct BrokerConfig {
   std::string ssl_ca_location;
   std::string ssl_client_auth = "none";
 
+  // Between brokers (docs/security.md, "Between brokers"; cluster only).
+  // Brokers reach each other on the first client listener, with its
+  // protocol: inter.broker.listener.name and security.inter.broker.protocol
+  // (Kafka's names, at most one of them) may only name that listener or its
+  // protocol (inter_broker.h checks it). SASL takes the mechanism from
+  // sasl.mechanism.inter.broker.protocol and the credentials from
+  // listener.name.<listener>.<mechanism>.sasl.jaas.config, keyed here by
+  // "<listener>.<mechanism>" in lower case as Kafka writes the key.
+  std::string inter_broker_listener_name;
+  std::string security_inter_broker_protocol;
+  std::string sasl_mechanism_inter_broker_protocol;
+  std::map<std::string, std::string> listener_sasl_jaas_configs;
+
   // The policy in force: flush.policy when given, else interval:<log.flush.interval.ms>
   // when that is set, else always (durable by default, DESIGN §1).
   FlushPolicy effective_flush_policy() const {

@@ -67,9 +67,17 @@ def wait_until(condition, timeout, interval=0.1, message="condition"):
 
 class Node:
     """One cluster member: a `holdfast serve` process that can be killed and
-    started again on the same data directory and ports."""
+    started again on the same data directory and ports.
 
-    def __init__(self, binary, node_id, data_dir, client_port, raft_port, voters, settings):
+    Its client listener has the protocol `listener` (PLAINTEXT unless set;
+    the listener's name is the protocol's). `secret_settings` go into a
+    properties file passed with --config, so passwords stay out of the
+    command line (and of the log's "==== start" line); `client_config` is
+    what a confluent-kafka client adds to reach this listener
+    (security.protocol, sasl.*, ssl.*)."""
+
+    def __init__(self, binary, node_id, data_dir, client_port, raft_port, voters, settings,
+                 listener="PLAINTEXT", secret_settings=None, client_config=None):
         self.binary = pathlib.Path(binary)
         self.node_id = node_id
         self.data_dir = pathlib.Path(data_dir)
@@ -77,19 +85,27 @@ class Node:
         self.raft_port = raft_port
         self.voters = voters
         self.settings = dict(settings)
+        self.listener = listener
+        self.secret_settings = dict(secret_settings or {})
+        self.client_config = dict(client_config or {})
         self.bootstrap = f"127.0.0.1:{client_port}"
         self.log_path = self.data_dir.parent / f"node-{node_id}.log"
+        self.secrets_path = self.data_dir.parent / f"node-{node_id}-secrets.properties"
         self.process = None
         self._reader = None
 
     def command(self):
-        listeners = (f"PLAINTEXT://127.0.0.1:{self.client_port},"
+        listeners = (f"{self.listener}://127.0.0.1:{self.client_port},"
                      f"CONTROLLER://127.0.0.1:{self.raft_port}")
         cmd = [str(self.binary), "serve", "--data-dir", str(self.data_dir),
                "--node-id", str(self.node_id),
                "--set", f"listeners={listeners}",
                "--set", f"controller.quorum.voters={self.voters}",
                "--set", "holdfast.cluster.experimental=true"]
+        if self.secret_settings:
+            self.secrets_path.write_text(
+                "".join(f"{k}={v}\n" for k, v in self.secret_settings.items()))
+            cmd += ["--config", str(self.secrets_path)]
         for key, value in self.settings.items():
             cmd += ["--set", f"{key}={value}"]
         return cmd
@@ -169,21 +185,27 @@ class Cluster:
     def bootstrap(self, nodes=None):
         return ",".join(n.bootstrap for n in (nodes or self.live_nodes()))
 
+    def client_config(self):
+        """What a client adds to reach the listener (empty for PLAINTEXT)."""
+        return dict(self.nodes[0].client_config)
+
     def logs(self):
         return "\n".join(f"---- node {n.node_id}\n{n.log_tail()}" for n in self.nodes)
 
 
-def metadata(bootstrap, timeout=5.0):
-    """Cluster metadata as one node answers it (confluent-kafka AdminClient)."""
+def metadata(bootstrap, timeout=5.0, config=None):
+    """Cluster metadata as one node answers it (confluent-kafka AdminClient;
+    `config`: the listener's client settings)."""
     from confluent_kafka.admin import AdminClient
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000,
+                         **(config or {})})
     return admin.list_topics(timeout=timeout)
 
 
 def partition_state(cluster, topic, partition, via=None):
     """Leader, replicas and (sorted) ISR of one partition, as one node
     (`via`, else any live one) answers Metadata."""
-    md = metadata(via.bootstrap if via else cluster.bootstrap())
+    md = metadata(via.bootstrap if via else cluster.bootstrap(), config=cluster.client_config())
     p = md.topics[topic].partitions[partition]
     return {"leader": p.leader, "replicas": list(p.replicas), "isr": sorted(p.isrs)}
 
@@ -191,7 +213,8 @@ def partition_state(cluster, topic, partition, via=None):
 def wait_registered(cluster, timeout=60):
     """Until every node lists all three brokers (registered, unfenced)."""
     for n in cluster.nodes:
-        wait_until(lambda: set(metadata(n.bootstrap).brokers) == {1, 2, 3}, timeout,
+        wait_until(lambda: set(metadata(n.bootstrap, config=cluster.client_config()).brokers)
+                   == {1, 2, 3}, timeout,
                    message=lambda: f"all 3 brokers in node {n.node_id}'s Metadata\n{cluster.logs()}")
 
 
@@ -206,14 +229,18 @@ def wait_full_isr(cluster, topic, partitions=1, timeout=60):
 def cluster_factory(tmp_path):
     made = []
 
-    def make(size=3, settings=None, node_class=Node):
+    def make(size=3, settings=None, node_class=Node, node_options=None):
+        """`node_options(node_id)`: extra Node arguments per node (listener,
+        secret_settings, client_config)."""
         ports = free_ports(2 * size)
         voters = ",".join(f"{i + 1}@127.0.0.1:{ports[2 * i + 1]}" for i in range(size))
         base = {"broker.session.timeout.ms": SESSION_TIMEOUT_MS,
                 "broker.heartbeat.interval.ms": HEARTBEAT_INTERVAL_MS}
         base.update(settings or {})
         nodes = [node_class(holdfast_binary(), i + 1, tmp_path / f"node-{i + 1}", ports[2 * i],
-                      ports[2 * i + 1], voters, base) for i in range(size)]
+                            ports[2 * i + 1], voters, base,
+                            **(node_options(i + 1) if node_options else {}))
+                 for i in range(size)]
         cluster = Cluster(nodes)
         made.append(cluster)
         for n in nodes:

@@ -5,6 +5,8 @@
 #include <limits>
 #include <optional>
 
+#include "net/jaas.h"
+
 namespace holdfast::cli {
 
 ArgResult<int64_t> parse_integer(std::string_view text, int64_t min, int64_t max) {
@@ -154,21 +156,6 @@ std::string_view trim_spaces(std::string_view text) {
   return text;
 }
 
-// `name="value"` inside a JAAS line; nullopt when absent.
-std::optional<std::string> jaas_value(std::string_view jaas, std::string_view name) {
-  for (size_t at = jaas.find(name); at != std::string_view::npos; at = jaas.find(name, at + 1)) {
-    const bool starts_word = at == 0 || std::isspace(static_cast<unsigned char>(jaas[at - 1]));
-    std::string_view rest = trim_spaces(jaas.substr(at + name.size()));
-    if (!starts_word || rest.empty() || rest.front() != '=') continue;
-    rest = trim_spaces(rest.substr(1));
-    if (rest.empty() || rest.front() != '"') return std::nullopt;
-    auto close = rest.find('"', 1);
-    if (close == std::string_view::npos) return std::nullopt;
-    return std::string(rest.substr(1, close - 1));
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 ArgResult<std::vector<std::string>> parse_command_config(std::string_view text) {
@@ -212,8 +199,8 @@ ArgResult<std::vector<std::string>> parse_command_config(std::string_view text) 
     if (key == "sasl.mechanism") {
       out.push_back("sasl.mechanisms=" + value);
     } else if (key == "sasl.jaas.config") {
-      auto user = jaas_value(value, "username");
-      auto password = jaas_value(value, "password");
+      auto user = net::jaas_value(value, "username");
+      auto password = net::jaas_value(value, "password");
       if (!user || !password) {
         return make_error(ArgErrc::kInvalid,
                           "line " + std::to_string(p.line) +

@@ -11,6 +11,7 @@ replication::ReplicaFetcherOptions fetcher_options(const ReplicationWiringOption
   replication::ReplicaFetcherOptions out;
   out.node_id = options.node_id;
   out.rack_id = options.rack;
+  out.client = options.fetch_client;
   out.client.client_id = "holdfast-replica-" + std::to_string(options.node_id);
   out.client.thread_name = "hf-fetch-client";
   return out;

@@ -37,6 +37,9 @@ struct ReplicationWiringOptions {
   std::function<std::optional<net::Endpoint>()> controller;
   // This broker's epoch from its registration (-1 until registered).
   std::function<int64_t()> broker_epoch;
+  // The fetch connections' client options (inter-broker TLS and SASL: the
+  // broker's own client's); client_id and thread name are set here.
+  net::KafkaClientOptions fetch_client;
 };
 
 class ReplicationWiring {

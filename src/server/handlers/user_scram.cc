@@ -35,6 +35,19 @@ std::string bytes_string(const Bytes& b) {
   return std::string(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
+// Appends `record` to the metadata log. Not a coroutine: it returns the
+// awaitable, so the record lives in the initiation, not in a coroutine frame
+// (a lambda capturing the record inside the handler's coroutine frame was
+// freed wrongly by GCC 12: every AlterUserScramCredentials upsertion aborted
+// the broker with "munmap_chunk(): invalid pointer").
+auto append_scram_record(metadata::MetadataLog& log, metadata::MetadataRecord record) {
+  return await_callback<Result<metadata::ImagePtr, metadata::Errc>>(
+      [&log, record = std::move(record)](
+          std::function<void(Result<metadata::ImagePtr, metadata::Errc>)> done) mutable {
+        log.append(std::move(record), std::move(done));
+      });
+}
+
 }  // namespace
 
 Awaitable<Response> handle_describe_user_scram_credentials(RequestContext& ctx) {
@@ -166,12 +179,8 @@ Awaitable<Response> handle_alter_user_scram_credentials(RequestContext& ctx) {
   }
   for (size_t i = 0; i < records.size(); ++i) {
     if (outcome[record_users[i]].first != KafkaError::none) continue;  // the user's batch failed
-    metadata::MetadataLog* log = &broker.metadata_log();
-    metadata::MetadataRecord record = std::move(records[i]);
-    auto appended = co_await await_callback<Result<metadata::ImagePtr, metadata::Errc>>(
-        [log, record](std::function<void(Result<metadata::ImagePtr, metadata::Errc>)> done) mutable {
-          log->append(std::move(record), std::move(done));
-        });
+    auto append = append_scram_record(broker.metadata_log(), std::move(records[i]));
+    auto appended = co_await std::move(append);
     if (!appended) {
       outcome[record_users[i]] = {metadata_error(appended.code()), appended.error().message};
     }

@@ -181,6 +181,52 @@ Result<std::shared_ptr<asio::ssl::context>, TlsErrc> make_tls_context(const TlsS
   return context;
 }
 
+Result<std::shared_ptr<asio::ssl::context>, TlsErrc> make_tls_client_context(
+    const TlsSettings& settings) {
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1);
+  SSL_CTX* native = context->native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  asio::error_code ec;
+  if (settings.ca_location.empty() || !readable(settings.ca_location)) {
+    return bad("ssl.ca.location", settings.ca_location,
+               settings.ca_location.empty()
+                   ? "TLS between brokers verifies the other brokers' certificates against this "
+                     "CA bundle; set it"
+                   : "cannot be read");
+  }
+  context->load_verify_file(settings.ca_location, ec);
+  if (ec) {
+    return bad("ssl.ca.location", settings.ca_location,
+               "not a PEM CA bundle: " + openssl_reason(ec));
+  }
+  context->set_verify_mode(asio::ssl::verify_peer);
+  if (settings.certificate_location.empty() && settings.key_location.empty()) return context;
+  if (settings.certificate_location.empty() || settings.key_location.empty()) {
+    return bad(settings.certificate_location.empty() ? "ssl.certificate.location"
+                                                     : "ssl.key.location",
+               "", "the broker's client certificate needs both the certificate and its key");
+  }
+  context->use_certificate_chain_file(settings.certificate_location, ec);
+  if (ec) {
+    return bad("ssl.certificate.location", settings.certificate_location,
+               "not a PEM certificate chain: " + openssl_reason(ec));
+  }
+  const std::string password = settings.key_password;
+  context->set_password_callback(
+      [password](size_t, asio::ssl::context::password_purpose) { return password; }, ec);
+  context->use_private_key_file(settings.key_location, asio::ssl::context::pem, ec);
+  if (ec || SSL_CTX_check_private_key(native) != 1) {
+    ERR_clear_error();
+    return bad("ssl.key.location", settings.key_location,
+               "not a PEM private key matching ssl.certificate.location (or ssl.key.password "
+               "does not decrypt it)");
+  }
+  return context;
+}
+
 std::string rfc2253_name(const X509_NAME* name) {
   // The last RDN first; the attributes of one multi-valued RDN in their own
   // order, joined by '+'.

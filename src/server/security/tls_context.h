@@ -38,6 +38,15 @@ enum class TlsErrc { invalid_setting };
 // error names the setting at fault.
 Result<std::shared_ptr<asio::ssl::context>, TlsErrc> make_tls_context(const TlsSettings& settings);
 
+// The TLS client context of this broker's connections to the other brokers
+// (net::KafkaClient): TLS 1.2 at least, the peer's chain verified against
+// ssl.ca.location (required: an error names it), and the broker's own
+// certificate and key presented when they are set (so ssl.client.auth=required
+// on the other brokers works: the certificate's subject is this broker's
+// principal there). The peer's name is checked per connection by the client.
+Result<std::shared_ptr<asio::ssl::context>, TlsErrc> make_tls_client_context(
+    const TlsSettings& settings);
+
 // A TLS connection's stream over the connection's socket (which it does not own).
 struct TlsStream {
   TlsStream(asio::ip::tcp::socket& socket, asio::ssl::context& context)
