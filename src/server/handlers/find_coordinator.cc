@@ -4,6 +4,7 @@
 // partition count for both). On one node that is this broker.
 #include <optional>
 
+#include "controller/placement.h"
 #include "coordinator/group_coordinator.h"
 #include "coordinator/group_records.h"
 #include "coordinator/txn_records.h"
@@ -49,9 +50,21 @@ Awaitable<Response> handle_find_coordinator(RequestContext& ctx) {
     const auto* info = image->find_topic(topic);
     if (info == nullptr) {
       const auto& config = broker.config();
-      int16_t rf = broker.topics().auto_create_replication(
-          topic, txn ? config.effective_transaction_state_log_replication_factor()
-                     : config.effective_offsets_topic_replication_factor());
+      // Kafka's rule for the internal topics: created only once as many
+      // brokers as their replication factor are live. Capped to fewer (as a
+      // user topic may be), a topic whose min.insync.replicas exceeds its
+      // replica count could never be written, and it is never widened later.
+      const int16_t rf = txn ? config.effective_transaction_state_log_replication_factor()
+                             : config.effective_offsets_topic_replication_factor();
+      const size_t live = controller::live_brokers(*image).size();
+      if (live < size_t(rf)) {
+        fail(KafkaError::coordinator_not_available,
+             "waiting for " + std::to_string(rf) + " live brokers to create " + topic + " (" +
+                 (txn ? "transaction.state.log.replication.factor"
+                      : "offsets.topic.replication.factor") +
+                 "=" + std::to_string(rf) + "); " + std::to_string(live) + " live now");
+        co_return make_response(ctx, response);
+      }
       int32_t partitions =
           txn ? config.transaction_state_log_num_partitions : config.offsets_topic_num_partitions;
       metadata::ConfigMap configs = txn ? broker.topics().transaction_state_topic_configs()
