@@ -127,7 +127,20 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
         auto body = co_await read_body(static_cast<size_t>(size));
         if (!body) break;
         frame_started_.reset();
-        if (co_await handle_sasl_in_line(*body, /*reauthentication=*/false)) break;
+        // Handled in line: the next frame's meaning depends on this one's outcome.
+        auto slot = std::make_shared<Slot>();
+        slots_.push_back(slot);
+        in_flight_.fetch_add(1);
+        Response response;
+        try {
+          response = co_await handle_unauthenticated(*body);
+        } catch (const std::exception& e) {
+          HF_ERROR("closing connection from {}: SASL handling failed: {}", peer_, e.what());
+          response = close_connection();
+        }
+        const bool closing = response.close_connection;
+        complete(*slot, std::move(response));
+        if (closing) break;
         continue;
       }
       if (size < 8 || static_cast<uint32_t>(size) > max_frame) {
@@ -143,7 +156,19 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
       if (sasl_) {
         if (load_be16(frame.data()) == uint16_t(protocol::SaslHandshakeRequest::kApiKey)) {
           // Re-authentication (KIP-368): handled in line, as the first exchange.
-          if (co_await handle_sasl_in_line(frame, /*reauthentication=*/true)) break;
+          auto slot = std::make_shared<Slot>();
+          slots_.push_back(slot);
+          in_flight_.fetch_add(1);
+          Response response;
+          try {
+            response = co_await reauthenticate(frame);
+          } catch (const std::exception& e) {
+            HF_ERROR("closing connection from {}: SASL handling failed: {}", peer_, e.what());
+            response = close_connection();
+          }
+          const bool closing = response.close_connection;
+          complete(*slot, std::move(response));
+          if (closing) break;
           continue;
         }
         if (session_ended()) {
@@ -273,23 +298,6 @@ asio::awaitable<std::optional<Bytes>> Connection::read_body(size_t size) {
   budget->frame_done(memory.get());
   const uint8_t* data = buf.data();
   co_return Bytes(std::shared_ptr<const void>(std::move(memory)), data, size);
-}
-
-asio::awaitable<bool> Connection::handle_sasl_in_line(const Bytes& frame, bool reauthentication) {
-  auto slot = std::make_shared<Slot>();
-  slots_.push_back(slot);
-  in_flight_.fetch_add(1);
-  Response response;
-  try {
-    response = reauthentication ? co_await reauthenticate(frame)
-                                : co_await handle_unauthenticated(frame);
-  } catch (const std::exception& e) {
-    HF_ERROR("closing connection from {}: SASL handling failed: {}", peer_, e.what());
-    response = close_connection();
-  }
-  const bool closing = response.close_connection;
-  complete(*slot, std::move(response));
-  co_return closing;
 }
 
 asio::awaitable<Response> Connection::dispatch(const Bytes& frame) {

@@ -97,10 +97,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Before authentication on a SASL listener: the SASL requests, and a raw
   // token frame after SaslHandshake v0 (connection_sasl.cc).
   bool authenticated() const;
-  // A SASL frame (the first exchange's, or a re-authentication's) handled in
-  // line, since the next frame's meaning depends on its outcome; true when
-  // the connection closes after it.
-  asio::awaitable<bool> handle_sasl_in_line(const Bytes& frame, bool reauthentication);
   asio::awaitable<Response> handle_unauthenticated(const Bytes& frame);
   asio::awaitable<Response> finish_sasl(security::SaslAnswer answer);
   // KIP-368: a SaslHandshake on an authenticated SASL connection starts a new
