@@ -564,6 +564,12 @@ void KafkaClient::send_frame(const Endpoint& to, int16_t api_key, int16_t versio
   request->complete(make_error(Errc::shut_down, "the client is shut down"));
 }
 
+void KafkaClient::post(std::function<void()> fn) {
+  std::lock_guard lock(state_mutex_);
+  if (stopped_) return;
+  asio::post(io_, std::move(fn));
+}
+
 void KafkaClient::shutdown() {
   {
     std::lock_guard lock(state_mutex_);

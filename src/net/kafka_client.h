@@ -195,6 +195,11 @@ class KafkaClient {
     return Frame{w.release(), correlation_id};
   }
 
+  // Runs `fn` on the client's thread, after what is already queued there;
+  // the thread that completes responses, so a caller can serialise its own
+  // work with them. After shutdown() `fn` is dropped, never run.
+  void post(std::function<void()> fn);
+
   // See the file comment. Idempotent.
   void shutdown();
 

@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "server/broker.h"
 #include "server/cluster/cluster_view.h"
+#include "server/handlers/write_txn_markers.h"
 
 namespace holdfast::server {
 
@@ -36,19 +37,7 @@ void KafkaTxnMarkerSender::send(coordinator::TxnMarkers markers,
   auto pending = std::make_shared<Pending>();
   pending->acknowledged = std::move(acknowledged);
   pending->done = std::move(done);
-  std::vector<std::pair<net::Endpoint, protocol::WriteTxnMarkersRequest>> requests;
-  for (auto& [leader, partitions] : by_leader) {
-    std::optional<net::Endpoint> to;
-    if (leader == broker_.node_id()) {
-      // This broker: its own listener.
-      std::string host = broker_.config().listen_host;
-      if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
-      if (host == "::") host = "::1";
-      to = net::Endpoint{host, broker_.bound_port()};
-    } else if (auto address = cluster::client_address(broker_, *image, leader)) {
-      to = net::Endpoint{address->host, static_cast<uint16_t>(address->port)};
-    }
-    if (!to) continue;
+  auto make_request = [&markers](const std::vector<TxnPartition>& partitions) {
     protocol::WriteTxnMarkersRequest request;
     auto& marker = request.markers.emplace_back();
     marker.producer_id = markers.producer_id;
@@ -61,44 +50,79 @@ void KafkaTxnMarkerSender::send(coordinator::TxnMarkers markers,
       }
       marker.topics.back().partition_indexes.push_back(tp.partition);
     }
-    requests.emplace_back(*to, std::move(request));
+    return request;
+  };
+  std::vector<std::pair<net::Endpoint, protocol::WriteTxnMarkersRequest>> requests;
+  std::optional<protocol::WriteTxnMarkersRequest> local;
+  for (auto& [leader, partitions] : by_leader) {
+    if (leader == broker_.node_id()) {
+      // This broker's own partitions: written in-process (its listener may
+      // want credentials this client does not have).
+      local = make_request(partitions);
+    } else if (auto address = cluster::client_address(broker_, *image, leader)) {
+      requests.emplace_back(net::Endpoint{address->host, static_cast<uint16_t>(address->port)},
+                            make_request(partitions));
+    }
   }
-  pending->outstanding = static_cast<int>(requests.size());
-  if (requests.empty()) {
+  pending->outstanding = static_cast<int>(requests.size()) + (local ? 1 : 0);
+  if (pending->outstanding == 0) {
     auto finish = std::move(pending->done);
     return finish(std::move(pending->acknowledged));
+  }
+  // One answer (from a leader, or from this broker's own writes): the
+  // partitions it acknowledged are recorded; the last answer completes.
+  auto answered = [pending, producer_id = markers.producer_id](
+                      const std::string& from,
+                      net::NetResult<protocol::WriteTxnMarkersResponse> response) {
+    std::function<void(std::vector<TxnPartition>)> finish;
+    std::vector<TxnPartition> acked;
+    {
+      std::lock_guard lock(pending->mu);
+      if (!response) {
+        HF_DEBUG("transaction markers for producer {} to {}: {}", producer_id, from,
+                 response.error().message);
+      } else {
+        for (const auto& m : response->markers) {
+          for (const auto& t : m.topics) {
+            for (const auto& p : t.partitions) {
+              if (p.error_code == 0) {
+                pending->acknowledged.push_back({t.name, p.partition_index});
+              } else {
+                HF_DEBUG("transaction marker for producer {} on {}-{} ({}): error {}", producer_id,
+                         t.name, p.partition_index, from, p.error_code);
+              }
+            }
+          }
+        }
+      }
+      if (--pending->outstanding > 0) return;
+      finish = std::move(pending->done);
+      acked = std::move(pending->acknowledged);
+    }
+    finish(std::move(acked));
+  };
+  if (local) {
+    // On the client's thread, as the remote answers are: the write's own
+    // completion may come from a flusher thread holding log locks, and the
+    // coordinator appends its Complete record from `done`. After the
+    // client's shutdown nothing runs (the coordinator has stopped; whoever
+    // loads the Prepare record next resends).
+    Broker& broker = broker_;
+    net::KafkaClient& client = client_;
+    client_.post([&broker, &client, answered, request = std::move(*local)] {
+      write_txn_markers(broker, request, KafkaError::none,
+                        [&client, answered](protocol::WriteTxnMarkersResponse response) {
+                          client.post([answered, response = std::move(response)]() mutable {
+                            answered("this broker", std::move(response));
+                          });
+                        });
+    });
   }
   for (auto& [to, request] : requests) {
     client_.send<protocol::WriteTxnMarkersResponse>(
         to, request, 1,
-        [pending, to, producer_id = markers.producer_id](
-            net::NetResult<protocol::WriteTxnMarkersResponse> response) {
-          std::function<void(std::vector<TxnPartition>)> finish;
-          std::vector<TxnPartition> acked;
-          {
-            std::lock_guard lock(pending->mu);
-            if (!response) {
-              HF_DEBUG("transaction markers for producer {} to {}: {}", producer_id,
-                       to.to_string(), response.error().message);
-            } else {
-              for (const auto& m : response->markers) {
-                for (const auto& t : m.topics) {
-                  for (const auto& p : t.partitions) {
-                    if (p.error_code == 0) {
-                      pending->acknowledged.push_back({t.name, p.partition_index});
-                    } else {
-                      HF_DEBUG("transaction marker for producer {} on {}-{}: error {}",
-                               producer_id, t.name, p.partition_index, p.error_code);
-                    }
-                  }
-                }
-              }
-            }
-            if (--pending->outstanding > 0) return;
-            finish = std::move(pending->done);
-            acked = std::move(pending->acknowledged);
-          }
-          finish(std::move(acked));
+        [answered, to](net::NetResult<protocol::WriteTxnMarkersResponse> response) {
+          answered(to.to_string(), std::move(response));
         });
   }
 }

@@ -1,8 +1,10 @@
 // WriteTxnMarkers (key 27, v0-1; KIP-98): the transaction coordinator asks
 // this broker, as the leader of each listed partition, to write a COMMIT or
-// ABORT marker for a producer (storage/txn_index.h). Inter-broker: served,
-// not advertised (when ACLs come, issue 11, it needs ClusterAction on the
-// cluster).
+// ABORT marker for a producer (storage/txn_index.h). Inter-broker (and
+// `holdfast txn abort`): served, not advertised; needs ClusterAction on the
+// cluster (CLUSTER_AUTHORIZATION_FAILED on every partition otherwise). A
+// coordinator writes its own partitions' markers in-process
+// (write_txn_markers.h), so it never needs its own listener's credentials.
 //
 // Per marker and partition: the marker is appended through
 // replication::Partition as the leader, after Kafka's checks (a producer
@@ -22,6 +24,8 @@
 #include "server/handlers/error_mapping.h"
 #include "server/handlers/handlers.h"
 #include "server/handlers/produce_append.h"
+#include "server/handlers/write_txn_markers.h"
+#include "server/security/access.h"
 #include "storage/txn_index.h"
 
 namespace holdfast::server {
@@ -42,29 +46,43 @@ struct Waiting {
   std::shared_ptr<replication::Partition> partition;
   int64_t end_offset;
   int32_t min_insync;
-  int16_t* error_code;
+  int16_t* error_code;  // into State::response, sized before
   int64_t producer_id;
   bool commit;
 };
 
+// One write_txn_markers call, kept alive by its waits' callbacks.
+struct State {
+  WriteTxnMarkersResponse response;
+  std::vector<Waiting> waiting;
+  std::mutex mutex;
+  size_t remaining = 0;
+  std::function<void(WriteTxnMarkersResponse)> done;
+};
+
+// Every wait has completed: the group coordinator learns the outcome of the
+// transaction's offsets (pending TxnOffsetCommit offsets become committed or
+// are dropped), then the response is handed off.
+void finish(Broker& broker, const std::shared_ptr<State>& state) {
+  for (const auto& w : state->waiting) {
+    if (*w.error_code != 0 || w.partition->topic() != kOffsetsTopic) continue;
+    broker.groups().complete_txn(w.partition->index(), w.producer_id, w.commit);
+  }
+  auto done = std::move(state->done);
+  done(std::move(state->response));
+}
+
 }  // namespace
 
-Awaitable<Response> handle_write_txn_markers(RequestContext& ctx) {
-  auto request = decode_request<WriteTxnMarkersRequest>(ctx);
-  if (!request) co_return close_connection();
-  Broker& broker = ctx.broker;
-
-  WriteTxnMarkersResponse response;
-  // Not checked against the access table yet (its row, ClusterAction, is
-  // there): the transaction coordinator sends markers for its own
-  // partitions to its own listener, as User:ANONYMOUS until brokers
-  // authenticate to each other (docs/acls.md, Limits).
-  const KafkaError denied = KafkaError::none;
-  std::vector<Waiting> waiting;
+void write_txn_markers(Broker& broker, const WriteTxnMarkersRequest& request, KafkaError denied,
+                       std::function<void(WriteTxnMarkersResponse)> done) {
+  auto state = std::make_shared<State>();
+  state->done = std::move(done);
+  WriteTxnMarkersResponse& response = state->response;
   // Sized before any pointer into it is taken.
-  response.markers.resize(request->markers.size());
-  for (size_t m = 0; m < request->markers.size(); ++m) {
-    const auto& marker = request->markers[m];
+  response.markers.resize(request.markers.size());
+  for (size_t m = 0; m < request.markers.size(); ++m) {
+    const auto& marker = request.markers[m];
     auto& marker_out = response.markers[m];
     marker_out.producer_id = marker.producer_id;
     marker_out.topics.resize(marker.topics.size());
@@ -113,48 +131,41 @@ Awaitable<Response> handle_write_txn_markers(RequestContext& ctx) {
           continue;
         }
         out.error_code = code(KafkaError::none);
-        waiting.push_back({replica, appended->last_offset + 1, min_insync, &out.error_code,
-                           marker.producer_id, marker.transaction_result});
+        state->waiting.push_back({replica, appended->last_offset + 1, min_insync, &out.error_code,
+                                  marker.producer_id, marker.transaction_result});
       }
     }
   }
+  if (state->waiting.empty()) return finish(broker, state);
 
-  if (!waiting.empty()) {
-    // acks=all: each partition is answered once its HW passes the marker.
-    using Failures = std::vector<std::pair<size_t, Error<replication::Errc>>>;
-    auto failed = co_await await_callback<std::shared_ptr<Failures>>(
-        [&waiting](std::function<void(std::shared_ptr<Failures>)> resume) {
-          struct State {
-            std::mutex mutex;
-            size_t remaining;
-            std::shared_ptr<Failures> failures = std::make_shared<Failures>();
-            std::function<void(std::shared_ptr<Failures>)> resume_fn;
-          };
-          auto state = std::make_shared<State>();
-          state->remaining = waiting.size();
-          state->resume_fn = std::move(resume);
-          for (size_t i = 0; i < waiting.size(); ++i) {
-            waiting[i].partition->wait_for_high_watermark(
-                waiting[i].end_offset,
-                [state, i](Result<void, replication::Errc> acknowledged) {
-                  {
-                    std::lock_guard lock(state->mutex);
-                    if (!acknowledged) state->failures->emplace_back(i, acknowledged.error());
-                    if (--state->remaining != 0) return;
-                  }
-                  state->resume_fn(state->failures);
-                },
-                waiting[i].min_insync);
+  // acks=all: each partition is answered once its HW passes the marker. The
+  // count is set before the first wait starts: a wait may complete inline.
+  state->remaining = state->waiting.size();
+  const size_t count = state->waiting.size();
+  for (size_t i = 0; i < count; ++i) {
+    const Waiting& w = state->waiting[i];
+    w.partition->wait_for_high_watermark(
+        w.end_offset,
+        [&broker, state, i](Result<void, replication::Errc> acknowledged) {
+          {
+            std::lock_guard lock(state->mutex);
+            if (!acknowledged) *state->waiting[i].error_code = code(to_kafka_error(acknowledged.code()));
+            if (--state->remaining != 0) return;
           }
-        });
-    for (const auto& [i, error] : *failed) *waiting[i].error_code = code(to_kafka_error(error.code));
-    for (const auto& w : waiting) {
-      if (*w.error_code != 0 || w.partition->topic() != kOffsetsTopic) continue;
-      // The group coordinator learns the outcome of the transaction's offsets
-      // (pending TxnOffsetCommit offsets become committed or are dropped).
-      broker.groups().complete_txn(w.partition->index(), w.producer_id, w.commit);
-    }
+          finish(broker, state);
+        },
+        w.min_insync);
   }
+}
+
+Awaitable<Response> handle_write_txn_markers(RequestContext& ctx) {
+  auto request = decode_request<WriteTxnMarkersRequest>(ctx);
+  if (!request) co_return close_connection();
+  const KafkaError denied = check_access(ctx, Access::write_txn_markers);
+  auto response = co_await await_callback<WriteTxnMarkersResponse>(
+      [&ctx, &request, denied](std::function<void(WriteTxnMarkersResponse)> resume) {
+        write_txn_markers(ctx.broker, *request, denied, std::move(resume));
+      });
   co_return make_response(ctx, response);
 }
 
