@@ -61,7 +61,14 @@ fuzz: deps
 	build/fuzz/src/server/security_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 		-dict=src/server/fuzz/security_fuzz.dict build/fuzz/security_corpus build/fuzz/security_seeds
 
-bench: build
+# The benchmarks in one run (bench/run.sh; docs/benchmarks.md): fio, Holdfast's
+# throughput, latency and CPU per message, Redis Streams beside it, restart after
+# kill -9, the latency picture, then the replicated run. The Redis peer and the
+# picture need packages beyond `deps` (bench/install-deps.sh), installed before
+# the build so that CMake finds hiredis and builds bench/redis_bench.
+bench: deps
+	@bash bench/install-deps.sh
+	@$(MAKE) --no-print-directory build
 	@PYTHON=$(PYTHON) bash bench/run.sh
 
 # Replicated beside single-node figures: 1 node acks=1, 3 nodes RF3 acks=1,

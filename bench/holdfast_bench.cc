@@ -5,13 +5,16 @@
 //
 //   holdfast_bench produce --topic T --size 1024 --count N --max-seconds S
 //   holdfast_bench consume --topic T --max-seconds S
-//   holdfast_bench latency --topic T --rate 5000 --seconds 10 --size 100
+//   holdfast_bench latency --topic T --rate 5000 --seconds 10 --size 100 [--latencies-out F]
+//       (F: every acknowledgement latency in µs, sorted, one per line, for
+//       bench/plot_latency.py)
 #include <librdkafka/rdkafka.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -153,6 +156,7 @@ nlohmann::ordered_json run_produce(const ProduceArgs& args) {
   const double seconds = seconds_since(start);
   const double bytes = static_cast<double>(tally.delivered) * args.size;
   return {{"run", "produce"},
+          {"system", "holdfast"},
           {"topic", args.common.topic},
           {"message_bytes", args.size},
           {"acks", args.acks},
@@ -230,6 +234,7 @@ nlohmann::ordered_json run_consume(const ConsumeArgs& args) {
   const double seconds = started ? seconds_since(start) : 0.0;
   rd_kafka_consumer_close(rk.get());
   return {{"run", "consume"},
+          {"system", "holdfast"},
           {"topic", args.common.topic},
           {"messages", messages},
           {"bytes", bytes},
@@ -248,6 +253,7 @@ struct LatencyArgs {
   size_t size = 100;
   std::string acks = "all";
   int linger_ms = 0;
+  std::string latencies_out;  // empty: not written
 };
 
 struct LatencyState {
@@ -317,7 +323,13 @@ nlohmann::ordered_json run_latency(const LatencyArgs& args) {
     rd_kafka_poll(rk.get(), 10);
   }
   std::sort(state.latency_ms.begin(), state.latency_ms.end());
+  if (!args.latencies_out.empty()) {
+    std::ofstream out(args.latencies_out);
+    for (double ms : state.latency_ms) out << ms * 1000.0 << '\n';
+    if (!out) die("cannot write " + args.latencies_out);
+  }
   return {{"run", "latency"},
+          {"system", "holdfast"},
           {"topic", args.common.topic},
           {"message_bytes", args.size},
           {"acks", args.acks},
@@ -380,6 +392,8 @@ int main(int argc, char** argv) {
   latency_cmd->add_option("--size", latency.size, "Message size in bytes")->capture_default_str();
   latency_cmd->add_option("--acks", latency.acks, "0, 1 or all")->capture_default_str();
   latency_cmd->add_option("--linger-ms", latency.linger_ms, "linger.ms")->capture_default_str();
+  latency_cmd->add_option("--latencies-out", latency.latencies_out,
+                          "Write every latency (us, sorted, one per line) here");
   latency_cmd->callback([&] { emit(run_latency(latency)); });
 
   CLI11_PARSE(app, argc, argv);

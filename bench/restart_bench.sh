@@ -20,6 +20,7 @@
 #   RESTART_BENCH_GB     data to write, GB (decimal; default 3; e.g. 0.2 for a quick run)
 #   RESTART_BENCH_RUNS   restarts to time (default 3)
 #   RESTART_BENCH_DATA   reuse this data dir (skip the writing; it is modified by the restarts)
+#   RESTART_BENCH_RESULTS  append the summary as one JSON line to this file (bench/run.sh)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -69,10 +70,13 @@ if [[ -z "${RESTART_BENCH_DATA:-}" ]]; then
 fi
 
 # Times exec -> first Metadata response, RESTART_BENCH_RUNS times.
-"$PYTHON" - "$PORT" "$RESTART_BENCH_RUNS" "$WORK" "${SERVE[@]}" <<'PY'
-import os, re, signal, socket, statistics, struct, subprocess, sys, time
+PARTITION_BYTES=$(du -sb "$DATA/restart-0" 2>/dev/null | cut -f1 || echo 0)
+"$PYTHON" - "$PORT" "$RESTART_BENCH_RUNS" "$WORK" "${RESTART_BENCH_RESULTS:-}" "${PARTITION_BYTES:-0}" "${SERVE[@]}" <<'PY'
+import json, os, re, signal, socket, statistics, struct, subprocess, sys, time
 
-port, runs, work, serve = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+port, runs, work, results, partition_bytes = (int(sys.argv[1]), int(sys.argv[2]), sys.argv[3],
+                                              sys.argv[4], int(sys.argv[5]))
+serve = sys.argv[6:]
 # Metadata v1, all topics (null array), correlation id 7, client id "restart-bench".
 client = b"restart-bench"
 body = struct.pack(">hhih", 3, 1, 7, len(client)) + client + struct.pack(">i", -1)
@@ -114,4 +118,11 @@ for run in range(runs):
     print(f"run {run + 1}: exec -> Metadata served in {elapsed * 1000:.0f} ms; {data_line}")
 print(f"restart after kill -9: median {statistics.median(times) * 1000:.0f} ms over {runs} runs "
       f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
+if results:
+    with open(results, "a") as out:
+        out.write(json.dumps({"run": "restart", "system": "holdfast", "runs": runs,
+                              "partition_bytes": partition_bytes,
+                              "median_ms": statistics.median(times) * 1000,
+                              "min_ms": min(times) * 1000, "max_ms": max(times) * 1000,
+                              "scanned": data_line}) + "\n")
 PY

@@ -1,80 +1,140 @@
 #!/usr/bin/env bash
-# Benchmark driver (`make bench`): starts a broker on a temp dir with
-# flush.policy=always, measures the disk's fsync'd sequential write ceiling
-# with fio on the same filesystem, then runs holdfast_bench:
-#   1. produce throughput, 1 KiB messages, acks=all, linger.ms=5
-#   2. produce throughput, 100 B messages, acks=all, linger.ms=5
-#   3. consume throughput (reads the 1 KiB topic back)
-#   4. windowed produce: 100 B, acks=all, linger.ms=0, at most 1,000 in flight
-#   5. produce-ack latency at a fixed 5,000 msg/s, acks=all, linger.ms=0:
-#      100 B and 1 KiB to one partition, 1 KiB spread over 64 partitions, each
-#      with the broker's CPU (utime + stime) per acknowledged message
-# and prints a table, the ratio produce MB/s / fio MB/s, and the broker's
-# peak RSS (VmHWM). Then (unless BENCH_SKIP_CLUSTER=1) the replicated run,
-# bench/replicated.py: 1 node acks=1, 3 nodes RF3 acks=1 and acks=all at the
-# same fixed rate, so single-node and replicated figures come from one run.
+# Benchmark driver (`make bench`). In one run, on one filesystem, it measures:
+#   0. the disk: fio sequential 64 KiB writes + fdatasync (MB/s, the ceiling)
+#      and 4 KiB writes + fdatasync (the latency of one sync);
+#   1. Holdfast (flush.policy=always: fsync before ack), through holdfast_bench
+#      (librdkafka), each run with the broker's CPU (utime + stime from
+#      /proc/<pid>/stat around the run) per message:
+#      - unwindowed produce, 1 KiB and 100 B, acks=all, linger.ms=5
+#      - consume (reads the 1 KiB topic back)
+#      - windowed produce, 100 B and 1 KiB, acks=all, linger.ms=0, 1,000 in flight
+#      - produce-ack latency at a fixed 5,000 msg/s, acks=all, linger.ms=0:
+#        100 B and 1 KiB to one partition, 1 KiB over 64 partitions
+#      - the broker's peak RSS (VmHWM)
+#   2. Redis Streams, the durable peer of issue 13 (unless BENCH_SKIP_REDIS=1):
+#      Debian's redis-server, appendonly yes, appendfsync always, its dir beside
+#      the broker's, through redis_bench (hiredis, one XADD per message), with
+#      redis-server's CPU per message: XADD-reply latency at the same fixed rate
+#      for 100 B and 1 KiB, and pipelined throughput (1,000 in flight over
+#      BENCH_REDIS_CONNECTIONS connections) for 1 KiB and 100 B;
+#   3. restart after kill -9 with RESTART_BENCH_GB (default 3) GB in one
+#      partition, bench/restart_bench.sh, RESTART_BENCH_RUNS (default 1) times
+#      (unless BENCH_SKIP_RESTART=1);
+# then prints the figures as Markdown tables with the Holdfast ÷ Redis ratios,
+# renders the latency percentile curves to BENCH_PLOT (bench/plot_latency.py,
+# matplotlib), and (unless BENCH_SKIP_CLUSTER=1) runs the replicated bench,
+# bench/replicated.py.
 #
 # Environment (all optional):
-#   BUILD_DIR          build tree with both binaries (default build/release)
+#   BUILD_DIR          build tree with the binaries (default build/release)
 #   HOLDFAST_BIN       broker binary (default $BUILD_DIR/src/cli/holdfast)
 #   HOLDFAST_BENCH_BIN bench binary (default $BUILD_DIR/bench/holdfast_bench)
-#   BENCH_DIR          where the temp data dir goes (default /tmp); fio runs there too
+#   REDIS_BENCH_BIN    Redis bench binary (default $BUILD_DIR/bench/redis_bench)
+#   BENCH_DIR          where the temp dir goes (default /tmp); fio, the broker, Redis
+#                      and the restart bench all write there
 #   BENCH_SECONDS      upper bound per throughput run (default 30)
 #   BENCH_MESSAGES_1K / BENCH_MESSAGES_100B   message counts (default 1000000 / 3000000)
-#   BENCH_LATENCY_SECONDS  duration of the fixed-rate run (default 15)
+#   BENCH_LATENCY_SECONDS  duration of each fixed-rate run (default 15)
 #   BENCH_RATE             fixed rate in msg/s (default 5000)
-#   BENCH_WINDOW           messages in flight for the windowed run (default 1000)
-#   BENCH_SKIP_FIO=1       skip fio
-#   BENCH_SKIP_CLUSTER=1   skip the replicated run
+#   BENCH_WINDOW           messages in flight for the windowed runs (default 1000)
+#   BENCH_REDIS_CONNECTIONS  connections sharing Redis's window (default 32)
+#   BENCH_PLOT             the latency picture (default $BUILD_DIR/ack-latency.png)
+#   RESTART_BENCH_GB / RESTART_BENCH_RUNS   see bench/restart_bench.sh (3 / 1 here)
+#   BENCH_SKIP_FIO=1 BENCH_SKIP_REDIS=1 BENCH_SKIP_RESTART=1 BENCH_SKIP_CLUSTER=1
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build/release}
 HOLDFAST_BIN=${HOLDFAST_BIN:-$BUILD_DIR/src/cli/holdfast}
 HOLDFAST_BENCH_BIN=${HOLDFAST_BENCH_BIN:-$BUILD_DIR/bench/holdfast_bench}
+REDIS_BENCH_BIN=${REDIS_BENCH_BIN:-$BUILD_DIR/bench/redis_bench}
 BENCH_SECONDS=${BENCH_SECONDS:-30}
 BENCH_MESSAGES_1K=${BENCH_MESSAGES_1K:-1000000}
 BENCH_MESSAGES_100B=${BENCH_MESSAGES_100B:-3000000}
 BENCH_LATENCY_SECONDS=${BENCH_LATENCY_SECONDS:-15}
 BENCH_RATE=${BENCH_RATE:-5000}
+BENCH_WINDOW=${BENCH_WINDOW:-1000}
+BENCH_REDIS_CONNECTIONS=${BENCH_REDIS_CONNECTIONS:-32}
+BENCH_PLOT=${BENCH_PLOT:-$BUILD_DIR/ack-latency.png}
 PYTHON=${PYTHON:-python3}
 
 for binary in "$HOLDFAST_BIN" "$HOLDFAST_BENCH_BIN"; do
   [[ -x "$binary" ]] || { echo "bench: $binary not found; build it first (cmake --build --preset release)" >&2; exit 1; }
 done
+RUN_REDIS=1
+if [[ "${BENCH_SKIP_REDIS:-0}" == 1 ]]; then
+  RUN_REDIS=0
+elif ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null || [[ ! -x "$REDIS_BENCH_BIN" ]]; then
+  echo "bench: redis-server, redis-cli or $REDIS_BENCH_BIN missing (Debian: redis-server, libhiredis-dev, then rebuild); Redis skipped" >&2
+  RUN_REDIS=0
+fi
 
 WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/holdfast-bench.XXXXXX")
 BROKER_PID=""
+REDIS_PID=""
+stop() {  # pid: TERM, up to 10 s, then KILL
+  local pid=$1
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
 cleanup() {
-  if [[ -n "$BROKER_PID" ]] && kill -0 "$BROKER_PID" 2>/dev/null; then
-    kill -TERM "$BROKER_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$BROKER_PID" 2>/dev/null || true
-  fi
+  stop "$BROKER_PID"
+  stop "$REDIS_PID"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-BROKERS="127.0.0.1:$PORT"
+free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 RESULTS="$WORK/results.jsonl"
 : > "$RESULTS"
+MACHINE="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME")"
+FILESYSTEM=$(df -T "$WORK" | awk 'NR==2 {print $2 " on " $1}')
+echo "bench: machine: $MACHINE" >&2
+echo "bench: work dir $WORK ($FILESYSTEM)" >&2
 
-echo "bench: machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME")" >&2
-echo "bench: work dir $WORK ($(df -T "$WORK" | awk 'NR==2 {print $2 " on " $1}'))" >&2
+# CPU (utime + stime, in seconds) of a process, all its threads.
+cpu_seconds() { awk -v tck="$(getconf CLK_TCK)" '{print ($14 + $15) / tck}' "/proc/$1/stat"; }
+# measure PID COMMAND...: runs COMMAND (which prints one JSON object) and
+# appends that object to RESULTS with server_cpu_s, the CPU PID used meanwhile.
+measure() {
+  local pid=$1 before after
+  shift
+  before=$(cpu_seconds "$pid")
+  "$@" > "$WORK/phase.json"
+  after=$(cpu_seconds "$pid")
+  "$PYTHON" -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+r["server_cpu_s"] = float(sys.argv[3]) - float(sys.argv[2])
+print(json.dumps(r))' "$WORK/phase.json" "$before" "$after" >> "$RESULTS"
+}
 
-# 1. The disk's ceiling: sequential 64 KiB writes, fdatasync after each.
-FIO_MBPS=""
+# 0. The disk: sequential 64 KiB writes with an fdatasync after each (the
+#    bandwidth ceiling), then 4 KiB writes + fdatasync (one sync's latency).
 if [[ "${BENCH_SKIP_FIO:-0}" != 1 ]] && command -v fio >/dev/null; then
   mkdir -p "$WORK/fio"
   fio --name=seq --rw=write --bs=64k --size=256m --fdatasync=1 --directory="$WORK/fio" \
       --output-format=json > "$WORK/fio.json"
-  FIO_MBPS=$("$PYTHON" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["jobs"][0]["write"]["bw_bytes"]/1e6)' "$WORK/fio.json")
+  rm -rf "$WORK/fio"/*
+  fio --name=sync --rw=write --bs=4k --size=32m --fdatasync=1 --directory="$WORK/fio" \
+      --output-format=json > "$WORK/fio-4k.json"
   rm -rf "$WORK/fio"
-  echo "bench: fio sequential 64 KiB + fdatasync: $FIO_MBPS MB/s" >&2
+  "$PYTHON" - "$WORK/fio.json" "$WORK/fio-4k.json" >> "$RESULTS" <<'PY'
+import json, sys
+seq = json.load(open(sys.argv[1]))["jobs"][0]["write"]
+sync = json.load(open(sys.argv[2]))["jobs"][0]["sync"]["lat_ns"]["percentile"]
+pick = lambda p: next(v for k, v in sync.items() if abs(float(k) - p) < 1e-6) / 1e6
+print(json.dumps({"run": "fio", "mb_per_s": seq["bw_bytes"] / 1e6,
+                  "sync_p50_ms": pick(50), "sync_p99_ms": pick(99), "sync_p999_ms": pick(99.9)}))
+PY
+  echo "bench: fio: $(tail -1 "$RESULTS")" >&2
 fi
 
-# 2. The broker, durable by default (flush.policy=always: fsync before ack).
+# 1. The broker, durable by default (flush.policy=always: fsync before ack).
+PORT=$(free_port)
+BROKERS="127.0.0.1:$PORT"
 mkdir -p "$WORK/data"
 "$HOLDFAST_BIN" serve --data-dir "$WORK/data" --listen "$BROKERS" --advertise "$BROKERS" \
     --set flush.policy=always > "$WORK/broker.log" 2>&1 &
@@ -87,75 +147,101 @@ done
 grep -q "listening on" "$WORK/broker.log" || { cat "$WORK/broker.log" >&2; echo "bench: broker not ready in 20 s" >&2; exit 1; }
 echo "bench: broker pid $BROKER_PID on $BROKERS" >&2
 
-bench() { "$HOLDFAST_BENCH_BIN" "$@" --brokers "$BROKERS" >> "$RESULTS"; }
-bench produce --topic bench-1k --size 1024 --count "$BENCH_MESSAGES_1K" --max-seconds "$BENCH_SECONDS" --acks all --linger-ms 5
-bench produce --topic bench-100b --size 100 --count "$BENCH_MESSAGES_100B" --max-seconds "$BENCH_SECONDS" --acks all --linger-ms 5
-bench consume --topic bench-1k --max-seconds "$BENCH_SECONDS"
-bench produce --topic bench-window --size 100 --count "$BENCH_MESSAGES_100B" --max-seconds "$BENCH_SECONDS" --acks all --linger-ms 0 --window "${BENCH_WINDOW:-1000}"
+hf() { measure "$BROKER_PID" "$HOLDFAST_BENCH_BIN" "$@" --brokers "$BROKERS"; }
+hf produce --topic bench-1k --size 1024 --count "$BENCH_MESSAGES_1K" --max-seconds "$BENCH_SECONDS" --acks all --linger-ms 5
+hf produce --topic bench-100b --size 100 --count "$BENCH_MESSAGES_100B" --max-seconds "$BENCH_SECONDS" --acks all --linger-ms 5
+hf consume --topic bench-1k --max-seconds "$BENCH_SECONDS"
+hf produce --topic bench-window --size 100 --count "$BENCH_MESSAGES_100B" --max-seconds "$BENCH_SECONDS" --acks all --linger-ms 0 --window "$BENCH_WINDOW"
+hf produce --topic bench-window-1k --size 1024 --count "$BENCH_MESSAGES_1K" --max-seconds "$BENCH_SECONDS" --acks all --linger-ms 0 --window "$BENCH_WINDOW"
 
-# Broker CPU (utime + stime, clock ticks) around each fixed-rate run, added to
-# its result as broker_cpu_s; the table divides it by the messages acknowledged.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$BROKER_PID/stat"; }
-latency() {
-  local before after
-  before=$(cpu_ticks)
-  "$HOLDFAST_BENCH_BIN" latency "$@" --brokers "$BROKERS" > "$WORK/latency.json"
-  after=$(cpu_ticks)
-  "$PYTHON" -c 'import json, sys
-r = json.load(open(sys.argv[1]))
-r["broker_cpu_s"] = (int(sys.argv[3]) - int(sys.argv[2])) / int(sys.argv[4])
-print(json.dumps(r))' "$WORK/latency.json" "$before" "$after" "$(getconf CLK_TCK)" >> "$RESULTS"
-}
 # Created explicitly: an auto-created topic gets num.partitions (4), and the
 # one-partition runs must be one partition.
 "$HOLDFAST_BIN" topic create bench-latency --partitions 1 --brokers "$BROKERS" >&2
 "$HOLDFAST_BIN" topic create bench-latency-1k --partitions 1 --brokers "$BROKERS" >&2
 "$HOLDFAST_BIN" topic create bench-latency-64 --partitions 64 --brokers "$BROKERS" >&2
-latency --topic bench-latency --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 100 --acks all --linger-ms 0
-latency --topic bench-latency-1k --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 1024 --acks all --linger-ms 0
-latency --topic bench-latency-64 --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 1024 --acks all --linger-ms 0
+hf latency --topic bench-latency --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 100 --acks all --linger-ms 0 \
+    --latencies-out "$WORK/latency-holdfast-100.txt"
+hf latency --topic bench-latency-1k --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 1024 --acks all --linger-ms 0 \
+    --latencies-out "$WORK/latency-holdfast-1k.txt"
+hf latency --topic bench-latency-64 --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 1024 --acks all --linger-ms 0 \
+    --latencies-out "$WORK/latency-holdfast-1k-64.txt"
 
-PEAK_RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$BROKER_PID/status")
-DISK_USED=$(du -sh "$WORK/data" | cut -f1)
+echo "{\"run\": \"rss\", \"system\": \"holdfast\", \"peak_rss_kb\": $(awk '/VmHWM/ {print $2}' "/proc/$BROKER_PID/status"), \"data\": \"$(du -sh "$WORK/data" | cut -f1)\"}" >> "$RESULTS"
+stop "$BROKER_PID"  # Redis and the restart bench get the cores to themselves
+BROKER_PID=""
+rm -rf "$WORK/data"
 
-"$PYTHON" - "$RESULTS" "${FIO_MBPS:-0}" "$PEAK_RSS_KB" "$DISK_USED" <<'PY'
-import json, sys
-results = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-fio = float(sys.argv[2])
-rss_mib = int(sys.argv[3]) / 1024
-rows = []
-def ratio(mbps):
-    return f"{mbps / fio:.2f}" if fio else "-"
-for r in results:
-    if r["run"] == "produce":
-        window = f", {r['window']:,} in flight" if r.get("window") else ""
-        rows.append((f"produce {r['message_bytes']} B, acks={r['acks']}, linger {r['linger_ms']} ms{window}",
-                     f"{r['messages_per_s']:,.0f} msg/s", f"{r['mb_per_s']:.1f} MB/s",
-                     f"{ratio(r['mb_per_s'])} of fio" + (f"; {r['failed']} FAILED" if r["failed"] else "")))
-    elif r["run"] == "consume":
-        rows.append(("consume (1 KiB topic)", f"{r['messages_per_s']:,.0f} msg/s",
-                     f"{r['mb_per_s']:.1f} MB/s", "" if r["complete"] else "INCOMPLETE"))
-    elif r["run"] == "latency":
-        cpu = ""
-        if "broker_cpu_s" in r and r["messages"]:
-            cpu = f", broker CPU {r['broker_cpu_s'] * 1e6 / r['messages']:.0f} us/msg"
-        rows.append((f"ack latency @ {r['target_rate']:,.0f} msg/s ({r['achieved_rate']:,.0f} sent), "
-                     f"{r['message_bytes']} B to {r['topic']}, acks={r['acks']}",
-                     f"p50 {r['p50_ms']:.2f} ms", f"p99 {r['p99_ms']:.2f} ms",
-                     f"p99.9 {r['p999_ms']:.2f} ms, max {r['max_ms']:.1f} ms{cpu}" + (f"; {r['failed']} FAILED" if r["failed"] else "")))
-rows.append(("fio seq 64 KiB write + fdatasync", "", f"{fio:.1f} MB/s" if fio else "skipped", "disk ceiling"))
-rows.append(("broker peak RSS (VmHWM)", "", f"{rss_mib:.0f} MiB", f"data on disk {sys.argv[4]}"))
-widths = [max(len(row[i]) for row in rows) for i in range(4)]
-print()
-for row in rows:
-    print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-PY
+# 2. Redis Streams with appendfsync always, its dir beside the broker's.
+if [[ "$RUN_REDIS" == 1 ]]; then
+  REDIS_PORT=$(free_port)
+  mkdir -p "$WORK/redis"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$WORK/redis" --appendonly yes \
+      --appendfsync always --save "" --protected-mode no --daemonize no \
+      --logfile "$WORK/redis/redis.log" &
+  REDIS_PID=$!
+  for _ in $(seq 1 200); do
+    redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
+    kill -0 "$REDIS_PID" 2>/dev/null || { cat "$WORK/redis/redis.log" >&2; echo "bench: redis-server exited" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "bench: $(redis-server --version | cut -d' ' -f1-3) pid $REDIS_PID on 127.0.0.1:$REDIS_PORT" >&2
+  # Also counts the AOF rewrites Redis started (by its defaults) during each run:
+  # they fork, and the child's CPU is not in redis-server's utime + stime.
+  rewrites() { grep -c "Background append only file rewriting started" "$WORK/redis/redis.log" || true; }
+  rb() {
+    local before
+    before=$(rewrites)
+    measure "$REDIS_PID" "$REDIS_BENCH_BIN" "$@" --port "$REDIS_PORT"
+    "$PYTHON" -c 'import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+r = json.loads(lines[-1]); r["aof_rewrites"] = int(sys.argv[3]) - int(sys.argv[2]); lines[-1] = json.dumps(r)
+open(sys.argv[1], "w").write("\n".join(lines) + "\n")' "$RESULTS" "$before" "$(rewrites)"
+  }
+  rb latency --key latency-100 --size 100 --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" \
+      --latencies-out "$WORK/latency-redis-100.txt"
+  rb latency --key latency-1k --size 1024 --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" \
+      --latencies-out "$WORK/latency-redis-1k.txt"
+  rb produce --key produce-1k --size 1024 --count "$BENCH_MESSAGES_1K" --max-seconds "$BENCH_SECONDS" \
+      --window "$BENCH_WINDOW" --connections "$BENCH_REDIS_CONNECTIONS"
+  rb produce --key produce-100 --size 100 --count "$BENCH_MESSAGES_100B" --max-seconds "$BENCH_SECONDS" \
+      --window "$BENCH_WINDOW" --connections "$BENCH_REDIS_CONNECTIONS"
+  echo "{\"run\": \"rss\", \"system\": \"redis\", \"peak_rss_kb\": $(awk '/VmHWM/ {print $2}' "/proc/$REDIS_PID/status"), \"data\": \"$(du -sh "$WORK/redis" | cut -f1)\"}" >> "$RESULTS"
+  stop "$REDIS_PID"
+  REDIS_PID=""
+  rm -rf "$WORK/redis/appendonlydir"
+fi
 
-# The replicated run beside the single-node figures above (issue 9). The
-# single broker is stopped first so it does not share the cores.
+# 3. Restart after kill -9 with RESTART_BENCH_GB in one partition.
+if [[ "${BENCH_SKIP_RESTART:-0}" != 1 ]]; then
+  BENCH_DIR="$WORK" RESTART_BENCH_RUNS="${RESTART_BENCH_RUNS:-1}" RESTART_BENCH_RESULTS="$RESULTS" \
+    BUILD_DIR="$BUILD_DIR" HOLDFAST_BIN="$HOLDFAST_BIN" HOLDFAST_BENCH_BIN="$HOLDFAST_BENCH_BIN" \
+    PYTHON="$PYTHON" bash bench/restart_bench.sh >&2
+fi
+
+# The tables, then the picture.
+"$PYTHON" bench/report.py "$RESULTS" --machine "$MACHINE; $FILESYSTEM" --rate "$BENCH_RATE"
+
+# Debian's matplotlib belongs to /usr/bin/python3, which may not be $PYTHON.
+PLOT_PYTHON=""
+for candidate in "$PYTHON" /usr/bin/python3; do
+  if "$candidate" -c 'import matplotlib' 2>/dev/null; then PLOT_PYTHON=$candidate; break; fi
+done
+if [[ -n "$PLOT_PYTHON" ]]; then
+  mkdir -p "$(dirname "$BENCH_PLOT")"
+  curves=("Holdfast 100 B=$WORK/latency-holdfast-100.txt" "Holdfast 1 KiB=$WORK/latency-holdfast-1k.txt"
+          "Holdfast 1 KiB, 64 partitions=$WORK/latency-holdfast-1k-64.txt")
+  if [[ "$RUN_REDIS" == 1 ]]; then
+    curves+=("Redis Streams 100 B=$WORK/latency-redis-100.txt" "Redis Streams 1 KiB=$WORK/latency-redis-1k.txt")
+  fi
+  "$PLOT_PYTHON" bench/plot_latency.py "$BENCH_PLOT" "${curves[@]}" \
+    --title "Durable acknowledgement latency at a fixed $BENCH_RATE msg/s (Holdfast: acks=all, flush.policy=always; Redis: appendfsync always)"$'\n'"$(date -u +%F), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'); $MACHINE; $FILESYSTEM"
+  echo "bench: latency picture: $BENCH_PLOT"
+else
+  echo "bench: matplotlib missing (Debian: python3-matplotlib); no latency picture" >&2
+fi
+
+# The replicated run beside the single-node figures above (issue 9).
 if [[ "${BENCH_SKIP_CLUSTER:-0}" != 1 ]]; then
-  kill -TERM "$BROKER_PID" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
   echo
   BUILD_DIR="$BUILD_DIR" HOLDFAST_BIN="$HOLDFAST_BIN" HOLDFAST_BENCH_BIN="$HOLDFAST_BENCH_BIN" \
     BENCH_RATE="$BENCH_RATE" "$PYTHON" bench/replicated.py
