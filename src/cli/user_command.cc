@@ -5,6 +5,11 @@
 // is appended to the node's local metadata log, exactly as the broker would
 // append it; the broker must be stopped (the data directory's lock says so).
 //
+// Or into a bootstrap file (--bootstrap-file): salted credentials, one per
+// line, that a broker or cluster started with sasl.scram.bootstrap.file
+// creates once (server/security/scram_bootstrap.h). The way to give a
+// cluster its first users, since a cluster node's metadata is its Raft log.
+//
 // The password comes from --password-file, else from standard input (a
 // prompt without echo on a terminal). --password exists for scripts and is
 // visible to every local user in `ps`: prefer the other two.
@@ -20,6 +25,7 @@
 #include "io/posix_file_system.h"
 #include "metadata/metadata_store.h"
 #include "server/data_dir_lock.h"
+#include "server/security/scram_bootstrap.h"
 #include "server/security/scram_credentials.h"
 
 namespace holdfast::cli {
@@ -30,6 +36,7 @@ namespace security = server::security;
 struct UserOptions {
   std::string name;
   std::string data_dir;
+  std::string bootstrap_file;
   std::vector<std::string> mechanisms;
   int32_t iterations = 8192;
   std::string password_file;
@@ -106,10 +113,28 @@ OfflineStore open_offline(const std::string& command, io::FileSystem& fs, const 
   return OfflineStore{std::move(*lock), std::move(*store)};
 }
 
+// Appends the credentials to --bootstrap-file, created readable by its owner
+// only (it holds no password, but its keys allow an offline guessing attack).
+void write_bootstrap_lines(const UserOptions& options,
+                           const std::vector<metadata::ScramCredentialUpserted>& credentials) {
+  const bool existed = std::filesystem::exists(options.bootstrap_file);
+  std::ofstream file(options.bootstrap_file, std::ios::app);
+  if (!file) fail("create", "cannot write --bootstrap-file " + options.bootstrap_file, 2);
+  if (!existed) {
+    std::filesystem::permissions(options.bootstrap_file,
+                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                 std::filesystem::perm_options::replace);
+  }
+  for (const auto& c : credentials) file << security::scram_bootstrap_line(c) << "\n";
+  file.flush();
+  if (!file) fail("create", "cannot write --bootstrap-file " + options.bootstrap_file, 2);
+}
+
 void run_create(const UserOptions& options) {
-  if (options.data_dir.empty()) {
-    fail("create", "--data-dir is required (creating users through a running broker: "
-                   "--bootstrap-server, see docs/security.md)");
+  if (options.data_dir.empty() == options.bootstrap_file.empty()) {
+    fail("create", "give exactly one of --data-dir (a stopped single node) and --bootstrap-file "
+                   "(for sasl.scram.bootstrap.file); to create users through a running broker "
+                   "see docs/security.md");
   }
   if (options.iterations < security::kMinScramIterations ||
       options.iterations > security::kMaxScramIterations) {
@@ -118,6 +143,23 @@ void run_create(const UserOptions& options) {
   }
   auto selected = mechanisms("create", options, /*default_all=*/false);
   const std::string password = read_password("create", options);
+  if (!options.bootstrap_file.empty()) {
+    std::vector<metadata::ScramCredentialUpserted> credentials;
+    for (auto m : selected) {
+      auto credential = security::make_credential(security::hash_of(m), password,
+                                                  security::random_bytes(32), options.iterations);
+      credentials.push_back(metadata::ScramCredentialUpserted{
+          options.name, static_cast<int8_t>(m), credential.salt, credential.stored_key,
+          credential.server_key, credential.iterations});
+    }
+    write_bootstrap_lines(options, credentials);
+    for (auto m : selected) {
+      std::cout << "user " << options.name << ": " << security::mechanism_name(m)
+                << " credential written to " << options.bootstrap_file << " ("
+                << options.iterations << " iterations)" << std::endl;
+    }
+    return;
+  }
   io::PosixFileSystem fs;
   auto offline = open_offline("create", fs, options.data_dir);
   for (auto m : selected) {
@@ -174,6 +216,9 @@ void add_user_command(CLI::App& app) {
   };
   auto* create = user->add_subcommand("create", "Create a user or set its password");
   common(create, true);
+  create->add_option("--bootstrap-file", options->bootstrap_file,
+                     "Append the salted credential to this file, for sasl.scram.bootstrap.file "
+                     "(a cluster's first users)");
   create->add_option("--mechanism", options->mechanisms,
                      "SCRAM-SHA-256 or SCRAM-SHA-512 (repeatable; default SCRAM-SHA-512)");
   create->add_option("--iterations", options->iterations, "PBKDF2 iterations (4096-16384)");

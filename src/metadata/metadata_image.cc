@@ -186,6 +186,7 @@ Result<void, Errc> apply_scram_record(MetadataImage& next, const MetadataRecord&
     }
     next.scram_credentials[{r->user, r->mechanism}] =
         ScramCredentialInfo{r->salt, r->stored_key, r->server_key, r->iterations};
+    if (r->bootstrap) next.scram_bootstrapped.insert({r->user, r->mechanism});
     return {};
   }
   const auto& r = std::get<ScramCredentialDeleted>(record);
@@ -224,10 +225,12 @@ std::optional<std::string> unhex_bytes(const std::string& s) {
 
 json encode_scram_record(const MetadataRecord& record) {
   if (auto* r = std::get_if<ScramCredentialUpserted>(&record)) {
-    return {{"type", "scram_credential_upserted"}, {"user", r->user},
-            {"mechanism", r->mechanism},           {"salt", hex_bytes(r->salt)},
-            {"stored_key", hex_bytes(r->stored_key)}, {"server_key", hex_bytes(r->server_key)},
-            {"iterations", r->iterations}};
+    json j = {{"type", "scram_credential_upserted"}, {"user", r->user},
+              {"mechanism", r->mechanism},           {"salt", hex_bytes(r->salt)},
+              {"stored_key", hex_bytes(r->stored_key)}, {"server_key", hex_bytes(r->server_key)},
+              {"iterations", r->iterations}};
+    if (r->bootstrap) j["bootstrap"] = true;  // absent otherwise: older records read the same
+    return j;
   }
   const auto& r = std::get<ScramCredentialDeleted>(record);
   return {{"type", "scram_credential_deleted"}, {"user", r.user}, {"mechanism", r.mechanism}};
@@ -245,7 +248,7 @@ std::optional<Result<MetadataRecord, Errc>> decode_scram_record(const std::strin
     }
     return Result<MetadataRecord, Errc>(MetadataRecord{ScramCredentialUpserted{
         j.at("user").get<std::string>(), j.at("mechanism").get<int8_t>(), *salt, *stored, *server,
-        j.at("iterations").get<int32_t>()}});
+        j.at("iterations").get<int32_t>(), j.value("bootstrap", false)}});
   }
   if (type == "scram_credential_deleted") {
     return Result<MetadataRecord, Errc>(MetadataRecord{ScramCredentialDeleted{

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -113,6 +114,10 @@ struct MetadataImage {
   // SASL/SCRAM credentials (issue 11), keyed by (user name, mechanism: 1 =
   // SCRAM-SHA-256, 2 = SCRAM-SHA-512, Kafka's ScramMechanism codes).
   std::map<std::pair<std::string, int8_t>, ScramCredentialInfo> scram_credentials = {};
+  // The (user, mechanism) credentials ever created from the bootstrap file
+  // (sasl.scram.bootstrap.file): each is created once, so deleting one later
+  // is not undone by the next controller or restart. In snapshots.
+  std::set<std::pair<std::string, int8_t>> scram_bootstrapped = {};
   // The ACL bindings (AclsCreated / AclsDeleted records; acl_binding.h).
   AclSet acls;
   // Client quotas (ClientQuotasAltered records; client_quota.h).
@@ -195,6 +200,9 @@ struct ScramCredentialUpserted {
   std::string stored_key;
   std::string server_key;
   int32_t iterations = 0;
+  // Created from sasl.scram.bootstrap.file (server/security/scram_bootstrap.h):
+  // the image remembers the key in scram_bootstrapped.
+  bool bootstrap = false;
 };
 struct ScramCredentialDeleted {
   std::string user;

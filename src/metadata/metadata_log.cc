@@ -31,6 +31,11 @@ namespace {
 // member, each entry its scram_credential_upserted record; absent when there
 // are none, so snapshots without credentials encode as before.
 void encode_scram_credentials(const MetadataImage& image, json& j) {
+  if (!image.scram_bootstrapped.empty()) {
+    json keys = json::array();
+    for (const auto& [user, mechanism] : image.scram_bootstrapped) keys.push_back({user, mechanism});
+    j["scram_bootstrapped"] = std::move(keys);
+  }
   if (image.scram_credentials.empty()) return;
   json list = json::array();
   for (const auto& [key, c] : image.scram_credentials) {
@@ -41,6 +46,11 @@ void encode_scram_credentials(const MetadataImage& image, json& j) {
 }
 
 Result<void, Errc> decode_scram_credentials(const json& j, MetadataImage& image) {
+  if (auto keys = j.find("scram_bootstrapped"); keys != j.end()) {
+    for (const json& key : *keys) {
+      image.scram_bootstrapped.insert({key.at(0).get<std::string>(), key.at(1).get<int8_t>()});
+    }
+  }
   auto it = j.find("scram_credentials");
   if (it == j.end()) return {};
   for (const json& entry : *it) {

@@ -17,6 +17,7 @@
 #include "server/security/inter_broker.h"
 #include "server/security/tls_context.h"
 #include "server/topic_config.h"
+#include "server/security/scram_bootstrap.h"
 #include "server/txn_marker_sender.h"
 
 namespace holdfast::server {
@@ -95,6 +96,17 @@ Result<void, StartupErrc> Broker::start() {
   }
   if (auto valid = validate_cluster_settings(config_); !valid) {
     return make_error(StartupErrc::failed, valid.error().message);
+  }
+  // The first SCRAM users (security/scram_bootstrap.h): read now, so a bad
+  // file stops the start before anything binds; appended once the metadata
+  // log is open (a single node) or by the active controller (a cluster).
+  if (!config_.sasl_scram_bootstrap_file.empty()) {
+    auto loaded = security::load_scram_bootstrap_file(config_.sasl_scram_bootstrap_file);
+    if (!loaded) {
+      return make_error(StartupErrc::failed,
+                        "sasl.scram.bootstrap.file: " + loaded.error().message);
+    }
+    scram_bootstrap_ = std::move(*loaded);
   }
   // Checked and parsed, but not run: nothing replicates partition data yet,
   // and a "cluster" of brokers that each hold their own copy of everything
@@ -198,6 +210,16 @@ Result<void, StartupErrc> Broker::start() {
     if (!metadata) return make_error(StartupErrc::failed, metadata.error().message);
     metadata_ = std::move(*metadata);
     metadata_log_ = metadata_.get();
+    for (auto& due : security::scram_bootstrap_due(*metadata_->current(), scram_bootstrap_)) {
+      const std::string user = due.user;
+      const int8_t mechanism = due.mechanism;
+      if (auto appended = metadata_->append(std::move(due)); !appended) {
+        return make_error(StartupErrc::failed,
+                          "sasl.scram.bootstrap.file: " + appended.error().message);
+      }
+      HF_INFO("sasl.scram.bootstrap.file: created the {} credential of user {}",
+              mechanism == 1 ? "SCRAM-SHA-256" : "SCRAM-SHA-512", user);
+    }
   }
 
   storage::LogManagerOptions log_options;
@@ -320,6 +342,7 @@ Result<void, StartupErrc> Broker::start() {
     for (const auto& voter : config_.controller_quorum_voters) {
       controller_options.voter_ids.push_back(voter.id);
     }
+    controller_options.scram_bootstrap = scram_bootstrap_;
     controller_options.add_standby = [raft = raft_.get()](
                                          int32_t id, std::string address,
                                          std::function<void(Result<void, metadata::Errc>)> done) {

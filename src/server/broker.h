@@ -141,6 +141,8 @@ class Broker {
   std::unique_ptr<QuotaManager> quotas_ = std::make_unique<QuotaManager>(
       QuotaWindows{config_.quota_window_num, int64_t(config_.quota_window_size_seconds) * 1000});
   metadata::NodeIdentity identity_;
+  // sasl.scram.bootstrap.file's credentials (security/scram_bootstrap.h).
+  std::vector<metadata::ScramCredentialUpserted> scram_bootstrap_;
   std::unique_ptr<metadata::MetadataStore> metadata_;     // single node
   std::unique_ptr<metadata::RaftMetadataLog> raft_;      // cluster mode
   metadata::MetadataLog* metadata_log_ = nullptr;        // whichever of the two

@@ -221,6 +221,7 @@ const std::map<std::string, Setter>& setters() {
     t["ssl.key.location"] = string_setter(&BrokerConfig::ssl_key_location);
     t["ssl.key.password"] = string_setter(&BrokerConfig::ssl_key_password);
     t["ssl.ca.location"] = string_setter(&BrokerConfig::ssl_ca_location);
+    t["sasl.scram.bootstrap.file"] = string_setter(&BrokerConfig::sasl_scram_bootstrap_file);
     t["ssl.client.auth"] = [](BrokerConfig& c, const std::string& key,
                               const std::string& value) -> Result<void, ConfigErrc> {
       if (value != "none" && value != "requested" && value != "required") {

@@ -239,6 +239,9 @@ struct BrokerConfig {
   // sasl.enabled.mechanisms. Kafka's default is GSSAPI, which Holdfast does
   // not build; ours is SCRAM only, and PLAIN only when listed.
   std::vector<std::string> sasl_enabled_mechanisms = {"SCRAM-SHA-256", "SCRAM-SHA-512"};
+  // sasl.scram.bootstrap.file: salted SCRAM credentials created once
+  // (security/scram_bootstrap.h); empty = none.
+  std::string sasl_scram_bootstrap_file;
   // TLS on SSL and SASL_SSL listeners (PEM files, librdkafka's names;
   // security/tls_context.h). ssl_client_auth: none, requested or required.
   std::string ssl_certificate_location;

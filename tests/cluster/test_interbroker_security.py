@@ -3,15 +3,16 @@
 SHA-512) or SSL with ssl.client.auth=required, so every follower fetch,
 registration, heartbeat and forwarded request between brokers runs over it.
 
-SCRAM users live in the metadata log and a cluster node's directory cannot
-be given one offline, so the SASL clusters start once on PLAINTEXT, create
-the inter-broker user and a client user with AlterUserScramCredentials,
-stop, and start again with SASL_SSL only (the bootstrap docs/security.md
-describes). Negative controls: a node with a wrong inter-broker password, or
+SCRAM users live in the metadata log. Most SASL clusters here start once on
+PLAINTEXT, create the inter-broker user and a client user with
+AlterUserScramCredentials, stop, and start again with SASL_SSL only; one
+starts on SASL_SSL from the first second with its users in
+sasl.scram.bootstrap.file (docs/security.md). Negative controls: a node with a wrong inter-broker password, or
 whose CA does not trust the others, never joins the ISR; acks=all then gets
 NOT_ENOUGH_REPLICAS (min.insync.replicas=3), and its log says why without
 the secret.
 """
+import subprocess
 import uuid
 
 import pytest
@@ -19,7 +20,8 @@ from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcept
                              TopicPartition)
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import metadata, partition_state, wait_full_isr, wait_registered, wait_until
+from conftest import (holdfast_binary, metadata, partition_state, wait_full_isr, wait_registered,
+                      wait_until)
 from secure_kit import Pki, jaas, upsert_scram_user
 
 BROKER_USER, BROKER_PASSWORD = "broker", "inter-broker-Secret-7781"
@@ -285,3 +287,39 @@ def test_transactions_commit_over_sasl_ssl_and_read_committed_sees_them(cluster_
     finally:
         consumer.close()
     assert "WriteTxnMarkers before SASL authentication" not in logs_text(cluster)
+
+
+def test_a_sasl_ssl_cluster_gets_its_first_users_from_a_bootstrap_file(cluster_factory, pki,
+                                                                       tmp_path):
+    """No PLAINTEXT first start: the inter-broker user and a client user come
+    from sasl.scram.bootstrap.file (made by `holdfast user create
+    --bootstrap-file`), which the active controller appends once."""
+    users = tmp_path / "users.bootstrap"
+    for user, password in [(BROKER_USER, BROKER_PASSWORD), (CLIENT_USER, CLIENT_PASSWORD)]:
+        made = subprocess.run([str(holdfast_binary()), "user", "create", user, "--bootstrap-file",
+                               str(users), "--mechanism", "SCRAM-SHA-512"],
+                              input=password + "\n", capture_output=True, text=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+    assert BROKER_PASSWORD not in users.read_text() and CLIENT_PASSWORD not in users.read_text()
+
+    def node(i):
+        options = sasl_ssl_node(pki, i)
+        options["secret_settings"]["sasl.scram.bootstrap.file"] = str(users)
+        return options
+
+    cluster = cluster_factory(node_options=node)
+    wait_registered(cluster)  # registrations and heartbeats ran over SASL_SSL as "broker"
+    topic = "boot-" + uuid.uuid4().hex[:8]
+    create_topic(cluster, topic, min_isr=3)
+    wait_full_isr(cluster, topic)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap(), **cluster.client_config(),
+                         "acks": "all", "message.timeout.ms": 60000})
+    acked, errors = produce(producer, topic, [f"b-{i}" for i in range(200)])
+    assert errors == [] and len(acked) == 200
+    seen = consume_all(cluster, topic, set(acked))
+    assert set(acked) <= set(seen)
+    text = logs_text(cluster)
+    for user in (BROKER_USER, CLIENT_USER):
+        assert f"sasl.scram.bootstrap.file: creating the SCRAM-SHA-512 credential of user {user}" \
+            in text
+    assert BROKER_PASSWORD not in text and CLIENT_PASSWORD not in text

@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/thread_name.h"
 #include "server/cluster/cluster_view.h"
+#include "server/security/scram_bootstrap.h"
 
 namespace holdfast::server::cluster {
 namespace {
@@ -230,7 +231,13 @@ void ControllerService::tick_once() {
     std::lock_guard lock(mutex_);
     auto* c = current_controller();
     if (c == nullptr) return;
-    records = c->tick(*log_.current());
+    auto image = log_.current();
+    records = c->tick(*image);
+    for (auto& due : security::scram_bootstrap_due(*image, options_.scram_bootstrap)) {
+      HF_INFO("controller: sasl.scram.bootstrap.file: creating the {} credential of user {}",
+              due.mechanism == 1 ? "SCRAM-SHA-256" : "SCRAM-SHA-512", due.user);
+      records.push_back(std::move(due));
+    }
   }
   if (records.empty()) return;
   // In order; each waits for the previous so a failure stops the rest (they

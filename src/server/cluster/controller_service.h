@@ -77,6 +77,9 @@ struct ControllerServiceOptions {
   using AddStandbyFn = std::function<void(int32_t id, std::string address,
                                           std::function<void(Result<void, metadata::Errc>)> done)>;
   AddStandbyFn add_standby;
+  // sasl.scram.bootstrap.file's credentials: the active controller appends
+  // each one that is due (security/scram_bootstrap.h) on its ticks.
+  std::vector<metadata::ScramCredentialUpserted> scram_bootstrap;
 };
 
 class ControllerService {
