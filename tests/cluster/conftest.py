@@ -11,6 +11,7 @@ import os
 import pathlib
 import re
 import signal
+import random
 import socket
 import subprocess
 import threading
@@ -31,11 +32,33 @@ def holdfast_binary():
     return path if path.is_absolute() else REPO_ROOT / path
 
 
+def _ephemeral_floor():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_ports(count):
-    """Distinct free loopback ports (held open together so none repeats)."""
+    """Distinct free loopback ports (held open together so none repeats),
+    below the kernel's ephemeral range: a node restarted on its ports must
+    not find one taken as the source port of a client's connection."""
+    ceiling = min(_ephemeral_floor(), 65536)
+    floor = max(1024, ceiling - 12000)
     sockets = []
     try:
-        for _ in range(count):
+        for _ in range(50 * count):
+            if len(sockets) == count:
+                break
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind(("127.0.0.1", random.randrange(floor, ceiling)))
+            except OSError:
+                s.close()
+                continue
+            sockets.append(s)
+        while len(sockets) < count:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind(("127.0.0.1", 0))
             sockets.append(s)

@@ -8,6 +8,7 @@ import os
 import pathlib
 import re
 import signal
+import random
 import socket
 import subprocess
 import threading
@@ -36,7 +37,29 @@ def cli_binary():
     return path if path.is_absolute() else REPO_ROOT / path
 
 
+def _ephemeral_floor():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_loopback_port():
+    """A free loopback port below the kernel's ephemeral range: a broker
+    restarted on its port must not find it taken as the source port of some
+    client's connection (which the kernel picks from that range; seen as
+    "Address already in use" on a restart)."""
+    ceiling = min(_ephemeral_floor(), 65536)
+    floor = max(1024, ceiling - 12000)
+    for _ in range(200):
+        port = random.randrange(floor, ceiling)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
