@@ -11,13 +11,16 @@ import os
 import pathlib
 import re
 import signal
-import random
 import socket
 import subprocess
+import sys
 import threading
 import time
 
 import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from loopback_ports import free_ports  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 20.0   # bound on one node's start-up ("listening on")
@@ -30,42 +33,6 @@ LISTENING = re.compile(r"listening on (\S+:\d+)")
 def holdfast_binary():
     path = pathlib.Path(os.environ.get("HOLDFAST_BIN", "build/release/src/cli/holdfast"))
     return path if path.is_absolute() else REPO_ROOT / path
-
-
-def _ephemeral_floor():
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def free_ports(count):
-    """Distinct free loopback ports (held open together so none repeats),
-    below the kernel's ephemeral range: a node restarted on its ports must
-    not find one taken as the source port of a client's connection."""
-    ceiling = min(_ephemeral_floor(), 65536)
-    floor = max(1024, ceiling - 12000)
-    sockets = []
-    try:
-        for _ in range(50 * count):
-            if len(sockets) == count:
-                break
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                s.bind(("127.0.0.1", random.randrange(floor, ceiling)))
-            except OSError:
-                s.close()
-                continue
-            sockets.append(s)
-        while len(sockets) < count:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def wait_until(condition, timeout, interval=0.1, message="condition"):

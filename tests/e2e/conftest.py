@@ -8,14 +8,17 @@ import os
 import pathlib
 import re
 import signal
-import random
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
 
 import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from loopback_ports import free_ports  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 20.0  # bound on start-up, until the "listening on" line
@@ -37,32 +40,8 @@ def cli_binary():
     return path if path.is_absolute() else REPO_ROOT / path
 
 
-def _ephemeral_floor():
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
 def free_loopback_port():
-    """A free loopback port below the kernel's ephemeral range: a broker
-    restarted on its port must not find it taken as the source port of some
-    client's connection (which the kernel picks from that range; seen as
-    "Address already in use" on a restart)."""
-    ceiling = min(_ephemeral_floor(), 65536)
-    floor = max(1024, ceiling - 12000)
-    for _ in range(200):
-        port = random.randrange(floor, ceiling)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 class Broker:
