@@ -128,18 +128,7 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
         if (!body) break;
         frame_started_.reset();
         // Handled in line: the next frame's meaning depends on this one's outcome.
-        auto slot = std::make_shared<Slot>();
-        slots_.push_back(slot);
-        in_flight_.fetch_add(1);
-        Response response;
-        try {
-          response = co_await handle_unauthenticated(*body);
-        } catch (const std::exception& e) {
-          HF_ERROR("closing connection from {}: SASL handling failed: {}", peer_, e.what());
-          response = close_connection();
-        }
-        const bool closing = response.close_connection;
-        complete(*slot, std::move(response));
+        const bool closing = co_await handle_sasl_in_line(*body, /*reauthentication=*/false);
         if (closing) break;
         continue;
       }
@@ -156,18 +145,7 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
       if (sasl_) {
         if (load_be16(frame.data()) == uint16_t(protocol::SaslHandshakeRequest::kApiKey)) {
           // Re-authentication (KIP-368): handled in line, as the first exchange.
-          auto slot = std::make_shared<Slot>();
-          slots_.push_back(slot);
-          in_flight_.fetch_add(1);
-          Response response;
-          try {
-            response = co_await reauthenticate(frame);
-          } catch (const std::exception& e) {
-            HF_ERROR("closing connection from {}: SASL handling failed: {}", peer_, e.what());
-            response = close_connection();
-          }
-          const bool closing = response.close_connection;
-          complete(*slot, std::move(response));
+          const bool closing = co_await handle_sasl_in_line(frame, /*reauthentication=*/true);
           if (closing) break;
           continue;
         }

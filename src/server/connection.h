@@ -103,6 +103,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // exchange with the same mechanism, whose frames are then handled in line
   // like the first one's; it must end with the same principal.
   asio::awaitable<Response> reauthenticate(const Bytes& frame);
+  // One SASL frame handled in line by the read loop (the first exchange, or
+  // a re-authentication): takes its response slot, runs the exchange, and
+  // completes the slot; true when the connection must close. An exception
+  // closes the connection.
+  asio::awaitable<bool> handle_sasl_in_line(const Bytes& frame, bool reauthentication);
   // A SASL connection whose session (connections.max.reauth.ms) has ended.
   bool session_ended() const { return session_ends_ && Clock::now() >= *session_ends_; }
   // The server side of the TLS handshake; false (logged and counted) when

@@ -31,6 +31,28 @@ bool Connection::authenticated() const {
   return !sasl_ || sasl_->state() == security::SaslAuthenticator::State::authenticated;
 }
 
+asio::awaitable<bool> Connection::handle_sasl_in_line(const Bytes& frame, bool reauthentication) {
+  auto slot = std::make_shared<Slot>();
+  slots_.push_back(slot);
+  in_flight_.fetch_add(1);
+  Response response;
+  try {
+    // if/else, not ?: — GCC 12 miscompiled a co_await inside a conditional
+    // expression here (the broker died on SASL connections).
+    if (reauthentication) {
+      response = co_await reauthenticate(frame);
+    } else {
+      response = co_await handle_unauthenticated(frame);
+    }
+  } catch (const std::exception& e) {
+    HF_ERROR("closing connection from {}: SASL handling failed: {}", peer_, e.what());
+    response = close_connection();
+  }
+  const bool closing = response.close_connection;
+  complete(*slot, std::move(response));
+  co_return closing;
+}
+
 asio::awaitable<Response> Connection::handle_unauthenticated(const Bytes& frame) {
   using State = security::SaslAuthenticator::State;
   if (sasl_->state() == State::raw_tokens) {
