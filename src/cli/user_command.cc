@@ -143,33 +143,32 @@ void run_create(const UserOptions& options) {
   }
   auto selected = mechanisms("create", options, /*default_all=*/false);
   const std::string password = read_password("create", options);
+  std::vector<metadata::ScramCredentialUpserted> credentials;
+  for (auto m : selected) {
+    auto credential = security::make_credential(security::hash_of(m), password,
+                                                security::random_bytes(32), options.iterations);
+    credentials.push_back(metadata::ScramCredentialUpserted{
+        options.name, static_cast<int8_t>(m), credential.salt, credential.stored_key,
+        credential.server_key, credential.iterations});
+  }
+  const auto name_of = [](const metadata::ScramCredentialUpserted& c) {
+    return security::mechanism_name(static_cast<security::ScramMechanism>(c.mechanism));
+  };
   if (!options.bootstrap_file.empty()) {
-    std::vector<metadata::ScramCredentialUpserted> credentials;
-    for (auto m : selected) {
-      auto credential = security::make_credential(security::hash_of(m), password,
-                                                  security::random_bytes(32), options.iterations);
-      credentials.push_back(metadata::ScramCredentialUpserted{
-          options.name, static_cast<int8_t>(m), credential.salt, credential.stored_key,
-          credential.server_key, credential.iterations});
-    }
     write_bootstrap_lines(options, credentials);
-    for (auto m : selected) {
-      std::cout << "user " << options.name << ": " << security::mechanism_name(m)
-                << " credential written to " << options.bootstrap_file << " ("
-                << options.iterations << " iterations)" << std::endl;
+    for (const auto& c : credentials) {
+      std::cout << "user " << options.name << ": " << name_of(c) << " credential written to "
+                << options.bootstrap_file << " (" << options.iterations << " iterations)"
+                << std::endl;
     }
     return;
   }
   io::PosixFileSystem fs;
   auto offline = open_offline("create", fs, options.data_dir);
-  for (auto m : selected) {
-    auto credential = security::make_credential(security::hash_of(m), password,
-                                                security::random_bytes(32), options.iterations);
-    auto appended = offline.store->append(metadata::ScramCredentialUpserted{
-        options.name, static_cast<int8_t>(m), credential.salt, credential.stored_key,
-        credential.server_key, credential.iterations});
+  for (const auto& c : credentials) {
+    auto appended = offline.store->append(c);
     if (!appended) fail("create", appended.error().message, 2);
-    std::cout << "user " << options.name << ": " << security::mechanism_name(m) << " credential set ("
+    std::cout << "user " << options.name << ": " << name_of(c) << " credential set ("
               << options.iterations << " iterations)" << std::endl;
   }
 }

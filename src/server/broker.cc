@@ -18,6 +18,7 @@
 #include "server/security/tls_context.h"
 #include "server/topic_config.h"
 #include "server/security/scram_bootstrap.h"
+#include "server/security/scram_credentials.h"
 #include "server/txn_marker_sender.h"
 
 namespace holdfast::server {
@@ -210,15 +211,13 @@ Result<void, StartupErrc> Broker::start() {
     if (!metadata) return make_error(StartupErrc::failed, metadata.error().message);
     metadata_ = std::move(*metadata);
     metadata_log_ = metadata_.get();
-    for (auto& due : security::scram_bootstrap_due(*metadata_->current(), scram_bootstrap_)) {
-      const std::string user = due.user;
-      const int8_t mechanism = due.mechanism;
-      if (auto appended = metadata_->append(std::move(due)); !appended) {
+    for (const auto& due : security::scram_bootstrap_due(*metadata_->current(), scram_bootstrap_)) {
+      if (auto appended = metadata_->append(due); !appended) {
         return make_error(StartupErrc::failed,
                           "sasl.scram.bootstrap.file: " + appended.error().message);
       }
       HF_INFO("sasl.scram.bootstrap.file: created the {} credential of user {}",
-              mechanism == 1 ? "SCRAM-SHA-256" : "SCRAM-SHA-512", user);
+              security::mechanism_name(security::ScramMechanism(due.mechanism)), due.user);
     }
   }
 

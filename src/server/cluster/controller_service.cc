@@ -7,6 +7,7 @@
 #include "base/thread_name.h"
 #include "server/cluster/cluster_view.h"
 #include "server/security/scram_bootstrap.h"
+#include "server/security/scram_credentials.h"
 
 namespace holdfast::server::cluster {
 namespace {
@@ -235,7 +236,7 @@ void ControllerService::tick_once() {
     records = c->tick(*image);
     for (auto& due : security::scram_bootstrap_due(*image, options_.scram_bootstrap)) {
       HF_INFO("controller: sasl.scram.bootstrap.file: creating the {} credential of user {}",
-              due.mechanism == 1 ? "SCRAM-SHA-256" : "SCRAM-SHA-512", due.user);
+              security::mechanism_name(security::ScramMechanism(due.mechanism)), due.user);
       records.push_back(std::move(due));
     }
   }
