@@ -264,8 +264,7 @@ Reply get_broker(Broker& broker, const AdminSettings& settings) {
   j["state"] = broker.stopping() ? "stopping" : "running";
   j["kafka_listener"] = c.listen_host + ":" + std::to_string(broker.bound_port());
   j["advertised_listener"] =
-      c.effective_advertise_host() + ":" +
-      std::to_string(c.advertise_port == 0 ? broker.bound_port() : c.advertise_port);
+      broker.advertised_host() + ":" + std::to_string(broker.advertised_port());
   j["admin_listener"] = settings.admin_address;
   j["data_dir"] = c.data_dir;
   j["flush_policy"] = c.effective_flush_policy().to_string();
@@ -273,8 +272,8 @@ Reply get_broker(Broker& broker, const AdminSettings& settings) {
   j["partitions"] = partitions;
   j["brokers"] =
       Json::array({Json{{"node_id", broker.node_id()},
-                        {"host", c.effective_advertise_host()},
-                        {"port", c.advertise_port == 0 ? broker.bound_port() : c.advertise_port}}});
+                        {"host", broker.advertised_host()},
+                        {"port", broker.advertised_port()}}});
   j["under_replicated_partitions"] = 0;  // single node: every ISR is this node
   auto coordinator = broker.groups().load_counts();
   j["coordinator"] = Json{{"loading_partitions", coordinator.loading},

@@ -60,7 +60,8 @@ Result<void, ConfigErrc> secure_client_options(const BrokerConfig& config,
   if (auto applied = security::apply_inter_broker_security(*security, config, options); !applied) {
     return applied.error();
   }
-  if (announce && security->protocol != SecurityProtocol::plaintext) {
+  if (announce &&
+      (security->protocol != SecurityProtocol::plaintext || !config.extra_client_listeners.empty())) {
     HF_INFO("brokers reach each other on listener {} ({}{})", security->listener,
             to_string(security->protocol),
             security->mechanism.empty()
@@ -82,7 +83,28 @@ Broker::~Broker() { shutdown(); }
 uint16_t Broker::bound_port() const { return network_ ? network_->port() : 0; }
 
 uint16_t Broker::advertised_port() const {
-  return config_.advertise_port != 0 ? config_.advertise_port : bound_port();
+  auto advertised = advertised_listener("");
+  return advertised ? advertised->port : 0;
+}
+
+std::optional<ListenerAddress> Broker::advertised_listener(const std::string& name) const {
+  const std::string& wanted = name.empty() ? config_.listen_name : name;
+  std::optional<ListenerAddress> out;
+  if (wanted == config_.listen_name) {
+    out = ListenerAddress{wanted, config_.listen_host, bound_port()};
+  } else {
+    for (const auto& l : config_.extra_client_listeners) {
+      if (l.name == wanted) {
+        out = ListenerAddress{wanted, l.host, network_ ? network_->port_of(wanted) : l.port};
+      }
+    }
+  }
+  if (!out) return std::nullopt;
+  if (const auto* entry = config_.advertised_entry(wanted)) {
+    out->host = entry->host;
+    if (entry->port != 0) out->port = entry->port;
+  }
+  return out;
 }
 
 int32_t Broker::active_controller_id() const {
@@ -129,8 +151,8 @@ Result<void, StartupErrc> Broker::start() {
   auto listeners = client_listeners(config_);
   if (!listeners) return make_error(StartupErrc::failed, listeners.error().message);
   // In a cluster, brokers reach each other (follower fetches, forwarded admin
-  // requests, KIP-890 verify questions, transaction markers) on the first
-  // client listener, with its protocol and this broker's inter-broker
+  // requests, KIP-890 verify questions, transaction markers) on the
+  // inter-broker listener, with its protocol and this broker's inter-broker
   // credentials (security/inter_broker.h): checked, and the TLS client
   // context built, before anything binds.
   if (config_.cluster_mode()) {
@@ -139,6 +161,7 @@ Result<void, StartupErrc> Broker::start() {
       network_.reset();
       return make_error(StartupErrc::failed, secured.error().message);
     }
+    inter_broker_listener_ = security::inter_broker_security(config_)->listener;
   }
   // One TLS context for every SSL and SASL_SSL listener, built (and its
   // files checked) before anything binds.
@@ -252,7 +275,7 @@ Result<void, StartupErrc> Broker::start() {
     wiring.replica_lag_time_max_ms = config_.replica_lag_time_max_ms;
     wiring.fetch_client = client_options;  // the same TLS and SASL settings
     wiring.endpoint_of = [this](int32_t node) -> std::optional<net::Endpoint> {
-      auto address = cluster::client_address(*this, *metadata_log_->current(), node);
+      auto address = cluster::broker_address(*this, *metadata_log_->current(), node);
       if (!address) return std::nullopt;
       return net::Endpoint{address->host, static_cast<uint16_t>(address->port)};
     };
@@ -358,8 +381,7 @@ Result<void, StartupErrc> Broker::start() {
   HF_INFO("holdfast node {} of cluster {} listening on {}:{} (advertised as {}:{}), data in {}, "
           "flush.policy={}",
           config_.node_id, identity_.cluster_id, config_.listen_host, network_->port(),
-          config_.effective_advertise_host(),
-          config_.advertise_port == 0 ? network_->port() : config_.advertise_port,
+          config_.effective_advertise_host(), advertised_port(),
           config_.data_dir, config_.effective_flush_policy().to_string());
   return {};
 }
@@ -420,7 +442,7 @@ Result<void, StartupErrc> Broker::start_transaction_coordinator() {
 std::optional<net::Endpoint> Broker::controller_endpoint() {
   const int32_t leader = active_controller_id();
   if (leader < 0) return std::nullopt;
-  auto address = cluster::client_address(*this, *metadata_log_->current(), leader);
+  auto address = cluster::broker_address(*this, *metadata_log_->current(), leader);
   if (!address) return std::nullopt;
   return net::Endpoint{address->host, static_cast<uint16_t>(address->port)};
 }
@@ -429,7 +451,19 @@ void Broker::start_registration() {
   cluster::RegistrarOptions options;
   options.node_id = config_.node_id;
   options.cluster_id = identity_.cluster_id;
-  options.endpoints.push_back({cluster::kClientListener, advertised_host(), advertised_port()});
+  // Every client listener under its name, the inter-broker one first (the
+  // others dial a broker's first endpoint; cluster_view.h).
+  std::vector<std::string> names{inter_broker_listener_.empty() ? config_.listen_name
+                                                                : inter_broker_listener_};
+  if (config_.listen_name != names.front()) names.push_back(config_.listen_name);
+  for (const auto& l : config_.extra_client_listeners) {
+    if (l.name != names.front()) names.push_back(l.name);
+  }
+  for (const std::string& name : names) {
+    if (auto advertised = advertised_listener(name)) {
+      options.endpoints.push_back({name, advertised->host, advertised->port});
+    }
+  }
   options.endpoints.push_back(
       {cluster::kControllerListener,
        config_.controller_advertise_host.empty() ? config_.controller_listen_host

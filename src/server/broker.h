@@ -99,10 +99,17 @@ class Broker {
   // The node that answers controller requests: the Raft leader in a
   // cluster (-1 while none is known), this node on a single node.
   int32_t active_controller_id() const;
-  // The endpoint clients reach this broker at (advertised host, and the
-  // advertised port or else the bound one).
+  // The endpoint clients reach this broker at through its first client
+  // listener (advertised host, and the advertised port or else the bound one).
   std::string advertised_host() const { return config_.effective_advertise_host(); }
   uint16_t advertised_port() const;
+  // The same for client listener `name` ("" = the first): its
+  // advertised.listeners entry, else its bound address; none for a name that
+  // is not one of this broker's client listeners.
+  std::optional<ListenerAddress> advertised_listener(const std::string& name) const;
+  // The client listener the other brokers reach this one through ("" = the
+  // first; security/inter_broker.h).
+  const std::string& inter_broker_listener() const { return inter_broker_listener_; }
   // The local replicas: handlers reach partitions only through this.
   replication::ReplicaManager& replicas() { return *replicas_; }
   FetchWaiters& fetch_waiters() { return fetch_waiters_; }
@@ -149,6 +156,7 @@ class Broker {
   std::unique_ptr<cluster::ControllerService> controller_;
   std::unique_ptr<cluster::BrokerRegistrar> registrar_;
   std::unique_ptr<net::KafkaClient> client_;
+  std::string inter_broker_listener_;  // set at start in a cluster
   std::unique_ptr<storage::LogManager> logs_;
   std::unique_ptr<replication::ReplicaManager> replicas_;
   std::unique_ptr<replication::PartitionLifecycle> lifecycle_;

@@ -93,6 +93,7 @@ Setter optional_int16(std::optional<int16_t> BrokerConfig::*field) {
 struct Listeners {
   std::optional<std::pair<std::string, uint16_t>> client;      // the first client listener
   std::string client_name = "PLAINTEXT";
+  bool client_named = false;  // the first client entry had NAME://
   std::vector<ListenerAddress> extra_clients;                  // the other client listeners
   std::optional<std::pair<std::string, uint16_t>> controller;  // CONTROLLER
 };
@@ -107,9 +108,11 @@ Result<Listeners, ConfigErrc> parse_listeners(const std::string& key, const std:
   while (std::getline(list, item, ',')) {
     item = trim(item);
     std::string name = "PLAINTEXT";
+    bool named = false;
     if (auto p = item.find("://"); p != std::string::npos) {
       name = item.substr(0, p);
       item = item.substr(p + 3);
+      named = true;
     }
     if (name.empty()) return invalid(key, value, "a listener name is empty");
     auto hp = parse_host_port(item);
@@ -125,6 +128,7 @@ Result<Listeners, ConfigErrc> parse_listeners(const std::string& key, const std:
     } else if (!out.client) {
       out.client = *hp;
       out.client_name = name;
+      out.client_named = named;
     } else {
       out.extra_clients.push_back(ListenerAddress{name, hp->first, hp->second});
     }
@@ -169,8 +173,17 @@ const std::map<std::string, Setter>& setters() {
                                    const std::string& value) -> Result<void, ConfigErrc> {
       auto parsed = parse_listeners(key, value, /*wildcard_host=*/false);
       if (!parsed) return parsed.error();
-      c.advertise_host = parsed->client ? parsed->client->first : "";
-      c.advertise_port = parsed->client ? parsed->client->second : 0;
+      // Every client entry, matched to its listener by name (Kafka's rule);
+      // an unnamed first entry (--advertise HOST:PORT) is the first listener's.
+      c.advertised_client_listeners.clear();
+      if (parsed->client) {
+        c.advertised_client_listeners.push_back(
+            ListenerAddress{parsed->client_named ? parsed->client_name : "",
+                            parsed->client->first, parsed->client->second});
+      }
+      c.advertised_client_listeners.insert(c.advertised_client_listeners.end(),
+                                           parsed->extra_clients.begin(),
+                                           parsed->extra_clients.end());
       c.controller_advertise_host = parsed->controller ? parsed->controller->first : "";
       c.controller_advertise_port = parsed->controller ? parsed->controller->second : 0;
       return {};
@@ -665,6 +678,20 @@ Result<std::vector<ClientListener>, ConfigErrc> client_listeners(const BrokerCon
                             "(e.g. " + address.name + ":SASL_PLAINTEXT)");
     }
     out.push_back(ClientListener{address, *protocol});
+  }
+  // Kafka's rule: advertised.listeners names only listeners of `listeners`.
+  for (const auto& advertised : config.advertised_client_listeners) {
+    if (advertised.name.empty()) continue;
+    const bool known = std::any_of(out.begin(), out.end(), [&](const ClientListener& l) {
+      return l.address.name == advertised.name;
+    });
+    if (!known) {
+      return make_error(ConfigErrc::invalid_value,
+                        "advertised.listeners: " + advertised.name + "://" + advertised.host +
+                            ":" + std::to_string(advertised.port) +
+                            " names no listener of listeners (every advertised listener must "
+                            "be one of them, by name)");
+    }
   }
   return out;
 }

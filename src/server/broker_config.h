@@ -46,8 +46,10 @@ struct BrokerConfig {
   std::string data_dir = "./data";
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 9092;
-  std::string advertise_host;  // empty = listen host
-  uint16_t advertise_port = 0;  // 0 = listen port
+  // advertised.listeners' client entries ([NAME://]host:port): the address
+  // clients are told for each client listener (advertised_listener()). An
+  // entry without a name (--advertise HOST:PORT) is the first listener's.
+  std::vector<ListenerAddress> advertised_client_listeners;
 
   int32_t num_partitions = 4;
   bool auto_create_topics = true;
@@ -272,11 +274,26 @@ struct BrokerConfig {
     return flush_policy;
   }
 
+  // The advertised.listeners entry of client listener `name` ("" = the
+  // first listener): its entry by name, for the first listener also an
+  // unnamed one; none when it has no entry (clients are then told the
+  // bound address).
+  const ListenerAddress* advertised_entry(const std::string& name) const {
+    const std::string& wanted = name.empty() ? listen_name : name;
+    for (const auto& a : advertised_client_listeners) {
+      if (a.name == wanted || (a.name.empty() && wanted == listen_name)) return &a;
+    }
+    return nullptr;
+  }
+  // The first client listener's advertised host and port (its configured
+  // listen host and port when advertised.listeners has no entry for it).
   std::string effective_advertise_host() const {
-    return advertise_host.empty() ? listen_host : advertise_host;
+    const auto* a = advertised_entry("");
+    return a != nullptr ? a->host : listen_host;
   }
   uint16_t effective_advertise_port() const {
-    return advertise_port == 0 ? listen_port : advertise_port;
+    const auto* a = advertised_entry("");
+    return a != nullptr && a->port != 0 ? a->port : listen_port;
   }
 };
 

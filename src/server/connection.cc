@@ -30,14 +30,15 @@ constexpr size_t kTlsCoalesceBytes = 64 * 1024;
 
 Connection::Connection(Broker& broker, asio::ip::tcp::socket socket,
                        std::atomic<int64_t>& in_flight, SecurityProtocol protocol,
-                       std::shared_ptr<asio::ssl::context> tls)
+                       std::shared_ptr<asio::ssl::context> tls, std::string listener)
     : broker_(broker),
       socket_(std::move(socket)),
       tls_context_(std::move(tls)),
       in_flight_(in_flight),
       writer_wakeup_(socket_.get_executor()),
       reader_wakeup_(socket_.get_executor()),
-      idle_timer_(socket_.get_executor()) {
+      idle_timer_(socket_.get_executor()),
+      listener_(std::move(listener)) {
   asio::error_code ec;
   auto endpoint = socket_.remote_endpoint(ec);
   peer_ = ec ? "unknown" : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
@@ -289,7 +290,7 @@ asio::awaitable<Response> Connection::dispatch(const Bytes& frame) {
     co_return close_connection();
   }
   RequestContext ctx{broker_, api_key, api_version, correlation_id, std::nullopt, {}, peer_,
-                     principal_, client_gone_};
+                     principal_, client_gone_, listener_};
   if (api_version < handler->min_version || api_version > handler->max_version) {
     if (api_key != protocol::ApiVersionsRequest::kApiKey) {
       HF_WARN("closing connection from {}: {} v{} is not supported (supported: v{}-v{})", peer_,

@@ -54,7 +54,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // with a TLS handshake and reads and writes through TLS.
   Connection(Broker& broker, asio::ip::tcp::socket socket, std::atomic<int64_t>& in_flight,
              SecurityProtocol protocol = SecurityProtocol::plaintext,
-             std::shared_ptr<asio::ssl::context> tls = nullptr);
+             std::shared_ptr<asio::ssl::context> tls = nullptr, std::string listener = {});
   ~Connection();
 
   // Keeps `admission` (the connection's place under max.connections) for the
@@ -139,6 +139,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<void> admission_;
   std::shared_ptr<ConnectionCloseCounts> closes_;
   asio::steady_timer idle_timer_;
+  // The name of the listener the connection came through ("" = the first):
+  // Metadata and FindCoordinator answer with that listener's endpoints.
+  std::string listener_;
   Clock::time_point last_activity_ = Clock::now();  // a byte read or written, a response ready
   std::optional<Clock::time_point> frame_started_;  // the current frame's size prefix arrived
   bool budget_wait_ = false;  // reading stopped by queued.max.request.bytes

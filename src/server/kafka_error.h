@@ -65,6 +65,7 @@ enum class KafkaError : int16_t {
   unknown_producer_id = 59,
   non_empty_group = 68,
   group_id_not_found = 69,
+  listener_not_found = 72,
   fenced_leader_epoch = 74,
   unknown_leader_epoch = 75,
   unsupported_compression_type = 76,

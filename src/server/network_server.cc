@@ -184,6 +184,7 @@ asio::awaitable<void> NetworkServer::accept_loop(size_t listener) {
   auto& acceptor = listeners_[listener].acceptor;
   const SecurityProtocol protocol = listeners_[listener].protocol;
   const std::shared_ptr<asio::ssl::context> tls = listeners_[listener].tls;
+  const std::string name = listeners_[listener].name;
   auto backoff = kFirstAcceptBackoff;
   int64_t failures_in_a_row = 0;
   asio::steady_timer retry_timer(*contexts_[0]);
@@ -228,7 +229,8 @@ asio::awaitable<void> NetworkServer::accept_loop(size_t listener) {
     }
     auto admission = admit(socket);
     if (!admission) continue;
-    auto connection = std::make_shared<Connection>(broker_, std::move(socket), in_flight_, protocol, tls);
+    auto connection = std::make_shared<Connection>(broker_, std::move(socket), in_flight_, protocol, tls,
+                                                   name);
     connection->hold(std::move(admission), closes_);
     {
       std::lock_guard lock(connections_mutex_);

@@ -27,6 +27,10 @@ struct RequestContext {
   std::string peer;  // "ip:port" of the client, for log lines
   std::string principal = "User:ANONYMOUS";  // Kafka's principal string; set by SASL authentication
   std::shared_ptr<ClientGone> client_gone;  // the connection's; null in tests that call handlers directly
+  // The listener the request came through ("" = the first client listener,
+  // as for requests made in-process): Metadata, FindCoordinator and
+  // DescribeCluster answer with that listener's endpoints.
+  std::string listener;
 
   std::string client() const { return peer + " (client.id " + client_id.value_or("-") + ")"; }
 };

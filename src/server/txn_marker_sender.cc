@@ -59,7 +59,7 @@ void KafkaTxnMarkerSender::send(coordinator::TxnMarkers markers,
       // This broker's own partitions: written in-process (its listener may
       // want credentials this client does not have).
       local = make_request(partitions);
-    } else if (auto address = cluster::client_address(broker_, *image, leader)) {
+    } else if (auto address = cluster::broker_address(broker_, *image, leader)) {
       requests.emplace_back(net::Endpoint{address->host, static_cast<uint16_t>(address->port)},
                             make_request(partitions));
     }

@@ -28,7 +28,7 @@ std::optional<net::Endpoint> remote_controller(Broker& broker, bool* this_node_i
     *why = "this node is the controller";
     return std::nullopt;
   }
-  auto address = registered_client_address(*broker.metadata_log().current(), leader);
+  auto address = registered_broker_address(*broker.metadata_log().current(), leader);
   if (!address) {
     *why = "the controller, node " + std::to_string(leader) + ", has not registered yet";
     return std::nullopt;

@@ -25,7 +25,7 @@ Awaitable<Response> handle_describe_cluster(RequestContext& ctx) {
   }
   response.error_code = code(KafkaError::none);
   response.controller_id = broker.active_controller_id();
-  for (const auto& b : cluster::client_brokers(broker, *broker.metadata_log().current())) {
+  for (const auto& b : cluster::client_brokers(broker, *broker.metadata_log().current(), ctx.listener)) {
     auto& out = response.brokers.emplace_back();
     out.broker_id = b.node_id;
     out.host = b.host;

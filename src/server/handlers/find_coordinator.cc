@@ -81,7 +81,7 @@ Awaitable<Response> handle_find_coordinator(RequestContext& ctx) {
     if (info != nullptr && info->partition_count > 0) {
       int32_t p = coordinator::partition_for_group(request->key, info->partition_count);
       int32_t leader = info->partitions[p].leader;
-      if (leader >= 0) address = cluster::client_address(broker, *image, leader);
+      if (leader >= 0) address = cluster::client_address(broker, *image, leader, ctx.listener);
     }
     if (!address) {
       fail(KafkaError::coordinator_not_available, "the coordinator is not available yet");
@@ -95,9 +95,9 @@ Awaitable<Response> handle_find_coordinator(RequestContext& ctx) {
     // One node: this broker leads every partition of both internal topics.
     response.error_code = code(KafkaError::none);
     response.node_id = broker.node_id();
-    response.host = broker.config().effective_advertise_host();
-    response.port = broker.config().advertise_port != 0 ? broker.config().advertise_port
-                                                        : broker.bound_port();
+    auto self = broker.advertised_listener(ctx.listener);
+    response.host = self ? self->host : broker.advertised_host();
+    response.port = self ? self->port : broker.advertised_port();
   }
   co_return make_response(ctx, response);
 }

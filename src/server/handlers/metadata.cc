@@ -1,3 +1,6 @@
+#include <algorithm>
+#include <set>
+
 #include "base/log.h"
 #include "replication/replica_manager.h"
 #include "server/broker.h"
@@ -24,8 +27,17 @@ bool fenced(Broker& broker) {
   return broker.registrar() != nullptr && broker.registrar()->fenced();
 }
 
-MetadataResponse::MetadataResponseTopic describe(Broker& broker,
-                                                 const metadata::TopicInfo& info) {
+// Registered, unfenced brokers that clients of this listener cannot be sent
+// to (they have no endpoint for it): a partition they lead is answered
+// LISTENER_NOT_FOUND with no leader, as Kafka does (LEADER_NOT_AVAILABLE
+// before v6, which has no such error).
+struct Unreachable {
+  std::set<int32_t> nodes;
+  KafkaError error = KafkaError::listener_not_found;
+};
+
+MetadataResponse::MetadataResponseTopic describe(Broker& broker, const metadata::TopicInfo& info,
+                                                 const Unreachable& unreachable) {
   MetadataResponse::MetadataResponseTopic topic;
   topic.error_code = code(KafkaError::none);
   topic.name = info.name;
@@ -46,6 +58,9 @@ MetadataResponse::MetadataResponseTopic describe(Broker& broker,
       }
       if (partition.leader_id == metadata::kNoLeader) {
         partition.error_code = code(KafkaError::leader_not_available);
+      } else if (unreachable.nodes.count(partition.leader_id) != 0) {
+        partition.leader_id = metadata::kNoLeader;
+        partition.error_code = code(unreachable.error);
       }
       topic.partitions.push_back(std::move(partition));
       continue;
@@ -88,7 +103,19 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
   auto image = broker.topics().image();
   // A single node: this broker alone. A cluster: the registered, unfenced
   // brokers (cluster_view.h).
-  for (const auto& b : cluster::client_brokers(broker, *image)) {
+  // The brokers with an endpoint for the listener this request came through.
+  Unreachable unreachable;
+  if (ctx.api_version < 6) unreachable.error = KafkaError::leader_not_available;
+  const auto listed = cluster::client_brokers(broker, *image, ctx.listener);
+  if (broker.cluster_mode()) {
+    for (const auto& [id, info] : image->brokers) {
+      if (info.fenced) continue;
+      const bool has = std::any_of(listed.begin(), listed.end(),
+                                   [id = id](const cluster::BrokerAddress& b) { return b.node_id == id; });
+      if (!has) unreachable.nodes.insert(id);
+    }
+  }
+  for (const auto& b : listed) {
     MetadataResponse::MetadataResponseBroker out;
     out.node_id = b.node_id;
     out.host = b.host;
@@ -107,7 +134,7 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
     for (const auto& [name, info] : image->topics) {
       // Topics the principal may not describe are left out, as in Kafka.
       if (check_access(ctx, Access::metadata_topic, name) != KafkaError::none) continue;
-      response.topics.push_back(describe(broker, info));
+      response.topics.push_back(describe(broker, info, unreachable));
     }
     co_return make_response(ctx, response);
   }
@@ -122,7 +149,7 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
       continue;
     }
     if (const auto* info = image->find_topic(name)) {
-      response.topics.push_back(describe(broker, *info));
+      response.topics.push_back(describe(broker, *info, unreachable));
       continue;
     }
     if (!is_valid_topic_name(name)) {
@@ -166,7 +193,7 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
     image = broker.topics().image();
     if (const auto* info = image->find_topic(name)) {
       HF_INFO("auto-created topic {} for {}", name, ctx.client());
-      response.topics.push_back(describe(broker, *info));
+      response.topics.push_back(describe(broker, *info, unreachable));
     } else {
       response.topics.push_back(topic_error(name, KafkaError::leader_not_available));
     }

@@ -105,7 +105,7 @@ Awaitable<void> ask_remote_coordinator(Broker& broker, const protocol::ProduceRe
   }
   std::optional<cluster::BrokerAddress> address;
   if (coordinator_node >= 0 && coordinator_node != broker.node_id()) {
-    address = cluster::client_address(broker, *image, coordinator_node);
+    address = cluster::broker_address(broker, *image, coordinator_node);
   }
   if (client == nullptr || !address) {
     refuse_all(verdicts, "the transaction coordinator is not known yet to verify the partition; "

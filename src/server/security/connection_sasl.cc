@@ -79,7 +79,7 @@ asio::awaitable<Response> Connection::handle_unauthenticated(const Bytes& frame)
     co_return close_connection();
   }
   RequestContext ctx{broker_, api_key, api_version, correlation_id, std::nullopt, {}, peer_,
-                     principal_, client_gone_};
+                     principal_, client_gone_, listener_};
   protocol::Reader reader(frame);
   protocol::RequestHeader header;
   auto parsed = header.decode(reader, protocol::request_header_version(api_key, api_version));

@@ -31,40 +31,40 @@ bool uses_tls(SecurityProtocol p) {
 Result<InterBrokerSecurity, ConfigErrc> inter_broker_security(const BrokerConfig& config) {
   auto listeners = client_listeners(config);
   if (!listeners) return listeners.error();
-  const ClientListener& first = listeners->front();
   if (!config.inter_broker_listener_name.empty() && !config.security_inter_broker_protocol.empty()) {
     return refuse("inter.broker.listener.name and security.inter.broker.protocol are both set; "
                   "set at most one of them (as Kafka requires)");
   }
-  if (!config.inter_broker_listener_name.empty() &&
-      config.inter_broker_listener_name != first.address.name) {
-    const bool exists = std::any_of(listeners->begin(), listeners->end(), [&](const ClientListener& l) {
-      return l.address.name == config.inter_broker_listener_name;
-    });
-    return refuse("inter.broker.listener.name=" + config.inter_broker_listener_name +
-                  (exists ? ": brokers reach each other on the first client listener (" +
-                                first.address.name +
-                                "), the one Metadata advertises; put that listener first in "
-                                "listeners"
-                          : ": listeners has no client listener of that name"));
-  }
-  if (!config.security_inter_broker_protocol.empty() &&
-      parse_security_protocol(config.security_inter_broker_protocol) != first.protocol) {
-    return refuse("security.inter.broker.protocol=" + config.security_inter_broker_protocol +
-                  ": brokers reach each other on the first client listener (" +
-                  first.address.name + "), which uses " + to_string(first.protocol));
-  }
-  for (const ClientListener& l : *listeners) {
-    if (l.protocol != first.protocol) {
-      return refuse("listeners: " + l.address.name + " uses " + to_string(l.protocol) +
-                    ", but in a cluster every client listener must use the protocol of the "
-                    "first one (" + first.address.name + ", " + to_string(first.protocol) +
-                    "): Metadata advertises only the first listener (docs/security.md)");
+  auto named = [&](const std::string& name) -> const ClientListener* {
+    for (const ClientListener& l : *listeners) {
+      if (l.address.name == name) return &l;
+    }
+    return nullptr;
+  };
+  // The first client listener unless a setting names another.
+  const ClientListener* chosen = &listeners->front();
+  if (!config.inter_broker_listener_name.empty()) {
+    chosen = named(config.inter_broker_listener_name);
+    if (chosen == nullptr) {
+      return refuse("inter.broker.listener.name=" + config.inter_broker_listener_name +
+                    ": listeners has no client listener of that name");
+    }
+  } else if (!config.security_inter_broker_protocol.empty()) {
+    // Kafka's meaning: the listener named as the protocol. Holdfast also
+    // takes the first listener that uses it, when none has that name.
+    auto protocol = parse_security_protocol(config.security_inter_broker_protocol);
+    chosen = named(config.security_inter_broker_protocol);
+    for (size_t i = 0; chosen == nullptr && protocol && i < listeners->size(); ++i) {
+      if ((*listeners)[i].protocol == *protocol) chosen = &(*listeners)[i];
+    }
+    if (chosen == nullptr) {
+      return refuse("security.inter.broker.protocol=" + config.security_inter_broker_protocol +
+                    ": no client listener in listeners uses that protocol");
     }
   }
   InterBrokerSecurity out;
-  out.listener = first.address.name;
-  out.protocol = first.protocol;
+  out.listener = chosen->address.name;
+  out.protocol = chosen->protocol;
   if (uses_tls(out.protocol) && config.ssl_ca_location.empty()) {
     return refuse("ssl.ca.location is not set, but the inter-broker listener " + out.listener +
                   " uses " + to_string(out.protocol) +

@@ -5,13 +5,11 @@
 //
 // Brokers reach each other (follower fetches, registration and heartbeats,
 // forwarded admin requests, KIP-890 verify questions, transaction markers)
-// on the first client listener: the one Metadata advertises, and the only
-// address the metadata records for a broker. So the inter-broker listener is
-// that one, with its protocol; inter.broker.listener.name and
-// security.inter.broker.protocol may say so (Kafka's names, at most one of
-// them) but may not name another. Every client listener of a cluster node
-// must have that protocol too (Metadata would send a client of another
-// listener to the first one).
+// on one client listener: the first, or the one inter.broker.listener.name
+// names (or security.inter.broker.protocol: the listener named as the
+// protocol, else the first that uses it), with its protocol. A broker
+// registers that listener's endpoint first (cluster_view.h), so the others
+// dial it; clients are told the endpoints of the listener they came through.
 #pragma once
 
 #include <string>
@@ -33,10 +31,9 @@ struct InterBrokerSecurity {
 };
 
 // The inter-broker listener and credentials of a cluster node, checked. An
-// error names the setting at fault: inter.broker.listener.name or
-// security.inter.broker.protocol naming something other than the first
-// client listener (or both given); a client listener of another protocol;
-// on SASL, no sasl.mechanism.inter.broker.protocol, one missing from
+// error names the setting at fault: inter.broker.listener.name naming no
+// client listener, security.inter.broker.protocol matching none (or both
+// given); on SASL, no sasl.mechanism.inter.broker.protocol, one missing from
 // sasl.enabled.mechanisms, no listener.name.<l>.<m>.sasl.jaas.config or one
 // without username="..." password="..."; on SSL or SASL_SSL, no
 // ssl.ca.location (the other brokers' certificates are verified against it).

@@ -128,6 +128,37 @@ const std::vector<std::pair<std::string, std::string>> kNode2Of3 = {
     {"advertised.listeners", "PLAINTEXT://b2.example:9092"},
 };
 
+TEST(BrokerConfig, AdvertisedListenersAreMatchedToListenersByName) {
+  BrokerConfig c;
+  // The order differs from listeners: each entry goes to its own listener.
+  ASSERT_TRUE(apply_setting(c, "advertised.listeners",
+                            "EXTERNAL://public.example:19093,INTERNAL://10.0.0.1:9092"));
+  ASSERT_TRUE(apply_setting(c, "listeners",
+                            "INTERNAL://0.0.0.0:9092,EXTERNAL://0.0.0.0:9093"));
+  ASSERT_TRUE(apply_setting(c, "listener.security.protocol.map",
+                            "INTERNAL:PLAINTEXT,EXTERNAL:SASL_SSL"));
+  EXPECT_TRUE(client_listeners(c));
+  EXPECT_EQ(c.effective_advertise_host(), "10.0.0.1");
+  EXPECT_EQ(c.effective_advertise_port(), 9092);
+  ASSERT_NE(c.advertised_entry("EXTERNAL"), nullptr);
+  EXPECT_EQ(c.advertised_entry("EXTERNAL")->host, "public.example");
+  EXPECT_EQ(c.advertised_entry("EXTERNAL")->port, 19093);
+  // An unnamed entry (--advertise HOST:PORT) is the first listener's.
+  ASSERT_TRUE(apply_setting(c, "advertised.listeners", "first.example:9000"));
+  EXPECT_EQ(c.effective_advertise_host(), "first.example");
+  EXPECT_EQ(c.advertised_entry("EXTERNAL"), nullptr);
+  // A listener without an entry is told its configured address.
+  ASSERT_TRUE(apply_setting(c, "advertised.listeners", "EXTERNAL://public.example:19093"));
+  EXPECT_EQ(c.effective_advertise_host(), "0.0.0.0");
+  EXPECT_EQ(c.effective_advertise_port(), 9092);
+  // Kafka's rule: an advertised listener must be one of listeners.
+  ASSERT_TRUE(apply_setting(c, "advertised.listeners", "OTHER://public.example:1"));
+  auto refused = client_listeners(c);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("advertised.listeners: OTHER://"), std::string::npos)
+      << refused.error().message;
+}
+
 TEST(ClusterConfig, AThreeNodeConfigIsAClusterWithSafeDefaults) {
   BrokerConfig c = with(kNode2Of3);
   EXPECT_TRUE(c.cluster_mode());

@@ -83,12 +83,17 @@ TEST(InterBroker, SslWithoutACaIsRefusedNamingTheSetting) {
   expect_refused(sasl_ssl, "ssl.ca.location");
 }
 
-TEST(InterBroker, OnlyTheFirstListenerCanBeTheInterBrokerListener) {
+TEST(InterBroker, AnyClientListenerCanBeTheInterBrokerListenerByNameOrProtocol) {
+  // Per-listener advertising: the brokers may use another listener than the
+  // first, of another protocol than the clients' listeners.
   auto named_other = with({{"listeners", "SSL://127.0.0.1:9093,INTERNAL://127.0.0.1:9094"},
-                           {"listener.security.protocol.map", "INTERNAL:SSL"},
+                           {"listener.security.protocol.map", "INTERNAL:PLAINTEXT"},
                            {"ssl.ca.location", "/tmp/ca.pem"},
                            {"inter.broker.listener.name", "INTERNAL"}});
-  expect_refused(named_other, "inter.broker.listener.name=INTERNAL");
+  auto internal = inter_broker_security(named_other);
+  ASSERT_TRUE(internal) << internal.error().message;
+  EXPECT_EQ(internal->listener, "INTERNAL");
+  EXPECT_EQ(internal->protocol, SecurityProtocol::plaintext);
   auto named_missing = with({{"listeners", "PLAINTEXT://127.0.0.1:9092"},
                              {"inter.broker.listener.name", "NOPE"}});
   expect_refused(named_missing, "inter.broker.listener.name=NOPE");
@@ -98,6 +103,20 @@ TEST(InterBroker, OnlyTheFirstListenerCanBeTheInterBrokerListener) {
   auto other_protocol = with({{"listeners", "PLAINTEXT://127.0.0.1:9092"},
                               {"security.inter.broker.protocol", "SSL"}});
   expect_refused(other_protocol, "security.inter.broker.protocol=SSL");
+  // security.inter.broker.protocol: the listener so named (Kafka), else the
+  // first that uses the protocol.
+  auto by_protocol = with({{"listeners", "SSL://127.0.0.1:9093,PLAINTEXT://127.0.0.1:9092"},
+                           {"ssl.ca.location", "/tmp/ca.pem"},
+                           {"security.inter.broker.protocol", "PLAINTEXT"}});
+  auto plaintext = inter_broker_security(by_protocol);
+  ASSERT_TRUE(plaintext) << plaintext.error().message;
+  EXPECT_EQ(plaintext->listener, "PLAINTEXT");
+  auto by_mapped_protocol = with({{"listeners", "EXTERNAL://127.0.0.1:9093,INTERNAL://127.0.0.1:9092"},
+                                  {"listener.security.protocol.map", "EXTERNAL:SSL,INTERNAL:PLAINTEXT"},
+                                  {"security.inter.broker.protocol", "PLAINTEXT"}});
+  auto mapped = inter_broker_security(by_mapped_protocol);
+  ASSERT_TRUE(mapped) << mapped.error().message;
+  EXPECT_EQ(mapped->listener, "INTERNAL");
   auto same_protocol = sasl_ssl_cluster();
   same_protocol.security_inter_broker_protocol = "SASL_SSL";
   EXPECT_TRUE(inter_broker_security(same_protocol));
@@ -105,9 +124,12 @@ TEST(InterBroker, OnlyTheFirstListenerCanBeTheInterBrokerListener) {
   both.security_inter_broker_protocol = "SASL_SSL";
   both.inter_broker_listener_name = "SASL_SSL";
   expect_refused(both, "security.inter.broker.protocol");
+  // Listeners of mixed protocols are fine now: the first is the brokers'.
   auto mixed = with({{"listeners", "SSL://127.0.0.1:9093,PLAINTEXT://127.0.0.1:9092"},
                      {"ssl.ca.location", "/tmp/ca.pem"}});
-  expect_refused(mixed, "listeners: PLAINTEXT uses PLAINTEXT");
+  auto first = inter_broker_security(mixed);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->listener, "SSL");
 }
 
 TEST(InterBroker, JaasKeysAreListenerScopedAndErrorsDoNotEchoTheValue) {
