@@ -251,6 +251,7 @@ class RaftTlsTransport::Impl::Link : public std::enable_shared_from_this<Link> {
           asio::async_connect(self->tcp_, found,
                               [self](const asio::error_code& ec, const tcp::endpoint&) {
                                 if (ec) return self->fail("connect", self->why(ec));
+                                self->reached_ = true;
                                 self->handshake_as_client();
                               });
         });
@@ -382,9 +383,15 @@ class RaftTlsTransport::Impl::Link : public std::enable_shared_from_this<Link> {
                   "metadata quorum: closed a Raft connection from " + peer_ + " (" + step +
                       "): " + reason);
     } else {
-      owner_.warn("to " + peer_host_,
-                  "metadata quorum: Raft connection to " + peer_ + " failed (" + step + "): " +
-                      reason);
+      const std::string message =
+          "metadata quorum: Raft connection to " + peer_ + " failed (" + step + "): " + reason;
+      // A peer that is down or restarting is routine (raft retries every
+      // second and says so itself); a peer that fails TLS is not.
+      if (reached_) {
+        owner_.warn("to " + peer_host_, message);
+      } else {
+        HF_DEBUG("{}", message);
+      }
       Completion done;
       done.kind = Completion::connect_failed;
       done.serial = serial_;
@@ -439,6 +446,7 @@ class RaftTlsTransport::Impl::Link : public std::enable_shared_from_this<Link> {
   uint64_t serial_ = 0;
   std::string peer_;       // for logs
   std::string peer_host_;  // the warning limiter's key
+  bool reached_ = false;  // outgoing: the TCP connection is up
   bool holds_slot_ = false;
   bool set_up_ = false;
   bool failed_ = false;
