@@ -368,8 +368,8 @@ class RaftTlsTransport::Impl::Link : public std::enable_shared_from_this<Link> {
     done.id = id;
     done.address = std::move(address);
     owner_.deliver(std::move(done));
-    pump_to_raft();
-    pump_to_peer();
+    pump(tls_, local_, buffers_->to_raft, "peer to raft");
+    pump(local_, tls_, buffers_->to_peer, "raft to peer");
   }
 
   // A set-up step failed: the connection closes; a dial reports failure.
@@ -399,30 +399,23 @@ class RaftTlsTransport::Impl::Link : public std::enable_shared_from_this<Link> {
     }
   }
 
-  // Peer -> raft: read a chunk only once raft's side took the last one.
-  void pump_to_raft() {
-    tls_.async_read_some(asio::buffer(buffers_->to_raft),
-                         [self = shared_from_this()](const asio::error_code& ec, size_t n) {
-                           if (ec) return self->relay_ended("from the peer", ec);
-                           asio::async_write(self->local_, asio::buffer(self->buffers_->to_raft, n),
-                                             [self](const asio::error_code& ec, size_t) {
-                                               if (ec) return self->relay_ended("to raft", ec);
-                                               self->pump_to_raft();
-                                             });
-                         });
-  }
-
-  // Raft -> peer, likewise.
-  void pump_to_peer() {
-    local_.async_read_some(asio::buffer(buffers_->to_peer),
-                           [self = shared_from_this()](const asio::error_code& ec, size_t n) {
-                             if (ec) return self->relay_ended("from raft", ec);
-                             asio::async_write(self->tls_, asio::buffer(self->buffers_->to_peer, n),
-                                               [self](const asio::error_code& ec, size_t) {
-                                                 if (ec) return self->relay_ended("to the peer", ec);
-                                                 self->pump_to_peer();
-                                               });
-                           });
+  // Moves bytes from `from` to `to` through `buffer`: reads a chunk only once
+  // the other side has taken the last one (back-pressure), until either
+  // side ends.
+  template <typename From, typename To>
+  void pump(From& from, To& to, std::array<uint8_t, kRelayBuffer>& buffer, const char* direction) {
+    from.async_read_some(
+        asio::buffer(buffer),
+        [self = shared_from_this(), &from, &to, &buffer, direction](const asio::error_code& ec,
+                                                                     size_t n) {
+          if (ec) return self->relay_ended(direction, ec);
+          asio::async_write(to, asio::buffer(buffer, n),
+                            [self, &from, &to, &buffer, direction](const asio::error_code& ec,
+                                                                   size_t) {
+                              if (ec) return self->relay_ended(direction, ec);
+                              self->pump(from, to, buffer, direction);
+                            });
+        });
   }
 
   // Either side closing (raft dropping a connection, a peer restarting) is
@@ -430,7 +423,7 @@ class RaftTlsTransport::Impl::Link : public std::enable_shared_from_this<Link> {
   void relay_ended(const char* where, const asio::error_code& ec) {
     if (!relay_closed_) {
       relay_closed_ = true;
-      HF_DEBUG("metadata quorum: Raft TLS relay with {} ended {}: {}", peer_, where, ec.message());
+      HF_DEBUG("metadata quorum: Raft TLS relay with {} ended ({}): {}", peer_, where, ec.message());
     }
     shutdown();
   }

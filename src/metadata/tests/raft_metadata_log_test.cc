@@ -30,17 +30,7 @@ TEST_F(RaftClusterTest, RecordsAppendedOnTheLeaderAreAppliedEverywhereInOneOrder
   records.push_back(PartitionsAdded{"topic-0", 7, on_node(1, 6)});
   records.push_back(TopicDeleted{"topic-1"});
   records.push_back(TopicConfigsReplaced{"topic-2", {{"retention.ms", "5"}}});
-  for (const auto& record : records) {
-    auto appended = append_on_leader(record);
-    ASSERT_TRUE(appended) << appended.error().message;
-  }
-  std::vector<std::string> expected;
-  for (const auto& r : records) expected.push_back(encode_record(r));
-  for (int i = 0; i < kMembers; ++i) {
-    ASSERT_TRUE(wait_until([&] { return recorders_[i]->size() == records.size(); }))
-        << "member " << i + 1 << " applied " << recorders_[i]->size();
-    EXPECT_EQ(recorders_[i]->records(), expected) << "member " << i + 1;
-  }
+  ASSERT_NO_FATAL_FAILURE(append_and_expect_everywhere(records));
   const std::string image = encode_image(*members_[0]->current());
   EXPECT_TRUE(all_running_hold(image));
   EXPECT_EQ(members_[0]->current()->find_topic("topic-0")->partition_count, 7);

@@ -94,6 +94,21 @@ class RaftClusterTest : public ::testing::Test {
     }
   }
 
+  // Appends `records` on the leader; every member applies exactly them, in order.
+  void append_and_expect_everywhere(const std::vector<MetadataRecord>& records) {
+    for (const auto& record : records) {
+      auto appended = append_on_leader(record);
+      ASSERT_TRUE(appended) << appended.error().message;
+    }
+    std::vector<std::string> expected;
+    for (const auto& r : records) expected.push_back(encode_record(r));
+    for (int i = 0; i < kMembers; ++i) {
+      ASSERT_TRUE(wait_until([&] { return recorders_[i]->size() == records.size(); }))
+          << "member " << i + 1 << " applied " << recorders_[i]->size();
+      EXPECT_EQ(recorders_[i]->records(), expected) << "member " << i + 1;
+    }
+  }
+
   // Registers broker 1, which the topics of topic() live on.
   void register_broker() {
     for (const MetadataRecord& record : live_broker(1)) {
