@@ -111,7 +111,8 @@ class RaftTlsClusterTest : public RaftClusterTest {
       if (a.leader_id < 0 || a.leader_id != b.leader_id) return -1;
       return a.role == RaftRole::leader ? 0 : b.role == RaftRole::leader ? 1 : -1;
     };
-    ASSERT_TRUE(wait_until([&] { return leader_of_two() >= 0; }));
+    ASSERT_TRUE(wait_until([&] { return leader_of_two() >= 0; }))
+        << "members 1 and 2 did not lead by themselves: member 3 took part although " << why;
     for (const MetadataRecord& record : live_broker(1)) {
       auto appended = append_and_wait(*members_[leader_of_two()], record);
       ASSERT_TRUE(appended) << appended.error().message;
