@@ -79,19 +79,9 @@ class RaftClusterTest : public ::testing::Test {
     return leader;
   }
 
-  // Appends on whichever member leads, retrying while leadership moves
-  // (not_leader means nothing was appended, so the retry is safe).
+  // Appends on whichever member leads, retrying while leadership moves.
   Result<ImagePtr, Errc> append_on_leader(const MetadataRecord& record) {
-    const auto deadline = std::chrono::steady_clock::now() + kWait;
-    while (true) {
-      int leader = wait_for_leader();
-      if (leader < 0) return make_error(Errc::not_leader, "test: no leader");
-      auto result = append_and_wait(*members_[leader], record);
-      if (result || result.code() != Errc::not_leader ||
-          std::chrono::steady_clock::now() >= deadline) {
-        return result;
-      }
-    }
+    return testing::append_on_leader(members_, [this] { return wait_for_leader(); }, record);
   }
 
   // Appends `records` on the leader; every member applies exactly them, in order.
@@ -117,15 +107,7 @@ class RaftClusterTest : public ::testing::Test {
     }
   }
 
-  // Waits until every running member's image is `image`.
-  bool all_running_hold(const std::string& image) {
-    return wait_until([&] {
-      for (const auto& member : members_) {
-        if (member && encode_image(*member->current()) != image) return false;
-      }
-      return true;
-    });
-  }
+  bool all_running_hold(const std::string& image) { return testing::all_running_hold(members_, image); }
 
   std::array<io::testing::TempDir, kMembers> dirs_;
   std::vector<QuorumVoter> voters_;
