@@ -197,18 +197,32 @@ Result<void, Errc> RaftMetadataLog::start() {
     return make_error(Errc::io_error, std::string("uv_loop_init: ") + uv_strerror(rv));
   }
   loop_ready_ = true;
-  if (int rv = raft_uv_tcp_init(&transport_, &loop_); rv != 0) {
-    return raft_failure(Errc::io_error, "raft transport", rv, transport_.errmsg);
-  }
-  transport_ready_ = true;
-  if (!options_.bind_address.empty() && options_.bind_address != address_) {
-    if (int rv = raft_uv_tcp_set_bind_address(&transport_, options_.bind_address.c_str());
-        rv != 0) {
-      return raft_failure(Errc::invalid_config, "raft bind address " + options_.bind_address, rv,
-                          transport_.errmsg);
+  const bool own_bind_address = !options_.bind_address.empty() && options_.bind_address != address_;
+  struct raft_uv_transport* transport = &transport_;
+  if (options_.tls_server || options_.tls_client) {
+    RaftTlsOptions tls;
+    tls.server = options_.tls_server;
+    tls.client = options_.tls_client;
+    if (own_bind_address) tls.bind_address = options_.bind_address;
+    tls.handshake_timeout_ms = options_.tls_handshake_timeout_ms;
+    auto made = RaftTlsTransport::create(&loop_, std::move(tls));
+    if (!made) return made.error();
+    tls_transport_ = std::move(*made);
+    transport = tls_transport_->transport();
+  } else {
+    if (int rv = raft_uv_tcp_init(&transport_, &loop_); rv != 0) {
+      return raft_failure(Errc::io_error, "raft transport", rv, transport_.errmsg);
+    }
+    transport_ready_ = true;
+    if (own_bind_address) {
+      if (int rv = raft_uv_tcp_set_bind_address(&transport_, options_.bind_address.c_str());
+          rv != 0) {
+        return raft_failure(Errc::invalid_config, "raft bind address " + options_.bind_address,
+                            rv, transport_.errmsg);
+      }
     }
   }
-  if (int rv = raft_uv_init(&io_, &loop_, raft_dir_.c_str(), &transport_); rv != 0) {
+  if (int rv = raft_uv_init(&io_, &loop_, raft_dir_.c_str(), transport); rv != 0) {
     return raft_failure(Errc::io_error, "raft I/O in " + raft_dir_, rv, io_.errmsg);
   }
   io_ready_ = true;
@@ -272,10 +286,11 @@ Result<void, Errc> RaftMetadataLog::start() {
   }
   started_ = true;
   refresh_status();
-  HF_INFO("metadata quorum: node {} at {} started as a {} ({} voters, data in {})",
+  HF_INFO("metadata quorum: node {} at {} started as a {} ({} voters, data in {}, Raft traffic {})",
           options_.node_id, address_,
           voter_ ? "voter" : "non-voting member (the controller adds it when it registers)",
-          options_.voters.size(), raft_dir_);
+          options_.voters.size(), raft_dir_,
+          tls_transport_ ? "over mutual TLS" : "in plain TCP");
   thread_ = std::thread([this] { run_loop(); });
   return {};
 }
@@ -311,6 +326,7 @@ void RaftMetadataLog::stop() {
     }
     loop_closed_ = true;
   }
+  tls_transport_.reset();  // closed with raft (or by begin_close): its thread is joined
   std::vector<Pending> left;
   left.swap(waiting_);  // the loop thread has ended: nobody else touches it
   std::vector<std::function<void(bool)>> tasks;
@@ -339,13 +355,15 @@ void RaftMetadataLog::begin_close() {
   } else {
     if (io_ready_) raft_uv_close(&io_);
     if (transport_ready_) raft_uv_tcp_close(&transport_);
+    if (tls_transport_) tls_transport_->close_unused();
   }
 }
 
 void RaftMetadataLog::on_raft_closed(struct raft* raft) {
   auto* self = static_cast<RaftMetadataLog*>(raft->data);
   raft_uv_close(&self->io_);
-  raft_uv_tcp_close(&self->transport_);
+  // The TLS transport's close callback has fired by now; stop() releases it.
+  if (self->transport_ready_) raft_uv_tcp_close(&self->transport_);
 }
 
 ImagePtr RaftMetadataLog::current() const {

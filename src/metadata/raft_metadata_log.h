@@ -22,7 +22,9 @@
 //     it when the library installs one (counted in
 //     RaftStatus::snapshots_installed and logged),
 //   - takes appends and membership changes from any thread (a queue drained
-//     on the loop thread after uv_async_send).
+//     on the loop thread after uv_async_send),
+//   - carries the Raft traffic over the library's plain TCP transport, or
+//     over mutual TLS (RaftTlsTransport) when RaftOptions has TLS contexts.
 //
 // Appends are accepted only on the Raft leader: a follower answers
 // not_leader naming the leader; the broker forwards metadata changes to the
@@ -55,6 +57,7 @@ extern "C" {  // the raft headers have no C++ guards of their own
 
 #include "metadata/metadata_log.h"
 #include "metadata/quorum_voters.h"
+#include "metadata/raft_tls_transport.h"
 
 namespace holdfast::metadata {
 
@@ -82,6 +85,12 @@ struct RaftOptions {
   unsigned snapshot_threshold = 1024;
   unsigned snapshot_trailing = 128;
   size_t segment_size = 0;  // bytes per open segment file; 0 = library default (8 MiB)
+  // Mutual TLS for the Raft traffic (listener.security.protocol.map=
+  // CONTROLLER:SSL): both contexts, or neither for raft's plain TCP
+  // transport. See raft_tls_transport.h for what each must verify.
+  std::shared_ptr<asio::ssl::context> tls_server;
+  std::shared_ptr<asio::ssl::context> tls_client;
+  unsigned tls_handshake_timeout_ms = 10000;  // per connection: connect + handshake + preamble
 };
 
 enum class RaftRole { unavailable, follower, candidate, leader };
@@ -208,12 +217,13 @@ class RaftMetadataLog final : public MetadataLog {
   uv_loop_t loop_{};
   uv_async_t wake_{};
   uv_timer_t status_timer_{};
-  struct raft_uv_transport transport_{};
+  struct raft_uv_transport transport_{};  // raft's TCP transport (no TLS contexts)
+  std::unique_ptr<RaftTlsTransport> tls_transport_;  // with TLS contexts
   struct raft_io io_{};
   struct raft_fsm fsm_{};
   struct raft raft_{};
   bool loop_ready_ = false;       // uv_loop_init succeeded
-  bool transport_ready_ = false;  // raft_uv_tcp_init succeeded
+  bool transport_ready_ = false;  // raft_uv_tcp_init succeeded (plain TCP only)
   bool io_ready_ = false;         // raft_uv_init succeeded
   bool raft_ready_ = false;       // raft_init succeeded
   bool handles_ready_ = false;    // wake_ and status_timer_ initialised

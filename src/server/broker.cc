@@ -163,6 +163,19 @@ Result<void, StartupErrc> Broker::start() {
     }
     inter_broker_listener_ = security::inter_broker_security(config_)->listener;
   }
+  // The Raft traffic's mutual TLS (CONTROLLER:SSL): its files checked and
+  // its contexts built before anything binds, too.
+  security::MutualTlsContexts raft_tls;
+  const auto raft_protocol = controller_security_protocol(config_);  // validated above
+  if (config_.cluster_mode() && raft_protocol && *raft_protocol == SecurityProtocol::ssl) {
+    auto made = security::make_mutual_tls_contexts(security::tls_settings(config_),
+                                                   "listener.security.protocol.map=CONTROLLER:SSL");
+    if (!made) {
+      network_.reset();
+      return make_error(StartupErrc::failed, made.error().message);
+    }
+    raft_tls = std::move(*made);
+  }
   // One TLS context for every SSL and SASL_SSL listener, built (and its
   // files checked) before anything binds.
   std::shared_ptr<asio::ssl::context> tls;
@@ -223,6 +236,8 @@ Result<void, StartupErrc> Broker::start() {
     }
     raft_options.snapshot_threshold = unsigned(config_.metadata_snapshot_threshold_records);
     raft_options.snapshot_trailing = unsigned(config_.metadata_snapshot_trailing_records);
+    raft_options.tls_server = raft_tls.server;  // both null: plain TCP
+    raft_options.tls_client = raft_tls.client;
     auto raft = metadata::RaftMetadataLog::open(std::move(raft_options));
     if (!raft) {
       return make_error(StartupErrc::failed, "metadata quorum: " + raft.error().message);

@@ -696,6 +696,17 @@ Result<std::vector<ClientListener>, ConfigErrc> client_listeners(const BrokerCon
   return out;
 }
 
+Result<SecurityProtocol, ConfigErrc> controller_security_protocol(const BrokerConfig& config) {
+  auto mapped = config.listener_security_protocol_map.find("CONTROLLER");
+  if (mapped == config.listener_security_protocol_map.end()) return SecurityProtocol::plaintext;
+  auto protocol = parse_security_protocol(mapped->second);
+  if (protocol == SecurityProtocol::plaintext || protocol == SecurityProtocol::ssl) return *protocol;
+  return make_error(ConfigErrc::invalid_value,
+                    "listener.security.protocol.map: CONTROLLER:" + mapped->second +
+                        " is not supported; the Raft traffic between controllers is PLAINTEXT or "
+                        "SSL (mutual TLS: both ends present a certificate from ssl.ca.location)");
+}
+
 namespace {
 
 // listener.name.<listener>.<mechanism>.sasl.jaas.config (Kafka's
@@ -794,6 +805,7 @@ Result<void, ConfigErrc> validate_cluster_settings(const BrokerConfig& c) {
                   "(set the voters for a cluster, or remove the CONTROLLER listener for a single "
                   "node)");
   }
+  if (auto protocol = controller_security_protocol(c); !protocol) return protocol.error();
   if (!c.cluster_mode()) {
     if (c.effective_default_replication_factor() > 1) {
       return refuse("default.replication.factor=" +

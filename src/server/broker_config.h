@@ -309,6 +309,12 @@ struct ClientListener {
 // it; an error names a listener without a known protocol.
 Result<std::vector<ClientListener>, ConfigErrc> client_listeners(const BrokerConfig& config);
 
+// The security protocol of the Raft traffic between metadata quorum members:
+// listener.security.protocol.map's entry for CONTROLLER, PLAINTEXT without
+// one. SSL is mutual TLS (docs/security.md); SASL_PLAINTEXT and SASL_SSL are
+// refused with an error naming the setting (Raft peers do not speak SASL).
+Result<SecurityProtocol, ConfigErrc> controller_security_protocol(const BrokerConfig& config);
+
 // Applies key=value settings in order onto `config`. An unknown key or a bad
 // value is an error whose message names the key and what was wrong.
 Result<void, ConfigErrc> apply_setting(BrokerConfig& config, const std::string& key,
@@ -332,7 +338,8 @@ Result<void, ConfigErrc> load_properties_file(BrokerConfig& config, const std::s
 // listener (or one on another port than its voter entry); a broker-only node
 // (process.roles=broker) that is among the voters, has no CONTROLLER listener
 // (or a voter's), or no holdfast.broker.bootstrap.servers; a CONTROLLER
-// listener on the client port; a heartbeat interval not below the session
+// listener on the client port; a CONTROLLER protocol other than PLAINTEXT or
+// SSL (controller_security_protocol); a heartbeat interval not below the session
 // timeout; a snapshot trailing count above the threshold. (Malformed or duplicate voters are refused when the setting is read.)
 Result<void, ConfigErrc> validate_cluster_settings(const BrokerConfig& config);
 

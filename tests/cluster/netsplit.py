@@ -54,17 +54,19 @@ class Netsplit:
     def blocked(self, src, dst):
         return src is not None and src != dst and (src in self.isolated or dst in self.isolated)
 
-    def add_proxy(self, listen_port, target_port, dst, src=None):
+    def add_proxy(self, listen_port, target_port, dst, src=None, tap=None):
         """A proxy on 127.0.0.1:listen_port to 127.0.0.1:target_port (node
         `dst`); `src` is the connecting node for a link proxy, None to learn
-        it from the first Kafka request's client_id."""
+        it from the first Kafka request's client_id. `tap(data)`, if given,
+        sees every chunk the proxy forwards, both ways (on the proxies' loop)."""
         async def start():
             server = await asyncio.start_server(
-                lambda r, w: self._serve(r, w, target_port, dst, src), "127.0.0.1", listen_port)
+                lambda r, w: self._serve(r, w, target_port, dst, src, tap), "127.0.0.1",
+                listen_port)
             self.servers.append(server)
         self._call(start())
 
-    async def _serve(self, reader, writer, target_port, dst, src):
+    async def _serve(self, reader, writer, target_port, dst, src, tap):
         first = b""
         try:
             if src is None:
@@ -84,8 +86,8 @@ class Netsplit:
         if first:
             up_writer.write(first)
         conn = (writer, up_writer)
-        await asyncio.gather(self._pump(reader, up_writer, src, dst, conn),
-                             self._pump(up_reader, writer, src, dst, conn),
+        await asyncio.gather(self._pump(reader, up_writer, src, dst, conn, tap),
+                             self._pump(up_reader, writer, src, dst, conn, tap),
                              return_exceptions=True)
         for w in conn:
             w.close()
@@ -101,7 +103,7 @@ class Netsplit:
             pass
         writer.close()
 
-    async def _pump(self, reader, writer, src, dst, conn):
+    async def _pump(self, reader, writer, src, dst, conn, tap):
         try:
             while True:
                 data = await reader.read(CHUNK)
@@ -111,6 +113,8 @@ class Netsplit:
                     self.broken.add(conn)
                     self.dropped_bytes += len(data)
                     continue
+                if tap:
+                    tap(data)
                 writer.write(data)
                 await writer.drain()
         finally:
@@ -144,10 +148,11 @@ class Netsplit:
             self._thread.join(10)
 
 
-def proxied_cluster(tmp_path, settings, size=3, node_class=Node):
+def proxied_cluster(tmp_path, settings, size=3, node_class=Node, raft_tap=None):
     """`size` nodes (of `node_class`) whose node-to-node traffic runs through
     a Netsplit; returns (cluster, netsplit). Nodes are started; the caller
-    stops them and closes the netsplit."""
+    stops them and closes the netsplit. `raft_tap(data)` sees the bytes of
+    every Raft link proxy (Netsplit.add_proxy's tap)."""
     ids = list(range(1, size + 1))
     links = [(i, j) for i in ids for j in ids if i != j]
     ports = iter(free_ports(3 * size + len(links)))
@@ -159,7 +164,7 @@ def proxied_cluster(tmp_path, settings, size=3, node_class=Node):
     for i in ids:
         net.add_proxy(front[i], client[i], dst=i)
     for (i, j), port in link.items():
-        net.add_proxy(port, raft[j], dst=j, src=i)
+        net.add_proxy(port, raft[j], dst=j, src=i, tap=raft_tap)
     nodes = []
     for i in ids:
         voters = ",".join(f"{j}@127.0.0.1:{raft[j] if j == i else link[(i, j)]}" for j in ids)

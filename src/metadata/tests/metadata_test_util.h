@@ -95,6 +95,35 @@ inline Result<ImagePtr, Errc> append_and_wait(MetadataLog& log, MetadataRecord r
   return future.get();
 }
 
+// Appends `record` on members[leader()] (leader() < 0: none within its
+// wait), retrying while leadership moves (not_leader means nothing was
+// appended, so the retry is safe).
+template <typename Members>
+Result<ImagePtr, Errc> append_on_leader(const Members& members, const std::function<int()>& leader,
+                                        const MetadataRecord& record) {
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (true) {
+    const int index = leader();
+    if (index < 0) return make_error(Errc::not_leader, "test: no leader");
+    auto result = append_and_wait(*members[size_t(index)], record);
+    if (result || result.code() != Errc::not_leader ||
+        std::chrono::steady_clock::now() >= deadline) {
+      return result;
+    }
+  }
+}
+
+// Waits until every running member (non-null in `members`) holds `image`.
+template <typename Members>
+bool all_running_hold(const Members& members, const std::string& image) {
+  return wait_until([&] {
+    for (const auto& member : members) {
+      if (member && encode_image(*member->current()) != image) return false;
+    }
+    return true;
+  });
+}
+
 // A registration of broker `id` (epoch 1) with one PLAINTEXT endpoint.
 inline BrokerRegistered test_broker(int32_t id, std::string rack = "") {
   TopicId incarnation{};

@@ -15,120 +15,12 @@
 #include "metadata/metadata_store.h"
 #include "metadata/raft_metadata_log.h"
 #include "metadata/tests/metadata_test_util.h"
+#include "metadata/tests/raft_test_cluster.h"
 
 namespace holdfast::metadata {
 namespace {
 
-using namespace testing;  // NOLINT: the helpers in metadata_test_util.h
-
-constexpr int kMembers = 3;
-
-class RaftClusterTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto ports = free_ports(kMembers);
-    for (int i = 0; i < kMembers; ++i) {
-      voters_.push_back(QuorumVoter{i + 1, "127.0.0.1:" + std::to_string(ports[i])});
-    }
-  }
-
-  RaftOptions options_for(int index) const {
-    RaftOptions options;
-    options.node_id = index + 1;
-    options.data_dir = dirs_[index].path();
-    options.voters = voters_;
-    options.election_timeout_ms = 300;
-    options.heartbeat_timeout_ms = 50;
-    // A snapshot sent while the restarted member is still connecting is
-    // resent after this (the library default is 30 s).
-    options.install_snapshot_timeout_ms = 1000;
-    options.segment_size = 1 << 20;
-    options.snapshot_threshold = snapshot_threshold_;
-    options.snapshot_trailing = snapshot_trailing_;
-    return options;
-  }
-
-  // (Re)starts member `index` from its data dir, with a fresh recorder
-  // subscribed right after it opens.
-  void start(int index) {
-    auto log = RaftMetadataLog::open(options_for(index));
-    ASSERT_TRUE(log) << log.error().message;
-    recorders_[index] = std::make_unique<Recorder>();
-    (*log)->subscribe(recorders_[index]->listener());
-    members_[index] = std::move(*log);
-  }
-  void start_all() {
-    for (int i = 0; i < kMembers; ++i) ASSERT_NO_FATAL_FAILURE(start(i));
-  }
-  void stop(int index) { members_[index].reset(); }
-
-  // The index of the member that leads with every running member agreeing,
-  // or -1 if none within the wait.
-  int wait_for_leader(int not_this = -1) {
-    int leader = -1;
-    wait_until([&] {
-      leader = -1;
-      int agreed_id = -1;
-      for (int i = 0; i < kMembers; ++i) {
-        if (!members_[i]) continue;
-        RaftStatus s = members_[i]->status();
-        if (s.leader_id < 0 || (agreed_id >= 0 && s.leader_id != agreed_id)) return false;
-        agreed_id = s.leader_id;
-        if (s.role == RaftRole::leader) leader = i;
-      }
-      return leader >= 0 && leader != not_this && members_[leader]->node_id() == agreed_id;
-    });
-    return leader;
-  }
-
-  // Appends on whichever member leads, retrying while leadership moves
-  // (not_leader means nothing was appended, so the retry is safe).
-  Result<ImagePtr, Errc> append_on_leader(const MetadataRecord& record) {
-    const auto deadline = std::chrono::steady_clock::now() + kWait;
-    while (true) {
-      int leader = wait_for_leader();
-      if (leader < 0) return make_error(Errc::not_leader, "test: no leader");
-      auto result = append_and_wait(*members_[leader], record);
-      if (result || result.code() != Errc::not_leader ||
-          std::chrono::steady_clock::now() >= deadline) {
-        return result;
-      }
-    }
-  }
-
-  // Registers broker 1, which the topics of topic() live on.
-  void register_broker() {
-    for (const MetadataRecord& record : live_broker(1)) {
-      auto appended = append_on_leader(record);
-      ASSERT_TRUE(appended) << appended.error().message;
-    }
-  }
-
-  // Waits until every running member's image is `image`.
-  bool all_running_hold(const std::string& image) {
-    return wait_until([&] {
-      for (const auto& member : members_) {
-        if (member && encode_image(*member->current()) != image) return false;
-      }
-      return true;
-    });
-  }
-
-  std::array<io::testing::TempDir, kMembers> dirs_;
-  std::vector<QuorumVoter> voters_;
-  // Recorders outlive the members whose listeners point at them.
-  std::array<std::unique_ptr<Recorder>, kMembers> recorders_;
-  std::array<std::unique_ptr<RaftMetadataLog>, kMembers> members_;
-  unsigned snapshot_threshold_ = 1024;
-  unsigned snapshot_trailing_ = 128;
-};
-
-// A cluster has no sole node: every topic carries its assignment, on broker 1
-// (registered first by register_broker()).
-MetadataRecord topic(int n) {
-  const int32_t partitions = 1 + n % 3;
-  return TopicCreated{"topic-" + std::to_string(n), random_id(), partitions, {}, on_node(1, partitions)};
-}
+using namespace testing;  // NOLINT: the helpers in metadata_test_util.h and raft_test_cluster.h
 
 TEST_F(RaftClusterTest, RecordsAppendedOnTheLeaderAreAppliedEverywhereInOneOrder) {
   start_all();
@@ -138,17 +30,7 @@ TEST_F(RaftClusterTest, RecordsAppendedOnTheLeaderAreAppliedEverywhereInOneOrder
   records.push_back(PartitionsAdded{"topic-0", 7, on_node(1, 6)});
   records.push_back(TopicDeleted{"topic-1"});
   records.push_back(TopicConfigsReplaced{"topic-2", {{"retention.ms", "5"}}});
-  for (const auto& record : records) {
-    auto appended = append_on_leader(record);
-    ASSERT_TRUE(appended) << appended.error().message;
-  }
-  std::vector<std::string> expected;
-  for (const auto& r : records) expected.push_back(encode_record(r));
-  for (int i = 0; i < kMembers; ++i) {
-    ASSERT_TRUE(wait_until([&] { return recorders_[i]->size() == records.size(); }))
-        << "member " << i + 1 << " applied " << recorders_[i]->size();
-    EXPECT_EQ(recorders_[i]->records(), expected) << "member " << i + 1;
-  }
+  ASSERT_NO_FATAL_FAILURE(append_and_expect_everywhere(records));
   const std::string image = encode_image(*members_[0]->current());
   EXPECT_TRUE(all_running_hold(image));
   EXPECT_EQ(members_[0]->current()->find_topic("topic-0")->partition_count, 7);

@@ -88,26 +88,10 @@ class RaftStandbyTest : public ::testing::Test {
   }
 
   Result<ImagePtr, Errc> append_on_leader(const MetadataRecord& record) {
-    const auto deadline = std::chrono::steady_clock::now() + kWait;
-    while (true) {
-      int leader = wait_for_leader();
-      if (leader < 0) return make_error(Errc::not_leader, "test: no leader");
-      auto result = append_and_wait(*members_[leader], record);
-      if (result || result.code() != Errc::not_leader ||
-          std::chrono::steady_clock::now() >= deadline) {
-        return result;
-      }
-    }
+    return testing::append_on_leader(members_, [this] { return wait_for_leader(); }, record);
   }
 
-  bool all_running_hold(const std::string& image) {
-    return wait_until([&] {
-      for (const auto& m : members_) {
-        if (m && encode_image(*m->current()) != image) return false;
-      }
-      return true;
-    });
-  }
+  bool all_running_hold(const std::string& image) { return testing::all_running_hold(members_, image); }
 
   // Three voters elected, broker 1 registered, node 4 started and added.
   void start_with_standby() {

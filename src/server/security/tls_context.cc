@@ -227,6 +227,27 @@ Result<std::shared_ptr<asio::ssl::context>, TlsErrc> make_tls_client_context(
   return context;
 }
 
+Result<MutualTlsContexts, TlsErrc> make_mutual_tls_contexts(TlsSettings settings,
+                                                            const std::string& needed_by) {
+  std::string missing;
+  for (const auto& [setting, value] : {std::pair{"ssl.certificate.location", &settings.certificate_location},
+                                       std::pair{"ssl.key.location", &settings.key_location},
+                                       std::pair{"ssl.ca.location", &settings.ca_location}}) {
+    if (value->empty()) missing += std::string(missing.empty() ? "" : ", ") + setting;
+  }
+  if (!missing.empty()) {
+    return make_error(TlsErrc::invalid_setting,
+                      needed_by + " needs " + missing +
+                          " (this broker's certificate and key, and the CA that signs its peers')");
+  }
+  settings.client_auth = ClientAuth::required;
+  auto server = make_tls_context(settings);
+  if (!server) return make_error(TlsErrc::invalid_setting, needed_by + ": " + server.error().message);
+  auto client = make_tls_client_context(settings);
+  if (!client) return make_error(TlsErrc::invalid_setting, needed_by + ": " + client.error().message);
+  return MutualTlsContexts{std::move(*server), std::move(*client)};
+}
+
 std::string rfc2253_name(const X509_NAME* name) {
   // The last RDN first; the attributes of one multi-valued RDN in their own
   // order, joined by '+'.

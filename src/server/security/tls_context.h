@@ -47,6 +47,20 @@ Result<std::shared_ptr<asio::ssl::context>, TlsErrc> make_tls_context(const TlsS
 Result<std::shared_ptr<asio::ssl::context>, TlsErrc> make_tls_client_context(
     const TlsSettings& settings);
 
+// The two contexts of a link where both ends prove who they are (the Raft
+// traffic between metadata quorum members, CONTROLLER:SSL): `server` requires
+// and verifies the peer's certificate against ssl.ca.location (as
+// ssl.client.auth=required), `client` verifies the peer's chain against it
+// and presents this broker's certificate; TLS 1.2 at least for both.
+// ssl.certificate.location, ssl.key.location and ssl.ca.location are all
+// required: an error names each one missing, prefixed with `needed_by`.
+struct MutualTlsContexts {
+  std::shared_ptr<asio::ssl::context> server;
+  std::shared_ptr<asio::ssl::context> client;
+};
+Result<MutualTlsContexts, TlsErrc> make_mutual_tls_contexts(TlsSettings settings,
+                                                            const std::string& needed_by);
+
 // A TLS connection's stream over the connection's socket (which it does not own).
 struct TlsStream {
   TlsStream(asio::ip::tcp::socket& socket, asio::ssl::context& context)
