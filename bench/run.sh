@@ -72,14 +72,8 @@ fi
 WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/holdfast-bench.XXXXXX")
 BROKER_PID=""
 REDIS_PID=""
-stop() {  # pid: TERM, up to 10 s, then KILL
-  local pid=$1
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+# stop, free_port, cpu_seconds
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cleanup() {
   stop "$BROKER_PID"
   stop "$REDIS_PID"
@@ -87,7 +81,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 RESULTS="$WORK/results.jsonl"
 : > "$RESULTS"
 MACHINE="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME")"
@@ -95,8 +88,6 @@ FILESYSTEM=$(df -T "$WORK" | awk 'NR==2 {print $2 " on " $1}')
 echo "bench: machine: $MACHINE" >&2
 echo "bench: work dir $WORK ($FILESYSTEM)" >&2
 
-# CPU (utime + stime, in seconds) of a process, all its threads.
-cpu_seconds() { awk -v tck="$(getconf CLK_TCK)" '{print ($14 + $15) / tck}' "/proc/$1/stat"; }
 # measure PID COMMAND...: runs COMMAND (which prints one JSON object) and
 # appends that object to RESULTS with server_cpu_s, the CPU PID used meanwhile.
 measure() {
