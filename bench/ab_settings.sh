@@ -14,7 +14,7 @@
 # with bench/ab_report.py.
 #
 # Environment (defaults in brackets):
-#   AB_SETTING [log.flush.inline]  AB_OFF [false]  AB_ON [true]  AB_PAIRS [3]
+#   AB_SETTING (required, e.g. log.flush.threads)  AB_OFF [false]  AB_ON [true]  AB_PAIRS [3]
 #   AB_CONNECTIONS [8]  AB_RESULTS [ab-results.jsonl in the work dir's parent]
 #   BENCH_RATE [5000]  BENCH_LATENCY_SECONDS [10]  BENCH_SECONDS [10]
 #   BENCH_MESSAGES_1K [300000]  BENCH_MESSAGES_100B [1000000]  BENCH_WINDOW [1000]
@@ -25,7 +25,7 @@ set -euo pipefail
 BUILD_DIR=${BUILD_DIR:-build/release}
 HOLDFAST_BIN=${HOLDFAST_BIN:-$BUILD_DIR/src/cli/holdfast}
 HOLDFAST_BENCH_BIN=${HOLDFAST_BENCH_BIN:-$BUILD_DIR/bench/holdfast_bench}
-AB_SETTING=${AB_SETTING:-log.flush.inline}
+AB_SETTING=${AB_SETTING:?set AB_SETTING to the broker setting to compare (and AB_OFF, AB_ON to its two values)}
 AB_OFF=${AB_OFF:-false}
 AB_ON=${AB_ON:-true}
 AB_PAIRS=${AB_PAIRS:-3}
