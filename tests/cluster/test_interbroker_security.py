@@ -137,9 +137,12 @@ def test_sasl_ssl_scram_cluster_loses_nothing_when_the_leader_is_killed(cluster_
     wait_registered(cluster)
     topic = "secure-" + uuid.uuid4().hex[:8]
     create_topic(cluster, topic, min_isr=2)
-    wait_full_isr(cluster, topic)
-    # Replication ran over SASL_SSL: the only listener there is.
-    assert partition_state(cluster, topic, 0)["isr"] == [1, 2, 3]
+    # Every node has applied the topic and sees the full ISR (wait_full_isr
+    # asks any one node; the others may apply the creation ~0.1 s later).
+    # Replication runs over SASL_SSL: the only listener there is.
+    for n in cluster.nodes:
+        wait_until(lambda: partition_state(cluster, topic, 0, via=n)["isr"] == [1, 2, 3], 60,
+                   message=lambda: f"full ISR of {topic}-0 as node {n.node_id} sees it")
 
     producer = Producer({"bootstrap.servers": cluster.bootstrap(), **cluster.client_config(),
                          "acks": "all", "enable.idempotence": True,
