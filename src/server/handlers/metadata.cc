@@ -102,8 +102,8 @@ Awaitable<Response> handle_metadata(RequestContext& ctx) {
   MetadataResponse response;
   auto image = broker.topics().image();
   // A single node: this broker alone. A cluster: the registered, unfenced
-  // brokers (cluster_view.h).
-  // The brokers with an endpoint for the listener this request came through.
+  // brokers with an endpoint for the listener this request came through
+  // (cluster_view.h); the others' partitions are `unreachable`.
   Unreachable unreachable;
   if (ctx.api_version < 6) unreachable.error = KafkaError::leader_not_available;
   const auto listed = cluster::client_brokers(broker, *image, ctx.listener);
