@@ -8,7 +8,8 @@
 #     4-partition topic as run.sh does, and AB_CONNECTIONS producers at once
 #     (one connection each) on a 16-partition topic;
 #   - windowed produce 100 B, 1,000 in flight (acks=all, linger.ms=0);
-# with the broker's CPU (utime+stime from /proc/PID/stat) per phase and
+# with the broker's CPU (utime+stime from /proc/PID/stat) and its threads'
+# context switches per phase, and
 # /proc/loadavg before each broker. Prints one JSON object per phase
 # (with "setting", "pair", "phase") to stdout and to AB_RESULTS; summarise
 # with bench/ab_report.py.
@@ -45,7 +46,7 @@ done
 WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/holdfast-ab.XXXXXX")
 AB_RESULTS=${AB_RESULTS:-$WORK.jsonl}
 BROKER_PID=""
-# stop, free_port, cpu_seconds
+# stop, free_port, cpu_seconds, ctx_switches
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cleanup() {
   stop "$BROKER_PID"
@@ -59,12 +60,12 @@ echo "ab: machine: $MACHINE; work dir $WORK ($(df -T "$WORK" | awk 'NR==2 {print
 # tag SETTING PAIR PHASE FILE...: the phase's figures (the sum over FILEs for
 # parallel producers) with the broker CPU used meanwhile, appended to AB_RESULTS.
 tag() {
-  local setting=$1 pair=$2 phase=$3 cpu=$4 load=$5
-  shift 5
-  "$PYTHON" - "$setting" "$pair" "$phase" "$cpu" "$load" "$@" <<'PY' | tee -a "$AB_RESULTS"
+  local setting=$1 pair=$2 phase=$3 cpu=$4 switches=$5 load=$6
+  shift 6
+  "$PYTHON" - "$setting" "$pair" "$phase" "$cpu" "$switches" "$load" "$@" <<'PY' | tee -a "$AB_RESULTS"
 import json, sys
-setting, pair, phase, cpu, load = sys.argv[1:6]
-runs = [json.load(open(f)) for f in sys.argv[6:]]
+setting, pair, phase, cpu, switches, load = sys.argv[1:7]
+runs = [json.load(open(f)) for f in sys.argv[7:]]
 r = dict(runs[0])
 if len(runs) > 1:  # parallel producers: totals, the slowest one's time
     r["messages"] = sum(x["messages"] for x in runs)
@@ -73,8 +74,10 @@ if len(runs) > 1:  # parallel producers: totals, the slowest one's time
     r["messages_per_s"] = sum(x["messages_per_s"] for x in runs)
     r["mb_per_s"] = sum(x["mb_per_s"] for x in runs)
     r["connections"] = len(runs)
-r.update(setting=setting, pair=int(pair), phase=phase, server_cpu_s=float(cpu), loadavg=load)
+r.update(setting=setting, pair=int(pair), phase=phase, server_cpu_s=float(cpu),
+         server_ctx_switches=int(switches), loadavg=load)
 r["server_cpu_us_per_msg"] = 1e6 * float(cpu) / max(1, r["messages"])
+r["server_ctx_switches_per_msg"] = int(switches) / max(1, r["messages"])
 print(json.dumps(r))
 PY
 }
@@ -106,12 +109,15 @@ run_broker() {  # setting pair
   done
   # phase NAME COMMAND...: one bench process.
   phase() {
-    local name=$1 before after
+    local name=$1 before after switches
     shift
     before=$(cpu_seconds "$BROKER_PID")
+    switches=$(ctx_switches "$BROKER_PID")
     "$HOLDFAST_BENCH_BIN" "$@" --brokers "$BROKERS" > "$WORK/phase.json"
     after=$(cpu_seconds "$BROKER_PID")
-    tag "$value" "$pair" "$name" "$(echo "$after - $before" | bc -l)" "$load" "$WORK/phase.json"
+    switches=$(( $(ctx_switches "$BROKER_PID") - switches ))
+    tag "$value" "$pair" "$name" "$(echo "$after - $before" | bc -l)" "$switches" "$load" \
+        "$WORK/phase.json"
   }
   local lat=(--rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --acks all --linger-ms 0)
   phase latency-100B-1p latency --topic lat-100 --size 100 "${lat[@]}"
@@ -121,8 +127,9 @@ run_broker() {  # setting pair
   phase produce-1KiB produce --topic tput-1k --size 1024 --count "$BENCH_MESSAGES_1K" \
       --max-seconds "$BENCH_SECONDS" --acks all --linger-ms 5
   # Many connections: AB_CONNECTIONS producer processes at once.
-  local before after files=() pids=()
+  local before after switches files=() pids=()
   before=$(cpu_seconds "$BROKER_PID")
+  switches=$(ctx_switches "$BROKER_PID")
   for c in $(seq 1 "$AB_CONNECTIONS"); do
     "$HOLDFAST_BENCH_BIN" produce --topic tput-1k-conns --size 1024 \
         --count $((BENCH_MESSAGES_1K / AB_CONNECTIONS)) --max-seconds "$BENCH_SECONDS" \
@@ -132,8 +139,9 @@ run_broker() {  # setting pair
   done
   for p in "${pids[@]}"; do wait "$p"; done
   after=$(cpu_seconds "$BROKER_PID")
+  switches=$(( $(ctx_switches "$BROKER_PID") - switches ))
   tag "$value" "$pair" "produce-1KiB-${AB_CONNECTIONS}conns" "$(echo "$after - $before" | bc -l)" \
-      "$load" "${files[@]}"
+      "$switches" "$load" "${files[@]}"
   phase windowed-100B produce --topic window-100 --size 100 --count "$BENCH_MESSAGES_100B" \
       --max-seconds "$BENCH_SECONDS" --acks all --linger-ms 0 --window "$BENCH_WINDOW"
   stop "$BROKER_PID"

@@ -11,7 +11,12 @@
 #include <librdkafka/rdkafka.h>
 
 #include <CLI/CLI.hpp>
+#include <sys/prctl.h>
+#include <time.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <fstream>
@@ -246,6 +251,16 @@ nlohmann::ordered_json run_consume(const ConsumeArgs& args) {
 
 // ---- fixed-rate produce latency -------------------------------------------------------------
 
+// How the sender paces itself and sees acknowledgements:
+//   - "thread" (the default): the sender sleeps until each send time
+//     (clock_nanosleep on an absolute time, timer slack 1 ns) and a second
+//     thread blocks in rd_kafka_poll, so a delivery report is timed as soon as
+//     librdkafka hands it over, as an application with a poll thread sees it;
+//   - "poll-sleep": the loop used before 2026-12-01 (issue 13's figures up to
+//     then): one thread alternates rd_kafka_poll(0) and a 20 µs sleep (which
+//     Linux's default 50 µs timer slack stretches to about 70 µs), so a report
+//     waits for the next poll, and the loop's own wake-ups (~14,000/s) compete
+//     with the client and the broker for the cores.
 struct LatencyArgs {
   Common common;
   double rate = 5000;
@@ -253,24 +268,42 @@ struct LatencyArgs {
   size_t size = 100;
   std::string acks = "all";
   int linger_ms = 0;
+  std::string pacing = "thread";
   std::string latencies_out;  // empty: not written
 };
 
 struct LatencyState {
   std::vector<Clock::time_point> sent_at;  // indexed by message number
-  std::vector<double> latency_ms;
-  int64_t failed = 0;
+  std::vector<double> latency_ms;          // touched only by the thread that polls
+  int64_t failed = 0;                      // likewise
+  std::atomic<int64_t> reported{0};        // delivered + failed
 };
 
 void record_latency(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
   auto* state = static_cast<LatencyState*>(opaque);
+  const auto now = Clock::now();
   auto index = reinterpret_cast<uintptr_t>(message->_private);
   if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     ++state->failed;
-    return;
+  } else {
+    // sent_at[index] was written before rd_kafka_producev handed the message
+    // to librdkafka, whose queues order it before this report.
+    state->latency_ms.push_back(
+        std::chrono::duration<double, std::milli>(now - state->sent_at[index]).count());
   }
-  state->latency_ms.push_back(
-      std::chrono::duration<double, std::milli>(Clock::now() - state->sent_at[index]).count());
+  state->reported.fetch_add(1, std::memory_order_release);
+}
+
+void sleep_until(Clock::time_point when) {
+  const auto since_epoch = when.time_since_epoch();
+  timespec ts{};
+  ts.tv_sec = std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count();
+  ts.tv_nsec = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   since_epoch - std::chrono::seconds(ts.tv_sec))
+                   .count();
+  // steady_clock is CLOCK_MONOTONIC on Linux (libstdc++).
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
 }
 
 double percentile(std::vector<double>& sorted, double p) {
@@ -300,14 +333,32 @@ nlohmann::ordered_json run_latency(const LatencyArgs& args) {
   state.latency_ms.clear();
   state.failed = 0;
 
+  state.reported.store(0);
+  const bool poll_thread = args.pacing == "thread";
+  std::atomic<bool> sending_done{false};
+  std::thread poller;
+  if (poll_thread) {
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);  // this thread's sleeps end on time
+    poller = std::thread([&] {
+      while (!sending_done.load(std::memory_order_acquire) ||
+             state.reported.load(std::memory_order_acquire) < total) {
+        rd_kafka_poll(rk.get(), 100);
+      }
+    });
+  }
+
   const auto interval =
       std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / args.rate));
   const auto start = Clock::now();
   auto next = start;
   for (int64_t i = 0; i < total; ++i) {
-    while (Clock::now() < next) {
-      rd_kafka_poll(rk.get(), 0);
-      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    if (poll_thread) {
+      if (Clock::now() < next) sleep_until(next);
+    } else {
+      while (Clock::now() < next) {
+        rd_kafka_poll(rk.get(), 0);
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
+      }
     }
     state.sent_at[i] = Clock::now();
     rd_kafka_resp_err_t err = rd_kafka_producev(
@@ -319,8 +370,11 @@ nlohmann::ordered_json run_latency(const LatencyArgs& args) {
     next += interval;
   }
   const double send_seconds = seconds_since(start);
-  while (static_cast<int64_t>(state.latency_ms.size()) + state.failed < total) {
-    rd_kafka_poll(rk.get(), 10);
+  sending_done.store(true, std::memory_order_release);
+  if (poll_thread) {
+    poller.join();
+  } else {
+    while (state.reported.load() < total) rd_kafka_poll(rk.get(), 10);
   }
   std::sort(state.latency_ms.begin(), state.latency_ms.end());
   if (!args.latencies_out.empty()) {
@@ -334,6 +388,7 @@ nlohmann::ordered_json run_latency(const LatencyArgs& args) {
           {"message_bytes", args.size},
           {"acks", args.acks},
           {"linger_ms", args.linger_ms},
+          {"pacing", args.pacing},
           {"target_rate", args.rate},
           {"achieved_rate", total / send_seconds},
           {"messages", state.latency_ms.size()},
@@ -392,6 +447,12 @@ int main(int argc, char** argv) {
   latency_cmd->add_option("--size", latency.size, "Message size in bytes")->capture_default_str();
   latency_cmd->add_option("--acks", latency.acks, "0, 1 or all")->capture_default_str();
   latency_cmd->add_option("--linger-ms", latency.linger_ms, "linger.ms")->capture_default_str();
+  latency_cmd
+      ->add_option("--pacing", latency.pacing,
+                   "thread: sleep to each send time, a poll thread times the reports; "
+                   "poll-sleep: the single-thread poll/20 us sleep loop used before 2026-12-01")
+      ->check(CLI::IsMember({"thread", "poll-sleep"}))
+      ->capture_default_str();
   latency_cmd->add_option("--latencies-out", latency.latencies_out,
                           "Write every latency (us, sorted, one per line) here");
   latency_cmd->callback([&] { emit(run_latency(latency)); });

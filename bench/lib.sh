@@ -15,3 +15,11 @@ free_port() { "${PYTHON:-python3}" -c 'import socket; s=socket.socket(); s.bind(
 
 # CPU (utime + stime, in seconds) of a process, all its threads.
 cpu_seconds() { awk -v tck="$(getconf CLK_TCK)" '{print ($14 + $15) / tck}' "/proc/$1/stat"; }
+
+# Context switches (voluntary + involuntary) of a process, summed over its
+# threads: how often the server's threads went to sleep and were woken (or
+# were preempted). Threads that exit meanwhile are not counted.
+ctx_switches() {
+  cat /proc/"$1"/task/*/status 2>/dev/null |
+    awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ {n += $2} END {print n + 0}'
+}

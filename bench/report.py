@@ -30,6 +30,12 @@ def cpu_us(r):
     return r["server_cpu_s"] * 1e6 / r["messages"]
 
 
+def switches_per_msg(r):
+    if "server_ctx_switches" not in r or not r.get("messages"):
+        return None
+    return r["server_ctx_switches"] / r["messages"]
+
+
 def scanned(line):
     """The broker's start-up line, from "loaded N partitions" on, without the data dir."""
     at = line.find("loaded ")
@@ -114,13 +120,13 @@ def main():
             notes.append(f"{r['aof_rewrites']} AOF rewrite(s) during the run")
         rows.append([what, system, f"{r['achieved_rate']:,.0f}", f"{r['p50_ms']:.3f}",
                      f"{r['p99_ms']:.2f}", f"{r['p999_ms']:.2f}", f"{r['max_ms']:.1f}",
-                     fmt(cpu_us(r), ".1f"), "; ".join(notes)])
+                     fmt(cpu_us(r), ".1f"), fmt(switches_per_msg(r), ".2f"), "; ".join(notes)])
     if rows:
         print(f"Acknowledgement latency at a fixed {args.rate:,.0f} msg/s (ms; from the send to "
               "the acknowledgement / reply):")
         print()
         table(["run", "system", "sent msg/s", "p50", "p99", "p99.9", "max", "server CPU µs/msg",
-               "notes"], rows)
+               "server context switches / msg", "notes"], rows)
 
     # Disk and processes.
     rows = []

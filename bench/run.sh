@@ -89,17 +89,21 @@ echo "bench: machine: $MACHINE" >&2
 echo "bench: work dir $WORK ($FILESYSTEM)" >&2
 
 # measure PID COMMAND...: runs COMMAND (which prints one JSON object) and
-# appends that object to RESULTS with server_cpu_s, the CPU PID used meanwhile.
+# appends that object to RESULTS with server_cpu_s, the CPU PID used meanwhile,
+# and server_ctx_switches, its threads' context switches meanwhile.
 measure() {
-  local pid=$1 before after
+  local pid=$1 before after switches_before switches_after
   shift
   before=$(cpu_seconds "$pid")
+  switches_before=$(ctx_switches "$pid")
   "$@" > "$WORK/phase.json"
   after=$(cpu_seconds "$pid")
+  switches_after=$(ctx_switches "$pid")
   "$PYTHON" -c 'import json, sys
 r = json.load(open(sys.argv[1]))
 r["server_cpu_s"] = float(sys.argv[3]) - float(sys.argv[2])
-print(json.dumps(r))' "$WORK/phase.json" "$before" "$after" >> "$RESULTS"
+r["server_ctx_switches"] = int(sys.argv[5]) - int(sys.argv[4])
+print(json.dumps(r))' "$WORK/phase.json" "$before" "$after" "$switches_before" "$switches_after" >> "$RESULTS"
 }
 
 # 0. The disk: sequential 64 KiB writes with an fdatasync after each (the
