@@ -218,10 +218,15 @@ asio::awaitable<std::optional<Bytes>> Connection::read_body(size_t size) {
     size_t available = kTlsReadChunk;
     std::optional<uint8_t> first;
     if (!tls_) {
-      // Allocate only for bytes that are here: wait until the socket is
-      // readable and take what the kernel holds.
-      co_await socket_.async_wait(asio::socket_base::wait_read, asio::use_awaitable);
+      // Allocate only for bytes that are here: take what the kernel holds,
+      // waiting until the socket is readable only if it holds nothing. (On
+      // the hot path the body came with its size, and a wait first would cost
+      // an epoll_ctl and a reactor pass per request.)
       available = socket_.available(ec);
+      if (ec || available == 0) {
+        co_await socket_.async_wait(asio::socket_base::wait_read, asio::use_awaitable);
+        available = socket_.available(ec);
+      }
     }
     if (!tls_ && available == 0) {
       // Readable with nothing buffered: end of stream or an error, which this
