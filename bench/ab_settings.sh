@@ -57,8 +57,10 @@ trap cleanup EXIT
 MACHINE="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME")"
 echo "ab: machine: $MACHINE; work dir $WORK ($(df -T "$WORK" | awk 'NR==2 {print $2 " on " $1}')); results $AB_RESULTS" >&2
 
-# tag SETTING PAIR PHASE FILE...: the phase's figures (the sum over FILEs for
-# parallel producers) with the broker CPU used meanwhile, appended to AB_RESULTS.
+# tag SETTING PAIR PHASE CPU SWITCHES LOAD FILE...: the phase's figures (the sum
+# over FILEs for parallel producers) with the broker CPU seconds and context
+# switches used meanwhile and the load average before the broker, appended to
+# AB_RESULTS.
 tag() {
   local setting=$1 pair=$2 phase=$3 cpu=$4 switches=$5 load=$6
   shift 6
