@@ -389,6 +389,7 @@ nlohmann::ordered_json run_latency(const LatencyArgs& args) {
           {"acks", args.acks},
           {"linger_ms", args.linger_ms},
           {"pacing", args.pacing},
+          {"client_properties", args.common.properties},
           {"target_rate", args.rate},
           {"achieved_rate", total / send_seconds},
           {"messages", state.latency_ms.size()},

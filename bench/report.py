@@ -112,7 +112,8 @@ def main():
         redis = r.get("system") == "redis"
         system = "Redis Streams" if redis else "Holdfast"
         what = (f"XADD {size_name(r['message_bytes'])}, appendfsync always" if redis else
-                f"{size_name(r['message_bytes'])} to {r['topic']}, acks={r['acks']}, linger.ms=0")
+                f"{size_name(r['message_bytes'])} to {r['topic']}, acks={r['acks']}, linger.ms=0"
+                + "".join(f", {p}" for p in r.get("client_properties", [])))
         notes = []
         if r.get("failed"):
             notes.append(f"{r['failed']} FAILED")
@@ -127,6 +128,30 @@ def main():
         print()
         table(["run", "system", "sent msg/s", "p50", "p99", "p99.9", "max", "server CPU µs/msg",
                "server context switches / msg", "notes"], rows)
+
+    # The broker's side of the same runs (bench/broker_hist.py).
+    rows = []
+    for r in results:
+        if r["run"] != "latency" or r.get("system") == "redis" or "broker_ack_count" not in r:
+            continue
+        what = f"{size_name(r['message_bytes'])} to {r['topic']}" + "".join(
+            f", {p}" for p in r.get("client_properties", []))
+        b50, b99, f50 = r.get("broker_ack_p50_ms"), r.get("broker_ack_p99_ms"), r.get("broker_fsync_p50_ms")
+        n = r.get("messages") or 0
+        rows.append([what, f"{r['p50_ms']:.3f}", fmt(b50, ".3f"),
+                     fmt(None if b50 is None else r["p50_ms"] - b50, ".3f"),
+                     f"{r['p99_ms']:.2f}", fmt(b99, ".2f"), fmt(f50, ".3f"),
+                     fmt(r["broker_ack_count"] / n if n else None, ".2f"),
+                     fmt(r.get("broker_fsync_count", 0) / n if n else None, ".2f")])
+    if rows:
+        print("The broker's side of the Holdfast latency runs (its /metrics histograms; broker "
+              "p50 and p99 are interpolated within the buckets, so good to a bucket's width: "
+              "0.25–0.5 ms, 0.5–1 ms, ...). Client − broker is the time outside the broker's "
+              "request handling: the client library's threads, loopback, and the broker's "
+              "wake-ups to read the request and write the response:")
+        print()
+        table(["run", "client p50", "broker p50", "client − broker p50", "client p99",
+               "broker p99", "fsync p50", "Produce requests / msg", "fsyncs / msg"], rows)
 
     # Disk and processes.
     rows = []

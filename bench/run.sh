@@ -9,7 +9,11 @@
 #      - consume (reads the 1 KiB topic back)
 #      - windowed produce, 100 B and 1 KiB, acks=all, linger.ms=0, 1,000 in flight
 #      - produce-ack latency at a fixed 5,000 msg/s, acks=all, linger.ms=0:
-#        100 B and 1 KiB to one partition, 1 KiB over 64 partitions
+#        100 B and 1 KiB to one partition, 1 KiB over 64 partitions, and
+#        100 B to one partition with socket.nagle.disable=true (TCP_NODELAY,
+#        which hiredis sets and librdkafka does not by default); for each,
+#        the broker's own view from its /metrics histograms (bench/broker_hist.py:
+#        Produce requests and syncs, their p50 and p99)
 #      - the broker's peak RSS (VmHWM)
 #   2. Redis Streams, the durable peer of issue 13 (unless BENCH_SKIP_REDIS=1):
 #      Debian's redis-server, appendonly yes, appendfsync always, its dir beside
@@ -130,9 +134,10 @@ fi
 # 1. The broker, durable by default (flush.policy=always: fsync before ack).
 PORT=$(free_port)
 BROKERS="127.0.0.1:$PORT"
+ADMIN="127.0.0.1:$(free_port)"  # its /metrics give the broker's side of each latency run
 mkdir -p "$WORK/data"
 "$HOLDFAST_BIN" serve --data-dir "$WORK/data" --listen "$BROKERS" --advertise "$BROKERS" \
-    --set flush.policy=always > "$WORK/broker.log" 2>&1 &
+    --set flush.policy=always --set admin.listener="$ADMIN" > "$WORK/broker.log" 2>&1 &
 BROKER_PID=$!
 for _ in $(seq 1 200); do
   grep -q "listening on" "$WORK/broker.log" 2>/dev/null && break
@@ -143,6 +148,19 @@ grep -q "listening on" "$WORK/broker.log" || { cat "$WORK/broker.log" >&2; echo 
 echo "bench: broker pid $BROKER_PID on $BROKERS" >&2
 
 hf() { measure "$BROKER_PID" "$HOLDFAST_BENCH_BIN" "$@" --brokers "$BROKERS"; }
+# hf_latency ARGS...: a latency run, with the broker's histograms of Produce
+# acknowledgements and syncs over the run added to its result.
+hf_latency() {
+  "$PYTHON" bench/broker_hist.py snapshot "http://$ADMIN/metrics" "$WORK/hist-before.json"
+  hf latency "$@"
+  "$PYTHON" bench/broker_hist.py snapshot "http://$ADMIN/metrics" "$WORK/hist-after.json"
+  "$PYTHON" - "$RESULTS" "$("$PYTHON" bench/broker_hist.py diff "$WORK/hist-before.json" "$WORK/hist-after.json")" <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+r = json.loads(lines[-1]); r.update(json.loads(sys.argv[2])); lines[-1] = json.dumps(r)
+open(sys.argv[1], "w").write("\n".join(lines) + "\n")
+PY
+}
 hf produce --topic bench-1k --size 1024 --count "$BENCH_MESSAGES_1K" --max-seconds "$BENCH_SECONDS" --acks all --linger-ms 5
 hf produce --topic bench-100b --size 100 --count "$BENCH_MESSAGES_100B" --max-seconds "$BENCH_SECONDS" --acks all --linger-ms 5
 hf consume --topic bench-1k --max-seconds "$BENCH_SECONDS"
@@ -154,12 +172,17 @@ hf produce --topic bench-window-1k --size 1024 --count "$BENCH_MESSAGES_1K" --ma
 "$HOLDFAST_BIN" topic create bench-latency --partitions 1 --brokers "$BROKERS" >&2
 "$HOLDFAST_BIN" topic create bench-latency-1k --partitions 1 --brokers "$BROKERS" >&2
 "$HOLDFAST_BIN" topic create bench-latency-64 --partitions 64 --brokers "$BROKERS" >&2
-hf latency --topic bench-latency --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 100 --acks all --linger-ms 0 \
+"$HOLDFAST_BIN" topic create bench-latency-nodelay --partitions 1 --brokers "$BROKERS" >&2
+hf_latency --topic bench-latency --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 100 --acks all --linger-ms 0 \
     --latencies-out "$WORK/latency-holdfast-100.txt"
-hf latency --topic bench-latency-1k --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 1024 --acks all --linger-ms 0 \
+hf_latency --topic bench-latency-1k --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 1024 --acks all --linger-ms 0 \
     --latencies-out "$WORK/latency-holdfast-1k.txt"
-hf latency --topic bench-latency-64 --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 1024 --acks all --linger-ms 0 \
+hf_latency --topic bench-latency-64 --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 1024 --acks all --linger-ms 0 \
     --latencies-out "$WORK/latency-holdfast-1k-64.txt"
+# The client's side of the gap to Redis: hiredis sets TCP_NODELAY, librdkafka
+# leaves Nagle's algorithm on unless told (docs/benchmarks.md).
+hf_latency --topic bench-latency-nodelay --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 100 --acks all --linger-ms 0 \
+    -X socket.nagle.disable=true --latencies-out "$WORK/latency-holdfast-100-nodelay.txt"
 
 echo "{\"run\": \"rss\", \"system\": \"holdfast\", \"peak_rss_kb\": $(awk '/VmHWM/ {print $2}' "/proc/$BROKER_PID/status"), \"data\": \"$(du -sh "$WORK/data" | cut -f1)\"}" >> "$RESULTS"
 stop "$BROKER_PID"  # Redis and the restart bench get the cores to themselves
@@ -224,7 +247,8 @@ done
 if [[ -n "$PLOT_PYTHON" ]]; then
   mkdir -p "$(dirname "$BENCH_PLOT")"
   curves=("Holdfast 100 B=$WORK/latency-holdfast-100.txt" "Holdfast 1 KiB=$WORK/latency-holdfast-1k.txt"
-          "Holdfast 1 KiB, 64 partitions=$WORK/latency-holdfast-1k-64.txt")
+          "Holdfast 1 KiB, 64 partitions=$WORK/latency-holdfast-1k-64.txt"
+          "Holdfast 100 B, client TCP_NODELAY=$WORK/latency-holdfast-100-nodelay.txt")
   if [[ "$RUN_REDIS" == 1 ]]; then
     curves+=("Redis Streams 100 B=$WORK/latency-redis-100.txt" "Redis Streams 1 KiB=$WORK/latency-redis-1k.txt")
   fi
