@@ -112,8 +112,9 @@ def main():
         redis = r.get("system") == "redis"
         system = "Redis Streams" if redis else "Holdfast"
         what = (f"XADD {size_name(r['message_bytes'])}, appendfsync always" if redis else
-                f"{size_name(r['message_bytes'])} to {r['topic']}, acks={r['acks']}, linger.ms=0"
-                + "".join(f", {p}" for p in r.get("client_properties", [])))
+                f"{size_name(r['message_bytes'])} to {r['topic']}, acks={r['acks']}, "
+                + ("one-thread client (kafka_raw_bench)" if r.get("client") == "raw" else
+                   "linger.ms=0" + "".join(f", {p}" for p in r.get("client_properties", []))))
         notes = []
         if r.get("failed"):
             notes.append(f"{r['failed']} FAILED")
@@ -134,13 +135,15 @@ def main():
     for r in results:
         if r["run"] != "latency" or r.get("system") == "redis" or "broker_ack_count" not in r:
             continue
-        what = f"{size_name(r['message_bytes'])} to {r['topic']}" + "".join(
-            f", {p}" for p in r.get("client_properties", []))
+        what = f"{size_name(r['message_bytes'])} to {r['topic']}" + (
+            ", one-thread client" if r.get("client") == "raw" else "".join(
+                f", {p}" for p in r.get("client_properties", [])))
         b50, b99, f50 = r.get("broker_ack_p50_ms"), r.get("broker_ack_p99_ms"), r.get("broker_fsync_p50_ms")
         n = r.get("messages") or 0
         rows.append([what, f"{r['p50_ms']:.3f}", fmt(b50, ".3f"),
                      fmt(None if b50 is None else r["p50_ms"] - b50, ".3f"),
                      f"{r['p99_ms']:.2f}", fmt(b99, ".2f"), fmt(f50, ".3f"),
+                     fmt(r.get("broker_fsync_p99_ms"), ".2f"),
                      fmt(r["broker_ack_count"] / n if n else None, ".2f"),
                      fmt(r.get("broker_fsync_count", 0) / n if n else None, ".2f")])
     if rows:
@@ -151,7 +154,8 @@ def main():
               "wake-ups to read the request and write the response:")
         print()
         table(["run", "client p50", "broker p50", "client − broker p50", "client p99",
-               "broker p99", "fsync p50", "Produce requests / msg", "fsyncs / msg"], rows)
+               "broker p99", "fsync p50", "fsync p99", "Produce requests / msg", "fsyncs / msg"],
+              rows)
 
     # Disk and processes.
     rows = []
@@ -190,6 +194,19 @@ def main():
             if hc and rc:
                 rows.append([f"server CPU per message at {args.rate:,.0f}/s, {size_name(size)} "
                              "(lower is better)", f"{hc:.1f} µs", f"{rc:.1f} µs", f"{hc / rc:.2f}"])
+    # The same client design on both sides: one thread, TCP_NODELAY, one
+    # request per message (kafka_raw_bench against redis_bench).
+    h = find("latency", "holdfast", client="raw")
+    r = find("latency", "redis", message_bytes=h["message_bytes"]) if h else None
+    if h and r:
+        for key, name in (("p50_ms", "p50"), ("p99_ms", "p99"), ("p999_ms", "p99.9")):
+            rows.append([f"ack {name} at {args.rate:,.0f}/s, {size_name(h['message_bytes'])}, "
+                         "one-thread clients (lower is better)",
+                         f"{h[key]:.3f} ms", f"{r[key]:.3f} ms", f"{h[key] / r[key]:.2f}"])
+        hc, rc = cpu_us(h), cpu_us(r)
+        if hc and rc:
+            rows.append(["server CPU per message, that run (lower is better)",
+                         f"{hc:.1f} µs", f"{rc:.1f} µs", f"{hc / rc:.2f}"])
     for size in (1024, 100):
         r = find("produce", "redis", message_bytes=size)
         if not r:

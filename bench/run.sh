@@ -11,7 +11,9 @@
 #      - produce-ack latency at a fixed 5,000 msg/s, acks=all, linger.ms=0:
 #        100 B and 1 KiB to one partition, 1 KiB over 64 partitions, and
 #        100 B to one partition with socket.nagle.disable=true (TCP_NODELAY,
-#        which hiredis sets and librdkafka does not by default); for each,
+#        which hiredis sets and librdkafka does not by default), and 100 B
+#        through kafka_raw_bench (one thread, no client library: built like
+#        redis_bench, so the two brokers are timed alike); for each,
 #        the broker's own view from its /metrics histograms (bench/broker_hist.py:
 #        Produce requests and syncs, their p50 and p99)
 #      - the broker's peak RSS (VmHWM)
@@ -34,6 +36,7 @@
 #   HOLDFAST_BIN       broker binary (default $BUILD_DIR/src/cli/holdfast)
 #   HOLDFAST_BENCH_BIN bench binary (default $BUILD_DIR/bench/holdfast_bench)
 #   REDIS_BENCH_BIN    Redis bench binary (default $BUILD_DIR/bench/redis_bench)
+#   KAFKA_RAW_BENCH_BIN  the one-thread Kafka client (default $BUILD_DIR/bench/kafka_raw_bench)
 #   BENCH_DIR          where the temp dir goes (default /tmp); fio, the broker, Redis
 #                      and the restart bench all write there
 #   BENCH_SECONDS      upper bound per throughput run (default 30)
@@ -52,6 +55,7 @@ BUILD_DIR=${BUILD_DIR:-build/release}
 HOLDFAST_BIN=${HOLDFAST_BIN:-$BUILD_DIR/src/cli/holdfast}
 HOLDFAST_BENCH_BIN=${HOLDFAST_BENCH_BIN:-$BUILD_DIR/bench/holdfast_bench}
 REDIS_BENCH_BIN=${REDIS_BENCH_BIN:-$BUILD_DIR/bench/redis_bench}
+KAFKA_RAW_BENCH_BIN=${KAFKA_RAW_BENCH_BIN:-$BUILD_DIR/bench/kafka_raw_bench}
 BENCH_SECONDS=${BENCH_SECONDS:-30}
 BENCH_MESSAGES_1K=${BENCH_MESSAGES_1K:-1000000}
 BENCH_MESSAGES_100B=${BENCH_MESSAGES_100B:-3000000}
@@ -62,7 +66,7 @@ BENCH_REDIS_CONNECTIONS=${BENCH_REDIS_CONNECTIONS:-32}
 BENCH_PLOT=${BENCH_PLOT:-$BUILD_DIR/ack-latency.png}
 PYTHON=${PYTHON:-python3}
 
-for binary in "$HOLDFAST_BIN" "$HOLDFAST_BENCH_BIN"; do
+for binary in "$HOLDFAST_BIN" "$HOLDFAST_BENCH_BIN" "$KAFKA_RAW_BENCH_BIN"; do
   [[ -x "$binary" ]] || { echo "bench: $binary not found; build it first (cmake --build --preset release)" >&2; exit 1; }
 done
 RUN_REDIS=1
@@ -150,9 +154,13 @@ echo "bench: broker pid $BROKER_PID on $BROKERS" >&2
 hf() { measure "$BROKER_PID" "$HOLDFAST_BENCH_BIN" "$@" --brokers "$BROKERS"; }
 # hf_latency ARGS...: a latency run, with the broker's histograms of Produce
 # acknowledgements and syncs over the run added to its result.
-hf_latency() {
+hf_latency() { with_broker_hist "$HOLDFAST_BENCH_BIN" latency "$@"; }
+# raw_latency ARGS...: the same through kafka_raw_bench, the one-thread client
+# built like redis_bench.
+raw_latency() { with_broker_hist "$KAFKA_RAW_BENCH_BIN" latency "$@"; }
+with_broker_hist() {
   "$PYTHON" bench/broker_hist.py snapshot "http://$ADMIN/metrics" "$WORK/hist-before.json"
-  hf latency "$@"
+  measure "$BROKER_PID" "$@" --brokers "$BROKERS"
   "$PYTHON" bench/broker_hist.py snapshot "http://$ADMIN/metrics" "$WORK/hist-after.json"
   "$PYTHON" - "$RESULTS" "$("$PYTHON" bench/broker_hist.py diff "$WORK/hist-before.json" "$WORK/hist-after.json")" <<'PY'
 import json, sys
@@ -183,6 +191,11 @@ hf_latency --topic bench-latency-64 --rate "$BENCH_RATE" --seconds "$BENCH_LATEN
 # leaves Nagle's algorithm on unless told (docs/benchmarks.md).
 hf_latency --topic bench-latency-nodelay --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 100 --acks all --linger-ms 0 \
     -X socket.nagle.disable=true --latencies-out "$WORK/latency-holdfast-100-nodelay.txt"
+# And without a client library's threads: one thread, one request per message,
+# TCP_NODELAY, timed as redis_bench times an XADD.
+"$HOLDFAST_BIN" topic create bench-latency-raw --partitions 1 --brokers "$BROKERS" >&2
+raw_latency --topic bench-latency-raw --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 100 \
+    --latencies-out "$WORK/latency-holdfast-100-raw.txt"
 
 echo "{\"run\": \"rss\", \"system\": \"holdfast\", \"peak_rss_kb\": $(awk '/VmHWM/ {print $2}' "/proc/$BROKER_PID/status"), \"data\": \"$(du -sh "$WORK/data" | cut -f1)\"}" >> "$RESULTS"
 stop "$BROKER_PID"  # Redis and the restart bench get the cores to themselves
@@ -248,7 +261,8 @@ if [[ -n "$PLOT_PYTHON" ]]; then
   mkdir -p "$(dirname "$BENCH_PLOT")"
   curves=("Holdfast 100 B=$WORK/latency-holdfast-100.txt" "Holdfast 1 KiB=$WORK/latency-holdfast-1k.txt"
           "Holdfast 1 KiB, 64 partitions=$WORK/latency-holdfast-1k-64.txt"
-          "Holdfast 100 B, client TCP_NODELAY=$WORK/latency-holdfast-100-nodelay.txt")
+          "Holdfast 100 B, client TCP_NODELAY=$WORK/latency-holdfast-100-nodelay.txt"
+          "Holdfast 100 B, one-thread client=$WORK/latency-holdfast-100-raw.txt")
   if [[ "$RUN_REDIS" == 1 ]]; then
     curves+=("Redis Streams 100 B=$WORK/latency-redis-100.txt" "Redis Streams 1 KiB=$WORK/latency-redis-1k.txt")
   fi
