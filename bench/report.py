@@ -60,6 +60,7 @@ def main():
     results = [json.loads(line) for line in open(args.results) if line.strip()]
 
     def find(run, system=None, **match):
+        match.setdefault("pair", None)  # the interleaved rounds only when asked for
         for r in results:
             if r["run"] == run and (system is None or r.get("system") == system) and all(
                     r.get(k) == v for k, v in match.items()):
@@ -107,7 +108,7 @@ def main():
     # Latency.
     rows = []
     for r in results:
-        if r["run"] != "latency":
+        if r["run"] != "latency" or r.get("pair"):
             continue
         redis = r.get("system") == "redis"
         system = "Redis Streams" if redis else "Holdfast"
@@ -136,8 +137,8 @@ def main():
         if r["run"] != "latency" or r.get("system") == "redis" or "broker_ack_count" not in r:
             continue
         what = f"{size_name(r['message_bytes'])} to {r['topic']}" + (
-            ", one-thread client" if r.get("client") == "raw" else "".join(
-                f", {p}" for p in r.get("client_properties", [])))
+            f", one-thread client, round {r.get('pair', '-')}" if r.get("client") == "raw" else
+            "".join(f", {p}" for p in r.get("client_properties", [])))
         b50, b99, f50 = r.get("broker_ack_p50_ms"), r.get("broker_ack_p99_ms"), r.get("broker_fsync_p50_ms")
         n = r.get("messages") or 0
         rows.append([what, f"{r['p50_ms']:.3f}", fmt(b50, ".3f"),
@@ -156,6 +157,54 @@ def main():
         table(["run", "client p50", "broker p50", "client − broker p50", "client p99",
                "broker p99", "fsync p50", "fsync p99", "Produce requests / msg", "fsyncs / msg"],
               rows)
+
+    # The same client design on both sides, interleaved rounds.
+    raw = {r["pair"]: r for r in results if r["run"] == "latency" and r.get("pair")
+           and r.get("client") == "raw"}
+    red = {r["pair"]: r for r in results if r["run"] == "latency" and r.get("pair")
+           and r.get("system") == "redis"}
+    pair_medians = None
+    if raw:
+        rows = []
+        keys = ("p50_ms", "p99_ms", "p999_ms")
+
+        def cells(h, r):
+            out = []
+            for key in keys:
+                out += [f"{h[key]:.3f}" if h else "-", f"{r[key]:.3f}" if r else "-"]
+            out += [fmt(cpu_us(h) if h else None, ".1f"), fmt(cpu_us(r) if r else None, ".1f"),
+                    fmt(switches_per_msg(h) if h else None, ".2f"),
+                    fmt(switches_per_msg(r) if r else None, ".2f")]
+            return out
+
+        for n in sorted(raw):
+            rows.append([str(n)] + cells(raw[n], red.get(n)))
+
+        def median(values):
+            values = sorted(v for v in values if v is not None)
+            if not values:
+                return None
+            mid = len(values) // 2
+            return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+        def med(runs):
+            if not runs:
+                return None
+            m = {key: median([x[key] for x in runs]) for key in keys}
+            m["messages"] = 1
+            m["server_cpu_s"] = median([cpu_us(x) for x in runs]) / 1e6
+            m["server_ctx_switches"] = median([switches_per_msg(x) for x in runs])
+            return m
+        pair_medians = (med(list(raw.values())), med(list(red.values())))
+        rows.append(["median"] + cells(*pair_medians))
+        print(f"The same client design on both sides, {len(raw)} interleaved rounds of 100 B at "
+              f"{args.rate:,.0f} msg/s (kafka_raw_bench to Holdfast, redis_bench to Redis: one "
+              "thread, TCP_NODELAY, one request per message; ms, server CPU µs and context "
+              "switches per message):")
+        print()
+        table(["round", "Holdfast p50", "Redis p50", "Holdfast p99", "Redis p99",
+               "Holdfast p99.9", "Redis p99.9", "Holdfast CPU", "Redis CPU",
+               "Holdfast switches", "Redis switches"], rows)
 
     # Disk and processes.
     rows = []
@@ -195,17 +244,17 @@ def main():
                 rows.append([f"server CPU per message at {args.rate:,.0f}/s, {size_name(size)} "
                              "(lower is better)", f"{hc:.1f} µs", f"{rc:.1f} µs", f"{hc / rc:.2f}"])
     # The same client design on both sides: one thread, TCP_NODELAY, one
-    # request per message (kafka_raw_bench against redis_bench).
-    h = find("latency", "holdfast", client="raw")
-    r = find("latency", "redis", message_bytes=h["message_bytes"]) if h else None
+    # request per message (kafka_raw_bench against redis_bench), medians of
+    # the interleaved rounds.
+    h, r = pair_medians if pair_medians else (None, None)
     if h and r:
         for key, name in (("p50_ms", "p50"), ("p99_ms", "p99"), ("p999_ms", "p99.9")):
-            rows.append([f"ack {name} at {args.rate:,.0f}/s, {size_name(h['message_bytes'])}, "
-                         "one-thread clients (lower is better)",
+            rows.append([f"ack {name} at {args.rate:,.0f}/s, 100 B, one-thread clients, "
+                         "median of the rounds (lower is better)",
                          f"{h[key]:.3f} ms", f"{r[key]:.3f} ms", f"{h[key] / r[key]:.2f}"])
         hc, rc = cpu_us(h), cpu_us(r)
         if hc and rc:
-            rows.append(["server CPU per message, that run (lower is better)",
+            rows.append(["server CPU per message, those rounds (lower is better)",
                          f"{hc:.1f} µs", f"{rc:.1f} µs", f"{hc / rc:.2f}"])
     for size in (1024, 100):
         r = find("produce", "redis", message_bytes=size)

@@ -13,7 +13,8 @@
 #        100 B to one partition with socket.nagle.disable=true (TCP_NODELAY,
 #        which hiredis sets and librdkafka does not by default), and 100 B
 #        through kafka_raw_bench (one thread, no client library: built like
-#        redis_bench, so the two brokers are timed alike); for each,
+#        redis_bench, so the two brokers are timed alike), in BENCH_PAIRS
+#        rounds interleaved with redis_bench against a Redis of its own; for each,
 #        the broker's own view from its /metrics histograms (bench/broker_hist.py:
 #        Produce requests and syncs, their p50 and p99)
 #      - the broker's peak RSS (VmHWM)
@@ -44,6 +45,8 @@
 #   BENCH_LATENCY_SECONDS  duration of each fixed-rate run (default 15)
 #   BENCH_RATE             fixed rate in msg/s (default 5000)
 #   BENCH_WINDOW           messages in flight for the windowed runs (default 1000)
+#   BENCH_PAIRS / BENCH_PAIR_SECONDS  rounds and seconds per run of the interleaved
+#                          kafka_raw_bench / redis_bench comparison (default 3 / 8)
 #   BENCH_REDIS_CONNECTIONS  connections sharing Redis's window (default 32)
 #   BENCH_PLOT             the latency picture (default $BUILD_DIR/ack-latency.png)
 #   RESTART_BENCH_GB / RESTART_BENCH_RUNS   see bench/restart_bench.sh (3 / 1 here)
@@ -62,6 +65,8 @@ BENCH_MESSAGES_100B=${BENCH_MESSAGES_100B:-3000000}
 BENCH_LATENCY_SECONDS=${BENCH_LATENCY_SECONDS:-15}
 BENCH_RATE=${BENCH_RATE:-5000}
 BENCH_WINDOW=${BENCH_WINDOW:-1000}
+BENCH_PAIRS=${BENCH_PAIRS:-3}
+BENCH_PAIR_SECONDS=${BENCH_PAIR_SECONDS:-8}
 BENCH_REDIS_CONNECTIONS=${BENCH_REDIS_CONNECTIONS:-32}
 BENCH_PLOT=${BENCH_PLOT:-$BUILD_DIR/ack-latency.png}
 PYTHON=${PYTHON:-python3}
@@ -80,11 +85,13 @@ fi
 WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/holdfast-bench.XXXXXX")
 BROKER_PID=""
 REDIS_PID=""
+PAIR_REDIS_PID=""
 # stop, free_port, cpu_seconds
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cleanup() {
   stop "$BROKER_PID"
   stop "$REDIS_PID"
+  stop "$PAIR_REDIS_PID"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -191,11 +198,50 @@ hf_latency --topic bench-latency-64 --rate "$BENCH_RATE" --seconds "$BENCH_LATEN
 # leaves Nagle's algorithm on unless told (docs/benchmarks.md).
 hf_latency --topic bench-latency-nodelay --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 100 --acks all --linger-ms 0 \
     -X socket.nagle.disable=true --latencies-out "$WORK/latency-holdfast-100-nodelay.txt"
-# And without a client library's threads: one thread, one request per message,
-# TCP_NODELAY, timed as redis_bench times an XADD.
+# tag_last KEY VALUE: adds "KEY": VALUE (a number) to the last result.
+tag_last() {
+  "$PYTHON" - "$RESULTS" "$1" "$2" <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+r = json.loads(lines[-1]); r[sys.argv[2]] = int(sys.argv[3]); lines[-1] = json.dumps(r)
+open(sys.argv[1], "w").write("\n".join(lines) + "\n")
+PY
+}
+# And without a client library's threads, against Redis timed the same way:
+# kafka_raw_bench (one thread, one request per message, TCP_NODELAY) and
+# redis_bench alternate for BENCH_PAIRS rounds of BENCH_PAIR_SECONDS, so that
+# the comparison does not rest on one run each in different minutes of a
+# shared machine (a Redis of its own for this, idle while the broker runs).
 "$HOLDFAST_BIN" topic create bench-latency-raw --partitions 1 --brokers "$BROKERS" >&2
-raw_latency --topic bench-latency-raw --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 100 \
-    --latencies-out "$WORK/latency-holdfast-100-raw.txt"
+if [[ "$RUN_REDIS" == 1 ]]; then
+  PAIR_REDIS_PORT=$(free_port)
+  mkdir -p "$WORK/redis-pairs"
+  redis-server --bind 127.0.0.1 --port "$PAIR_REDIS_PORT" --dir "$WORK/redis-pairs" --appendonly yes \
+      --appendfsync always --save "" --protected-mode no --daemonize no \
+      --logfile "$WORK/redis-pairs/redis.log" &
+  PAIR_REDIS_PID=$!
+  for _ in $(seq 1 200); do
+    redis-cli -p "$PAIR_REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
+    kill -0 "$PAIR_REDIS_PID" 2>/dev/null || { cat "$WORK/redis-pairs/redis.log" >&2; echo "bench: redis-server exited" >&2; exit 1; }
+    sleep 0.1
+  done
+fi
+for round in $(seq 1 "$BENCH_PAIRS"); do
+  raw_latency --topic bench-latency-raw --rate "$BENCH_RATE" --seconds "$BENCH_PAIR_SECONDS" --size 100 \
+      --latencies-out "$WORK/latency-holdfast-100-raw-$round.txt"
+  tag_last pair "$round"
+  if [[ "$RUN_REDIS" == 1 ]]; then
+    measure "$PAIR_REDIS_PID" "$REDIS_BENCH_BIN" latency --key pair-$round --size 100 --rate "$BENCH_RATE" \
+        --seconds "$BENCH_PAIR_SECONDS" --port "$PAIR_REDIS_PORT"
+    tag_last pair "$round"
+  fi
+done
+cat "$WORK"/latency-holdfast-100-raw-*.txt > "$WORK/latency-holdfast-100-raw.txt"
+if [[ "$RUN_REDIS" == 1 ]]; then
+  stop "$PAIR_REDIS_PID"
+  PAIR_REDIS_PID=""
+  rm -rf "$WORK/redis-pairs"
+fi
 
 echo "{\"run\": \"rss\", \"system\": \"holdfast\", \"peak_rss_kb\": $(awk '/VmHWM/ {print $2}' "/proc/$BROKER_PID/status"), \"data\": \"$(du -sh "$WORK/data" | cut -f1)\"}" >> "$RESULTS"
 stop "$BROKER_PID"  # Redis and the restart bench get the cores to themselves
@@ -262,7 +308,7 @@ if [[ -n "$PLOT_PYTHON" ]]; then
   curves=("Holdfast 100 B=$WORK/latency-holdfast-100.txt" "Holdfast 1 KiB=$WORK/latency-holdfast-1k.txt"
           "Holdfast 1 KiB, 64 partitions=$WORK/latency-holdfast-1k-64.txt"
           "Holdfast 100 B, client TCP_NODELAY=$WORK/latency-holdfast-100-nodelay.txt"
-          "Holdfast 100 B, one-thread client=$WORK/latency-holdfast-100-raw.txt")
+          "Holdfast 100 B, one-thread client, all rounds=$WORK/latency-holdfast-100-raw.txt")
   if [[ "$RUN_REDIS" == 1 ]]; then
     curves+=("Redis Streams 100 B=$WORK/latency-redis-100.txt" "Redis Streams 1 KiB=$WORK/latency-redis-1k.txt")
   fi
