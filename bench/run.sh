@@ -232,12 +232,14 @@ for round in $(seq 1 "$BENCH_PAIRS"); do
   tag_last pair "$round"
   if [[ "$RUN_REDIS" == 1 ]]; then
     measure "$PAIR_REDIS_PID" "$REDIS_BENCH_BIN" latency --key pair-$round --size 100 --rate "$BENCH_RATE" \
-        --seconds "$BENCH_PAIR_SECONDS" --port "$PAIR_REDIS_PORT"
+        --seconds "$BENCH_PAIR_SECONDS" --port "$PAIR_REDIS_PORT" \
+        --latencies-out "$WORK/latency-redis-100-pair-$round.txt"
     tag_last pair "$round"
   fi
 done
 cat "$WORK"/latency-holdfast-100-raw-*.txt > "$WORK/latency-holdfast-100-raw.txt"
 if [[ "$RUN_REDIS" == 1 ]]; then
+  cat "$WORK"/latency-redis-100-pair-*.txt > "$WORK/latency-redis-100-pairs.txt"
   stop "$PAIR_REDIS_PID"
   PAIR_REDIS_PID=""
   rm -rf "$WORK/redis-pairs"
@@ -310,7 +312,8 @@ if [[ -n "$PLOT_PYTHON" ]]; then
           "Holdfast 100 B, client TCP_NODELAY=$WORK/latency-holdfast-100-nodelay.txt"
           "Holdfast 100 B, one-thread client, all rounds=$WORK/latency-holdfast-100-raw.txt")
   if [[ "$RUN_REDIS" == 1 ]]; then
-    curves+=("Redis Streams 100 B=$WORK/latency-redis-100.txt" "Redis Streams 1 KiB=$WORK/latency-redis-1k.txt")
+    curves+=("Redis Streams 100 B=$WORK/latency-redis-100.txt" "Redis Streams 1 KiB=$WORK/latency-redis-1k.txt"
+             "Redis Streams 100 B, rounds beside the one-thread client=$WORK/latency-redis-100-pairs.txt")
   fi
   "$PLOT_PYTHON" bench/plot_latency.py "$BENCH_PLOT" "${curves[@]}" \
     --title "Durable acknowledgement latency at a fixed $BENCH_RATE msg/s (Holdfast: acks=all, flush.policy=always; Redis: appendfsync always)"$'\n'"$(date -u +%F), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'); $MACHINE; $FILESYSTEM"
