@@ -29,9 +29,14 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using holdfast::bench::Clock;
+using holdfast::bench::payload;
+using holdfast::bench::percentile;
+using holdfast::bench::seconds_since;
 
 struct Common {
   std::string brokers = "127.0.0.1:9092";
@@ -42,10 +47,6 @@ struct Common {
 [[noreturn]] void die(const std::string& message) {
   std::cerr << "holdfast_bench: " << message << std::endl;
   std::exit(1);
-}
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 struct HandleDeleter {
@@ -78,13 +79,6 @@ Handle make_handle(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
   rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
   if (rk == nullptr) die(std::string("cannot create client: ") + errstr);
   return Handle(rk);
-}
-
-std::string payload(size_t size) {
-  std::mt19937 rng(42);
-  std::string out(size, '\0');
-  for (auto& c : out) c = static_cast<char>('a' + rng() % 26);
-  return out;
 }
 
 // ---- produce throughput ---------------------------------------------------------------------
@@ -306,12 +300,6 @@ void sleep_until(Clock::time_point when) {
   }
 }
 
-double percentile(std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  size_t rank = static_cast<size_t>(p / 100.0 * (sorted.size() - 1) + 0.5);
-  return sorted[std::min(rank, sorted.size() - 1)];
-}
-
 nlohmann::ordered_json run_latency(const LatencyArgs& args) {
   LatencyState state;
   const auto total = static_cast<int64_t>(args.rate * args.seconds);
@@ -377,10 +365,9 @@ nlohmann::ordered_json run_latency(const LatencyArgs& args) {
     while (state.reported.load() < total) rd_kafka_poll(rk.get(), 10);
   }
   std::sort(state.latency_ms.begin(), state.latency_ms.end());
-  if (!args.latencies_out.empty()) {
-    std::ofstream out(args.latencies_out);
-    for (double ms : state.latency_ms) out << ms * 1000.0 << '\n';
-    if (!out) die("cannot write " + args.latencies_out);
+  if (!args.latencies_out.empty() &&
+      !holdfast::bench::write_latencies(args.latencies_out, state.latency_ms)) {
+    die("cannot write " + args.latencies_out);
   }
   return {{"run", "latency"},
           {"system", "holdfast"},

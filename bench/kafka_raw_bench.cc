@@ -45,25 +45,18 @@
 #include <vector>
 
 #include "base/crc32c.h"
+#include "bench_util.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using holdfast::bench::Clock;
+using holdfast::bench::payload;
+using holdfast::bench::percentile;
+using holdfast::bench::seconds_since;
 
 [[noreturn]] void die(const std::string& message) {
   std::cerr << "kafka_raw_bench: " << message << std::endl;
   std::exit(1);
-}
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-std::string payload(size_t size) {  // the same bytes as redis_bench's
-  std::mt19937 rng(42);
-  std::string out(size, '\0');
-  for (auto& c : out) c = static_cast<char>('a' + rng() % 26);
-  return out;
 }
 
 // Big-endian and varint writers for the few fields this program sends.
@@ -129,8 +122,8 @@ std::vector<uint8_t> record_batch(const std::string& value, int64_t timestamp_ms
   batch.raw(record.bytes);
   batch.put_be32_at(length_at, static_cast<uint32_t>(batch.bytes.size() - length_at - 4));
   const size_t crc_from = crc_at + 4;
-  batch.put_be32_at(crc_at, holdfast::crc32c(batch.bytes.data() + crc_from,
-                                             batch.bytes.size() - crc_from));
+  batch.put_be32_at(crc_at,
+                    holdfast::crc32c(batch.bytes.data() + crc_from, batch.bytes.size() - crc_from));
   return batch.bytes;
 }
 
@@ -164,7 +157,8 @@ int connect_to(const std::string& address) {
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
   if (getaddrinfo(address.substr(0, colon).c_str(), address.substr(colon + 1).c_str(), &hints,
-                  &found) != 0 || !found) {
+                  &found) != 0 ||
+      !found) {
     die("cannot resolve " + address);
   }
   int fd = socket(found->ai_family, SOCK_STREAM, 0);
@@ -246,12 +240,6 @@ class Reader {
   std::vector<uint8_t> buffer_;
 };
 
-double percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  size_t rank = static_cast<size_t>(p / 100.0 * (sorted.size() - 1) + 0.5);
-  return sorted[std::min(rank, sorted.size() - 1)];
-}
-
 struct LatencyArgs {
   std::string brokers = "127.0.0.1:9092";
   std::string topic = "bench";
@@ -280,8 +268,8 @@ nlohmann::ordered_json run_latency(const LatencyArgs& args) {
   int first_error = 0;
   auto on_response = [&](const auto& r) {
     if (r.correlation_id != responses) {
-      die("response " + std::to_string(r.correlation_id) + " where " +
-          std::to_string(responses) + " was due");
+      die("response " + std::to_string(r.correlation_id) + " where " + std::to_string(responses) +
+          " was due");
     }
     if (r.error_code != 0) {
       if (failed++ == 0) first_error = r.error_code;
@@ -310,35 +298,25 @@ nlohmann::ordered_json run_latency(const LatencyArgs& args) {
     if (!answered) die("no response to the warm-up produce in 30 s");
   }
 
-  const auto interval =
-      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / args.rate));
-  const auto start = Clock::now();
-  auto next = start;
-  for (int64_t i = 0; i < total;) {
-    const auto now = Clock::now();
-    if (now >= next) {
-      // Built before the timestamp: the latency covers the broker, not the encoding.
-      auto frame = produce_frame(static_cast<int32_t>(i), args.topic, args.partition,
-                                 record_batch(value, wall_ms()));
-      sent_at[i] = Clock::now();
-      write_all(fd, frame);
-      ++i;
-      next += interval;
-    } else {
-      reader.receive(next - now, on_response);
-    }
-  }
-  const double send_seconds = seconds_since(start);
+  const double send_seconds = holdfast::bench::send_at_fixed_rate(
+      total, args.rate,
+      [&](int64_t i) {
+        // Built before the timestamp: the latency covers the broker, not the encoding.
+        auto frame = produce_frame(static_cast<int32_t>(i), args.topic, args.partition,
+                                   record_batch(value, wall_ms()));
+        sent_at[i] = Clock::now();
+        write_all(fd, frame);
+      },
+      [&](Clock::duration left) { reader.receive(left, on_response); });
   const auto deadline = Clock::now() + std::chrono::seconds(60);
   while (responses < total && Clock::now() < deadline) {
     reader.receive(std::chrono::milliseconds(100), on_response);
   }
   close(fd);
   std::sort(latency_ms.begin(), latency_ms.end());
-  if (!args.latencies_out.empty()) {
-    std::ofstream out(args.latencies_out);
-    for (double ms : latency_ms) out << ms * 1000.0 << '\n';
-    if (!out) die("cannot write " + args.latencies_out);
+  if (!args.latencies_out.empty() &&
+      !holdfast::bench::write_latencies(args.latencies_out, latency_ms)) {
+    die("cannot write " + args.latencies_out);
   }
   return {{"run", "latency"},
           {"system", "holdfast"},
@@ -361,8 +339,9 @@ nlohmann::ordered_json run_latency(const LatencyArgs& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"kafka_raw_bench: produce-ack latency through a one-thread Kafka client "
-               "(the counterpart of redis_bench; issue 13)"};
+  CLI::App app{
+      "kafka_raw_bench: produce-ack latency through a one-thread Kafka client "
+      "(the counterpart of redis_bench; issue 13)"};
   app.require_subcommand(1);
   LatencyArgs latency;
   auto* cmd = app.add_subcommand("latency", "Produce at a fixed rate; ack latency percentiles");

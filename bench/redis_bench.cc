@@ -36,9 +36,14 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using holdfast::bench::Clock;
+using holdfast::bench::payload;
+using holdfast::bench::percentile;
+using holdfast::bench::seconds_since;
 
 struct Common {
   std::string host = "127.0.0.1";
@@ -50,17 +55,6 @@ struct Common {
 [[noreturn]] void die(const std::string& message) {
   std::cerr << "redis_bench: " << message << std::endl;
   std::exit(1);
-}
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-std::string payload(size_t size) {
-  std::mt19937 rng(42);
-  std::string out(size, '\0');
-  for (auto& c : out) c = static_cast<char>('a' + rng() % 26);
-  return out;
 }
 
 struct ContextDeleter {
@@ -149,12 +143,6 @@ class Connection {
   std::unique_ptr<redisContext, ContextDeleter> context_;
 };
 
-double percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  size_t rank = static_cast<size_t>(p / 100.0 * (sorted.size() - 1) + 0.5);
-  return sorted[std::min(rank, sorted.size() - 1)];
-}
-
 // ---- fixed-rate XADD latency ------------------------------------------------------------------
 
 struct LatencyArgs {
@@ -199,32 +187,22 @@ nlohmann::ordered_json run_latency(const LatencyArgs& args) {
     if (warm == 0) die("no reply to the warm-up XADD in 30 s");
   }
 
-  const auto interval =
-      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / args.rate));
-  const auto start = Clock::now();
-  auto next = start;
-  for (int64_t i = 0; i < total;) {
-    const auto now = Clock::now();
-    if (now >= next) {
-      sent_at[i] = now;
-      connection.append_xadd(args.common.key, value);
-      connection.send();
-      ++i;
-      next += interval;
-    } else {
-      connection.receive(next - now, on_reply);
-    }
-  }
-  const double send_seconds = seconds_since(start);
+  const double send_seconds = holdfast::bench::send_at_fixed_rate(
+      total, args.rate,
+      [&](int64_t i) {
+        sent_at[i] = Clock::now();
+        connection.append_xadd(args.common.key, value);
+        connection.send();
+      },
+      [&](Clock::duration left) { connection.receive(left, on_reply); });
   const auto deadline = Clock::now() + std::chrono::seconds(60);
   while (replies < total && Clock::now() < deadline) {
     connection.receive(std::chrono::milliseconds(100), on_reply);
   }
   std::sort(latency_ms.begin(), latency_ms.end());
-  if (!args.latencies_out.empty()) {
-    std::ofstream out(args.latencies_out);
-    for (double ms : latency_ms) out << ms * 1000.0 << '\n';
-    if (!out) die("cannot write " + args.latencies_out);
+  if (!args.latencies_out.empty() &&
+      !holdfast::bench::write_latencies(args.latencies_out, latency_ms)) {
+    die("cannot write " + args.latencies_out);
   }
   return {{"run", "latency"},
           {"system", "redis"},

@@ -198,6 +198,26 @@ hf_latency --topic bench-latency-64 --rate "$BENCH_RATE" --seconds "$BENCH_LATEN
 # leaves Nagle's algorithm on unless told (docs/benchmarks.md).
 hf_latency --topic bench-latency-nodelay --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" --size 100 --acks all --linger-ms 0 \
     -X socket.nagle.disable=true --latencies-out "$WORK/latency-holdfast-100-nodelay.txt"
+# start_redis DIR: redis-server with the AOF fsynced before every reply
+# (appendfsync always), its files in DIR, on a free port; sets
+# STARTED_REDIS_PORT and STARTED_REDIS_PID once it answers PING.
+start_redis() {
+  local dir=$1
+  STARTED_REDIS_PORT=$(free_port)
+  mkdir -p "$dir"
+  redis-server --bind 127.0.0.1 --port "$STARTED_REDIS_PORT" --dir "$dir" --appendonly yes \
+      --appendfsync always --save "" --protected-mode no --daemonize no \
+      --logfile "$dir/redis.log" &
+  STARTED_REDIS_PID=$!
+  for _ in $(seq 1 200); do
+    redis-cli -p "$STARTED_REDIS_PORT" ping 2>/dev/null | grep -q PONG && return 0
+    kill -0 "$STARTED_REDIS_PID" 2>/dev/null || { cat "$dir/redis.log" >&2; echo "bench: redis-server exited" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "bench: redis-server did not answer PING in 20 s" >&2
+  stop "$STARTED_REDIS_PID"
+  exit 1
+}
 # tag_last KEY VALUE: adds "KEY": VALUE (a number) to the last result.
 tag_last() {
   "$PYTHON" - "$RESULTS" "$1" "$2" <<'PY'
@@ -214,17 +234,9 @@ PY
 # shared machine (a Redis of its own for this, idle while the broker runs).
 "$HOLDFAST_BIN" topic create bench-latency-raw --partitions 1 --brokers "$BROKERS" >&2
 if [[ "$RUN_REDIS" == 1 ]]; then
-  PAIR_REDIS_PORT=$(free_port)
-  mkdir -p "$WORK/redis-pairs"
-  redis-server --bind 127.0.0.1 --port "$PAIR_REDIS_PORT" --dir "$WORK/redis-pairs" --appendonly yes \
-      --appendfsync always --save "" --protected-mode no --daemonize no \
-      --logfile "$WORK/redis-pairs/redis.log" &
-  PAIR_REDIS_PID=$!
-  for _ in $(seq 1 200); do
-    redis-cli -p "$PAIR_REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
-    kill -0 "$PAIR_REDIS_PID" 2>/dev/null || { cat "$WORK/redis-pairs/redis.log" >&2; echo "bench: redis-server exited" >&2; exit 1; }
-    sleep 0.1
-  done
+  start_redis "$WORK/redis-pairs"
+  PAIR_REDIS_PORT=$STARTED_REDIS_PORT
+  PAIR_REDIS_PID=$STARTED_REDIS_PID
 fi
 for round in $(seq 1 "$BENCH_PAIRS"); do
   raw_latency --topic bench-latency-raw --rate "$BENCH_RATE" --seconds "$BENCH_PAIR_SECONDS" --size 100 \
@@ -252,17 +264,9 @@ rm -rf "$WORK/data"
 
 # 2. Redis Streams with appendfsync always, its dir beside the broker's.
 if [[ "$RUN_REDIS" == 1 ]]; then
-  REDIS_PORT=$(free_port)
-  mkdir -p "$WORK/redis"
-  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$WORK/redis" --appendonly yes \
-      --appendfsync always --save "" --protected-mode no --daemonize no \
-      --logfile "$WORK/redis/redis.log" &
-  REDIS_PID=$!
-  for _ in $(seq 1 200); do
-    redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
-    kill -0 "$REDIS_PID" 2>/dev/null || { cat "$WORK/redis/redis.log" >&2; echo "bench: redis-server exited" >&2; exit 1; }
-    sleep 0.1
-  done
+  start_redis "$WORK/redis"
+  REDIS_PORT=$STARTED_REDIS_PORT
+  REDIS_PID=$STARTED_REDIS_PID
   echo "bench: $(redis-server --version | cut -d' ' -f1-3) pid $REDIS_PID on 127.0.0.1:$REDIS_PORT" >&2
   # Also counts the AOF rewrites Redis started (by its defaults) during each run:
   # they fork, and the child's CPU is not in redis-server's utime + stime.
