@@ -37,15 +37,16 @@
 #include <cstdint>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <string>
 #include <vector>
 
-#include "base/crc32c.h"
+#include "base/bytes.h"
 #include "bench_util.h"
+#include "protocol/messages.h"
+#include "protocol/wire.h"
+#include "record/batch.h"
 
 namespace {
 
@@ -54,99 +55,35 @@ using holdfast::bench::payload;
 using holdfast::bench::percentile;
 using holdfast::bench::seconds_since;
 
+constexpr int16_t kProduceVersion = 3;
+
 [[noreturn]] void die(const std::string& message) {
   std::cerr << "kafka_raw_bench: " << message << std::endl;
   std::exit(1);
 }
 
-// Big-endian and varint writers for the few fields this program sends.
-struct Out {
-  std::vector<uint8_t> bytes;
-  void u8(uint8_t v) { bytes.push_back(v); }
-  void i16(int16_t v) { be(static_cast<uint16_t>(v), 2); }
-  void i32(int32_t v) { be(static_cast<uint32_t>(v), 4); }
-  void i64(int64_t v) { be(static_cast<uint64_t>(v), 8); }
-  void be(uint64_t v, int n) {
-    for (int i = n - 1; i >= 0; --i) bytes.push_back(static_cast<uint8_t>(v >> (8 * i)));
-  }
-  void varint(int64_t v) {  // zigzag
-    uint64_t z = (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
-    while (z >= 0x80) {
-      bytes.push_back(static_cast<uint8_t>(z | 0x80));
-      z >>= 7;
-    }
-    bytes.push_back(static_cast<uint8_t>(z));
-  }
-  void str(const std::string& s) {
-    i16(static_cast<int16_t>(s.size()));
-    bytes.insert(bytes.end(), s.begin(), s.end());
-  }
-  void raw(const std::vector<uint8_t>& b) { bytes.insert(bytes.end(), b.begin(), b.end()); }
-  void put_be32_at(size_t at, uint32_t v) {
-    for (int i = 0; i < 4; ++i) bytes[at + i] = static_cast<uint8_t>(v >> (8 * (3 - i)));
-  }
-};
-
-uint32_t load_be32(const uint8_t* p) {
-  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
-}
-
-// A record batch v2 holding one record with a null key and `value`.
-std::vector<uint8_t> record_batch(const std::string& value, int64_t timestamp_ms) {
-  Out record;
-  record.u8(0);       // attributes
-  record.varint(0);   // timestamp delta
-  record.varint(0);   // offset delta
-  record.varint(-1);  // key: null
-  record.varint(static_cast<int64_t>(value.size()));
-  record.bytes.insert(record.bytes.end(), value.begin(), value.end());
-  record.varint(0);  // headers
-
-  Out batch;
-  batch.i64(0);  // base offset (the broker assigns)
-  const size_t length_at = batch.bytes.size();
-  batch.i32(0);   // batch length, below
-  batch.i32(-1);  // partition leader epoch
-  batch.u8(2);    // magic
-  const size_t crc_at = batch.bytes.size();
-  batch.i32(0);  // crc, below
-  batch.i16(0);  // attributes: no compression, create time
-  batch.i32(0);  // last offset delta
-  batch.i64(timestamp_ms);
-  batch.i64(timestamp_ms);
-  batch.i64(-1);  // producer id: none
-  batch.i16(-1);  // producer epoch
-  batch.i32(-1);  // base sequence
-  batch.i32(1);   // records
-  batch.varint(static_cast<int64_t>(record.bytes.size()));
-  batch.raw(record.bytes);
-  batch.put_be32_at(length_at, static_cast<uint32_t>(batch.bytes.size() - length_at - 4));
-  const size_t crc_from = crc_at + 4;
-  batch.put_be32_at(crc_at,
-                    holdfast::crc32c(batch.bytes.data() + crc_from, batch.bytes.size() - crc_from));
-  return batch.bytes;
-}
-
-// A whole ProduceRequest v3 frame (size prefix included), acks=-1.
+// A whole ProduceRequest v3 frame (size prefix included), acks=-1: one
+// partition, one batch of one record with a null key, built by the broker's
+// own codec (record::BatchBuilder, the generated protocol messages).
 std::vector<uint8_t> produce_frame(int32_t correlation_id, const std::string& topic,
-                                   int32_t partition, const std::vector<uint8_t>& batch) {
-  Out f;
-  f.i32(0);  // frame size, below
-  f.i16(0);  // api key: Produce
-  f.i16(3);  // api version
-  f.i32(correlation_id);
-  f.str("kafka_raw_bench");  // client id
-  f.i16(-1);                 // transactional id: null
-  f.i16(-1);                 // acks: all
-  f.i32(30000);              // timeout ms
-  f.i32(1);                  // topics
-  f.str(topic);
-  f.i32(1);  // partitions
-  f.i32(partition);
-  f.i32(static_cast<int32_t>(batch.size()));
-  f.raw(batch);
-  f.put_be32_at(0, static_cast<uint32_t>(f.bytes.size() - 4));
-  return f.bytes;
+                                   int32_t partition, const std::string& value,
+                                   int64_t timestamp_ms) {
+  namespace protocol = holdfast::protocol;
+  protocol::ProduceRequest request;
+  request.acks = -1;
+  request.timeout_ms = 30000;
+  auto& topic_data = request.topic_data.emplace_back();
+  topic_data.name = topic;
+  auto& partition_data = topic_data.partition_data.emplace_back();
+  partition_data.index = partition;
+  partition_data.records =
+      holdfast::record::BatchBuilder().add(std::nullopt, value, timestamp_ms).build();
+  protocol::RequestHeader header;
+  header.api_key = protocol::ProduceRequest::kApiKey;
+  header.api_version = kProduceVersion;
+  header.correlation_id = correlation_id;
+  header.client_id = "kafka_raw_bench";
+  return protocol::encode_request_frame(header, request);
 }
 
 int connect_to(const std::string& address) {
@@ -207,7 +144,7 @@ class Reader {
     buffer_.insert(buffer_.end(), chunk, chunk + n);
     size_t at = 0;
     while (buffer_.size() - at >= 4) {
-      const uint32_t size = load_be32(buffer_.data() + at);
+      const uint32_t size = holdfast::load_be32(buffer_.data() + at);
       if (size < 4 || size > 64 * 1024 * 1024) die("bad response size " + std::to_string(size));
       if (buffer_.size() - at - 4 < size) break;
       on_response(parse(buffer_.data() + at + 4, size));
@@ -221,19 +158,21 @@ class Reader {
     int32_t correlation_id;
     int16_t error_code;
   };
-  // ProduceResponse v3: correlation id, [topic name, [partition, error code, ...]], ...
+  // A ProduceResponse of one partition: its correlation id and error code.
   static Parsed parse(const uint8_t* p, uint32_t size) {
-    if (size < 4 + 4 + 2) die("short response");
-    Parsed out{static_cast<int32_t>(load_be32(p)), -1};
-    size_t at = 4;
-    if (load_be32(p + at) != 1) die("response without exactly one topic");
-    at += 4;
-    const uint16_t name = static_cast<uint16_t>((p[at] << 8) | p[at + 1]);
-    at += 2 + name;
-    if (at + 4 + 4 + 2 > size || load_be32(p + at) != 1) die("response without one partition");
-    at += 4 + 4;  // partition count, partition index
-    out.error_code = static_cast<int16_t>((p[at] << 8) | p[at + 1]);
-    return out;
+    namespace protocol = holdfast::protocol;
+    protocol::Reader reader(holdfast::Bytes::copy_of(std::span<const uint8_t>(p, size)));
+    protocol::ResponseHeader header;
+    protocol::ProduceResponse response;
+    if (!header.decode(reader, protocol::response_header_version(protocol::ProduceResponse::kApiKey,
+                                                                 kProduceVersion)) ||
+        !response.decode(reader, kProduceVersion)) {
+      die("a response that does not decode as ProduceResponse v" + std::to_string(kProduceVersion));
+    }
+    if (response.responses.size() != 1 || response.responses[0].partition_responses.size() != 1) {
+      die("a response without exactly one partition");
+    }
+    return {header.correlation_id, response.responses[0].partition_responses[0].error_code};
   }
 
   int fd_;
@@ -282,7 +221,7 @@ nlohmann::ordered_json run_latency(const LatencyArgs& args) {
 
   // Warm-up: one produce answered before the clock starts (its own correlation id).
   {
-    write_all(fd, produce_frame(-1, args.topic, args.partition, record_batch(value, wall_ms())));
+    write_all(fd, produce_frame(-1, args.topic, args.partition, value, wall_ms()));
     bool answered = false;
     const auto deadline = Clock::now() + std::chrono::seconds(30);
     while (!answered && Clock::now() < deadline) {
@@ -302,8 +241,8 @@ nlohmann::ordered_json run_latency(const LatencyArgs& args) {
       total, args.rate,
       [&](int64_t i) {
         // Built before the timestamp: the latency covers the broker, not the encoding.
-        auto frame = produce_frame(static_cast<int32_t>(i), args.topic, args.partition,
-                                   record_batch(value, wall_ms()));
+        auto frame =
+            produce_frame(static_cast<int32_t>(i), args.topic, args.partition, value, wall_ms());
         sent_at[i] = Clock::now();
         write_all(fd, frame);
       },

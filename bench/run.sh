@@ -158,6 +158,15 @@ done
 grep -q "listening on" "$WORK/broker.log" || { cat "$WORK/broker.log" >&2; echo "bench: broker not ready in 20 s" >&2; exit 1; }
 echo "bench: broker pid $BROKER_PID on $BROKERS" >&2
 
+# merge_last JSON: adds the fields of the JSON object to the last result.
+merge_last() {
+  "$PYTHON" - "$RESULTS" "$1" <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+r = json.loads(lines[-1]); r.update(json.loads(sys.argv[2])); lines[-1] = json.dumps(r)
+open(sys.argv[1], "w").write("\n".join(lines) + "\n")
+PY
+}
 hf() { measure "$BROKER_PID" "$HOLDFAST_BENCH_BIN" "$@" --brokers "$BROKERS"; }
 # hf_latency ARGS...: a latency run, with the broker's histograms of Produce
 # acknowledgements and syncs over the run added to its result.
@@ -169,12 +178,7 @@ with_broker_hist() {
   "$PYTHON" bench/broker_hist.py snapshot "http://$ADMIN/metrics" "$WORK/hist-before.json"
   measure "$BROKER_PID" "$@" --brokers "$BROKERS"
   "$PYTHON" bench/broker_hist.py snapshot "http://$ADMIN/metrics" "$WORK/hist-after.json"
-  "$PYTHON" - "$RESULTS" "$("$PYTHON" bench/broker_hist.py diff "$WORK/hist-before.json" "$WORK/hist-after.json")" <<'PY'
-import json, sys
-lines = open(sys.argv[1]).read().splitlines()
-r = json.loads(lines[-1]); r.update(json.loads(sys.argv[2])); lines[-1] = json.dumps(r)
-open(sys.argv[1], "w").write("\n".join(lines) + "\n")
-PY
+  merge_last "$("$PYTHON" bench/broker_hist.py diff "$WORK/hist-before.json" "$WORK/hist-after.json")"
 }
 hf produce --topic bench-1k --size 1024 --count "$BENCH_MESSAGES_1K" --max-seconds "$BENCH_SECONDS" --acks all --linger-ms 5
 hf produce --topic bench-100b --size 100 --count "$BENCH_MESSAGES_100B" --max-seconds "$BENCH_SECONDS" --acks all --linger-ms 5
@@ -219,14 +223,7 @@ start_redis() {
   exit 1
 }
 # tag_last KEY VALUE: adds "KEY": VALUE (a number) to the last result.
-tag_last() {
-  "$PYTHON" - "$RESULTS" "$1" "$2" <<'PY'
-import json, sys
-lines = open(sys.argv[1]).read().splitlines()
-r = json.loads(lines[-1]); r[sys.argv[2]] = int(sys.argv[3]); lines[-1] = json.dumps(r)
-open(sys.argv[1], "w").write("\n".join(lines) + "\n")
-PY
-}
+tag_last() { merge_last "{\"$1\": $2}"; }
 # And without a client library's threads, against Redis timed the same way:
 # kafka_raw_bench (one thread, one request per message, TCP_NODELAY) and
 # redis_bench alternate for BENCH_PAIRS rounds of BENCH_PAIR_SECONDS, so that
@@ -275,10 +272,7 @@ if [[ "$RUN_REDIS" == 1 ]]; then
     local before
     before=$(rewrites)
     measure "$REDIS_PID" "$REDIS_BENCH_BIN" "$@" --port "$REDIS_PORT"
-    "$PYTHON" -c 'import json, sys
-lines = open(sys.argv[1]).read().splitlines()
-r = json.loads(lines[-1]); r["aof_rewrites"] = int(sys.argv[3]) - int(sys.argv[2]); lines[-1] = json.dumps(r)
-open(sys.argv[1], "w").write("\n".join(lines) + "\n")' "$RESULTS" "$before" "$(rewrites)"
+    merge_last "{\"aof_rewrites\": $(($(rewrites) - before))}"
   }
   rb latency --key latency-100 --size 100 --rate "$BENCH_RATE" --seconds "$BENCH_LATENCY_SECONDS" \
       --latencies-out "$WORK/latency-redis-100.txt"
